@@ -1,0 +1,83 @@
+"""Errors raised by the segmentation core.
+
+Every error a user can cause carries a message that names the file or field and says what was wrong::
+
+    SpherosegError
+    ├── ImageReadError            an image file could not be turned into pixels (``.path`` names it)
+    │   ├── UnsupportedFormatError    the bytes are no format we read (whatever the file name says)
+    │   ├── CorruptImageError         the format is known but the data is damaged or truncated
+    │   ├── EmptyImageError           zero bytes, or an image with no pixels
+    │   └── ImageTooLargeError        more pixels than the limit; refused before decoding
+    ├── GeometryError             a ring or polygon is invalid and cannot be repaired
+    ├── MetricError               a metric cannot be computed for this shape
+    ├── SegmentationError         a segmenter failed on an image
+    ├── ExportError               results could not be written
+    └── AnnotationImportError     a COCO or GeoJSON file could not be read back
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "AnnotationImportError",
+    "CorruptImageError",
+    "EmptyImageError",
+    "ExportError",
+    "GeometryError",
+    "ImageReadError",
+    "ImageTooLargeError",
+    "MetricError",
+    "SegmentationError",
+    "SpherosegError",
+    "UnsupportedFormatError",
+]
+
+
+class SpherosegError(Exception):
+    """Base class of every error the segmentation core raises on purpose."""
+
+
+class ImageReadError(SpherosegError):
+    """An image could not be read; ``path`` names the file (or the upload's name)."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class UnsupportedFormatError(ImageReadError):
+    """The bytes are not an image format we read."""
+
+
+class CorruptImageError(ImageReadError):
+    """The format is known, but the data is damaged or truncated."""
+
+
+class EmptyImageError(ImageReadError):
+    """The file holds no bytes, or the image has no pixels."""
+
+
+class ImageTooLargeError(ImageReadError):
+    """The image has more pixels than allowed; refused before its pixels are decoded."""
+
+
+class GeometryError(SpherosegError):
+    """A ring or polygon is invalid and cannot be repaired."""
+
+
+class MetricError(SpherosegError):
+    """A metric cannot be computed for this shape."""
+
+
+class SegmentationError(SpherosegError):
+    """A segmenter failed on an image."""
+
+
+class ExportError(SpherosegError):
+    """Results could not be written."""
+
+
+class AnnotationImportError(SpherosegError):
+    """A COCO or GeoJSON annotation file could not be read back."""

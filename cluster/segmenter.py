@@ -1,0 +1,42 @@
+"""The seam between "pixels in" and "instances out" that every segmentation method implements.
+
+A segmenter turns normalised grayscale images into label images (0 = background, 1..n = one spheroid each,
+at the input's full resolution). Everything after that — polygons, metrics, exports — is shared, so the
+classical baseline and the ResUNet are measured and exported by exactly the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["FloatImage", "LabelImage", "Segmenter"]
+
+FloatImage = NDArray[np.float32]
+"""A 2-D grayscale image normalised by :func:`cluster.imaging.normalize` (about 0..1)."""
+
+LabelImage = NDArray[np.int32]
+"""A 2-D label image the size of its input: 0 is background, each positive label one spheroid."""
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    """Finds spheroids in images. Implementations must be picklable (they travel to Dask workers)."""
+
+    @property
+    def name(self) -> str:
+        """Short method name, e.g. ``"classical"`` or ``"resunet"``."""
+
+    @property
+    def version(self) -> str:
+        """Version of the method or its weights; stored with every segmentation it makes."""
+
+    @property
+    def parameters(self) -> Mapping[str, Any]:
+        """The parameters in force, JSON-serialisable; stored with every segmentation it makes."""
+
+    def segment(self, images: Sequence[FloatImage]) -> list[LabelImage]:
+        """Return one label image per input image, each the shape of its input."""
