@@ -1,0 +1,184 @@
+"""``spheroseg segment``: outline and measure spheroids in image files and write the exports."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from cluster.exceptions import SpherosegError
+from cluster.exports import ALL_FORMATS, write_exports
+from cluster.imaging import DEFAULT_MAX_PIXELS
+from cluster.methods import DEFAULT_METHOD, METHODS, make_segmenter
+from cluster.pipeline import ImageOutcome, segment_sources
+from cluster.segmenter import Segmenter
+
+__all__ = ["IMAGE_SUFFIXES", "collect_inputs", "segment"]
+
+IMAGE_SUFFIXES = frozenset({".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp"})
+"""Suffixes picked up when a folder is given. Files named explicitly are read whatever their suffix: the
+format is always detected from the bytes."""
+
+
+def collect_inputs(inputs: Iterable[Path], recursive: bool = False) -> list[Path]:
+    """Expand folders into their image files (sorted), keep files as given, drop repeats."""
+    found: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found.extend(
+                sorted(
+                    path
+                    for path in item.glob(pattern)
+                    if path.is_file()
+                    and path.suffix.lower() in IMAGE_SUFFIXES
+                    and not path.name.startswith(".")
+                )
+            )
+        else:
+            found.append(item)
+    return list(dict.fromkeys(found))
+
+
+def _parse_formats(value: str) -> list[str]:
+    formats = [part.strip().lower() for part in value.split(",") if part.strip()]
+    unknown = sorted(set(formats) - set(ALL_FORMATS))
+    if unknown or not formats:
+        raise click.BadParameter(
+            f"unknown format(s) {', '.join(unknown) or '(none)'}; choose from {','.join(ALL_FORMATS)}"
+        )
+    return formats
+
+
+def _summary_table(outcomes: Sequence[ImageOutcome]) -> Table:
+    table = Table(title="Spheroids found", title_justify="left")
+    table.add_column("image", overflow="fold")
+    table.add_column("spheroids", justify="right")
+    table.add_column("mean area", justify="right")
+    table.add_column("mean diameter", justify="right")
+    table.add_column("status", overflow="fold")
+    for outcome in outcomes:
+        seg = outcome.segmentation
+        if seg is None:
+            table.add_row(Path(outcome.name).name, "-", "-", "-", f"[red]failed[/red]: {outcome.error}")
+            continue
+        metrics = [s.metrics for s in seg.spheroids if s.metrics is not None]
+        area, diameter = "-", "-"
+        if metrics and seg.pixel_size_um is not None:
+            area = f"{statistics.fmean(m.area_um2 or 0.0 for m in metrics):,.0f} µm²"
+            diameter = f"{statistics.fmean(m.equivalent_diameter_um or 0.0 for m in metrics):,.1f} µm"
+        elif metrics:
+            area = f"{statistics.fmean(m.area_px for m in metrics):,.0f} px²"
+            diameter = f"{statistics.fmean(m.equivalent_diameter_px for m in metrics):,.1f} px"
+        table.add_row(
+            Path(outcome.name).name, str(len(seg.spheroids)), area, diameter, f"ok ({outcome.seconds:.2f} s)"
+        )
+    return table
+
+
+def _run(
+    paths: Sequence[Path], segmenter: Segmenter, pixel_size: float | None, max_pixels: int, console: Console
+) -> list[ImageOutcome]:
+    outcomes: list[ImageOutcome] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("segmenting", total=len(paths))
+        for path in paths:
+            progress.update(task, description=f"segmenting {path.name}")
+            outcomes.extend(
+                segment_sources([path], segmenter, pixel_size_um=pixel_size, max_pixels=max_pixels)
+            )
+            progress.advance(task)
+    return outcomes
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the exports (created if missing).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(sorted(METHODS)),
+    default=DEFAULT_METHOD,
+    show_default=True,
+    help="Segmentation method.",
+)
+@click.option(
+    "--pixel-size",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="UM",
+    help="Pixel size in micrometres; overrides what the files say. Without it, files that carry no "
+    "pixel size get metrics in pixels only.",
+)
+@click.option(
+    "--formats",
+    default=",".join(ALL_FORMATS),
+    show_default=True,
+    callback=lambda _c, _p, v: _parse_formats(v),
+    help="Comma-separated exports to write.",
+)
+@click.option("--recursive", is_flag=True, help="Also look for images in sub-folders of folder inputs.")
+@click.option(
+    "--max-megapixels",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_MAX_PIXELS / 1e6,
+    show_default=True,
+    help="Refuse images with more pixels than this, before decoding them.",
+)
+def segment(
+    inputs: tuple[Path, ...],
+    out_dir: Path,
+    method: str,
+    pixel_size: float | None,
+    formats: list[str],
+    recursive: bool,
+    max_megapixels: float,
+) -> None:
+    """Find, outline and measure spheroids in INPUTS (image files or folders of them).
+
+    Reads TIFF (8/16-bit, float, RGB, multi-page, OME-TIFF), PNG, JPEG and BMP, recognised from their
+    contents. Writes to --out: annotations.coco.json, metrics.csv, metrics.xlsx, masks/<image>.png and
+    geojson/<image>.geojson (QuPath). A file that cannot be read is reported and skipped; the exit status is
+    1 when any file failed.
+
+    \b
+    Example:
+      spheroseg segment plate1/ extra.tif --out results/ --pixel-size 0.65
+    """
+    console = Console(stderr=True)
+    paths = collect_inputs(inputs, recursive=recursive)
+    if not paths:
+        raise click.UsageError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) found in the inputs")
+    try:
+        segmenter = make_segmenter(method)
+    except SpherosegError as exc:
+        raise click.ClickException(str(exc)) from exc
+    outcomes = _run(paths, segmenter, pixel_size, int(max_megapixels * 1e6), console)
+    segmentations = [o.segmentation for o in outcomes if o.segmentation is not None]
+    try:
+        written = write_exports(segmentations, out_dir, formats)
+    except (SpherosegError, OSError) as exc:
+        raise click.ClickException(f"could not write the exports to {out_dir}: {exc}") from exc
+    out = Console()
+    out.print(_summary_table(outcomes))
+    failed = len(outcomes) - len(segmentations)
+    spheroids = sum(len(s.spheroids) for s in segmentations)
+    out.print(
+        f"{len(segmentations)} of {len(outcomes)} images segmented, {spheroids} spheroids; "
+        f"{sum(len(v) for v in written.values())} files written to {out_dir}"
+    )
+    if failed:
+        console.print(f"[red]{failed} image(s) failed[/red]; see the status column above.")
+        sys.exit(1)
