@@ -65,6 +65,10 @@ class ClassicalParams:
     """Radius of the closing that bridges gaps at the rim, in working-resolution pixels."""
     min_diameter_px: float = 24.0
     """Objects with a smaller equivalent diameter are dropped (debris, single cells)."""
+    min_contrast: float = 0.08
+    """Least mean darkening of an object against the medium, in normalised intensity (0..1)."""
+    max_thinness: float = 5.0
+    """Most an object's area may exceed that of the largest disc inside it (drops well walls, fibres)."""
     min_lumen_fraction: float = 0.02
     """A background-like hole is kept as a lumen only if it is at least this fraction of its spheroid."""
     split_touching: bool = True
@@ -121,7 +125,9 @@ def _pool(image: FloatArray, factor: int) -> FloatArray:
     return padded.reshape(shape).mean(axis=(1, 3), dtype=np.float32)
 
 
-def _polynomial_terms(rows: NDArray[np.float64], cols: NDArray[np.float64], degree: int) -> NDArray[np.float64]:
+def _polynomial_terms(
+    rows: NDArray[np.float64], cols: NDArray[np.float64], degree: int
+) -> NDArray[np.float64]:
     terms = [rows**i * cols**j for i in range(degree + 1) for j in range(degree + 1 - i)]
     return np.stack(terms, axis=-1)
 
@@ -212,15 +218,37 @@ def _clean(foreground: BoolArray, flat: FloatArray, p: ClassicalParams, factor: 
     if p.closing_radius > 0:
         padded = np.pad(foreground, int(p.closing_radius) + 1)
         closed = ndi.binary_closing(padded, structure=disk(p.closing_radius))
-        foreground = closed[tuple(slice(int(p.closing_radius) + 1, -int(p.closing_radius) - 1) for _ in range(2))]
+        foreground = closed[
+            tuple(slice(int(p.closing_radius) + 1, -int(p.closing_radius) - 1) for _ in range(2))
+        ]
     foreground = _fill_holes_except_lumens(foreground, flat, p)
-    min_area = math.pi * (p.min_diameter_px / factor / 2) ** 2
+    return _plausible_spheroids(foreground, flat, p, factor)
+
+
+def _plausible_spheroids(
+    foreground: BoolArray, flat: FloatArray, p: ClassicalParams, factor: int
+) -> BoolArray:
+    """Keep objects large, dark and compact enough to be spheroids.
+
+    Drops single cells and debris (too small), dust and faint out-of-focus rings (too little contrast),
+    the dark wall of a well or a fibre (too thin for their size: a spheroid's outline encloses at most a few
+    times the largest disc that fits inside it).
+    """
     labels, count = ndi.label(foreground)
     if count == 0:
         return foreground
-    areas = np.bincount(labels.ravel(), minlength=count + 1)
-    keep = areas >= min_area
-    keep[0] = False
+    index = np.arange(1, count + 1)
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    medium_level = float(np.median(flat[~foreground]))
+    contrast = medium_level - np.asarray(ndi.mean(flat, labels, index))
+    filled = np.pad(ndi.binary_fill_holes(foreground), 1)  # a hollow spheroid's ring is thin, its outline not
+    inscribed = np.asarray(ndi.maximum(ndi.distance_transform_edt(filled)[1:-1, 1:-1], labels, index))
+    filled_areas = np.asarray(ndi.sum_labels(filled[1:-1, 1:-1], labels, index))
+    thinness = filled_areas / (math.pi * np.maximum(inscribed, 0.5) ** 2)
+
+    min_area = math.pi * (p.min_diameter_px / factor / 2) ** 2
+    keep = np.zeros(count + 1, dtype=bool)
+    keep[1:] = (areas >= min_area) & (contrast >= p.min_contrast) & (thinness <= p.max_thinness)
     return np.asarray(keep[labels], dtype=bool)
 
 

@@ -1,0 +1,86 @@
+"""What reading an image yields: header facts (:class:`ImageInfo`) and pixels (:class:`LoadedImage`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cluster.exceptions import CorruptImageError, EmptyImageError, ImageReadError, ImageTooLargeError
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "ImageFormat",
+    "ImageInfo",
+    "LoadedImage",
+    "check_pixel_count",
+    "decoding_errors",
+]
+
+DEFAULT_MAX_PIXELS = 200_000_000
+"""The largest plane (width x height) read by default: about 14,000 x 14,000, 400 MB as 16-bit."""
+
+ImageFormat = Literal["tiff", "ome-tiff", "png", "jpeg", "bmp"]
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the header of an image says, read without decoding its pixels.
+
+    ``bit_depth`` and ``dtype`` describe the grayscale pixels :func:`~cluster.imaging.read_image` returns
+    (``uint8``/8, ``uint16``/16 or ``float32``/32), which are the file's own for every common microscopy
+    format. ``channels`` counts colour samples per pixel (3 for RGB, 4 for RGBA) or, for a multi-channel
+    stack stored one plane per channel (OME-TIFF, ImageJ), the number of channels. ``pages`` counts the
+    2-D planes in the first series (1 for a plain image). ``pixel_size_um`` is the edge of one pixel in
+    micrometres, or ``None`` when the file does not say.
+    """
+
+    name: str
+    format: ImageFormat
+    width: int
+    height: int
+    bit_depth: int
+    dtype: str
+    channels: int
+    pages: int
+    pixel_size_um: float | None
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedImage:
+    """A decoded image: ``pixels`` is one 2-D grayscale plane of shape ``(height, width)``."""
+
+    info: ImageInfo
+    pixels: NDArray[np.generic]
+
+
+def check_pixel_count(name: str, width: int, height: int, max_pixels: int) -> None:
+    """Refuse a plane with no pixels or more than ``max_pixels``, before anything is decoded."""
+    if width <= 0 or height <= 0:
+        raise EmptyImageError(name, f"the image has no pixels ({width} x {height})")
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            name,
+            f"the image is {width} x {height} = {width * height:,} pixels, more than the limit of "
+            f"{max_pixels:,}; crop or downsample it before importing",
+        )
+
+
+@contextmanager
+def decoding_errors(name: str, format_label: str) -> Iterator[None]:
+    """Turn whatever a decoding library raises into :class:`CorruptImageError` naming the file.
+
+    Our own :class:`ImageReadError` passes through; so does :class:`MemoryError`, which is no fault of the
+    file. The library's exception is kept as ``__cause__`` for the log.
+    """
+    try:
+        yield
+    except (ImageReadError, MemoryError):
+        raise
+    except Exception as exc:
+        detail = str(exc) or type(exc).__name__
+        raise CorruptImageError(name, f"damaged or truncated {format_label} data ({detail})") from exc
