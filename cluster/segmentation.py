@@ -67,6 +67,9 @@ class Segmentation:
 
     @property
     def stem(self) -> str:
-        """The image name without folders or extension, used to name per-image export files."""
+        """The image name without folders or extension (``.ome.tif`` counts as one), naming export files."""
         name = self.image_name.replace("\\", "/").rsplit("/", 1)[-1]
+        for suffix in (".ome.tiff", ".ome.tif"):
+            if name.lower().endswith(suffix):
+                return name[: -len(suffix)]
         return name.rsplit(".", 1)[0] if "." in name else name

@@ -58,7 +58,7 @@ def _parse_formats(value: str) -> list[str]:
 
 def _summary_table(outcomes: Sequence[ImageOutcome]) -> Table:
     table = Table(title="Spheroids found", title_justify="left")
-    table.add_column("image", overflow="fold")
+    table.add_column("image", no_wrap=True)
     table.add_column("spheroids", justify="right")
     table.add_column("mean area", justify="right")
     table.add_column("mean diameter", justify="right")
@@ -66,7 +66,7 @@ def _summary_table(outcomes: Sequence[ImageOutcome]) -> Table:
     for outcome in outcomes:
         seg = outcome.segmentation
         if seg is None:
-            table.add_row(Path(outcome.name).name, "-", "-", "-", f"[red]failed[/red]: {outcome.error}")
+            table.add_row(Path(outcome.name).name, "-", "-", "-", "[red]failed[/red]")
             continue
         metrics = [s.metrics for s in seg.spheroids if s.metrics is not None]
         area, diameter = "-", "-"
@@ -77,7 +77,7 @@ def _summary_table(outcomes: Sequence[ImageOutcome]) -> Table:
             area = f"{statistics.fmean(m.area_px for m in metrics):,.0f} px²"
             diameter = f"{statistics.fmean(m.equivalent_diameter_px for m in metrics):,.1f} px"
         table.add_row(
-            Path(outcome.name).name, str(len(seg.spheroids)), area, diameter, f"ok ({outcome.seconds:.2f} s)"
+            Path(outcome.name).name, str(len(seg.spheroids)), area, diameter, f"ok, {outcome.seconds:.2f} s"
         )
     return table
 
@@ -180,5 +180,8 @@ def segment(
         f"{sum(len(v) for v in written.values())} files written to {out_dir}"
     )
     if failed:
-        console.print(f"[red]{failed} image(s) failed[/red]; see the status column above.")
+        console.print(f"[red]{failed} image(s) failed:[/red]")
+        for outcome in outcomes:
+            if outcome.error is not None:
+                console.print(f"  {outcome.error}", markup=False, highlight=False)
         sys.exit(1)

@@ -1,0 +1,95 @@
+"""The classical segmenter finds brightfield spheroids the way a biologist would outline them."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from cluster.classical import ClassicalParams, ClassicalSegmenter
+from cluster.exceptions import SegmentationError
+from cluster.imaging import normalize
+from cluster.segmenter import Segmenter
+from cluster.synthetic import generate_scene
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def _matched_iou(labels: np.ndarray, truth: np.ndarray, label: int) -> float:
+    """IoU of true instance ``label`` with the predicted instance that overlaps it most."""
+    target = truth == label
+    overlap = np.bincount(labels[target], minlength=labels.max() + 1)
+    overlap[0] = 0
+    if overlap.max() == 0:
+        return 0.0
+    return _iou(labels == overlap.argmax(), target)
+
+
+@pytest.fixture(scope="module")
+def segmenter() -> ClassicalSegmenter:
+    return ClassicalSegmenter()
+
+
+def test_implements_the_segmenter_protocol(segmenter: ClassicalSegmenter) -> None:
+    assert isinstance(segmenter, Segmenter)
+    assert segmenter.name == "classical"
+    assert segmenter.parameters["working_size"] == ClassicalParams().working_size
+
+
+@pytest.mark.parametrize("seed", [8, 12, 16])
+def test_single_spheroid_outlined_closely(segmenter: ClassicalSegmenter, seed: int) -> None:
+    scene = generate_scene(seed, (384, 512))
+    assert scene.description["n_spheroids"] == 1
+    (labels,) = segmenter.segment([normalize(scene.image)])
+    assert labels.shape == scene.labels.shape and labels.dtype == np.int32
+    assert _matched_iou(labels, scene.labels, 1) > 0.9
+
+
+def test_touching_pair_is_split_in_two(segmenter: ClassicalSegmenter) -> None:
+    scene = generate_scene(21, (384, 512))
+    ((first, second),) = scene.description["touching_labels"]
+    (labels,) = segmenter.segment([normalize(scene.image)])
+    matched = {int(np.bincount(labels[scene.labels == lab]).argmax()) for lab in (first, second)}
+    assert len(matched) == 2 and 0 not in matched
+    assert min(_matched_iou(labels, scene.labels, lab) for lab in (first, second)) > 0.85
+
+
+def test_hollow_spheroid_keeps_its_lumen(segmenter: ClassicalSegmenter) -> None:
+    scene = generate_scene(6, (384, 512))
+    (hollow,) = scene.description["hollow_labels"]
+    ring = scene.labels == hollow
+    from scipy import ndimage as ndi
+
+    lumen = ndi.binary_fill_holes(ring) & ~ring
+    (labels,) = segmenter.segment([normalize(scene.image)])
+    assert (labels[lumen] == 0).mean() > 0.9, "the lumen was filled"
+    assert _matched_iou(labels, scene.labels, hollow) > 0.85
+
+
+def test_large_image_is_analysed_small_and_outlined_at_full_resolution(segmenter: ClassicalSegmenter) -> None:
+    scene = generate_scene(12, (1536, 2048))
+    (labels,) = segmenter.segment([normalize(scene.image)])
+    assert labels.shape == (1536, 2048)
+    assert _matched_iou(labels, scene.labels, 1) > 0.93
+
+
+def test_blank_and_flat_images_have_no_spheroids(segmenter: ClassicalSegmenter) -> None:
+    rng = np.random.default_rng(0)
+    noise = normalize((1000 + 20 * rng.standard_normal((300, 400))).astype(np.float32))
+    flat = np.zeros((300, 400), np.float32)
+    assert [labels.max() for labels in segmenter.segment([noise, flat])] == [0, 0]
+
+
+def test_bad_input_and_parameters_are_refused() -> None:
+    with pytest.raises(SegmentationError, match="2-D"):
+        ClassicalSegmenter().segment([np.zeros((4, 4, 3), np.float32)])
+    with pytest.raises(SegmentationError, match="working_size"):
+        ClassicalParams(working_size=10)
+
+
+def test_travels_to_a_worker_intact(segmenter: ClassicalSegmenter) -> None:
+    copy = pickle.loads(pickle.dumps(ClassicalSegmenter(ClassicalParams(threshold_z=5.0))))
+    assert copy.params.threshold_z == 5.0
