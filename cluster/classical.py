@@ -122,14 +122,11 @@ def _pool(image: FloatArray, factor: int) -> FloatArray:
     pad_rows, pad_cols = -rows % factor, -cols % factor
     padded = np.pad(image, ((0, pad_rows), (0, pad_cols)), mode="edge")
     shape = (padded.shape[0] // factor, factor, padded.shape[1] // factor, factor)
-    return padded.reshape(shape).mean(axis=(1, 3), dtype=np.float32)
+    return np.asarray(padded.reshape(shape).mean(axis=(1, 3)), dtype=np.float32)
 
 
-def _polynomial_terms(
-    rows: NDArray[np.float64], cols: NDArray[np.float64], degree: int
-) -> NDArray[np.float64]:
-    terms = [rows**i * cols**j for i in range(degree + 1) for j in range(degree + 1 - i)]
-    return np.stack(terms, axis=-1)
+def _exponents(degree: int) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(degree + 1) for j in range(degree + 1 - i)]
 
 
 def _background(small: FloatArray, degree: int) -> FloatArray:
@@ -143,7 +140,8 @@ def _background(small: FloatArray, degree: int) -> FloatArray:
         (np.arange(samples.shape[1]) + 0.5) * block_cols / small.shape[1],
         indexing="ij",
     )
-    design = _polynomial_terms(rows.ravel(), cols.ravel(), degree)
+    exponents = _exponents(degree)
+    design = np.stack([rows.ravel() ** i * cols.ravel() ** j for i, j in exponents], axis=-1)
     values = samples.ravel().astype(np.float64)
     # Start from the brightest 40 %: spheroids are darker than the medium, and may cover most of the field.
     keep = values >= np.quantile(values, 0.6)
@@ -151,24 +149,27 @@ def _background(small: FloatArray, degree: int) -> FloatArray:
     for _ in range(6):
         if keep.sum() < design.shape[1] * 2:
             break
-        coefficients, *_ = np.linalg.lstsq(design[keep], values[keep], rcond=None)
+        kept = design[keep]
+        # Normal equations: a handful of terms, so this is exact enough and far cheaper than an SVD.
+        coefficients = np.linalg.solve(kept.T @ kept + 1e-9 * np.eye(len(exponents)), kept.T @ values[keep])
         residual = values - design @ coefficients
         spread = 1.4826 * np.median(np.abs(residual[keep] - np.median(residual[keep]))) + 1e-6
         keep = (residual > -2.5 * spread) & (residual < 4.0 * spread)
-    full_rows, full_cols = np.meshgrid(
-        (np.arange(small.shape[0]) + 0.5) / small.shape[0],
-        (np.arange(small.shape[1]) + 0.5) / small.shape[1],
-        indexing="ij",
-    )
-    surface = _polynomial_terms(full_rows, full_cols, degree) @ coefficients
-    return surface.astype(np.float32)
+    # Evaluate term by term as outer products of row and column powers: no full-size design matrix.
+    row_axis = (np.arange(small.shape[0]) + 0.5) / small.shape[0]
+    col_axis = (np.arange(small.shape[1]) + 0.5) / small.shape[1]
+    surface = np.zeros(small.shape, dtype=np.float32)
+    for (i, j), coefficient in zip(exponents, coefficients, strict=True):
+        surface += np.outer(coefficient * row_axis**i, col_axis**j).astype(np.float32)
+    return surface
 
 
 def _pool_blocks(image: FloatArray, block_rows: int, block_cols: int) -> FloatArray:
     rows = image.shape[0] // block_rows * block_rows
     cols = image.shape[1] // block_cols * block_cols
     cropped = image[:rows, :cols]
-    return cropped.reshape(rows // block_rows, block_rows, cols // block_cols, block_cols).mean(axis=(1, 3))
+    pooled = cropped.reshape(rows // block_rows, block_rows, cols // block_cols, block_cols).mean(axis=(1, 3))
+    return np.asarray(pooled, dtype=np.float32)
 
 
 def _robust_noise(values: FloatArray) -> float:
@@ -192,7 +193,7 @@ def _foreground(flat: FloatArray, p: ClassicalParams) -> BoolArray:
     detected = smooth < medium_level - p.threshold_z * noise
     labels, count = ndi.label(detected)
     if count == 0:
-        return detected
+        return np.asarray(detected, dtype=bool)
     interior = np.asarray(ndi.mean(smooth, labels, np.arange(1, count + 1)), dtype=np.float32)
     half_way = np.minimum((interior + medium_level) / 2, medium_level - 2 * noise)
     reach = int(3 * p.smoothing_sigma) + 2
@@ -209,7 +210,7 @@ def _foreground(flat: FloatArray, p: ClassicalParams) -> BoolArray:
 def _texture(flat: FloatArray, sigma: float) -> FloatArray:
     """Local standard deviation of the fine detail: high in granular tissue, low in the medium."""
     detail = flat - ndi.gaussian_filter(flat, sigma)
-    return np.sqrt(ndi.gaussian_filter(detail * detail, 2.0 * sigma)).astype(np.float32)
+    return np.asarray(np.sqrt(ndi.gaussian_filter(detail * detail, 2.0 * sigma)), dtype=np.float32)
 
 
 def _clean(foreground: BoolArray, flat: FloatArray, p: ClassicalParams, factor: int) -> BoolArray:
@@ -287,7 +288,7 @@ def _split(foreground: BoolArray, p: ClassicalParams) -> NDArray[np.int32]:
     distance = ndi.distance_transform_edt(foreground).astype(np.float32)
     labels, count = ndi.label(foreground)
     if count == 0:
-        return labels.astype(np.int32)
+        return np.asarray(labels, dtype=np.int32)
     markers = np.zeros_like(labels)
     next_marker = 1
     for index, region in enumerate(ndi.find_objects(labels), start=1):
@@ -310,7 +311,7 @@ def _split(foreground: BoolArray, p: ClassicalParams) -> NDArray[np.int32]:
     split = np.zeros_like(labels)
     seeded = watershed(-distance, markers=np.where(foreground, markers, 0), mask=foreground)
     split[foreground] = seeded[foreground]
-    return split.astype(np.int32)
+    return np.asarray(split, dtype=np.int32)
 
 
 def _domes(values: NDArray[np.float32], h: float) -> BoolArray:
