@@ -59,10 +59,9 @@ def _parse_formats(value: str) -> list[str]:
 def _summary_table(outcomes: Sequence[ImageOutcome]) -> Table:
     table = Table(title="Spheroids found", title_justify="left")
     table.add_column("image", no_wrap=True)
-    table.add_column("spheroids", justify="right")
-    table.add_column("mean area", justify="right")
-    table.add_column("mean diameter", justify="right")
-    table.add_column("status", overflow="fold")
+    for heading in ("spheroids", "mean area", "mean diameter"):
+        table.add_column(heading, justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
     for outcome in outcomes:
         seg = outcome.segmentation
         if seg is None:
@@ -76,9 +75,7 @@ def _summary_table(outcomes: Sequence[ImageOutcome]) -> Table:
         elif metrics:
             area = f"{statistics.fmean(m.area_px for m in metrics):,.0f} px²"
             diameter = f"{statistics.fmean(m.equivalent_diameter_px for m in metrics):,.1f} px"
-        table.add_row(
-            Path(outcome.name).name, str(len(seg.spheroids)), area, diameter, f"ok, {outcome.seconds:.2f} s"
-        )
+        table.add_row(Path(outcome.name).name, str(len(seg.spheroids)), area, diameter, "ok")
     return table
 
 
@@ -171,7 +168,7 @@ def segment(
         written = write_exports(segmentations, out_dir, formats)
     except (SpherosegError, OSError) as exc:
         raise click.ClickException(f"could not write the exports to {out_dir}: {exc}") from exc
-    out = Console()
+    out = Console() if sys.stdout.isatty() else Console(width=120)  # a log file has no terminal width
     out.print(_summary_table(outcomes))
     failed = len(outcomes) - len(segmentations)
     spheroids = sum(len(s.spheroids) for s in segmentations)
