@@ -1,0 +1,136 @@
+"""Schema extensions: the cost budget, Prometheus metrics, and masking of unexpected errors."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import ExecutionResult, FragmentDefinitionNode, GraphQLError, OperationDefinitionNode
+from strawberry.extensions import SchemaExtension
+
+from server.api.context import Context
+from server.api.cost import query_cost
+from server.domain.errors import DomainError
+from server.exceptions import ClientError
+
+__all__ = ["CostLimit", "ErrorMasking", "OperationMetrics"]
+
+logger = logging.getLogger("server.api")
+
+
+class CostLimit(SchemaExtension):
+    """Refuse an operation whose cost (see :mod:`server.api.cost`) is over the budget, before executing it."""
+
+    max_cost = 5_000
+    cost: int | None = None
+
+    @classmethod
+    def with_budget(cls, max_cost: int) -> type[CostLimit]:
+        """A subclass with this budget (strawberry makes one instance per request of a class)."""
+        return type("CostLimit", (cls,), {"max_cost": max_cost})
+
+    def on_execute(self) -> Iterator[None]:
+        ctx = self.execution_context
+        document = ctx.graphql_document
+        operation = _operation(document.definitions if document else (), ctx.operation_name)
+        if operation is not None:
+            fragments = (
+                {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+                if document
+                else {}
+            )
+            self.cost = query_cost(ctx.schema._schema, operation, fragments, ctx.variables)
+            if self.cost > self.max_cost:
+                ctx.result = ExecutionResult(
+                    data=None,
+                    errors=[
+                        GraphQLError(
+                            f"the query costs {self.cost}, over the budget of {self.max_cost}; "
+                            "ask for fewer items "
+                            "(smaller `first`) or fewer nested lists",
+                            extensions={
+                                "code": "QUERY_TOO_COMPLEX",
+                                "cost": self.cost,
+                                "maxCost": self.max_cost,
+                            },
+                        )
+                    ],
+                )
+        yield
+
+    def get_results(self) -> dict[str, Any]:
+        return {"cost": {"requested": self.cost, "maximum": self.max_cost}} if self.cost is not None else {}
+
+
+def _operation(definitions: Any, name: str | None) -> OperationDefinitionNode | None:
+    operations = [d for d in definitions if isinstance(d, OperationDefinitionNode)]
+    if name is None:
+        return operations[0] if len(operations) == 1 else None
+    return next((o for o in operations if o.name is not None and o.name.value == name), None)
+
+
+class OperationMetrics(SchemaExtension):
+    """Count operations, errors and latency per operation name."""
+
+    def on_operation(self) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        ctx = self.execution_context
+        context: Context = ctx.context
+        name = ctx.operation_name or "anonymous"
+        metrics = context.services.metrics
+        metrics.requests.labels(name).inc()
+        metrics.latency.labels(name).observe(time.perf_counter() - start)
+        if ctx.result is not None and ctx.result.errors:
+            metrics.errors.labels(name).inc()
+
+
+class ErrorMasking(SchemaExtension):
+    """Show expected errors as they are, with a ``code``; replace unexpected ones by a request id, logged."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        ctx = self.execution_context
+        result = ctx.result
+        if result is None or not result.errors:
+            return
+        context: Context = ctx.context
+        result.errors = [self._shown(error, context.request_id) for error in result.errors]
+
+    @staticmethod
+    def _shown(error: GraphQLError, request_id: str) -> GraphQLError:
+        original = error.original_error
+        if original is None:
+            extensions = {"code": "GRAPHQL_VALIDATION_FAILED", **(error.extensions or {})}
+            return GraphQLError(
+                error.message, error.nodes, error.source, error.positions, error.path, extensions=extensions
+            )
+        if isinstance(original, ClientError):
+            return GraphQLError(
+                str(original),
+                error.nodes,
+                error.source,
+                error.positions,
+                error.path,
+                extensions=original.extensions,
+            )
+        if isinstance(original, DomainError):
+            return GraphQLError(
+                str(original),
+                error.nodes,
+                error.source,
+                error.positions,
+                error.path,
+                extensions={"code": "BAD_USER_INPUT"},
+            )
+        logger.error("request %s failed", request_id, exc_info=original)
+        return GraphQLError(
+            f"internal server error; quote request id {request_id} when reporting it",
+            error.nodes,
+            error.source,
+            error.positions,
+            error.path,
+            extensions={"code": "INTERNAL", "requestId": request_id},
+        )

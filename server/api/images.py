@@ -1,0 +1,213 @@
+"""Images: the ``image`` query, a project's image connection, ``deleteImages`` and ``setReview``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Annotated
+
+import strawberry
+
+from server.api.context import Info
+from server.api.cost import Cost, ListSize
+from server.api.permissions import CanEditProject, CanViewProject
+from server.api.results import InputError, RateLimited, input_error, rate_limited
+from server.api.segmentations import SegmentationType
+from server.db import images
+from server.db.models import Image
+from server.domain.errors import ReviewRuleError
+from server.domain.listing import ImageFilter, ImageOrder, encode_cursor
+from server.domain.review import ReviewStatus, SegmentationStatus, check_review
+from server.exceptions import ClientError, StorageError
+from server.storage import image_key
+
+__all__ = [
+    "ImageConnection",
+    "ImageFilterInput",
+    "ImageMutation",
+    "ImageOrderEnum",
+    "ImageQuery",
+    "ImageType",
+]
+
+logger = logging.getLogger(__name__)
+
+SegmentationStatusEnum = strawberry.enum(SegmentationStatus, name="SegmentationStatus")
+ReviewStatusEnum = strawberry.enum(ReviewStatus, name="ReviewStatus")
+ImageOrderEnum = strawberry.enum(ImageOrder, name="ImageOrder")
+
+
+@strawberry.type(name="Image")
+class ImageType:
+    id: int
+    project_id: int
+    name: str
+    content_hash: str
+    format: str
+    width: int
+    height: int
+    bit_depth: int
+    pixel_size_um: float | None
+    byte_size: int
+    segmentation_status: SegmentationStatus
+    review_status: ReviewStatus
+    review_comment: str | None
+    reviewed_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: Image) -> ImageType:
+        return cls(
+            id=row.id,
+            project_id=row.project_id,
+            name=row.name,
+            content_hash=row.content_hash,
+            format=row.format,
+            width=row.width,
+            height=row.height,
+            bit_depth=row.bit_depth,
+            pixel_size_um=row.pixel_size_um,
+            byte_size=row.byte_size,
+            segmentation_status=SegmentationStatus(row.segmentation_status),
+            review_status=ReviewStatus(row.review_status),
+            review_comment=row.review_comment,
+            reviewed_at=row.reviewed_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field(permission_classes=[CanViewProject], description="The current segmentation, if any.")
+    async def segmentation(self, info: Info) -> SegmentationType | None:
+        row = await info.context.loaders.segmentation.load(self.id)
+        return SegmentationType.of(row) if row is not None else None
+
+    @strawberry.field(permission_classes=[CanViewProject], directives=[ListSize(assumed_size=20)])
+    async def segmentation_history(self, info: Info) -> list[SegmentationType]:
+        return [SegmentationType.of(row) for row in await info.context.loaders.history.load(self.id)]
+
+
+@strawberry.type
+class ImageEdge:
+    cursor: str
+    node: ImageType
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class ImageConnection:
+    edges: list[ImageEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.input
+class ImageFilterInput:
+    status: list[SegmentationStatus] | None = None
+    review: list[ReviewStatus] | None = None
+    name_contains: str | None = None
+
+    def to_domain(self) -> ImageFilter:
+        return ImageFilter(tuple(self.status or ()), tuple(self.review or ()), self.name_contains or None)
+
+
+async def image_connection(
+    info: Info,
+    project_id: int,
+    first: int,
+    after: str | None,
+    where: ImageFilterInput | None,
+    order: ImageOrder,
+) -> ImageConnection:
+    settings = info.context.services.settings
+    if not 0 <= first <= settings.max_page_size:
+        raise_input("first", f"must be between 0 and {settings.max_page_size}")
+    async with info.context.services.db() as db:
+        page = await images.images_page(
+            db, project_id, (where or ImageFilterInput()).to_domain(), order, first, after
+        )
+    info.context.loaders.prime_images(page.images)
+    edges = [
+        ImageEdge(cursor=encode_cursor(order, images.sort_key(row, order), row.id), node=ImageType.of(row))
+        for row in page.images
+    ]
+    return ImageConnection(
+        edges=edges,
+        total_count=page.total,
+        page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),
+    )
+
+
+def raise_input(field: str, message: str) -> None:
+    raise ClientError(f"{field}: {message}", field=field)
+
+
+@strawberry.type
+class ImagesDeleteSuccess:
+    deleted_ids: list[int]
+
+
+@strawberry.type
+class ReviewSetSuccess:
+    images: list[ImageType]
+
+
+ImagesDeleteResult = Annotated[ImagesDeleteSuccess | RateLimited, strawberry.union("ImagesDeleteResult")]
+ReviewSetResult = Annotated[ReviewSetSuccess | InputError, strawberry.union("ReviewSetResult")]
+
+
+@strawberry.type
+class ImageQuery:
+    @strawberry.field(permission_classes=[CanViewProject])
+    async def image(self, info: Info, id: int) -> ImageType:
+        row = await info.context.loaders.image.load(id)
+        assert row is not None  # the permission refused a missing image
+        return ImageType.of(row)
+
+
+@strawberry.type
+class ImageMutation:
+    @strawberry.mutation(permission_classes=[CanEditProject], directives=[Cost(weight=10)])
+    async def delete_images(self, info: Info, image_ids: list[int]) -> ImagesDeleteResult:
+        context = info.context
+        wait = context.services.expensive.hit(f"delete:{context.require_user().id}")
+        if wait:
+            return rate_limited("deletions", wait)
+        async with context.services.db.begin() as db:
+            deleted, orphans = await images.delete_images(db, image_ids)
+        for content_hash in orphans:
+            try:
+                await context.services.store.delete(image_key(content_hash))
+            except StorageError:
+                logger.exception("could not delete blob %s; it stays as an orphan", content_hash)
+        return ImagesDeleteSuccess(deleted_ids=deleted)
+
+    @strawberry.mutation(
+        permission_classes=[CanEditProject],
+        description="Set the review state of images: ACCEPTED needs a segmentation, NEEDS_FIX and REJECTED a "
+        "comment. All images change or none.",
+    )
+    async def set_review(
+        self, info: Info, image_ids: list[int], status: ReviewStatus, comment: str | None = None
+    ) -> ReviewSetResult:
+        context = info.context
+        user = context.require_user()
+        async with context.services.db.begin() as db:
+            rows = await images.images_by_ids(db, image_ids)
+            try:
+                for row in rows.values():
+                    check_review(status, comment, row.current_version > 0, row.name)
+            except ReviewRuleError as error:
+                return InputError(field="status", message=str(error))
+            await images.set_review(db, list(rows), status.value, comment, user.id)
+            db.expire_all()
+            updated = await images.images_by_ids(db, list(rows))
+        return ReviewSetSuccess(images=[ImageType.of(updated[i]) for i in image_ids if i in updated])
+
+
+__all__ += ["image_connection", "input_error"]

@@ -1,0 +1,60 @@
+"""DataLoaders, one set per request: each relation costs one statement per batch, whatever the page size."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from strawberry.dataloader import DataLoader
+
+from server.db import images, projects, segmentations, users
+from server.db.images import ProjectStats
+from server.db.models import Image, Project, ProjectMember, Segmentation, User
+
+__all__ = ["Loaders"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Loaders:
+    def __init__(self, db: async_sessionmaker[AsyncSession], user_id: int | None) -> None:
+        self._db = db
+        self.user_id = user_id
+        self.project: DataLoader[int, Project | None] = self._make(projects.projects_by_ids, None)
+        self.role = DataLoader[int, str | None](self._load_roles)
+        self.members = self._make(projects.members_of, list[ProjectMember]())
+        self.stats = self._make(images.stats_of, ProjectStats())
+        self.image: DataLoader[int, Image | None] = self._make(images.images_by_ids, None)
+        self.segmentation: DataLoader[int, Segmentation | None] = self._make(segmentations.current_of, None)
+        self.spheroids = self._make(segmentations.spheroids_of, list[Any]())
+        self.history = self._make(segmentations.history_of, list[Segmentation]())
+        self.user: DataLoader[int, User | None] = self._make(users.users_by_ids, None)
+
+    def _make(
+        self, fetch: Callable[[AsyncSession, Sequence[K]], Awaitable[dict[K, Any]]], missing: V
+    ) -> DataLoader[K, V]:
+        async def load(keys: list[K]) -> list[V]:
+            async with self._db() as session:
+                found = await fetch(session, keys)
+            return [found.get(key, missing) for key in keys]
+
+        return DataLoader(load)
+
+    async def _load_roles(self, project_ids: list[int]) -> list[str | None]:
+        if self.user_id is None:
+            return [None] * len(project_ids)
+        async with self._db() as session:
+            found = await projects.roles_of(session, [(self.user_id, pid) for pid in project_ids])
+        return [found.get((self.user_id, pid)) for pid in project_ids]
+
+    def prime_images(self, rows: Sequence[Image]) -> None:
+        for row in rows:
+            self.image.prime(row.id, row)
+
+    def prime_project(self, row: Project) -> None:
+        self.project.prime(row.id, row)
+
+    def prime_user(self, row: User) -> None:
+        self.user.prime(row.id, row)

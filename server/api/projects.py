@@ -1,0 +1,225 @@
+"""Projects: ``projects``, ``project(id)`` with images and stats, and create/update/delete/share."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Annotated
+
+import strawberry
+
+from server.api.context import Info
+from server.api.cost import Cost, ListSize
+from server.api.images import ImageConnection, ImageFilterInput, image_connection
+from server.api.permissions import CanManageProject, CanViewProject, IsAuthenticated, project_role
+from server.api.results import InputError, OperationInfo
+from server.db import projects, users
+from server.db.models import Project, utcnow
+from server.domain.listing import ImageOrder
+from server.domain.roles import ProjectRole
+from server.exceptions import StorageError
+from server.storage import image_key
+
+__all__ = ["ProjectMutation", "ProjectQuery", "ProjectType"]
+
+logger = logging.getLogger(__name__)
+
+ProjectRoleEnum = strawberry.enum(ProjectRole, name="ProjectRole")
+
+
+@strawberry.type
+class ProjectStats:
+    image_count: int
+    spheroid_count: int
+    segmented_image_count: int
+    mean_area_px: float | None
+    mean_diameter_px: float | None
+    by_status: list[StatusCount]
+    by_review: list[StatusCount]
+
+
+@strawberry.type
+class StatusCount:
+    status: str
+    count: int
+
+
+@strawberry.type
+class ProjectMemberType:
+    user_id: int
+    role: ProjectRole
+
+    @strawberry.field
+    async def username(self, info: Info) -> str:
+        user = await info.context.loaders.user.load(self.user_id)
+        return user.username if user is not None else ""
+
+
+@strawberry.type(name="Project")
+class ProjectType:
+    id: int
+    name: str
+    description: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: Project) -> ProjectType:
+        return cls(
+            id=row.id,
+            name=row.name,
+            description=row.description,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    def members_of_project(self) -> int:
+        return self.id
+
+    @strawberry.field(
+        permission_classes=[CanViewProject], description="Your role here (admins act as owner)."
+    )
+    async def my_role(self, info: Info) -> ProjectRole | None:
+        return await project_role(info.context, self.id)
+
+    @strawberry.field(permission_classes=[CanViewProject], directives=[ListSize(assumed_size=20)])
+    async def members(self, info: Info) -> list[ProjectMemberType]:
+        rows = await info.context.loaders.members.load(self.id)
+        return [ProjectMemberType(user_id=row.user_id, role=ProjectRole(row.role)) for row in rows]
+
+    @strawberry.field(
+        permission_classes=[CanViewProject],
+        directives=[ListSize(slicing_arguments=["first"], sized_fields=["edges"])],
+    )
+    async def images(
+        self,
+        info: Info,
+        first: int = 50,
+        after: str | None = None,
+        filter: ImageFilterInput | None = None,
+        order_by: ImageOrder = ImageOrder.NAME_ASC,
+    ) -> ImageConnection:
+        return await image_connection(info, self.id, first, after, filter, order_by)
+
+    @strawberry.field(permission_classes=[CanViewProject], directives=[Cost(weight=5)])
+    async def stats(self, info: Info) -> ProjectStats:
+        found = await info.context.loaders.stats.load(self.id)
+        count = found.spheroid_count
+        return ProjectStats(
+            image_count=found.image_count,
+            spheroid_count=count,
+            segmented_image_count=found.segmented_images,
+            mean_area_px=found.area_sum_px / count if count else None,
+            mean_diameter_px=found.diameter_sum_px / count if count else None,
+            by_status=[StatusCount(status=k, count=v) for k, v in sorted(found.by_status.items())],
+            by_review=[StatusCount(status=k, count=v) for k, v in sorted(found.by_review.items())],
+        )
+
+
+@strawberry.input
+class ProjectCreateInput:
+    name: str
+    description: str = ""
+
+
+@strawberry.input
+class ProjectUpdateInput:
+    name: str | None = None
+    description: str | None = None
+
+
+@strawberry.type
+class ProjectSuccess:
+    project: ProjectType
+
+
+ProjectCreateResult = Annotated[ProjectSuccess | InputError, strawberry.union("ProjectCreateResult")]
+ProjectUpdateResult = Annotated[ProjectSuccess | InputError, strawberry.union("ProjectUpdateResult")]
+MemberResult = Annotated[ProjectSuccess | InputError, strawberry.union("ProjectMemberResult")]
+
+
+def _checked_name(name: str) -> str | InputError:
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        return InputError(field="name", message="a project name has 1 to 200 characters")
+    return name
+
+
+@strawberry.type
+class ProjectQuery:
+    @strawberry.field(permission_classes=[IsAuthenticated], directives=[ListSize(assumed_size=20)])
+    async def projects(self, info: Info) -> list[ProjectType]:
+        context = info.context
+        user = context.require_user()
+        async with context.services.db() as db:
+            rows = await projects.projects_of_user(db, user.id, context.is_admin)
+        for row in rows:
+            context.loaders.prime_project(row)
+        return [ProjectType.of(row) for row in rows]
+
+    @strawberry.field(permission_classes=[CanViewProject])
+    async def project(self, info: Info, id: int) -> ProjectType:
+        row = await info.context.loaders.project.load(id)
+        assert row is not None  # the permission refused a missing project
+        return ProjectType.of(row)
+
+
+@strawberry.type
+class ProjectMutation:
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Create a project you own.")
+    async def create_project(self, info: Info, input: ProjectCreateInput) -> ProjectCreateResult:
+        name = _checked_name(input.name)
+        if isinstance(name, InputError):
+            return name
+        user = info.context.require_user()
+        async with info.context.services.db.begin() as db:
+            row = await projects.create_project(db, name, input.description, user.id)
+        return ProjectSuccess(project=ProjectType.of(row))
+
+    @strawberry.mutation(permission_classes=[CanManageProject])
+    async def update_project(self, info: Info, id: int, input: ProjectUpdateInput) -> ProjectUpdateResult:
+        async with info.context.services.db.begin() as db:
+            row = (await projects.projects_by_ids(db, [id]))[id]
+            if input.name is not None:
+                name = _checked_name(input.name)
+                if isinstance(name, InputError):
+                    return name
+                row.name = name
+            if input.description is not None:
+                row.description = input.description
+            row.updated_at = utcnow()
+        return ProjectSuccess(project=ProjectType.of(row))
+
+    @strawberry.mutation(permission_classes=[CanManageProject], directives=[Cost(weight=10)])
+    async def delete_project(self, info: Info, id: int) -> OperationInfo:
+        async with info.context.services.db.begin() as db:
+            orphans = await projects.delete_project(db, id)
+        for content_hash in orphans:
+            try:
+                await info.context.services.store.delete(image_key(content_hash))
+            except StorageError:
+                logger.exception("could not delete blob %s; it stays as an orphan", content_hash)
+        return OperationInfo(message=f"project {id} deleted")
+
+    @strawberry.mutation(
+        permission_classes=[CanManageProject], description="Share a project, or change a role."
+    )
+    async def add_project_member(self, info: Info, id: int, username: str, role: ProjectRole) -> MemberResult:
+        async with info.context.services.db.begin() as db:
+            user = await users.user_by_name(db, username)
+            if user is None:
+                return InputError(field="username", message=f"no user {username!r}")
+            await projects.set_member(db, id, user.id, role.value)
+            row = (await projects.projects_by_ids(db, [id]))[id]
+        return ProjectSuccess(project=ProjectType.of(row))
+
+    @strawberry.mutation(permission_classes=[CanManageProject])
+    async def remove_project_member(self, info: Info, id: int, username: str) -> MemberResult:
+        async with info.context.services.db.begin() as db:
+            user = await users.user_by_name(db, username)
+            if user is None:
+                return InputError(field="username", message=f"no user {username!r}")
+            if not await projects.remove_member(db, id, user.id):
+                return InputError(field="username", message="a project keeps at least one owner")
+            row = (await projects.projects_by_ids(db, [id]))[id]
+        return ProjectSuccess(project=ProjectType.of(row))

@@ -1,0 +1,40 @@
+"""Members shared by the ``…Result`` unions: the expected ways an operation can fail."""
+
+from __future__ import annotations
+
+import strawberry
+
+from server.domain.errors import InvalidInputError
+
+__all__ = ["InputError", "OperationInfo", "RateLimited", "input_error"]
+
+
+@strawberry.type(description="An argument was wrong; `field` names it.")
+class InputError:
+    field: str
+    message: str
+
+
+@strawberry.type(description="Too many requests of this kind; try again after `retryAfterSeconds`.")
+class RateLimited:
+    message: str
+    retry_after_seconds: float
+
+
+@strawberry.type(description="The operation succeeded and has nothing more to say.")
+class OperationInfo:
+    message: str
+
+
+def input_error(error: InvalidInputError) -> InputError:
+    return InputError(field=error.field, message=error.message)
+
+
+def rate_limited(what: str, retry_after: float) -> RateLimited:
+    return RateLimited(
+        message=f"too many {what}; try again in {retry_after:.0f} s",
+        retry_after_seconds=round(retry_after, 1),
+    )
+
+
+__all__ += ["rate_limited"]

@@ -1,0 +1,246 @@
+"""Segmentations: spheroids with rings and metrics, versions, ``saveSegmentation``, ``revertSegmentation``."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from cluster.metrics import SpheroidMetrics
+from cluster.segmentation import Spheroid
+from server.api.context import Info
+from server.api.cost import Cost, ListSize
+from server.api.permissions import CanEditProject
+from server.api.results import InputError, RateLimited, rate_limited
+from server.db import segmentations
+from server.db.images import images_by_ids
+from server.db.models import Segmentation
+from server.domain.errors import InvalidSpheroidsError, VersionConflictError
+from server.domain.review import ReviewStatus, review_after_save
+from server.domain.spheroids import SpheroidDraft, checked_spheroids
+from server.domain.versions import next_version
+
+__all__ = ["SegmentationMutation", "SegmentationType", "spheroid_record"]
+
+Points = list[list[float]]
+
+
+@strawberry.type(
+    name="SpheroidMetrics", description="Morphology of one spheroid; units as in cluster.metrics."
+)
+class MetricsType:
+    area_px: float
+    area_um2: float | None
+    perimeter_px: float
+    perimeter_um: float | None
+    equivalent_diameter_px: float
+    equivalent_diameter_um: float | None
+    circularity: float
+    sphericity: float
+    convexity: float
+    solidity: float
+    feret_max_px: float
+    feret_min_px: float
+    aspect_ratio: float
+    centroid_x: float
+    centroid_y: float
+    hole_count: int
+
+
+_METRIC_FIELDS = [name for name in MetricsType.__annotations__]
+
+
+@strawberry.type(name="Spheroid")
+class SpheroidType:
+    exterior: Points = strawberry.field(description="Open ring of (x, y) image pixels, top-left origin.")
+    holes: list[Points]
+    metrics: MetricsType
+
+
+def spheroid_record(spheroid: Spheroid) -> dict[str, Any]:
+    metrics = spheroid.metrics.as_dict() if spheroid.metrics is not None else {}
+    return {
+        "exterior": spheroid.exterior.tolist(),
+        "holes": [hole.tolist() for hole in spheroid.holes],
+        "metrics": metrics,
+    }
+
+
+def _spheroid_type(record: dict[str, Any]) -> SpheroidType:
+    metrics = record["metrics"]
+    return SpheroidType(
+        exterior=record["exterior"],
+        holes=record["holes"],
+        metrics=MetricsType(**{name: metrics.get(name) for name in _METRIC_FIELDS}),
+    )
+
+
+@strawberry.type(name="Segmentation")
+class SegmentationType:
+    id: int
+    image_id: int
+    version: int
+    author_id: strawberry.Private[int | None]
+    model_name: str
+    model_version: str
+    parameters: JSON
+    spheroid_count: int
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: Segmentation) -> SegmentationType:
+        return cls(
+            id=row.id,
+            image_id=row.image_id,
+            version=row.version,
+            author_id=row.author_id,
+            model_name=row.model_name,
+            model_version=row.model_version,
+            parameters=row.parameters,  # type: ignore[arg-type]
+            spheroid_count=row.spheroid_count,
+            created_at=row.created_at,
+        )
+
+    @strawberry.field(description="Name of the person who saved this version (empty for a model run).")
+    async def author(self, info: Info) -> str:
+        if self.author_id is None:
+            return ""
+        user = await info.context.loaders.user.load(self.author_id)
+        return user.username if user is not None else ""
+
+    @strawberry.field(directives=[Cost(weight=5), ListSize(assumed_size=50)])
+    async def spheroids(self, info: Info) -> list[SpheroidType]:
+        records = await info.context.loaders.spheroids.load(self.id)
+        return [_spheroid_type(record) for record in records]
+
+
+@strawberry.input
+class SpheroidInput:
+    exterior: Points
+    holes: list[Points] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class SegmentationSaveSuccess:
+    segmentation: SegmentationType
+
+
+@strawberry.type(description="Someone saved meanwhile: reload `currentVersion`, merge and save again.")
+class VersionConflict:
+    message: str
+    base_version: int
+    current_version: int
+
+
+@strawberry.type(description="Rings that cannot be stored; `problems` names each spheroid and ring.")
+class InvalidSpheroids:
+    message: str
+    problems: list[str]
+
+
+SegmentationSaveResult = Annotated[
+    SegmentationSaveSuccess | VersionConflict | InvalidSpheroids | InputError | RateLimited,
+    strawberry.union("SegmentationSaveResult"),
+]
+
+
+def _conflict(error: VersionConflictError) -> VersionConflict:
+    return VersionConflict(
+        message=str(error), base_version=error.base_version, current_version=error.current_version
+    )
+
+
+async def save_spheroids(
+    info: Info,
+    image_id: int,
+    base_version: int,
+    spheroids: list[Spheroid] | list[SpheroidDraft],
+    model: tuple[str, str, dict[str, Any]],
+) -> SegmentationSaveResult:
+    """Measure (for drafts), check the base version and store a new version, all or nothing."""
+    context = info.context
+    user = context.require_user()
+    wait = context.services.expensive.hit(f"save:{user.id}")
+    if wait:
+        return rate_limited("saves", wait)
+    async with context.services.db.begin() as db:
+        image = (await images_by_ids(db, [image_id]))[image_id]
+        try:
+            version = next_version(image.current_version, base_version)
+            if spheroids and isinstance(spheroids[0], SpheroidDraft):
+                drafts = [s for s in spheroids if isinstance(s, SpheroidDraft)]
+                measured = await asyncio.to_thread(
+                    checked_spheroids, drafts, image.width, image.height, image.pixel_size_um
+                )
+            else:
+                measured = [s for s in spheroids if isinstance(s, Spheroid)]
+        except VersionConflictError as error:
+            return _conflict(error)
+        except InvalidSpheroidsError as error:
+            return InvalidSpheroids(
+                message=f"{len(error.problems)} problem(s); nothing saved", problems=error.problems
+            )
+        records = [spheroid_record(s) for s in measured]
+        row = Segmentation(
+            image_id=image_id,
+            version=version,
+            author_id=user.id,
+            model_name=model[0],
+            model_version=model[1],
+            parameters=model[2],
+            spheroids=records,
+            spheroid_count=len(records),
+            area_sum_px=sum(_metric(s.metrics, "area_px") for s in measured),
+            diameter_sum_px=sum(_metric(s.metrics, "equivalent_diameter_px") for s in measured),
+        )
+        review = review_after_save(ReviewStatus(image.review_status)).value
+        if not await segmentations.save_version(db, image, row, review):
+            current = (await images_by_ids(db, [image_id]))[image_id].current_version
+            return _conflict(VersionConflictError(base_version, current))
+    return SegmentationSaveSuccess(segmentation=SegmentationType.of(row))
+
+
+def _metric(metrics: SpheroidMetrics | None, name: str) -> float:
+    return float(getattr(metrics, name)) if metrics is not None else 0.0
+
+
+@strawberry.type
+class SegmentationMutation:
+    @strawberry.mutation(
+        permission_classes=[CanEditProject],
+        directives=[Cost(weight=20)],
+        description="Save spheroids as a new version; `baseVersion` is the version the edit started from "
+        "(0 for an image without one). A stale base returns VersionConflict and saves nothing.",
+    )
+    async def save_segmentation(
+        self,
+        info: Info,
+        image_id: int,
+        base_version: int,
+        spheroids: list[SpheroidInput],
+        model_name: str = "",
+        model_version: str = "",
+        parameters: JSON | None = None,
+    ) -> SegmentationSaveResult:
+        drafts = [SpheroidDraft(s.exterior, s.holes) for s in spheroids]
+        params: dict[str, Any] = dict(parameters) if isinstance(parameters, dict) else {}
+        return await save_spheroids(info, image_id, base_version, drafts, (model_name, model_version, params))
+
+    @strawberry.mutation(
+        permission_classes=[CanEditProject],
+        directives=[Cost(weight=20)],
+        description="Make an old version current again, as a new version (history is never rewritten).",
+    )
+    async def revert_segmentation(
+        self, info: Info, image_id: int, version: int, base_version: int
+    ) -> SegmentationSaveResult:
+        async with info.context.services.db() as db:
+            old = await segmentations.version_of(db, image_id, version)
+        if old is None:
+            return InputError(field="version", message=f"image {image_id} has no version {version}")
+        drafts = [SpheroidDraft(r["exterior"], r["holes"]) for r in old.spheroids]
+        model = (old.model_name, old.model_version, {**old.parameters, "revertedFrom": version})
+        return await save_spheroids(info, image_id, base_version, drafts, model)

@@ -1,0 +1,99 @@
+"""The Starlette application: ``/graphql``, uploads, signed blob downloads, health and Prometheus metrics.
+
+``create_app(Settings())`` builds everything from settings; tests pass their own settings and talk to it
+in-process through ``httpx.ASGITransport``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from server.api.graphql_app import GraphQLApp
+from server.api.services import Services
+from server.api.upload import upload_images
+from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
+from server.settings import Settings
+from server.storage import LocalBlobStore
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+async def live(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "live"})
+
+
+async def ready(request: Request) -> JSONResponse:
+    services: Services = request.app.state.services
+    checks: dict[str, str] = {}
+    try:
+        async with services.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as error:  # any driver error means not ready; the reason goes to the probe
+        logger.warning("readiness: database unreachable: %s", error)
+        checks["database"] = f"unreachable: {type(error).__name__}"
+    try:
+        await services.store.check()
+        checks["storage"] = "ok"
+    except StorageError as error:
+        checks["storage"] = f"unreachable: {error}"
+    healthy = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if healthy else "not ready", **checks}, status_code=200 if healthy else 503
+    )
+
+
+async def metrics(request: Request) -> Response:
+    services: Services = request.app.state.services
+    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def blob(request: Request) -> Response:
+    """A local store's signed download (S3 stores hand out presigned S3 URLs instead)."""
+    store = request.app.state.services.store
+    if not isinstance(store, LocalBlobStore):
+        return PlainTextResponse("not found", status_code=404)
+    key = request.path_params["key"]
+    try:
+        expires = int(request.query_params.get("expires", "0"))
+        if not store.verify(key, expires, request.query_params.get("signature", "")):
+            return PlainTextResponse("the link is invalid or has expired", status_code=403)
+        data = await store.get_bytes(key)
+    except (ValueError, InvalidKeyError, BlobNotFoundError):
+        return PlainTextResponse("not found", status_code=404)
+    media = "application/zip" if key.endswith(".zip") else "application/octet-stream"
+    return Response(data, media_type=media)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+    services = services or Services.create(settings or Settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await services.close()
+
+    app = Starlette(
+        routes=[
+            Route("/health/live", live),
+            Route("/health/ready", ready),
+            Route("/metrics", metrics),
+            Route("/api/projects/{project_id}/images", upload_images, methods=["POST"]),
+            Route("/api/blobs/{key:path}", blob),
+            Route("/graphql", GraphQLApp(services), methods=["GET", "POST"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app

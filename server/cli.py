@@ -1,0 +1,91 @@
+"""``spheroseg server``: ``serve``, ``migrate`` and ``create-user``."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+
+import click
+
+from server.settings import Settings
+
+__all__ = ["server"]
+
+
+@click.group()
+def server() -> None:
+    """Run the GraphQL server (settings from SPHEROSEG_* variables or the TOML file in SPHEROSEG_CONFIG)."""
+
+
+@server.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+def serve(host: str, port: int) -> None:
+    """Serve GraphQL at /graphql (run `spheroseg server migrate` first)."""
+    import uvicorn
+
+    from server.app import create_app
+
+    uvicorn.run(create_app(Settings()), host=host, port=port, log_level="info", proxy_headers=False)
+
+
+@server.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to the newest version."""
+    from server.db.engine import create_engine
+    from server.db.migrate import current_revision, upgrade
+
+    settings = Settings()
+
+    async def run() -> str | None:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    revision = asyncio.run(run())
+    click.echo(f"database at revision {revision}")
+
+
+@server.command("create-user")
+@click.argument("username")
+@click.option("--admin", is_flag=True, help="Make the user an administrator.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_user(username: str, admin: bool, password_stdin: bool) -> None:
+    """Create a user; the password is asked for (or read from stdin)."""
+    from server.db import users
+    from server.db.engine import create_engine, session_factory
+    from server.domain.auth import PasswordPolicy, Passwords, check_username
+    from server.domain.errors import InvalidInputError
+
+    settings = Settings()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {username}: ")
+    passwords: Passwords = Passwords(
+        PasswordPolicy(time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib)
+    )
+    try:
+        check_username(username)
+        password_hash = passwords.hash(password)
+    except InvalidInputError as error:
+        raise click.ClickException(str(error)) from error
+
+    async def run() -> bool:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine).begin() as db:
+                return (
+                    await users.create_user(db, username, password_hash, "admin" if admin else "member")
+                    is not None
+                )
+        finally:
+            await engine.dispose()
+
+    if not asyncio.run(run()):
+        raise click.ClickException(f"user {username!r} exists already")
+    click.echo(f"created {'administrator' if admin else 'user'} {username}")

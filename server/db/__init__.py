@@ -1,0 +1,1 @@
+"""The database layer: SQLAlchemy 2 (async) models, the engine, Alembic migrations and repositories."""

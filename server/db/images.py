@@ -1,0 +1,171 @@
+"""Images: pages with filters and keyset cursors, stats, uploads, deletion and review."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, Select, delete, func, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.models import Image, Segmentation, utcnow
+from server.domain.listing import ImageFilter, ImageOrder, decode_cursor
+
+__all__ = [
+    "ImagePage",
+    "ProjectStats",
+    "add_image",
+    "delete_images",
+    "hashes_in_project",
+    "images_by_ids",
+    "images_page",
+    "set_review",
+    "stats_of",
+]
+
+
+@dataclass
+class ImagePage:
+    images: list[Image]
+    has_next: bool
+    total: int
+
+
+@dataclass
+class ProjectStats:
+    image_count: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    by_review: dict[str, int] = field(default_factory=dict)
+    segmented_images: int = 0
+    spheroid_count: int = 0
+    area_sum_px: float = 0.0
+    diameter_sum_px: float = 0.0
+
+
+def _filtered(query: Select[tuple[Image]], project_id: int, where: ImageFilter) -> Select[tuple[Image]]:
+    query = query.where(Image.project_id == project_id)
+    if where.status:
+        query = query.where(Image.segmentation_status.in_([s.value for s in where.status]))
+    if where.review:
+        query = query.where(Image.review_status.in_([r.value for r in where.review]))
+    if where.name_contains:
+        query = query.where(func.lower(Image.name).contains(where.name_contains.lower(), autoescape=True))
+    return query
+
+
+def sort_key(image: Image, order: ImageOrder) -> str:
+    return image.name if order.key == "name" else _iso(image.created_at)
+
+
+def _iso(value: dt.datetime) -> str:
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+
+
+async def images_page(
+    db: AsyncSession, project_id: int, where: ImageFilter, order: ImageOrder, first: int, after: str | None
+) -> ImagePage:
+    """One page of ``first`` images after the cursor, plus the total matching the filter: two statements."""
+    column = Image.name if order.key == "name" else Image.created_at
+    query = _filtered(select(Image), project_id, where)
+    if after is not None:
+        key, image_id = decode_cursor(after, order)
+        value: object = key if order.key == "name" else dt.datetime.fromisoformat(key)
+        pair: ColumnElement[bool] = (
+            tuple_(column, Image.id) < tuple_(value, image_id)
+            if order.descending
+            else tuple_(column, Image.id) > tuple_(value, image_id)
+        )
+        query = query.where(pair)
+    ordering = (column.desc(), Image.id.desc()) if order.descending else (column.asc(), Image.id.asc())
+    rows = list(await db.scalars(query.order_by(*ordering).limit(first + 1)))
+    total_query = _filtered(select(Image), project_id, where).with_only_columns(func.count(Image.id))
+    total = int(await db.scalar(total_query) or 0)
+    return ImagePage(list(rows[:first]), len(rows) > first, total)  # type: ignore[arg-type]
+
+
+async def stats_of(db: AsyncSession, project_ids: Sequence[int]) -> dict[int, ProjectStats]:
+    """Counts per status and review state, spheroid totals: two statements for any number of projects."""
+    stats = {pid: ProjectStats() for pid in project_ids}
+    counts = await db.execute(
+        select(Image.project_id, Image.segmentation_status, Image.review_status, func.count())
+        .where(Image.project_id.in_(project_ids))
+        .group_by(Image.project_id, Image.segmentation_status, Image.review_status)
+    )
+    for project_id, status, review, count in counts:
+        entry = stats[project_id]
+        entry.image_count += count
+        entry.by_status[status] = entry.by_status.get(status, 0) + count
+        entry.by_review[review] = entry.by_review.get(review, 0) + count
+    sums = await db.execute(
+        select(
+            Image.project_id,
+            func.count(Segmentation.id),
+            func.coalesce(func.sum(Segmentation.spheroid_count), 0),
+            func.coalesce(func.sum(Segmentation.area_sum_px), 0.0),
+            func.coalesce(func.sum(Segmentation.diameter_sum_px), 0.0),
+        )
+        .join(
+            Segmentation,
+            (Segmentation.image_id == Image.id) & (Segmentation.version == Image.current_version),
+        )
+        .where(Image.project_id.in_(project_ids))
+        .group_by(Image.project_id)
+    )
+    for project_id, segmented, spheroids, area, diameter in sums:
+        entry = stats[project_id]
+        entry.segmented_images, entry.spheroid_count = int(segmented), int(spheroids)
+        entry.area_sum_px, entry.diameter_sum_px = float(area), float(diameter)
+    return stats
+
+
+async def images_by_ids(db: AsyncSession, ids: Sequence[int]) -> dict[int, Image]:
+    return {image.id: image for image in await db.scalars(select(Image).where(Image.id.in_(ids)))}
+
+
+async def images_of_project(db: AsyncSession, project_id: int, where: ImageFilter) -> list[Image]:
+    return list(await db.scalars(_filtered(select(Image), project_id, where).order_by(Image.name, Image.id)))
+
+
+async def hashes_in_project(db: AsyncSession, project_id: int, hashes: Sequence[str]) -> dict[str, str]:
+    """Content hashes already in the project, each with the name of the image holding it."""
+    rows = await db.execute(
+        select(Image.content_hash, Image.name).where(
+            Image.project_id == project_id, Image.content_hash.in_(hashes)
+        )
+    )
+    return {content_hash: name for content_hash, name in rows}
+
+
+async def add_image(db: AsyncSession, image: Image) -> Image:
+    now = utcnow()
+    image.created_at = image.updated_at = now
+    db.add(image)
+    await db.flush()
+    return image
+
+
+async def delete_images(db: AsyncSession, image_ids: Sequence[int]) -> tuple[list[int], list[str]]:
+    """Delete images; return the ids deleted and the content hashes that no image uses any more."""
+    rows = list(await db.execute(select(Image.id, Image.content_hash).where(Image.id.in_(image_ids))))
+    hashes = {content_hash for _, content_hash in rows}
+    await db.execute(delete(Image).where(Image.id.in_([image_id for image_id, _ in rows])))
+    still_used = set(await db.scalars(select(Image.content_hash).where(Image.content_hash.in_(hashes))))
+    return sorted(image_id for image_id, _ in rows), sorted(hashes - still_used)
+
+
+async def set_review(
+    db: AsyncSession, image_ids: Sequence[int], status: str, comment: str | None, reviewer_id: int
+) -> None:
+    now = utcnow()
+    await db.execute(
+        update(Image)
+        .where(Image.id.in_(image_ids))
+        .values(
+            review_status=status,
+            review_comment=comment,
+            reviewed_by=reviewer_id,
+            reviewed_at=now,
+            updated_at=now,
+        )
+    )

@@ -1,0 +1,49 @@
+"""Expected failures of domain rules; the API layer turns each into a typed ``…Result`` member.
+
+DomainError
+├── InvalidInputError     a field is wrong (``field`` names it)
+├── ReviewRuleError       a review state may not be set (no segmentation, no comment)
+├── VersionConflictError  a save based on a version that is no longer current (``current_version``)
+└── InvalidSpheroidsError rings that are not closed, degenerate, outside the image or too many vertices
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DomainError",
+    "InvalidInputError",
+    "InvalidSpheroidsError",
+    "ReviewRuleError",
+    "VersionConflictError",
+]
+
+
+class DomainError(Exception):
+    """An expected failure whose message is meant for the user."""
+
+
+class InvalidInputError(DomainError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class ReviewRuleError(DomainError):
+    pass
+
+
+class VersionConflictError(DomainError):
+    def __init__(self, base_version: int, current_version: int) -> None:
+        super().__init__(
+            f"the segmentation was saved by someone else meanwhile: you edited version {base_version}, the "
+            f"current one is {current_version}; reload it, merge your edits and save again"
+        )
+        self.base_version = base_version
+        self.current_version = current_version
+
+
+class InvalidSpheroidsError(DomainError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems

@@ -1,0 +1,93 @@
+"""Checking spheroids a person drew before they are stored, and measuring them with ``cluster``.
+
+A ring arrives as a list of ``(x, y)`` points in image pixels; the first point may be repeated at the end
+(a closed ring as GeoJSON writes it) or not (as ``cluster`` stores it). It is refused when it has fewer
+than 3 distinct vertices, a non-finite coordinate, a point outside ``[0, width] x [0, height]``, more than
+:data:`MAX_RING_VERTICES` vertices, or encloses no area; the spheroid is refused when its rings cross
+themselves or each other (``cluster.metrics.measure`` cannot measure it). Every problem is reported, with
+the spheroid and ring it concerns, and nothing is stored unless all pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cluster.exceptions import MetricError
+from cluster.metrics import measure
+from cluster.segmentation import Spheroid, as_ring
+from server.domain.errors import InvalidSpheroidsError
+
+__all__ = ["MAX_RING_VERTICES", "MAX_SPHEROIDS", "MAX_TOTAL_VERTICES", "SpheroidDraft", "checked_spheroids"]
+
+MAX_RING_VERTICES = 10_000
+MAX_TOTAL_VERTICES = 500_000
+MAX_SPHEROIDS = 20_000
+
+Points = Sequence[Sequence[float]]
+
+
+@dataclass(frozen=True)
+class SpheroidDraft:
+    """A spheroid as a client sends it: an exterior ring and hole rings, unmeasured."""
+
+    exterior: Points
+    holes: Sequence[Points] = ()
+
+
+def checked_spheroids(
+    drafts: Sequence[SpheroidDraft], width: int, height: int, pixel_size_um: float | None
+) -> list[Spheroid]:
+    """Return the drafts as measured spheroids, or raise :class:`InvalidSpheroidsError` listing problems."""
+    if len(drafts) > MAX_SPHEROIDS:
+        raise InvalidSpheroidsError([f"{len(drafts)} spheroids, at most {MAX_SPHEROIDS} allowed"])
+    total = sum(len(d.exterior) + sum(len(h) for h in d.holes) for d in drafts)
+    if total > MAX_TOTAL_VERTICES:
+        raise InvalidSpheroidsError([f"{total} vertices in all, at most {MAX_TOTAL_VERTICES} allowed"])
+    problems: list[str] = []
+    spheroids: list[Spheroid] = []
+    for index, draft in enumerate(drafts):
+        rings = [("exterior ring", draft.exterior)] + [(f"hole {k}", h) for k, h in enumerate(draft.holes)]
+        ring_problems = [
+            f"spheroid {index}, {label}: {problem}"
+            for label, points in rings
+            if (problem := _ring_problem(points, width, height)) is not None
+        ]
+        if ring_problems:
+            problems.extend(ring_problems)
+            continue
+        spheroid = Spheroid(as_ring(draft.exterior), tuple(as_ring(hole) for hole in draft.holes))
+        try:
+            spheroids.append(spheroid.with_metrics(measure(spheroid, pixel_size_um)))
+        except MetricError as error:
+            problems.append(f"spheroid {index}: {error}")
+    if problems:
+        raise InvalidSpheroidsError(problems)
+    return spheroids
+
+
+def _ring_problem(points: Points, width: int, height: int) -> str | None:
+    if any(len(point) != 2 for point in points):
+        return "every vertex needs exactly two coordinates (x, y)"
+    if len(points) > MAX_RING_VERTICES + 1:
+        return f"{len(points)} vertices, at most {MAX_RING_VERTICES} allowed"
+    if not all(math.isfinite(value) for point in points for value in point):
+        return "a coordinate is not a finite number"
+    distinct = {(float(x), float(y)) for x, y in points}
+    if len(distinct) < 3:
+        return f"{len(distinct)} distinct vertices; a closed ring needs at least 3"
+    outside = [(x, y) for x, y in points if not (0 <= x <= width and 0 <= y <= height)]
+    if outside:
+        x, y = outside[0]
+        return f"vertex ({x:g}, {y:g}) lies outside the {width} x {height} image"
+    if _area(as_ring(points).tolist()) < 1e-9:
+        return "the ring encloses no area (its vertices are collinear)"
+    return None
+
+
+def _area(ring: Sequence[Sequence[float]]) -> float:
+    total = 0.0
+    for (x0, y0), (x1, y1) in zip(ring, [*ring[1:], ring[0]], strict=True):
+        total += x0 * y1 - x1 * y0
+    return abs(total) / 2

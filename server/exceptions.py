@@ -1,0 +1,82 @@
+"""Errors the server raises on purpose.
+
+Expected failures of a GraphQL operation are typed results (``…Result`` unions), not exceptions; these
+classes cover the rest: configuration, storage and the request-level refusals that become GraphQL errors
+with a ``code`` extension::
+
+    ServerError
+    ├── ConfigError               a setting is missing or invalid (names the ``SPHEROSEG_…`` variable)
+    ├── StorageError              the blob store could not be reached or refused an operation
+    │   ├── BlobNotFoundError         no blob under that key
+    │   └── InvalidKeyError           a key that is no content hash or export name (never a client name)
+    └── ClientError               the request is refused; the message is safe to show (code in ``code``)
+        ├── AuthenticationError       no, forged, expired or revoked bearer token   (UNAUTHENTICATED)
+        ├── PermissionDeniedError     the user may not do this, or it does not exist (FORBIDDEN)
+        ├── QueryLimitError           depth, alias, token or cost limit exceeded     (QUERY_TOO_COMPLEX)
+        └── RateLimitedError          too many requests; ``retry_after`` in seconds  (RATE_LIMITED)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "BlobNotFoundError",
+    "ClientError",
+    "ConfigError",
+    "InvalidKeyError",
+    "PermissionDeniedError",
+    "QueryLimitError",
+    "RateLimitedError",
+    "ServerError",
+    "StorageError",
+]
+
+
+class ServerError(Exception):
+    """Base class of every error the server raises on purpose."""
+
+
+class ConfigError(ServerError):
+    """A setting is missing or invalid."""
+
+
+class StorageError(ServerError):
+    """The blob store could not be reached or refused an operation."""
+
+
+class BlobNotFoundError(StorageError):
+    """No blob is stored under the key."""
+
+
+class InvalidKeyError(StorageError):
+    """A key that the store does not accept (keys are content hashes or server-made export names)."""
+
+
+class ClientError(ServerError):
+    """A refusal whose message is safe to show to the client; ``code`` goes into the error's extensions."""
+
+    code = "BAD_REQUEST"
+
+    def __init__(self, message: str, **extensions: object) -> None:
+        super().__init__(message)
+        self.extensions: dict[str, object] = {"code": self.code, **extensions}
+
+
+class AuthenticationError(ClientError):
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDeniedError(ClientError):
+    code = "FORBIDDEN"
+
+
+class QueryLimitError(ClientError):
+    code = "QUERY_TOO_COMPLEX"
+
+
+class RateLimitedError(ClientError):
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, retryAfterSeconds=round(retry_after, 1))
+        self.retry_after = retry_after

@@ -1,0 +1,90 @@
+"""A blob store in an S3 bucket (any S3-compatible service) through boto3, called off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from pathlib import Path
+from typing import Any
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from server.exceptions import BlobNotFoundError, StorageError
+from server.storage.base import check_key
+
+__all__ = ["S3BlobStore"]
+
+
+class S3BlobStore:
+    def __init__(
+        self, bucket: str, prefix: str, client_kwargs: dict[str, Any], multipart_threshold: int = 16 * 1024**2
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60)
+        self._client = boto3.client("s3", config=config, **client_kwargs)
+        self._transfer = TransferConfig(
+            multipart_threshold=multipart_threshold, multipart_chunksize=max(multipart_threshold, 5 * 1024**2)
+        )
+
+    def object_key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    async def _call(self, what: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.to_thread(functools.partial(function, *args, **kwargs))
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in {"404", "NoSuchKey", "NotFound"}:
+                raise BlobNotFoundError(f"no blob {what} in s3://{self.bucket}") from error
+            raise StorageError(f"S3 refused {what} in s3://{self.bucket}: {code or error}") from error
+        except BotoCoreError as error:
+            raise StorageError(f"S3 at s3://{self.bucket} is unreachable: {error}") from error
+
+    async def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        await self._call(
+            key,
+            self._client.upload_file,
+            str(path),
+            self.bucket,
+            self.object_key(key),
+            ExtraArgs={"ContentType": content_type},
+            Config=self._transfer,
+        )
+
+    async def get_bytes(self, key: str) -> bytes:
+        def read() -> bytes:
+            body = self._client.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"]
+            with body:
+                data: bytes = body.read()
+            return data
+
+        result: bytes = await self._call(key, read)
+        return result
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self._call(key, self._client.head_object, Bucket=self.bucket, Key=self.object_key(key))
+        except BlobNotFoundError:
+            return False
+        return True
+
+    async def delete(self, key: str) -> None:
+        await self._call(key, self._client.delete_object, Bucket=self.bucket, Key=self.object_key(key))
+
+    async def presigned_url(self, key: str, expires_in: int) -> str:
+        url: str = await self._call(
+            key,
+            self._client.generate_presigned_url,
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self.object_key(key)},
+            ExpiresIn=expires_in,
+        )
+        return url
+
+    async def check(self) -> None:
+        await self._call("the bucket", self._client.head_bucket, Bucket=self.bucket)

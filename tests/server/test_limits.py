@@ -1,0 +1,83 @@
+"""Deep, wide and alias-heavy queries, the cost budget, introspection in production, masked errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server.api.services import Services
+from server.app import create_app
+from tests.server.conftest import Api, make_settings
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_cost_is_reported_and_an_expensive_query_is_refused(api: Api) -> None:
+    owner = await api.user("owner")
+    project_id = await api.project(owner)
+    cheap = await api.gql(
+        "query($id: Int!) { project(id: $id) { images(first: 10) { edges { node { name } } } } }",
+        owner,
+        id=project_id,
+    )
+    assert cheap["extensions"]["cost"]["requested"] < 50
+    query = (
+        "query($id: Int!, $n: Int!) { project(id: $id) { images(first: $n) { edges { node { "
+        "segmentationHistory { spheroids { exterior } } } } } } }"
+    )
+    refused = await api.gql(query, owner, id=project_id, n=500)
+    error = refused["errors"][0]
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX" and error["extensions"]["cost"] > 5000
+    assert refused["data"] is None
+
+
+async def test_depth_alias_and_token_limits(api: Api, tmp_path: Path, database_url: str) -> None:
+    owner = await api.user("owner")
+    deep = (
+        "{ project(id: 1) { images { edges { node { segmentationHistory "
+        "{ spheroids { metrics { areaPx } } } } "
+        "} } } }"
+    )
+    services = Services.create(make_settings(database_url, str(tmp_path / "b"), max_depth=5))
+    app = create_app(services=services)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.post(
+            "/graphql", json={"query": deep}, headers={"Authorization": f"Bearer {owner}"}
+        )
+        assert "exceeds maximum operation depth" in response.json()["errors"][0]["message"]
+    await services.close()
+    aliases = "{ " + " ".join(f"a{i}: me {{ id }}" for i in range(40)) + " }"
+    assert "aliases" in (await api.gql(aliases, owner))["errors"][0]["message"]
+    wide = "{ me { " + " ".join(["id"] * 6000) + " } }"
+    assert "token" in (await api.gql(wide, owner))["errors"][0]["message"].lower()
+
+
+async def test_production_hides_introspection_and_graphiql(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(database_url, str(tmp_path / "b"), environment="production")
+    services = Services.create(settings)
+    app = create_app(services=services)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        body = (await client.post("/graphql", json={"query": "{ __schema { types { name } } }"})).json()
+        assert "introspection" in body["errors"][0]["message"].lower()
+        assert (await client.get("/graphql", headers={"Accept": "text/html"})).status_code != 200
+    await services.close()
+
+
+async def test_unexpected_errors_are_masked_with_a_request_id(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    owner = await api.user("owner")
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("secret internals")
+
+    api.services.store.presigned_url = broken  # type: ignore[method-assign]
+    project_id = await api.project(owner)
+    body = await api.gql(
+        "mutation($id: Int!) { exportProject(id: $id, format: CSV) { __typename } }", owner, id=project_id
+    )
+    error = body["errors"][0]
+    assert "secret" not in error["message"] and error["extensions"]["code"] == "INTERNAL"
+    assert error["extensions"]["requestId"] in caplog.text and "secret internals" in caplog.text

@@ -1,0 +1,40 @@
+"""The project page costs the same few SQL statements for 10 and for 1,000 images (DataLoaders)."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.db.engine import StatementCounter
+from tests.server.conftest import Api
+from tests.server.seed import seed_images
+
+pytestmark = pytest.mark.anyio
+
+PROJECT_PAGE = """query Page($id: Int!) { project(id: $id) { name myRole
+  stats { imageCount spheroidCount meanAreaPx meanDiameterPx
+    byStatus { status count } byReview { status count } }
+  images(first: 100) { totalCount pageInfo { hasNextPage endCursor }
+    edges { node { id name segmentationStatus reviewStatus
+      segmentation { version spheroidCount author } } } } } }"""
+
+
+async def _statements(api: Api, token: str, project_id: int) -> tuple[int, dict[str, object]]:
+    counter = StatementCounter(api.services.engine)
+    data = await api.ok(PROJECT_PAGE, token, id=project_id)
+    return counter.count, data
+
+
+async def test_project_page_statements_do_not_grow_with_the_project(api: Api) -> None:
+    owner = await api.user("owner")
+    small, large = await api.project(owner, "small"), await api.project(owner, "large")
+    await seed_images(api.services.db, small, 10)
+    await seed_images(api.services.db, large, 1000)
+    small_count, _ = await _statements(api, owner, small)
+    large_count, large_data = await _statements(api, owner, large)
+    assert small_count == large_count <= 8, (small_count, large_count)
+    stats = large_data["project"]["stats"]  # type: ignore[index]
+    assert stats["imageCount"] == 1000 and stats["spheroidCount"] == 1500
+    assert stats["meanAreaPx"] == pytest.approx(100.0)
+    edges = large_data["project"]["images"]["edges"]  # type: ignore[index]
+    assert len(edges) == 100 and edges[1]["node"]["segmentation"]["spheroidCount"] == 3
+    assert edges[0]["node"]["segmentation"] is None
