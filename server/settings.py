@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     login_attempts_per_minute: int = 10
     expensive_mutations_per_minute: int = 30
     presign_seconds: int = 3600
+    dataloader_batching: bool = Field(
+        default=True,
+        description="False resolves every relation of every object with its own query and no per-request "
+        "cache (naive resolvers); only for benchmarks and for debugging a loader.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -71,7 +71,7 @@ async def build_context(services: Services, request: Request | None) -> Context:
         else:
             user, session = found
             session_id = session.id
-    loaders = Loaders(services.db, user.id if user else None)
+    loaders = Loaders(services.db, user.id if user else None, batched=services.settings.dataloader_batching)
     if user is not None:
         loaders.prime_user(user)
     return Context(services, request, user, session_id, loaders, token_problem=problem)

@@ -1,4 +1,8 @@
-"""DataLoaders, one set per request: each relation costs one statement per batch, whatever the page size."""
+"""DataLoaders, one set per request: each relation costs one statement per batch, whatever the page size.
+
+``Loaders(..., batched=False)`` keeps the same interface but loads every key with its own statement and
+caches nothing, as naive per-object resolvers do (``dataloader_batching = false``; for benchmarks).
+"""
 
 from __future__ import annotations
 
@@ -19,11 +23,14 @@ V = TypeVar("V")
 
 
 class Loaders:
-    def __init__(self, db: async_sessionmaker[AsyncSession], user_id: int | None) -> None:
+    def __init__(
+        self, db: async_sessionmaker[AsyncSession], user_id: int | None, *, batched: bool = True
+    ) -> None:
         self._db = db
         self.user_id = user_id
+        self._options: dict[str, Any] = {} if batched else {"max_batch_size": 1, "cache": False}
         self.project: DataLoader[int, Project | None] = self._make(projects.projects_by_ids, None)
-        self.role = DataLoader[int, str | None](self._load_roles)
+        self.role = DataLoader[int, str | None](self._load_roles, **self._options)
         self.members = self._make(projects.members_of, list[ProjectMember]())
         self.stats = self._make(images.stats_of, ProjectStats())
         self.image: DataLoader[int, Image | None] = self._make(images.images_by_ids, None)
@@ -40,7 +47,7 @@ class Loaders:
                 found = await fetch(session, keys)
             return [found.get(key, missing) for key in keys]
 
-        return DataLoader(load)
+        return DataLoader(load, **self._options)
 
     async def _load_roles(self, project_ids: list[int]) -> list[str | None]:
         if self.user_id is None:

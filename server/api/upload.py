@@ -2,6 +2,8 @@
 
 Each part of field ``files`` is written to a temporary file while it arrives (SHA-256 and size counted on
 the way, nothing held whole in memory); a part over the size limit is dropped as soon as it passes it.
+Parsing, hashing and writing run in a worker thread, fed about a MiB of the body at a time, so a large
+upload never blocks the event loop (nor do creating and removing the temporary folder).
 Then the header is read with ``cluster`` (format from the bytes, the pixel limit, size, bit depth, pixel
 size), duplicates within the project are refused, and the original goes to the blob store under its
 content hash. The answer lists every file with ``accepted`` and the image, or the reason it was refused.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +37,8 @@ from server.storage import image_key
 __all__ = ["upload_images"]
 
 MAX_NAME = 255
+FEED_BYTES = 1024 * 1024
+"""How much of the body is gathered before the parser (hashing and writing) gets it in a thread."""
 
 
 @dataclass
@@ -116,6 +121,32 @@ class _Receiver:
         if part.file is not None:
             part.file.close()
 
+    def close(self) -> None:
+        """Close the file of a part the body broke off in."""
+        for part in self.parts:
+            if part.file is not None and not part.file.closed:
+                part.file.close()
+
+
+async def _receive(request: Request, parser: MultipartParser) -> None:
+    """Feed the body to the parser in a worker thread, ``FEED_BYTES`` at a time, then finalize it."""
+
+    def feed(chunks: list[bytes], final: bool) -> None:
+        for chunk in chunks:
+            parser.write(chunk)
+        if final:
+            parser.finalize()
+
+    pending: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= FEED_BYTES:
+            await asyncio.to_thread(feed, pending, False)
+            pending, size = [], 0
+    await asyncio.to_thread(feed, pending, True)
+
 
 async def upload_images(request: Request) -> JSONResponse:
     services: Services = request.app.state.services
@@ -133,19 +164,20 @@ async def upload_images(request: Request) -> JSONResponse:
     if content_type != b"multipart/form-data" or not boundary:
         return _error(400, "send the files as multipart/form-data in the field 'files'")
     settings = services.settings
-    with tempfile.TemporaryDirectory(prefix="spheroseg-upload-") as tmp:
-        receiver = _Receiver(Path(tmp), settings.max_upload_bytes, settings.max_files_per_upload)
-        parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
+    folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="spheroseg-upload-"))
+    receiver = _Receiver(folder, settings.max_upload_bytes, settings.max_files_per_upload)
+    try:
         try:
-            async for chunk in request.stream():
-                parser.write(chunk)
-            parser.finalize()
+            await _receive(request, MultipartParser(boundary, receiver.callbacks()))  # type: ignore[arg-type]
         except Exception as error:  # python-multipart raises its own errors for broken bodies
             return _error(400, f"the multipart body is malformed: {error}")
         files = [p for p in receiver.parts if p.field_name == "files" or p.name]
         if not files:
             return _error(400, "no file in the field 'files'")
         results = [await _store(services, project_id, part) for part in files]
+    finally:
+        receiver.close()
+        await asyncio.to_thread(shutil.rmtree, folder, True)
     accepted = sum(1 for r in results if r["accepted"])
     for result in results:
         services.metrics.uploads.labels("accepted" if result["accepted"] else "refused").inc()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -38,9 +39,13 @@ class S3BlobStore:
         try:
             return await asyncio.to_thread(functools.partial(function, *args, **kwargs))
         except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
+            code = _code(error)
             if code in {"404", "NoSuchKey", "NotFound"}:
                 raise BlobNotFoundError(f"no blob {what} in s3://{self.bucket}") from error
+            raise StorageError(f"S3 refused {what} in s3://{self.bucket}: {code or error}") from error
+        except S3UploadFailedError as error:  # upload_file wraps the ClientError of the put or a part
+            cause = error.__context__
+            code = _code(cause) if isinstance(cause, ClientError) else ""
             raise StorageError(f"S3 refused {what} in s3://{self.bucket}: {code or error}") from error
         except BotoCoreError as error:
             raise StorageError(f"S3 at s3://{self.bucket} is unreachable: {error}") from error
@@ -88,3 +93,7 @@ class S3BlobStore:
 
     async def check(self) -> None:
         await self._call("the bucket", self._client.head_bucket, Bucket=self.bucket)
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))

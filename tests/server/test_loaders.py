@@ -38,3 +38,16 @@ async def test_project_page_statements_do_not_grow_with_the_project(api: Api) ->
     edges = large_data["project"]["images"]["edges"]  # type: ignore[index]
     assert len(edges) == 100 and edges[1]["node"]["segmentation"]["spheroidCount"] == 3
     assert edges[0]["node"]["segmentation"] is None
+
+
+async def test_naive_resolvers_answer_the_same_with_statements_per_image(api: Api) -> None:
+    """``dataloader_batching = false`` (the benchmark's baseline) is the same page, a query per relation."""
+    owner = await api.user("owner")
+    project_id = await api.project(owner)
+    await seed_images(api.services.db, project_id, 40)
+    batched_count, batched = await _statements(api, owner, project_id)
+    api.services.settings.dataloader_batching = False
+    naive_count, naive = await _statements(api, owner, project_id)
+    assert naive == batched
+    # each image: the role for its segmentation field's permission, then its segmentation
+    assert naive_count >= batched_count + 2 * 40 - 2, (batched_count, naive_count)

@@ -1,19 +1,38 @@
-"""Blob stores: a local folder and S3 (moto's server on 127.0.0.1) behave the same through the protocol."""
+"""Blob stores: a local folder and S3 (moto's server on 127.0.0.1) behave the same, alone and in the app."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
+import threading
+import zipfile
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
 import pytest
 
+from server.api.services import Services
+from server.app import create_app
 from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
+from server.settings import Settings
 from server.storage import LocalBlobStore, S3BlobStore, image_key
+from tests.server.conftest import Api, make_settings, png_bytes
 
 pytestmark = pytest.mark.anyio
+
+
+def _s3_kwargs(endpoint: str) -> dict[str, str]:
+    return {
+        "endpoint_url": endpoint,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "k",
+        "aws_secret_access_key": "s",
+    }
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -21,12 +40,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> LocalBlobStore | S3
     if request.param == "local":
         return LocalBlobStore(tmp_path / "blobs", secret="s")
     endpoint = request.getfixturevalue("moto_endpoint")
-    kwargs = {
-        "endpoint_url": endpoint,
-        "region_name": "us-east-1",
-        "aws_access_key_id": "k",
-        "aws_secret_access_key": "s",
-    }
+    kwargs = _s3_kwargs(endpoint)
     bucket = f"blobs-{os.urandom(4).hex()}"
     boto3.client("s3", **kwargs).create_bucket(Bucket=bucket)
     return S3BlobStore(bucket, "lab/prefix", kwargs, multipart_threshold=5 * 1024 * 1024)
@@ -51,12 +65,7 @@ async def test_round_trip_exists_delete(store: LocalBlobStore | S3BlobStore, tmp
 async def test_large_files_go_up_in_parts_and_presigned_urls_fetch_them(
     moto_endpoint: str, tmp_path: Path
 ) -> None:
-    kwargs = {
-        "endpoint_url": moto_endpoint,
-        "region_name": "us-east-1",
-        "aws_access_key_id": "k",
-        "aws_secret_access_key": "s",
-    }
+    kwargs = _s3_kwargs(moto_endpoint)
     client = boto3.client("s3", **kwargs)
     client.create_bucket(Bucket="multipart-test")
     store = S3BlobStore("multipart-test", "", kwargs, multipart_threshold=5 * 1024 * 1024)
@@ -81,13 +90,134 @@ async def test_keys_made_by_clients_are_refused(key: str, tmp_path: Path) -> Non
 
 
 async def test_unreachable_s3_is_a_storage_error() -> None:
-    kwargs = {
-        "endpoint_url": "http://127.0.0.1:9",
-        "region_name": "us-east-1",
-        "aws_access_key_id": "k",
-        "aws_secret_access_key": "s",
-    }
+    kwargs = _s3_kwargs("http://127.0.0.1:9")
     store = S3BlobStore("nobucket", "", kwargs)
     store._client.meta.config.retries = {"max_attempts": 1}
     with pytest.raises(StorageError):
         await store.check()
+
+
+# -- the app on each store: uploads, exports and deletions ---------------------------------------------------
+
+SQUARE = [[10, 10], [30, 10], [30, 30], [10, 30]]
+SAVE = """mutation($id: Int!, $sph: [SpheroidInput!]!) {
+  saveSegmentation(imageId: $id, baseVersion: 0, spheroids: $sph) { __typename } }"""
+EXPORT = """mutation($id: Int!) { exportProject(id: $id, format: ALL) {
+  __typename ... on ProjectExportSuccess { url imageCount spheroidCount } } }"""
+
+
+def _s3_settings(endpoint: str, bucket: str) -> dict[str, Any]:
+    return {
+        "storage_url": f"s3://{bucket}/lab",
+        "s3_endpoint_url": endpoint,
+        "s3_access_key_id": "k",
+        "s3_secret_access_key": "s",
+    }
+
+
+@contextlib.asynccontextmanager
+async def _app(settings: Settings) -> AsyncIterator[Api]:
+    services = Services.create(settings)
+    transport = httpx.ASGITransport(app=create_app(services=services))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Api(client, services)
+    finally:
+        await services.close()
+
+
+@pytest.fixture(params=["local", "s3"])
+async def stored_api(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
+    """The real app on SQLite or PostgreSQL, with its blobs in a local folder or in S3 (moto)."""
+    if request.param == "local":
+        settings = make_settings(database_url, str(tmp_path / "blobs"))
+    else:
+        endpoint = request.getfixturevalue("moto_endpoint")
+        bucket = f"app-{os.urandom(4).hex()}"
+        boto3.client("s3", **_s3_kwargs(endpoint)).create_bucket(Bucket=bucket)
+        overrides = _s3_settings(endpoint, bucket)
+        settings = make_settings(database_url, overrides.pop("storage_url"), **overrides)
+    async with _app(settings) as api:
+        yield api
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def _download(api: Api, url: str) -> httpx.Response:
+    """A relative-to-the-app URL (local store) through the app, a presigned S3 URL over the network."""
+    if url.startswith("http://testserver/"):
+        return await api.client.get(url)
+    async with httpx.AsyncClient(timeout=30) as client:
+        return await client.get(url)
+
+
+async def test_upload_export_and_delete_keep_blobs_in_the_store(stored_api: Api) -> None:
+    api, store = stored_api, stored_api.services.store
+    owner = await api.user("owner")
+    project_id = await api.project(owner)
+    small, large = png_bytes(64, 48), png_bytes(1200, 1000, seed=1)  # the large one is fed in 2 parts
+    response = await api.upload(owner, project_id, [("small.png", small), ("large.png", large)])
+    assert response.status_code == 200 and response.json()["accepted"] == 2, response.json()
+    small_id, large_id = (f["imageId"] for f in response.json()["files"])
+    for data in (small, large):
+        assert await store.get_bytes(image_key(_sha(data))) == data
+    if isinstance(store, S3BlobStore):  # under the configured prefix, where a lab's bucket policy expects it
+        head = store._client.head_object(Bucket=store.bucket, Key=f"lab/{image_key(_sha(large))}")
+        assert head["ContentLength"] == len(large)
+    again = (await api.upload(owner, project_id, [("copy.png", small)])).json()
+    assert again["files"][0]["reason"] == "the same file is already here as 'small.png'"
+
+    await api.ok(SAVE, owner, id=small_id, sph=[{"exterior": SQUARE}])
+    result = (await api.ok(EXPORT, owner, id=project_id))["exportProject"]
+    assert result["imageCount"] == 2 and result["spheroidCount"] == 1
+    download = await _download(api, result["url"])
+    assert download.status_code == 200
+    names = set(zipfile.ZipFile(io.BytesIO(download.content)).namelist())
+    assert {"annotations.coco.json", "metrics.csv", "metrics.xlsx"} <= names
+
+    deleted = await api.ok(
+        "mutation($ids: [Int!]!) { deleteImages(imageIds: $ids) "
+        "{ ... on ImagesDeleteSuccess { deletedIds } } }",
+        owner,
+        ids=[large_id],
+    )
+    assert deleted["deleteImages"]["deletedIds"] == [large_id]
+    assert not await store.exists(image_key(_sha(large)))
+    assert await store.exists(image_key(_sha(small)))
+
+
+async def test_a_missing_bucket_refuses_uploads_and_records_nothing(
+    database_url: str, moto_endpoint: str
+) -> None:
+    overrides = _s3_settings(moto_endpoint, "no-such-bucket")
+    settings = make_settings(database_url, overrides.pop("storage_url"), **overrides)
+    async with _app(settings) as api:
+        owner = await api.user("owner")
+        project_id = await api.project(owner)
+        answer = (await api.upload(owner, project_id, [("a.png", png_bytes())])).json()
+        assert answer["accepted"] == 0
+        assert answer["files"][0]["reason"].startswith("storage failed: S3 refused images/")
+        count = "query($id: Int!) { project(id: $id) { images { totalCount } } }"
+        assert (await api.ok(count, owner, id=project_id))["project"]["images"]["totalCount"] == 0
+        ready = await api.client.get("/health/ready")
+        assert ready.status_code == 503 and ready.json()["storage"].startswith("unreachable")
+
+
+async def test_upload_parses_and_writes_off_the_event_loop(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.api import upload
+
+    threads: set[int] = set()
+    original = upload._Receiver._data
+
+    def recording(self: upload._Receiver, data: bytes, start: int, end: int) -> None:
+        threads.add(threading.get_ident())
+        original(self, data, start, end)
+
+    monkeypatch.setattr(upload._Receiver, "_data", recording)
+    owner = await api.user("owner")
+    project_id = await api.project(owner)
+    response = await api.upload(owner, project_id, [("large.png", png_bytes(1200, 1000, seed=2))])
+    assert response.json()["accepted"] == 1
+    assert threads and threading.get_ident() not in threads

@@ -1,0 +1,552 @@
+"""GraphQL project page: latency, throughput, SQL statements and bytes, with DataLoaders and without.
+
+On SQLite (a file) and on PostgreSQL 15 (started here with the server tests' helper: initdb + pg_ctl on a
+free port, fsync off), a project of 10,000 images and one of 10 are seeded with bulk inserts: 65% of the
+images segmented (1 spheroid per well mostly, up to 6; outlines and metrics made by ``cluster`` from
+synthetic masks, ~40 vertices each, some with holes), 15% of those edited once by a person (version 2),
+the rest none, queued, running or failed; review states spread as in a lab's project. PostgreSQL gets an
+``ANALYZE`` afterwards, as autovacuum would give it.
+
+The page: the project with its role and stats, and 100 images with status, review and their current
+segmentation's version, spheroid count and author, the query the workbench's gallery sends.
+
+Served by the real app (``create_app`` from ``SPHEROSEG_*`` settings, production mode) in uvicorn, in a
+child process, on 127.0.0.1 port 0. Not in-process through ``httpx.ASGITransport``: there the client (httpx
+and 20 concurrent tasks) would share the server's event loop and GIL, so its own CPU would count as server
+latency and the 20-client throughput would measure the client as much as the server. Over a loopback socket
+the server process does only server work, and HTTP parsing and response writing are paid as a real client
+pays them. SQL statement counts and response sizes do not depend on the transport; they are measured
+in-process (``ASGITransport``), where a SQLAlchemy ``before_cursor_execute`` listener sees the engine.
+
+"Naive resolvers" is the same schema with ``dataloader_batching = false``: every relation of every image
+(its segmentation, the permission check's role, the author) is loaded with its own statement in its own
+session, with no per-request cache, as per-object resolvers do. Both variants must return the same data.
+
+Bytes: the project page response against the same 100 images fetched as full objects (every image field,
+the current segmentation with parameters, author and all spheroids with rings and metrics; history left
+out), in as few requests as the server's cost budget allows.
+
+Latency: 1 client in sequence, then 20 clients each sending requests back to back (closed loop); requests
+per second = completed requests / wall time. Server CPU per request is the uvicorn process's user + system
+time over the run (/proc), so it holds SQLite's work but not PostgreSQL's backends. Another process trains
+a model on this machine: absolute times are noisy, compare the ratios measured in the same run (the load
+average is recorded).
+
+Prints a table and writes benchmarks/results/api.json.
+
+Usage: python benchmarks/api.py [--images 10000] [--databases sqlite,postgresql] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from sqlalchemy import insert, select, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the PostgreSQL helper lives with the server tests
+
+from cluster.metrics import measure_all  # noqa: E402
+from cluster.polygons import mask_to_spheroids  # noqa: E402
+from server.api.segmentations import spheroid_record  # noqa: E402
+from server.api.services import Services  # noqa: E402
+from server.app import create_app  # noqa: E402
+from server.db import projects, users  # noqa: E402
+from server.db.engine import StatementCounter, create_engine, session_factory  # noqa: E402
+from server.db.migrate import upgrade  # noqa: E402
+from server.db.models import Image, Segmentation, utcnow  # noqa: E402
+from server.domain.auth import hash_token, new_token  # noqa: E402
+from server.settings import Settings  # noqa: E402
+from tests.server.services import Postgres, start_postgres  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+SECRET = "benchmark-secret"
+PAGE_SIZE = 100
+CLIENTS = 20
+
+PROJECT_PAGE = """query Page($id: Int!) { project(id: $id) { name myRole
+  stats { imageCount spheroidCount segmentedImageCount meanAreaPx meanDiameterPx
+    byStatus { status count } byReview { status count } }
+  images(first: 100) { totalCount pageInfo { hasNextPage endCursor }
+    edges { node { id name segmentationStatus reviewStatus
+      segmentation { version spheroidCount author } } } } } }"""
+
+FULL_IMAGES = """query Full($id: Int!, $first: Int!, $after: String) { project(id: $id) {
+  images(first: $first, after: $after) { pageInfo { hasNextPage endCursor }
+    edges { node { id projectId name contentHash format width height bitDepth pixelSizeUm byteSize
+      segmentationStatus reviewStatus reviewComment reviewedAt createdAt updatedAt
+      segmentation { id imageId version modelName modelVersion parameters spheroidCount createdAt author
+        spheroids { exterior holes metrics { areaPx areaUm2 perimeterPx perimeterUm equivalentDiameterPx
+          equivalentDiameterUm circularity sphericity convexity solidity feretMaxPx feretMinPx
+          aspectRatio centroidX centroidY holeCount } } } } } } } }"""
+
+
+# -- seeding -----------------------------------------------------------------------------------------------
+
+
+def spheroid_templates(count: int = 12, seed: int = 0) -> list[dict[str, Any]]:
+    """Spheroid records as the server stores them, outlined and measured by ``cluster`` from blob masks."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:512, 0:512]
+    records: list[dict[str, Any]] = []
+    for index in range(count):
+        cx, cy = rng.uniform(120, 390, 2)
+        radius = rng.uniform(35, 95)
+        angle, distance = np.arctan2(yy - cy, xx - cx), np.hypot(yy - cy, xx - cx)
+        wobble = 1 + sum(rng.uniform(0, 0.06) * np.cos(f * angle + rng.uniform(0, 6.28)) for f in range(2, 7))
+        mask = distance < radius * wobble
+        if index % 4 == 0:  # a necrotic core
+            mask &= distance > radius * 0.3
+        for spheroid in measure_all(mask_to_spheroids(mask), 0.65):
+            record = spheroid_record(spheroid)
+            record["metrics"] = {k: float(v) for k, v in record["metrics"].items()}
+            records.append(record)
+    return records
+
+
+def _image_states(rng: random.Random) -> tuple[str, str, int]:
+    """Segmentation status, review status and current version of one image."""
+    status = rng.choices(("done", "failed", "running", "queued", "none"), (65, 3, 2, 2, 28))[0]
+    if status != "done":
+        return status, "unreviewed", 0
+    review = rng.choices(("accepted", "needs_fix", "rejected", "unreviewed"), (45, 6, 3, 46))[0]
+    return status, review, 2 if rng.random() < 0.15 else 1
+
+
+async def seed_project(
+    db: Any, project_id: int, count: int, editors: list[int], templates: list[dict[str, Any]]
+) -> dict[str, int]:
+    rng = random.Random(project_id)
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for i in range(count):
+        # the first image of every project was edited by a person, so small and large projects resolve
+        # the same relations (the author among them) and their statement counts compare like for like
+        status, review, version = ("done", "needs_fix", 2) if i == 0 else _image_states(rng)
+        rows.append(
+            {
+                "project_id": project_id,
+                "name": f"plate{i // 96 + 1:03d}_{'ABCDEFGH'[(i % 96) // 12]}{i % 12 + 1:02d}.tif",
+                "content_hash": f"{project_id:08x}{i:056x}",
+                "format": "tiff",
+                "width": 1024,
+                "height": 1024,
+                "bit_depth": 16,
+                "pixel_size_um": 0.65,
+                "byte_size": 2_097_152 + i,
+                "segmentation_status": status,
+                "review_status": review,
+                "review_comment": "outline misses a satellite" if review == "needs_fix" else None,
+                "reviewed_by": editors[0] if review != "unreviewed" else None,
+                "reviewed_at": now if review != "unreviewed" else None,
+                "current_version": version,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    async with db.begin() as session:
+        await session.execute(insert(Image), rows)
+        ids = dict(
+            (await session.execute(select(Image.name, Image.id).where(Image.project_id == project_id))).all()
+        )
+        segmentations = []
+        for row in rows:
+            if row["current_version"] == 0:
+                continue
+            spheroids = rng.sample(templates, rng.choices((1, 2, 3, 4, 6), (70, 18, 8, 3, 1))[0])
+            for version in range(1, row["current_version"] + 1):
+                segmentations.append(_segmentation_row(ids[row["name"]], version, spheroids, editors, rng))
+        for start in range(0, len(segmentations), 2000):
+            await session.execute(insert(Segmentation), segmentations[start : start + 2000])
+    return {"images": count, "segmentation_rows": len(segmentations)}
+
+
+def _segmentation_row(
+    image_id: int, version: int, spheroids: list[dict[str, Any]], editors: list[int], rng: random.Random
+) -> dict[str, Any]:
+    return {
+        "image_id": image_id,
+        "version": version,
+        "author_id": rng.choice(editors) if version > 1 else None,
+        "model_name": "resunet",
+        "model_version": "1.2.0",
+        "parameters": {"threshold": 0.5, "minAreaPx": 200, "tile": 512},
+        "spheroids": spheroids,
+        "spheroid_count": len(spheroids),
+        "area_sum_px": sum(s["metrics"]["area_px"] for s in spheroids),
+        "diameter_sum_px": sum(s["metrics"]["equivalent_diameter_px"] for s in spheroids),
+        "created_at": utcnow(),
+    }
+
+
+async def prepare_database(url: str, images: int) -> dict[str, Any]:
+    """Migrate, seed users, a large and a small project; return ids, a token and what was seeded."""
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        db = session_factory(engine)
+        async with db.begin() as session:
+            owner = await users.create_user(session, "owner", "!", "member")
+            editors = [await users.create_user(session, f"annotator{i}", "!", "member") for i in range(3)]
+            assert owner is not None and all(e is not None for e in editors)
+            token = new_token()
+            await users.create_session(session, owner.id, hash_token(token), dt.timedelta(hours=2))
+            large = await projects.create_project(session, "Screen 2024-05", "", owner.id)
+            small = await projects.create_project(session, "Pilot", "", owner.id)
+            for editor in editors:
+                assert editor is not None
+                await projects.set_member(session, large.id, editor.id, "editor")
+        editor_ids = [e.id for e in editors if e is not None]
+        templates = spheroid_templates()
+        start = time.perf_counter()
+        seeded = await seed_project(db, large.id, images, editor_ids, templates)
+        await seed_project(db, small.id, 10, editor_ids, templates)
+        if url.startswith("postgresql"):
+            async with engine.begin() as connection:
+                await connection.execute(text("ANALYZE"))
+        seeded["seconds"] = round(time.perf_counter() - start, 2)
+        return {"token": token, "large": large.id, "small": small.id, "seeded": seeded}
+    finally:
+        await engine.dispose()
+
+
+# -- in-process: statements and bytes ------------------------------------------------------------------------
+
+
+def _settings(url: str, storage: Path, batching: bool) -> Settings:
+    return Settings(
+        database_url=url,
+        storage_url=str(storage),
+        secret_key=SECRET,
+        environment="production",
+        dataloader_batching=batching,
+    )
+
+
+async def count_and_size(url: str, storage: Path, seed: dict[str, Any]) -> dict[str, Any]:
+    services = Services.create(_settings(url, storage, True))
+    counter = StatementCounter(services.engine)
+    headers = {"Authorization": f"Bearer {seed['token']}"}
+    transport = httpx.ASGITransport(app=create_app(services=services))
+    result: dict[str, Any] = {}
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+
+            async def post(query: str, **variables: Any) -> httpx.Response:
+                response = await client.post(
+                    "/graphql", json={"query": query, "variables": variables}, headers=headers
+                )
+                response.raise_for_status()
+                return response
+
+            answers: dict[str, Any] = {}
+            for batching in (True, False):
+                services.settings.dataloader_batching = batching
+                variant = "dataloaders" if batching else "naive"
+                counts = {}
+                for size in ("small", "large"):
+                    await post(PROJECT_PAGE, id=seed[size])  # warm: connections, compiled statements
+                    counter.reset()
+                    response = await post(PROJECT_PAGE, id=seed[size])
+                    counts[size] = counter.count
+                    answers[f"{variant}-{size}"] = _data(response)
+                result[variant] = {"statements_10": counts["small"], "statements_large": counts["large"]}
+            same = all(answers[f"dataloaders-{s}"] == answers[f"naive-{s}"] for s in ("small", "large"))
+            result["same_data"] = same
+            services.settings.dataloader_batching = True
+            page = await post(PROJECT_PAGE, id=seed["large"])
+            result["bytes"] = await _full_bytes(post, seed["large"], len(page.content))
+    finally:
+        await services.close()
+    return result
+
+
+def _data(response: httpx.Response) -> Any:
+    body = response.json()
+    if body.get("errors"):
+        raise RuntimeError(f"the server answered with errors: {body['errors']}")
+    return body["data"]
+
+
+async def _full_bytes(post: Any, project_id: int, page_bytes: int) -> dict[str, Any]:
+    """The same first 100 images as full objects, in pages as large as the cost budget allows."""
+    first = PAGE_SIZE
+    logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)  # the refusals below are expected
+    while True:
+        body = (await post(FULL_IMAGES, id=project_id, first=first)).json()
+        codes = {e.get("extensions", {}).get("code") for e in body.get("errors") or []}
+        if "QUERY_TOO_COMPLEX" not in codes or first == 1:
+            break
+        first = max(1, first // 2)
+    total, requests, after, fetched = 0, 0, None, 0
+    while fetched < PAGE_SIZE:
+        response = await post(FULL_IMAGES, id=project_id, first=min(first, PAGE_SIZE - fetched), after=after)
+        images = _data(response)["project"]["images"]
+        total += len(response.content)
+        requests += 1
+        fetched += len(images["edges"])
+        after = images["pageInfo"]["endCursor"]
+        if not images["pageInfo"]["hasNextPage"]:
+            break
+    return {
+        "project_page": page_bytes,
+        "full_objects": total,
+        "full_objects_requests": requests,
+        "full_objects_page_size": first,
+        "reduction": 1 - page_bytes / total,
+    }
+
+
+# -- over HTTP: latency and throughput -----------------------------------------------------------------------
+
+
+def serve() -> None:
+    """Child process: the app from SPHEROSEG_* settings in uvicorn on 127.0.0.1:0; prints its port."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(create_app(Settings()), log_level="warning", access_log=False)
+    print(sock.getsockname()[1], flush=True)
+    asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
+
+
+class ServerProcess:
+    def __init__(self, url: str, storage: Path, batching: bool) -> None:
+        env = {
+            **os.environ,
+            "SPHEROSEG_DATABASE_URL": url,
+            "SPHEROSEG_STORAGE_URL": str(storage),
+            "SPHEROSEG_SECRET_KEY": SECRET,
+            "SPHEROSEG_ENVIRONMENT": "production",
+            "SPHEROSEG_DATALOADER_BATCHING": str(batching).lower(),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve"], env=env, stdout=subprocess.PIPE, text=True
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        if not line.isdigit():
+            self.stop()
+            raise RuntimeError(f"the server process did not start (said {line!r})")
+        self.base_url = f"http://127.0.0.1:{line}"
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=5) as client:
+            while time.monotonic() < deadline:
+                try:
+                    if (await client.get("/health/live")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"the server at {self.base_url} did not become live in {timeout:.0f} s")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+async def _run_clients(
+    client: httpx.AsyncClient, body: bytes, headers: dict[str, str], clients: int, per_client: int
+) -> tuple[list[float], float]:
+    async def one() -> list[float]:
+        times = []
+        for _ in range(per_client):
+            start = time.perf_counter()
+            response = await client.post("/graphql", content=body, headers=headers)
+            times.append(time.perf_counter() - start)
+            if response.status_code != 200 or b'"errors"' in response.content:
+                raise RuntimeError(f"request failed: {response.status_code} {response.text[:300]}")
+        return times
+
+    start = time.perf_counter()
+    results = await asyncio.gather(*(one() for _ in range(clients)))
+    wall = time.perf_counter() - start
+    latencies = [t for times in results for t in times]
+    return latencies, len(latencies) / wall
+
+
+async def _measured(
+    server: ServerProcess,
+    client: httpx.AsyncClient,
+    body: bytes,
+    headers: dict[str, str],
+    clients: int,
+    each: int,
+) -> dict[str, Any]:
+    cpu = server.cpu_seconds()
+    latencies, rate = await _run_clients(client, body, headers, clients, each)
+    cpu_ms = (server.cpu_seconds() - cpu) * 1000 / len(latencies)
+    ms = sorted(t * 1000 for t in latencies)
+    return {
+        "requests": len(ms),
+        "server_cpu_ms_per_request": cpu_ms,
+        "p50_ms": statistics.median(ms),
+        "p95_ms": statistics.quantiles(ms, n=20, method="inclusive")[18],
+        "max_ms": ms[-1],
+        "requests_per_s": rate,
+    }
+
+
+async def measure_http(
+    url: str, storage: Path, seed: dict[str, Any], batching: bool, single: int, per_client: int
+) -> dict[str, Any]:
+    server = ServerProcess(url, storage, batching)
+    try:
+        await server.wait_ready()
+        body = json.dumps({"query": PROJECT_PAGE, "variables": {"id": seed["large"]}}).encode()
+        headers = {"Authorization": f"Bearer {seed['token']}", "Content-Type": "application/json"}
+        limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+        async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=120) as client:
+            await _run_clients(client, body, headers, 1, 3)  # warm-up: imports, pools, statement caches
+            await _run_clients(client, body, headers, CLIENTS, 1)
+            one = await _measured(server, client, body, headers, 1, single)
+            many = await _measured(server, client, body, headers, CLIENTS, per_client)
+        return {"1_client": one, f"{CLIENTS}_clients": many}
+    finally:
+        server.stop()
+
+
+# -- the run -------------------------------------------------------------------------------------------------
+
+
+async def bench_database(name: str, url: str, storage: Path, args: argparse.Namespace) -> dict[str, Any]:
+    seed = await prepare_database(url, args.images)
+    print(f"  {name}: seeded {seed['seeded']}", flush=True)
+    report: dict[str, Any] = {"seeded": seed["seeded"]}
+    report.update(await count_and_size(url, storage, seed))
+    quick = args.quick
+    for batching, variant in ((True, "dataloaders"), (False, "naive")):
+        single, per_client = (10, 2) if batching else (3, 1)
+        if not quick:
+            single, per_client = (40, 5) if batching else (10, 1)
+        start = time.perf_counter()
+        report[variant].update(await measure_http(url, storage, seed, batching, single, per_client))
+        print(f"  {name}: {variant} measured in {time.perf_counter() - start:.1f} s", flush=True)
+    fast, slow = report["dataloaders"], report["naive"]
+    key = f"{CLIENTS}_clients"
+    report["throughput_ratio"] = fast[key]["requests_per_s"] / slow[key]["requests_per_s"]
+    report["throughput_ratio_1_client"] = (
+        fast["1_client"]["requests_per_s"] / slow["1_client"]["requests_per_s"]
+    )
+    report["goals"] = {
+        "constant_statements": fast["statements_10"] == fast["statements_large"],
+        "p95_1_client_under_50ms": fast["1_client"]["p95_ms"] < 50,
+        "throughput_at_least_5x_naive": report["throughput_ratio"] >= 5,
+        "bytes_at_least_60pct_fewer": report["bytes"]["reduction"] >= 0.60,
+    }
+    return report
+
+
+def print_table(report: dict[str, Any]) -> None:
+    images = report["images"]
+    print(f"\nProject page (100 of {images:,} images), statements for a 10-image / {images:,}-image project")
+    print(
+        f"{'database':<11}{'resolvers':<13}{'statements':>12}{'1 client p50/p95 ms':>22}"
+        f"{'req/s':>8}{f'{CLIENTS} clients p50/p95 ms':>24}{'req/s':>8}{'server CPU ms/req':>19}"
+    )
+    for name, result in report["databases"].items():
+        for variant in ("dataloaders", "naive"):
+            row = result[variant]
+            one, many = row["1_client"], row[f"{CLIENTS}_clients"]
+            statements = f"{row['statements_10']} / {row['statements_large']}"
+            one_ms = f"{one['p50_ms']:.1f} / {one['p95_ms']:.1f}"
+            many_ms = f"{many['p50_ms']:.1f} / {many['p95_ms']:.1f}"
+            print(
+                f"{name:<11}{variant:<13}{statements:>12}{one_ms:>22}{one['requests_per_s']:>8.1f}"
+                f"{many_ms:>24}{many['requests_per_s']:>8.1f}{many['server_cpu_ms_per_request']:>19.1f}"
+            )
+    print("\nResponse bytes and goals")
+    for name, result in report["databases"].items():
+        size = result["bytes"]
+        print(
+            f"{name:<11}page {size['project_page']:,} B vs full objects {size['full_objects']:,} B "
+            f"({size['full_objects_requests']} requests of {size['full_objects_page_size']}): "
+            f"{size['reduction']:.0%} fewer; throughput {result['throughput_ratio']:.1f}x naive "
+            f"({result['throughput_ratio_1_client']:.1f}x with 1 client); "
+            f"same data: {result['same_data']}"
+        )
+        goals = ", ".join(f"{goal}: {'met' if ok else 'NOT met'}" for goal, ok in result["goals"].items())
+        print(f"{'':<11}{goals}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=10_000, help="images in the large project")
+    parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
+    parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve()
+        return
+    report: dict[str, Any] = {
+        "images": args.images,
+        "page_size": PAGE_SIZE,
+        "clients": CLIENTS,
+        "transport": "uvicorn (h11, asyncio loop) in a child process on 127.0.0.1; httpx client",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "load_average_start": os.getloadavg(),
+        "note": "Shared machine (a model trains on it meanwhile): absolute times are noisy; compare ratios "
+        "measured in the same run. server_cpu_ms_per_request is the uvicorn process only (SQLite's work "
+        "included, PostgreSQL's backend processes not).",
+        "databases": {},
+    }
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="spheroseg-bench-api-") as tmp:
+        for name in args.databases.split(","):
+            print(f"== {name}", flush=True)
+            postgres: Postgres | None = None
+            if name == "sqlite":
+                url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
+            elif name == "postgresql":
+                postgres = start_postgres()
+                postgres.psql("CREATE DATABASE bench")
+                url = postgres.url("bench")
+            else:
+                raise SystemExit(f"unknown database {name!r}: use sqlite or postgresql")
+            try:
+                report["databases"][name] = asyncio.run(bench_database(name, url, Path(tmp) / "blobs", args))
+            finally:
+                if postgres is not None:
+                    postgres.stop()
+    report["load_average_end"] = os.getloadavg()
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    print_table(report)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "api.json").write_text(json.dumps(report, indent=2))
+    print(f"\nwrote {RESULTS / 'api.json'} in {report['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()
