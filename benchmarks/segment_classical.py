@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 import tracemalloc
@@ -112,6 +113,8 @@ def main() -> None:
         "peak_memory_mib": {f"{size}x{size}": value for size, value in memory.items()},
         "vertices": vertices,
         "scenes_per_size": args.scenes,
+        # Times on a shared 2-core machine are noisy; the load average says how busy it was.
+        "load_average_1min": os.getloadavg()[0],
     }
     (RESULTS / "segment_classical.json").write_text(json.dumps(report, indent=2) + "\n")
 
