@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= cluster,server,dev
+EXTRAS ?= model,cluster,server,dev
 
 .PHONY: install run test lint bench clean
 

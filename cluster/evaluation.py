@@ -1,0 +1,291 @@
+"""Accuracy of segmentation methods against reference masks, per image and summarised.
+
+Metrics of one image, from the method's label image (after the polygon path every user gets: labels →
+polygons → rasterised again) and the reference labels:
+
+=================  ========================================================================================
+iou                foreground intersection over union, ``|P ∩ G| / |P ∪ G|`` (1 when both are empty)
+dice               ``2 |P ∩ G| / (|P| + |G|)``
+boundary_f1        F1 of boundary pixels matched within ``tolerance`` (2) px: precision is the share of
+                   predicted boundary pixels within 2 px of a reference boundary, recall the converse
+instance_f1        ``2 TP / (n_pred + n_ref)``, a true positive being a predicted spheroid with IoU > 0.5
+                   against a reference spheroid (such a match is unique)
+count_error        ``n_pred - n_ref``
+area_error_pct     ``100 (|P| - |G|) / |G|`` (``None`` when the reference is empty)
+=================  ========================================================================================
+
+A summary gives, per metric, the median, the mean and the mean of the five worst images (for the error
+metrics, worst means the largest absolute error). ``spheroseg evaluate`` prints them side by side.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage as ndi
+from skimage.segmentation import find_boundaries
+
+from cluster.exceptions import SpherosegError
+from cluster.imaging import ImageInfo, LoadedImage, read_image
+from cluster.pipeline import segment_images
+from cluster.polygons import spheroids_to_labels
+from cluster.segmenter import Segmenter
+
+__all__ = [
+    "HELD_OUT_SEED",
+    "METRICS",
+    "EvaluationCase",
+    "ImageScores",
+    "MethodReport",
+    "array_image",
+    "compare",
+    "evaluate",
+    "held_out_cases",
+    "load_cases",
+    "paired_files",
+    "read_mask",
+    "score",
+]
+
+HELD_OUT_SEED = 900_000_000
+"""First scene seed of the held-out synthetic set; training uses seeds below 1e6 per run seed."""
+
+METRICS = ("iou", "dice", "boundary_f1", "instance_f1", "count_error", "area_error_pct")
+_ERRORS = {"count_error", "area_error_pct"}
+
+Labels = NDArray[np.int32]
+_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+
+
+@dataclass(frozen=True)
+class EvaluationCase:
+    """One image with its reference instance labels."""
+
+    name: str
+    image: LoadedImage
+    reference: Labels
+
+
+@dataclass(frozen=True)
+class ImageScores:
+    """The metrics of one image (see the module docstring)."""
+
+    name: str
+    iou: float
+    dice: float
+    boundary_f1: float
+    instance_f1: float
+    count_error: int
+    area_error_pct: float | None
+    seconds: float = 0.0
+
+
+@dataclass
+class MethodReport:
+    """Scores of one method on every image, and their summary."""
+
+    method: str
+    version: str
+    images: list[ImageScores] = field(default_factory=list)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """``{metric: {"median", "mean", "worst5"}}``; errors are summarised by absolute value."""
+        result: dict[str, dict[str, float]] = {}
+        for metric in METRICS:
+            values = [getattr(s, metric) for s in self.images if getattr(s, metric) is not None]
+            if metric in _ERRORS:
+                values = [abs(v) for v in values]
+            if not values:
+                result[metric] = {"median": math.nan, "mean": math.nan, "worst5": math.nan}
+                continue
+            ordered = sorted(values, reverse=metric in _ERRORS)
+            result[metric] = {
+                "median": float(statistics.median(values)),
+                "mean": float(statistics.fmean(values)),
+                "worst5": float(statistics.fmean(ordered[:5])),
+            }
+        seconds = [s.seconds for s in self.images]
+        result["seconds"] = {
+            "median": float(statistics.median(seconds)) if seconds else math.nan,
+            "mean": float(statistics.fmean(seconds)) if seconds else math.nan,
+            "worst5": float(statistics.fmean(sorted(seconds, reverse=True)[:5])) if seconds else math.nan,
+        }
+        return result
+
+    def worst_images(self, n: int = 5) -> list[str]:
+        return [s.name for s in sorted(self.images, key=lambda s: s.iou)[:n]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "version": self.version,
+            "summary": self.summary(),
+            "worst_images": self.worst_images(),
+            "images": [asdict(s) for s in self.images],
+        }
+
+
+def _boundary_f1(predicted: Labels, reference: Labels, tolerance: float) -> float:
+    pred_edge = find_boundaries(predicted, mode="inner")
+    ref_edge = find_boundaries(reference, mode="inner")
+    if not pred_edge.any() and not ref_edge.any():
+        return 1.0
+    if not pred_edge.any() or not ref_edge.any():
+        return 0.0
+    near_ref = ndi.distance_transform_edt(~ref_edge) <= tolerance
+    near_pred = ndi.distance_transform_edt(~pred_edge) <= tolerance
+    precision = float(near_ref[pred_edge].mean())
+    recall = float(near_pred[ref_edge].mean())
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+def _matched(predicted: Labels, reference: Labels) -> int:
+    """Predicted instances with IoU > 0.5 against a reference instance (a one-to-one matching)."""
+    n_pred, n_ref = int(predicted.max()), int(reference.max())
+    if n_pred == 0 or n_ref == 0:
+        return 0
+    joint = np.bincount(
+        reference.ravel().astype(np.int64) * (n_pred + 1) + predicted.ravel(),
+        minlength=(n_ref + 1) * (n_pred + 1),
+    ).reshape(n_ref + 1, n_pred + 1)
+    ref_area = joint.sum(axis=1)[1:, None]
+    pred_area = joint.sum(axis=0)[None, 1:]
+    overlap = joint[1:, 1:]
+    union = ref_area + pred_area - overlap
+    iou = overlap / np.maximum(union, 1)
+    return int((iou > 0.5).sum())
+
+
+def score(name: str, predicted: Labels, reference: Labels, tolerance: float = 2.0) -> ImageScores:
+    """All metrics of one image (see the module docstring)."""
+    if predicted.shape != reference.shape:
+        raise ValueError(
+            f"{name}: prediction {predicted.shape} and reference {reference.shape} differ in shape"
+        )
+    pred_fg, ref_fg = predicted > 0, reference > 0
+    intersection = int((pred_fg & ref_fg).sum())
+    pred_area, ref_area = int(pred_fg.sum()), int(ref_fg.sum())
+    union = pred_area + ref_area - intersection
+    n_pred = len(np.unique(predicted[pred_fg]))
+    n_ref = len(np.unique(reference[ref_fg]))
+    matched = _matched(_compact(predicted), _compact(reference))
+    return ImageScores(
+        name=name,
+        iou=1.0 if union == 0 else intersection / union,
+        dice=1.0 if pred_area + ref_area == 0 else 2 * intersection / (pred_area + ref_area),
+        boundary_f1=_boundary_f1(predicted, reference, tolerance),
+        instance_f1=1.0 if n_pred + n_ref == 0 else 2 * matched / (n_pred + n_ref),
+        count_error=n_pred - n_ref,
+        area_error_pct=None if ref_area == 0 else 100.0 * (pred_area - ref_area) / ref_area,
+    )
+
+
+def _compact(labels: Labels) -> Labels:
+    values, inverse = np.unique(labels, return_inverse=True)
+    if values[0] != 0:
+        inverse = inverse + 1
+    return inverse.reshape(labels.shape).astype(np.int32)
+
+
+def evaluate(
+    cases: Iterable[EvaluationCase], segmenter: Segmenter, tolerance: float = 2.0, via_polygons: bool = True
+) -> MethodReport:
+    """Segment every case with ``segmenter`` and score it; ``via_polygons`` scores what users get (the
+    outlines rasterised again) rather than the segmenter's raw labels."""
+    from cluster.imaging import normalize
+
+    report = MethodReport(segmenter.name, segmenter.version)
+    for case in cases:
+        started = time.perf_counter()
+        shape = (case.reference.shape[0], case.reference.shape[1])
+        if via_polygons:
+            (segmentation,) = segment_images([case.image], segmenter)
+            predicted = spheroids_to_labels(segmentation.spheroids, shape)
+        else:
+            (predicted,) = segmenter.segment([normalize(case.image.pixels)])
+        seconds = time.perf_counter() - started
+        scores = score(case.name, predicted, case.reference, tolerance)
+        report.images.append(replace(scores, seconds=seconds))
+    return report
+
+
+def read_mask(path: Path) -> Labels:
+    """A mask file as instance labels: a label image stays as it is, a binary mask (two values, or
+    0/255) is split into its connected components."""
+    values = np.asarray(read_image(path).pixels)
+    if values.ndim != 2:
+        raise SpherosegError(f"{path}: a mask must be a single grayscale plane")
+    unique = np.unique(values)
+    if unique.size <= 2:
+        labels, _ = ndi.label(values > unique.min() if unique.size == 2 else values > 0)
+        return np.asarray(labels, dtype=np.int32)
+    return values.astype(np.int32)
+
+
+def paired_files(images: Path, masks: Path) -> list[tuple[Path, Path]]:
+    """Images of a folder with the mask of the same stem in another folder (images without one skipped)."""
+    by_stem = {p.stem: p for p in sorted(masks.iterdir()) if p.suffix.lower() in _SUFFIXES}
+    return [
+        (image, by_stem[image.stem])
+        for image in sorted(images.iterdir())
+        if image.suffix.lower() in _SUFFIXES and not image.name.startswith(".") and image.stem in by_stem
+    ]
+
+
+def load_cases(images: Path, masks: Path) -> Iterator[EvaluationCase]:
+    """Cases from a folder of images and a folder of masks named by the images' stems (read lazily)."""
+    pairs = paired_files(images, masks)
+    if not pairs:
+        raise SpherosegError(f"no image in {images} has a mask with the same stem in {masks}")
+    for image_path, mask_path in pairs:
+        image = read_image(image_path)
+        reference = read_mask(mask_path)
+        if reference.shape != image.pixels.shape[:2]:
+            raise SpherosegError(f"{mask_path}: mask is {reference.shape}, image is {image.pixels.shape[:2]}")
+        yield EvaluationCase(image_path.name, image, reference)
+
+
+def held_out_cases(
+    n: int, shape: tuple[int, int] = (512, 512), first_seed: int = HELD_OUT_SEED
+) -> list[EvaluationCase]:
+    """The held-out synthetic set: ``n`` scenes of :meth:`SceneConfig.held_out` (wider ranges, optics the
+    training set never shows) from seeds no training run uses."""
+    from cluster.synthetic import SceneConfig, generate_scene
+
+    config = SceneConfig.held_out()
+    cases = []
+    for seed in range(first_seed, first_seed + n):
+        scene = generate_scene(seed, shape, config)
+        cases.append(
+            EvaluationCase(f"held-out-{seed}", array_image(f"held-out-{seed}", scene.image), scene.labels)
+        )
+    return cases
+
+
+def array_image(name: str, pixels: NDArray[Any], pixel_size_um: float | None = None) -> LoadedImage:
+    """A :class:`LoadedImage` of pixels already in memory (as if read from a TIFF)."""
+    info = ImageInfo(
+        name=name,
+        format="tiff",
+        width=int(pixels.shape[1]),
+        height=int(pixels.shape[0]),
+        bit_depth=int(pixels.dtype.itemsize * 8),
+        dtype=str(pixels.dtype),
+        channels=1,
+        pages=1,
+        pixel_size_um=pixel_size_um,
+    )
+    return LoadedImage(info, pixels)
+
+
+def compare(reports: Sequence[MethodReport]) -> dict[str, Any]:
+    """The JSON document ``spheroseg evaluate --json`` writes."""
+    return {"methods": [r.to_dict() for r in reports], "metrics": list(METRICS)}

@@ -1,0 +1,141 @@
+"""The ``"resunet"`` segmentation method: the shipped (or given) ResUNet behind the Segmenter protocol.
+
+The segmenter is cheap to build and to pickle: the weights are loaded on first use (and again after
+unpickling on a Dask worker), once per process, and kept. torch is imported only then, so listing
+methods or reading the model card never loads it::
+
+    segmenter = make_segmenter("resunet")                 # shipped weights, best device and precision
+    labels = segmenter.segment([normalize(pixels)])       # int32 labels, full resolution
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cluster.exceptions import SegmentationError
+from cluster.model.card import ModelCard, read_card, shipped_card_path
+from cluster.model.decoding import (
+    instances_at_working_resolution,
+    labels_to_full_resolution,
+    min_working_area,
+)
+from cluster.segmenter import FloatImage, LabelImage
+
+if TYPE_CHECKING:
+    from cluster.model.inference import Predictor
+
+__all__ = ["ResUNetParams", "ResUNetSegmenter"]
+
+
+@dataclass(frozen=True)
+class ResUNetParams:
+    """Parameters of the ResUNet segmenter."""
+
+    weights: str | None = None
+    """A ``.safetensors`` file with its card; ``None`` for the shipped weights."""
+    device: str = "auto"
+    """``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    precision: str = "auto"
+    """``auto``, ``fp32``, ``bf16`` or ``fp16`` (see :mod:`cluster.model.devices`)."""
+    threads: int | None = None
+    """CPU threads torch may use in this process; ``None`` leaves torch's default."""
+    batch_size: int | None = None
+    """Images per network call; ``None``: 1 on CPUs, 8 on GPUs."""
+    threshold: float = 0.5
+    """Probability above which a pixel is foreground (and core)."""
+    min_diameter_px: float = 16.0
+    """Instances with a smaller equivalent diameter (full-resolution pixels) are dropped."""
+    max_downscale: float = 8.0
+    """Largest shrink factor; bigger images are run in tiles."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise SegmentationError(f"threshold must be between 0 and 1, not {self.threshold}")
+        if self.max_downscale < 1.0:
+            raise SegmentationError(f"max_downscale must be at least 1, not {self.max_downscale}")
+
+
+class ResUNetSegmenter:
+    """Implements :class:`cluster.segmenter.Segmenter` with the ResUNet."""
+
+    name = "resunet"
+
+    def __init__(self, params: ResUNetParams | None = None) -> None:
+        self.params = params or ResUNetParams()
+        self._card: ModelCard | None = None
+        self._predictor: Predictor | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"params": self.params}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["params"])  # type: ignore[misc]
+
+    @property
+    def card(self) -> ModelCard:
+        """The model card of the weights in use (read without loading torch)."""
+        if self._card is None:
+            self._card = read_card(self._weights_path())
+        return self._card
+
+    @property
+    def version(self) -> str:
+        return f"{self.card.version} ({self.card.sha256[:12]})"
+
+    @property
+    def parameters(self) -> Mapping[str, Any]:
+        values = asdict(self.params)
+        values["weights_sha256"] = self.card.sha256
+        values["working_size"] = self.card.working_size
+        return values
+
+    def _weights_path(self) -> Path:
+        return Path(self.params.weights) if self.params.weights else shipped_card_path()
+
+    @property
+    def predictor(self) -> Predictor:
+        """The loaded network, ready to run (loaded on first use)."""
+        if self._predictor is None:
+            self._predictor = self._load()
+        return self._predictor
+
+    def _load(self) -> Predictor:
+        import torch
+
+        from cluster.model.devices import choose_placement
+        from cluster.model.inference import Predictor
+        from cluster.model.weights import load_model
+
+        if self.params.threads is not None:
+            torch.set_num_threads(self.params.threads)
+        model, card = load_model(self._weights_path())
+        self._card = card
+        return Predictor(
+            model,
+            choose_placement(self.params.device, self.params.precision),
+            card.working_size,
+            batch_size=self.params.batch_size,
+            max_downscale=self.params.max_downscale,
+            threshold=self.params.threshold,
+        )
+
+    def segment(self, images: Sequence[FloatImage]) -> list[LabelImage]:
+        for image in images:
+            if image.ndim != 2 or min(image.shape) < 8:
+                raise SegmentationError(
+                    f"expected a 2-D image of at least 8x8 pixels, got shape {image.shape}"
+                )
+        predictions = self.predictor.predict(images)
+        labels: list[LabelImage] = []
+        for prediction in predictions:
+            small = instances_at_working_resolution(
+                prediction.foreground,
+                prediction.core,
+                threshold=self.params.threshold,
+                min_area=min_working_area(self.params.min_diameter_px, prediction.scale),
+            )
+            labels.append(labels_to_full_resolution(small, prediction.foreground_full))
+        return labels
