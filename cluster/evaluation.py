@@ -37,6 +37,7 @@ from cluster.exceptions import SpherosegError
 from cluster.imaging import ImageInfo, LoadedImage, read_image
 from cluster.pipeline import segment_images
 from cluster.polygons import spheroids_to_labels
+from cluster.segmentation import image_stem
 from cluster.segmenter import Segmenter
 
 __all__ = [
@@ -232,12 +233,13 @@ def read_mask(path: Path) -> Labels:
 
 def paired_files(images: Path, masks: Path) -> list[tuple[Path, Path]]:
     """Images of a folder with the mask of the same stem in another folder (images without one skipped)."""
-    by_stem = {p.stem: p for p in sorted(masks.iterdir()) if p.suffix.lower() in _SUFFIXES}
-    return [
-        (image, by_stem[image.stem])
-        for image in sorted(images.iterdir())
-        if image.suffix.lower() in _SUFFIXES and not image.name.startswith(".") and image.stem in by_stem
-    ]
+    by_stem = {image_stem(p.name): p for p in sorted(masks.iterdir()) if p.suffix.lower() in _SUFFIXES}
+    pairs = []
+    for image in sorted(images.iterdir()):
+        stem = image_stem(image.name)
+        if image.suffix.lower() in _SUFFIXES and not image.name.startswith(".") and stem in by_stem:
+            pairs.append((image, by_stem[stem]))
+    return pairs
 
 
 def load_cases(images: Path, masks: Path) -> Iterator[EvaluationCase]:

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from cluster.metrics import SpheroidMetrics
 
-__all__ = ["Ring", "Segmentation", "Spheroid", "as_ring"]
+__all__ = ["Ring", "Segmentation", "Spheroid", "as_ring", "image_stem"]
 
 Ring = NDArray[np.float64]
 
@@ -67,9 +67,14 @@ class Segmentation:
 
     @property
     def stem(self) -> str:
-        """The image name without folders or extension (``.ome.tif`` counts as one), naming export files."""
-        name = self.image_name.replace("\\", "/").rsplit("/", 1)[-1]
-        for suffix in (".ome.tiff", ".ome.tif"):
-            if name.lower().endswith(suffix):
-                return name[: -len(suffix)]
-        return name.rsplit(".", 1)[0] if "." in name else name
+        """The image name without folders or extension, naming export files (see :func:`image_stem`)."""
+        return image_stem(self.image_name)
+
+
+def image_stem(name: str) -> str:
+    """A file name without folders or extension; ``.ome.tif``/``.ome.tiff`` count as one extension."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    for suffix in (".ome.tiff", ".ome.tif"):
+        if base.lower().endswith(suffix):
+            return base[: -len(suffix)]
+    return base.rsplit(".", 1)[0] if "." in base else base
