@@ -7,12 +7,17 @@ Every error a user can cause carries a message that names the file or field and 
     │   ├── UnsupportedFormatError    the bytes are no format we read (whatever the file name says)
     │   ├── CorruptImageError         the format is known but the data is damaged or truncated
     │   ├── EmptyImageError           zero bytes, or an image with no pixels
-    │   └── ImageTooLargeError        more pixels than the limit; refused before decoding
+    │   ├── ImageTooLargeError        more pixels than the limit; refused before decoding
+    │   └── SourceUnavailableError    a reference (path, s3:// key, URL) could not be fetched
     ├── GeometryError             a ring or polygon is invalid and cannot be repaired
     ├── MetricError               a metric cannot be computed for this shape
     ├── SegmentationError         a segmenter failed on an image
     ├── ExportError               results could not be written
-    └── AnnotationImportError     a COCO or GeoJSON file could not be read back
+    ├── AnnotationImportError     a COCO or GeoJSON file could not be read back
+    └── ClusterError              a Dask cluster could not be launched, reached or used
+        ├── ClusterSpecError          a cluster spec is invalid or needs a package that is missing
+        ├── ClusterNotFoundError      no cluster is deployed, or its scheduler does not answer
+        └── NoCapableWorkerError      tasks wait for resources no worker offers (GPU tasks, no GPU worker)
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from pathlib import Path
 
 __all__ = [
     "AnnotationImportError",
+    "ClusterError",
+    "ClusterNotFoundError",
+    "ClusterSpecError",
     "CorruptImageError",
     "EmptyImageError",
     "ExportError",
@@ -28,7 +36,9 @@ __all__ = [
     "ImageReadError",
     "ImageTooLargeError",
     "MetricError",
+    "NoCapableWorkerError",
     "SegmentationError",
+    "SourceUnavailableError",
     "SpherosegError",
     "UnsupportedFormatError",
 ]
@@ -81,3 +91,33 @@ class ExportError(SpherosegError):
 
 class AnnotationImportError(SpherosegError):
     """A COCO or GeoJSON annotation file could not be read back."""
+
+
+class SourceUnavailableError(ImageReadError):
+    """An image reference (local path, ``s3://`` key, HTTP(S) URL) could not be fetched.
+
+    ``transient`` is true when trying again later may succeed (a timeout, a 503, a dropped connection).
+    """
+
+    def __init__(self, path: str | Path, reason: str, transient: bool = False) -> None:
+        super().__init__(path, reason)
+        self.transient = transient
+
+    def __reduce__(self) -> tuple[type[SourceUnavailableError], tuple[str, str, bool]]:
+        return (type(self), (self.path, self.reason, self.transient))
+
+
+class ClusterError(SpherosegError):
+    """A Dask cluster could not be launched, reached or used."""
+
+
+class ClusterSpecError(ClusterError):
+    """A cluster spec is invalid or incomplete, or its backend needs a package that is not installed."""
+
+
+class ClusterNotFoundError(ClusterError):
+    """No cluster is deployed (no state file, no ``--scheduler``), or its scheduler does not answer."""
+
+
+class NoCapableWorkerError(ClusterError):
+    """Tasks wait for resources that no worker in the cluster offers, e.g. GPU tasks and no GPU worker."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import sys
 from collections.abc import Iterable, Sequence
+from importlib.util import find_spec
 from pathlib import Path
 
 import click
@@ -15,11 +16,16 @@ from rich.table import Table
 from cluster.exceptions import SpherosegError
 from cluster.exports import ALL_FORMATS, write_exports
 from cluster.imaging import DEFAULT_MAX_PIXELS
+from cluster.launch.spec import TlsFiles
 from cluster.methods import DEFAULT_METHOD, METHODS, make_segmenter
 from cluster.pipeline import ImageOutcome, segment_sources
 from cluster.segmenter import Segmenter
 
 __all__ = ["IMAGE_SUFFIXES", "collect_inputs", "segment"]
+
+MIN_IMAGES_FOR_CLUSTER = 8
+"""Without --workers, fewer images than this are segmented in-process: a local cluster takes a few seconds
+to start, about what a worker saves on this many images."""
 
 IMAGE_SUFFIXES = frozenset({".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp"})
 """Suffixes picked up when a folder is given. Files named explicitly are read whatever their suffix: the
@@ -79,12 +85,15 @@ def _summary_table(outcomes: Sequence[ImageOutcome]) -> Table:
     return table
 
 
+def _progress_columns() -> tuple[TextColumn, BarColumn, MofNCompleteColumn, TimeRemainingColumn]:
+    return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+
+
 def _run(
     paths: Sequence[Path], segmenter: Segmenter, pixel_size: float | None, max_pixels: int, console: Console
 ) -> list[ImageOutcome]:
     outcomes: list[ImageOutcome] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with Progress(*_progress_columns(), console=console, transient=True) as progress:
         task = progress.add_task("segmenting", total=len(paths))
         for path in paths:
             progress.update(task, description=f"segmenting {path.name}")
@@ -93,6 +102,58 @@ def _run(
             )
             progress.advance(task)
     return outcomes
+
+
+def _cluster_available() -> bool:
+    return find_spec("distributed") is not None
+
+
+def _in_process(paths: Sequence[Path], workers: int | None, scheduler: str | None, gpus: bool) -> bool:
+    """Whether this process is the quickest place: no scheduler or GPUs asked for, and either ``--workers
+    1``, Dask not installed, or (without ``--workers``) too few images or cores for a local cluster's
+    start-up to pay off."""
+    if scheduler or gpus:
+        return False
+    if not _cluster_available():
+        return True
+    if workers is not None:
+        return workers <= 1
+    from cluster.launch.local import local_cores
+
+    return len(paths) < MIN_IMAGES_FOR_CLUSTER or local_cores() <= 1
+
+
+def _run_on_cluster(
+    paths: Sequence[Path],
+    method: str,
+    console: Console,
+    *,
+    pixel_size: float | None,
+    max_pixels: int,
+    scheduler: str | None,
+    workers: int | None,
+    gpus: bool,
+    batch_size: int | None,
+    tls: TlsFiles | None,
+) -> list[ImageOutcome]:
+    # Imported here: without the cluster extra (no Dask), the command still runs in-process.
+    from cluster.client import JobProgress, SegmentationRequest
+    from cluster.runner import JobPlace, run_job
+    from cluster.worker import BatchSettings, SegmenterSpec
+
+    request = SegmentationRequest(
+        segmenter=SegmenterSpec.of(method),
+        settings=BatchSettings(pixel_size_um=pixel_size, max_pixels=max_pixels),
+        gpu=gpus,
+        batch_size=batch_size,
+    )
+    with Progress(*_progress_columns(), console=console, transient=True) as progress:
+        task = progress.add_task(f"segmenting on {scheduler or 'a local cluster'}", total=len(paths))
+
+        def advance(state: JobProgress) -> None:
+            progress.update(task, completed=state.done)
+
+        return run_job(paths, request, JobPlace(scheduler, workers, tls), advance)
 
 
 @click.command()
@@ -134,6 +195,39 @@ def _run(
     show_default=True,
     help="Refuse images with more pixels than this, before decoding them.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes of the local cluster started for this run [default: one per core, at most one "
+    "per image; one per GPU for the resunet on a GPU machine; in this process for fewer than "
+    f"{MIN_IMAGES_FOR_CLUSTER} images or one core, where a cluster would not pay for its start]. With 1 "
+    "the images are segmented in this process.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDR",
+    default=None,
+    envvar="SPHEROSEG_SCHEDULER",
+    help="Run on an existing Dask scheduler (tcp://host:8786; tls://… with --tls-ca-file, --tls-cert and "
+    "--tls-key), or 'deployed' for the cluster started by 'spheroseg cluster deploy'.",
+)
+@click.option(
+    "--gpus", is_flag=True, help="Run only on GPU workers (those offering GPU=1); fails fast if none."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Images per task [default: chosen from the workers' devices and the number of images].",
+)
+@click.option(
+    "--tls-ca-file", type=click.Path(exists=True, dir_okay=False), default=None, help="TLS: CA (PEM)."
+)
+@click.option(
+    "--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None, help="TLS: certificate."
+)
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), default=None, help="TLS: key.")
 def segment(
     inputs: tuple[Path, ...],
     out_dir: Path,
@@ -142,6 +236,13 @@ def segment(
     formats: list[str],
     recursive: bool,
     max_megapixels: float,
+    workers: int | None,
+    scheduler: str | None,
+    gpus: bool,
+    batch_size: int | None,
+    tls_ca_file: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
 ) -> None:
     """Find, outline and measure spheroids in INPUTS (image files or folders of them).
 
@@ -150,19 +251,43 @@ def segment(
     geojson/<image>.geojson (QuPath). A file that cannot be read is reported and skipped; the exit status is
     1 when any file failed.
 
+    Several images are segmented in parallel on a Dask cluster: a local one started for the run (see
+    --workers), an existing scheduler, or the cluster of 'spheroseg cluster deploy' (--scheduler).
+
     \b
-    Example:
+    Examples:
       spheroseg segment plate1/ extra.tif --out results/ --pixel-size 0.65
+      spheroseg segment plate1/ --out results/ --workers 4
+      spheroseg segment plate1/ --out results/ --scheduler deployed --gpus
     """
     console = Console(stderr=True)
     paths = collect_inputs(inputs, recursive=recursive)
     if not paths:
         raise click.UsageError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) found in the inputs")
-    try:
-        segmenter = make_segmenter(method)
-    except SpherosegError as exc:
-        raise click.ClickException(str(exc)) from exc
-    outcomes = _run(paths, segmenter, pixel_size, int(max_megapixels * 1e6), console)
+    max_pixels = int(max_megapixels * 1e6)
+    if _in_process(paths, workers, scheduler, gpus):
+        try:
+            segmenter = make_segmenter(method)
+        except SpherosegError as exc:
+            raise click.ClickException(str(exc)) from exc
+        outcomes = _run(paths, segmenter, pixel_size, max_pixels, console)
+    else:
+        tls = TlsFiles(tls_ca_file, tls_cert, tls_key) if tls_ca_file and tls_cert else None
+        try:
+            outcomes = _run_on_cluster(
+                paths,
+                method,
+                console,
+                pixel_size=pixel_size,
+                max_pixels=max_pixels,
+                scheduler=scheduler,
+                workers=workers,
+                gpus=gpus,
+                batch_size=batch_size,
+                tls=tls,
+            )
+        except SpherosegError as exc:
+            raise click.ClickException(str(exc)) from exc
     segmentations = [o.segmentation for o in outcomes if o.segmentation is not None]
     try:
         written = write_exports(segmentations, out_dir, formats)

@@ -1,0 +1,121 @@
+"""Stand-in segmenters and small images for the cluster tests.
+
+Dask pickles them by reference: the worker processes the tests start import this module (they inherit
+the test process's ``sys.path``). Each segmenter behaves like a real one (label images the size of the
+input) and adds one trait a test needs: a fixed time per image, a process that dies on a marked image, a
+record of every load.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cluster.segmenter import FloatImage, LabelImage
+
+POISON_SHAPE = (13, 17)
+"""An image of this shape kills the worker process that segments it (rows, columns)."""
+
+
+class FakeSegmenter:
+    """Dark pixels are one spheroid; optionally sleeps per image, records loads, dies on poison images."""
+
+    def __init__(self, seconds: float = 0.0, load_log: str | None = None, poison: bool = False) -> None:
+        self.seconds = seconds
+        self.poison = poison
+        self.device = "cuda:0" if os.environ.get("CUDA_VISIBLE_DEVICES") else "cpu"
+        if load_log is not None:
+            with Path(load_log).open("a") as log:
+                log.write(f"{os.getpid()}\n")
+
+    @property
+    def name(self) -> str:
+        return "fake"
+
+    @property
+    def version(self) -> str:
+        return "1"
+
+    @property
+    def parameters(self) -> Mapping[str, Any]:
+        return {"seconds": self.seconds}
+
+    def segment(self, images: Sequence[FloatImage]) -> list[LabelImage]:
+        labels = []
+        for image in images:
+            if self.poison and image.shape == POISON_SHAPE:
+                time.sleep(0.3)  # like running out of memory: some way into the work
+                os.kill(os.getpid(), signal.SIGKILL)
+            if self.seconds:
+                time.sleep(self.seconds)
+            labels.append((image < 0.5).astype(np.int32))
+        return labels
+
+
+def write_disc(path: Path, size: int = 48, radius: int = 12) -> Path:
+    """A bright 8-bit PNG with one dark disc in the middle."""
+    rows, cols = np.mgrid[:size, :size]
+    disc = (rows - size / 2) ** 2 + (cols - size / 2) ** 2 < radius**2
+    pixels = np.where(disc, 40, 220).astype(np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def write_images(folder: Path, count: int, poison: Sequence[int] = ()) -> list[Path]:
+    """``count`` disc images; those at ``poison`` indices have :data:`POISON_SHAPE`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        path = folder / f"img{index:03d}.png"
+        if index in poison:
+            Image.fromarray(np.full(POISON_SHAPE, 128, dtype=np.uint8)).save(path)
+        else:
+            write_disc(path)
+        paths.append(path)
+    return paths
+
+
+class FlakyLoad(FakeSegmenter):
+    """Fails to load (RuntimeError, as a busy GPU would) the first ``failures`` times, counted in a file."""
+
+    def __init__(self, counter: str, failures: int) -> None:
+        with Path(counter).open("a") as log:  # appends are atomic: workers may load at the same time
+            log.write("x\n")
+        tries = len(Path(counter).read_text().splitlines())
+        if tries <= failures:
+            raise RuntimeError(f"device busy (load {tries})")
+        super().__init__()
+
+
+def env_var(name: str) -> str | None:
+    """An environment variable of the process this runs in (for ``Client.run`` on workers)."""
+    return os.environ.get(name)
+
+
+@pytest.fixture(scope="module")
+def shared_cluster() -> Iterator[str]:
+    """The scheduler address of two worker processes shared by a module's tests that harm no worker."""
+    from distributed import LocalCluster
+
+    from cluster.launch.tuning import apply_worker_config
+
+    apply_worker_config()
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit="1GB",
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        worker_dashboard_address="127.0.0.1:0",
+        scheduler_kwargs={"allowed_failures": 2},
+    ) as cluster:
+        yield cluster.scheduler_address
