@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from cluster.synthetic.config import SceneConfig
-from cluster.synthetic.fields import FloatArray, smooth_noise, uniform
+from cluster.synthetic.fields import FloatArray, separable_product, smooth_noise, uniform
 from cluster.synthetic.layout import Well
 
 __all__ = ["illumination"]
@@ -50,7 +50,7 @@ def illumination(
     coarse *= 1 + along_y + (np.float32(slope * math.cos(phi)) * (x - width / 2))[None, :]
     mottling = np.float32(uniform(rng, config.background_texture))
     coarse *= 1 + mottling * smooth_noise(rng, nodes, rng.uniform(15.0, 40.0) / _STEP)
-    light: FloatArray = (wy @ coarse) @ wx.T
+    light: FloatArray = separable_product(wy, coarse, wx)
     if well is not None:
         light *= _well_wall(well, shape)
     np.maximum(light, 0.02, out=light)

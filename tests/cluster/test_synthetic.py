@@ -54,7 +54,8 @@ def test_scene_is_reproduced_in_a_fresh_process_with_another_hash_seed() -> None
         "s = g(5, (256, 256), SceneConfig.held_out());"
         "print(hashlib.sha256(s.image.tobytes() + s.labels.tobytes()).hexdigest())"
     )
-    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    # Another hash seed, and single-threaded BLAS as in a Dask worker (float32 BLAS sums depend on threads).
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert result.stdout.strip() == _digest(generate_scene(5, SHAPE, SceneConfig.held_out()))
 
