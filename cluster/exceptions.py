@@ -23,6 +23,7 @@ Every error a user can cause carries a message that names the file or field and 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "AnnotationImportError",
@@ -55,6 +56,10 @@ class ImageReadError(SpherosegError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Two constructor arguments: pickle (Dask results, process pools) must be told how to rebuild it.
+        return (type(self), (self.path, self.reason))
 
 
 class UnsupportedFormatError(ImageReadError):
@@ -103,7 +108,7 @@ class SourceUnavailableError(ImageReadError):
         super().__init__(path, reason)
         self.transient = transient
 
-    def __reduce__(self) -> tuple[type[SourceUnavailableError], tuple[str, str, bool]]:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.path, self.reason, self.transient))
 
 

@@ -430,3 +430,17 @@ def test_normalize_samples_big_images_but_matches_exact_percentiles() -> None:
 def test_normalize_refuses_bad_percentiles(low: float, high: float) -> None:
     with pytest.raises(ValueError, match="low"):
         normalize(images.gray8(), low=low, high=high)
+
+
+def test_read_errors_survive_pickling_to_and_from_workers() -> None:
+    import pickle
+
+    from cluster.exceptions import CorruptImageError
+
+    error = pickle.loads(pickle.dumps(CorruptImageError("plate/a1.tif", "truncated TIFF data")))
+    assert isinstance(error, CorruptImageError)
+    assert (error.path, error.reason, str(error)) == (
+        "plate/a1.tif",
+        "truncated TIFF data",
+        "plate/a1.tif: truncated TIFF data",
+    )
