@@ -34,7 +34,7 @@ from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
 from cluster.exceptions import SpherosegError
-from cluster.imaging import ImageInfo, LoadedImage, read_image
+from cluster.imaging import IMAGE_SUFFIXES, ImageInfo, LoadedImage, read_image
 from cluster.pipeline import segment_images
 from cluster.polygons import spheroids_to_labels
 from cluster.segmentation import image_stem
@@ -63,7 +63,6 @@ METRICS = ("iou", "dice", "boundary_f1", "instance_f1", "count_error", "area_err
 _ERRORS = {"count_error", "area_error_pct"}
 
 Labels = NDArray[np.int32]
-_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 
 
 @dataclass(frozen=True)
@@ -233,11 +232,11 @@ def read_mask(path: Path) -> Labels:
 
 def paired_files(images: Path, masks: Path) -> list[tuple[Path, Path]]:
     """Images of a folder with the mask of the same stem in another folder (images without one skipped)."""
-    by_stem = {image_stem(p.name): p for p in sorted(masks.iterdir()) if p.suffix.lower() in _SUFFIXES}
+    by_stem = {image_stem(p.name): p for p in sorted(masks.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
     pairs = []
     for image in sorted(images.iterdir()):
         stem = image_stem(image.name)
-        if image.suffix.lower() in _SUFFIXES and not image.name.startswith(".") and stem in by_stem:
+        if image.suffix.lower() in IMAGE_SUFFIXES and not image.name.startswith(".") and stem in by_stem:
             pairs.append((image, by_stem[stem]))
     return pairs
 

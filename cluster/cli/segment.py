@@ -15,21 +15,17 @@ from rich.table import Table
 
 from cluster.exceptions import SpherosegError
 from cluster.exports import ALL_FORMATS, write_exports
-from cluster.imaging import DEFAULT_MAX_PIXELS
+from cluster.imaging import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from cluster.launch.spec import TlsFiles
 from cluster.methods import DEFAULT_METHOD, METHODS, make_segmenter
 from cluster.pipeline import ImageOutcome, segment_sources
 from cluster.segmenter import Segmenter
 
-__all__ = ["IMAGE_SUFFIXES", "collect_inputs", "segment"]
+__all__ = ["collect_inputs", "segment"]
 
 MIN_IMAGES_FOR_CLUSTER = 8
 """Without --workers, fewer images than this are segmented in-process: a local cluster takes a few seconds
 to start, about what a worker saves on this many images."""
-
-IMAGE_SUFFIXES = frozenset({".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp"})
-"""Suffixes picked up when a folder is given. Files named explicitly are read whatever their suffix: the
-format is always detected from the bytes."""
 
 
 def collect_inputs(inputs: Iterable[Path], recursive: bool = False) -> list[Path]:

@@ -29,7 +29,7 @@ from typing import Any
 import shapely
 
 from cluster.exports.files import atomic_write, json_bytes, json_safe
-from cluster.exports.records import ExportImage
+from cluster.exports.records import ExportImage, provenance
 from cluster.exports.rle import encode_mask
 from cluster.polygons import spheroid_to_mask
 from cluster.segmentation import Spheroid
@@ -87,13 +87,7 @@ def _image(image: ExportImage) -> dict[str, Any]:
     return {
         "id": image.image_id,
         "file_name": segmentation.image_name,
-        "width": segmentation.width,
-        "height": segmentation.height,
-        "pixel_size_um": segmentation.pixel_size_um,
-        "model_name": segmentation.model_name,
-        "model_version": segmentation.model_version,
-        "parameters": segmentation.parameters,
-        "segmentation_version": segmentation.version,
+        **provenance(segmentation),
     }
 
 

@@ -29,7 +29,7 @@ import shapely
 
 from cluster.exceptions import ExportError
 from cluster.exports.files import atomic_write, json_bytes, json_safe
-from cluster.exports.records import ExportImage
+from cluster.exports.records import ExportImage, provenance
 from cluster.segmentation import Ring
 
 __all__ = ["CLASSIFICATION", "GEOJSON_FOLDER", "feature_collection", "write_geojson"]
@@ -82,13 +82,7 @@ def feature_collection(image: ExportImage) -> dict[str, Any]:
         "type": "FeatureCollection",
         "spheroseg": {
             "image_name": segmentation.image_name,
-            "width": segmentation.width,
-            "height": segmentation.height,
-            "pixel_size_um": segmentation.pixel_size_um,
-            "model_name": segmentation.model_name,
-            "model_version": segmentation.model_version,
-            "parameters": segmentation.parameters,
-            "segmentation_version": segmentation.version,
+            **provenance(segmentation),
         },
         "features": features,
     }

@@ -13,13 +13,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from numbers import Integral, Real
+from typing import Any
 
 from cluster.exceptions import ExportError, GeometryError, MetricError
 from cluster.exports.files import unique_stems
 from cluster.metrics import SpheroidMetrics, measure
 from cluster.segmentation import Segmentation, Spheroid
 
-__all__ = ["METRIC_FIELDS", "ExportImage", "clean_number", "metrics_of", "prepare_images"]
+__all__ = ["METRIC_FIELDS", "ExportImage", "clean_number", "metrics_of", "prepare_images", "provenance"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,19 @@ class ExportImage:
         if metrics is None:
             return dict.fromkeys(METRIC_FIELDS)
         return {name: clean_number(value) for name, value in metrics.as_dict().items()}
+
+
+def provenance(segmentation: Segmentation) -> dict[str, Any]:
+    """What an export says of an image besides its spheroids: size, pixel size and what made them."""
+    return {
+        "width": segmentation.width,
+        "height": segmentation.height,
+        "pixel_size_um": segmentation.pixel_size_um,
+        "model_name": segmentation.model_name,
+        "model_version": segmentation.model_version,
+        "parameters": segmentation.parameters,
+        "segmentation_version": segmentation.version,
+    }
 
 
 def clean_number(value: object) -> float | int | None:

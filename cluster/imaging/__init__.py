@@ -11,7 +11,7 @@ name. Every failure is an :class:`~cluster.exceptions.ImageReadError` naming the
 
 from __future__ import annotations
 
-from cluster.imaging._image import DEFAULT_MAX_PIXELS, ImageFormat, ImageInfo, LoadedImage
+from cluster.imaging._image import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageFormat, ImageInfo, LoadedImage
 from cluster.imaging._pixels import normalize, to_grayscale
 from cluster.imaging._reader import read_image, read_image_info
 from cluster.imaging._sniff import sniff_format
@@ -19,6 +19,7 @@ from cluster.imaging._source import ImageSource
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "IMAGE_SUFFIXES",
     "ImageFormat",
     "ImageInfo",
     "ImageSource",

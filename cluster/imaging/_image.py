@@ -14,6 +14,7 @@ from cluster.exceptions import CorruptImageError, EmptyImageError, ImageReadErro
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "IMAGE_SUFFIXES",
     "ImageFormat",
     "ImageInfo",
     "LoadedImage",
@@ -22,6 +23,10 @@ __all__ = [
 ]
 
 DEFAULT_MAX_PIXELS = 200_000_000
+
+IMAGE_SUFFIXES = frozenset({".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp"})
+"""Suffixes of image files picked up from folders. The format itself is always read from the bytes, so a
+file named explicitly is read whatever its suffix."""
 """The largest plane (width x height) read by default: about 14,000 x 14,000, 400 MB as 16-bit."""
 
 ImageFormat = Literal["tiff", "ome-tiff", "png", "jpeg", "bmp"]

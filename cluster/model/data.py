@@ -22,9 +22,10 @@ from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
 from cluster.evaluation import paired_files, read_mask
-from cluster.imaging import normalize, read_image
+from cluster.imaging import IMAGE_SUFFIXES, normalize, read_image
 from cluster.model.exceptions import TrainingDataError
 from cluster.model.targets import area_resize, make_targets, working_shape
+from cluster.segmentation import image_stem
 from cluster.synthetic import SceneConfig, generate_scene
 
 __all__ = [
@@ -41,9 +42,6 @@ log = logging.getLogger(__name__)
 
 FloatArray = NDArray[np.float32]
 LabelArray = NDArray[np.int32]
-
-_IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
-"""Image files picked up from folders (the format itself is always read from the bytes)."""
 
 
 @dataclass(frozen=True)
@@ -136,10 +134,10 @@ def load_export(annotations: Path, images: Path, working_size: int) -> list[Samp
         segmentations = [read_geojson(annotations)]
     else:
         segmentations = read_coco(annotations)
-    files = {p.stem: p for p in sorted(images.iterdir()) if p.suffix.lower() in _IMAGE_SUFFIXES}
+    files = {image_stem(p.name): p for p in sorted(images.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
     samples = []
     for segmentation in segmentations:
-        path = files.get(Path(segmentation.image_name).stem)
+        path = files.get(segmentation.stem)
         if path is None:
             log.warning("no image file for %s in %s; skipped", segmentation.image_name, images)
             continue
