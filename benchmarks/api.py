@@ -74,6 +74,7 @@ from server.db.engine import StatementCounter, create_engine, session_factory  #
 from server.db.migrate import upgrade  # noqa: E402
 from server.db.models import Image, Segmentation, utcnow  # noqa: E402
 from server.domain.auth import hash_token, new_token  # noqa: E402
+from server.runtime import settle_heap  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from tests.server.services import Postgres, start_postgres  # noqa: E402
 
@@ -137,10 +138,15 @@ async def seed_project(
     rng = random.Random(project_id)
     now = utcnow()
     rows: list[dict[str, Any]] = []
+    outlines: list[list[dict[str, Any]]] = []
     for i in range(count):
         # the first image of every project was edited by a person, so small and large projects resolve
         # the same relations (the author among them) and their statement counts compare like for like
         status, review, version = ("done", "needs_fix", 2) if i == 0 else _image_states(rng)
+        spheroids = (
+            rng.sample(templates, rng.choices((1, 2, 3, 4, 6), (70, 18, 8, 3, 1))[0]) if version else []
+        )
+        outlines.append(spheroids)
         rows.append(
             {
                 "project_id": project_id,
@@ -158,6 +164,9 @@ async def seed_project(
                 "reviewed_by": editors[0] if review != "unreviewed" else None,
                 "reviewed_at": now if review != "unreviewed" else None,
                 "current_version": version,
+                "spheroid_count": len(spheroids),
+                "area_sum_px": sum(s["metrics"]["area_px"] for s in spheroids),
+                "diameter_sum_px": sum(s["metrics"]["equivalent_diameter_px"] for s in spheroids),
                 "created_at": now,
                 "updated_at": now,
             }
@@ -168,10 +177,7 @@ async def seed_project(
             (await session.execute(select(Image.name, Image.id).where(Image.project_id == project_id))).all()
         )
         segmentations = []
-        for row in rows:
-            if row["current_version"] == 0:
-                continue
-            spheroids = rng.sample(templates, rng.choices((1, 2, 3, 4, 6), (70, 18, 8, 3, 1))[0])
+        for row, spheroids in zip(rows, outlines, strict=True):
             for version in range(1, row["current_version"] + 1):
                 segmentations.append(_segmentation_row(ids[row["name"]], version, spheroids, editors, rng))
         for start in range(0, len(segmentations), 2000):
@@ -322,9 +328,13 @@ def serve() -> None:
     """Child process: the app from SPHEROSEG_* settings in uvicorn on 127.0.0.1:0; prints its port."""
     import uvicorn
 
-    sock = socket.socket()
+    # IPPROTO_TCP, not socket.socket()'s protocol 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets
+    # whose protocol says TCP, and accepted sockets inherit it. Without it every response written in two
+    # parts (headers, body) waits ~40 ms for the client's delayed ACK, as `spheroseg server serve` never does.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(create_app(Settings()), log_level="warning", access_log=False)
+    settle_heap()  # as `spheroseg server serve` does
     print(sock.getsockname()[1], flush=True)
     asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
 

@@ -26,8 +26,11 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     from server.app import create_app
+    from server.runtime import settle_heap
 
-    uvicorn.run(create_app(Settings()), host=host, port=port, log_level="info", proxy_headers=False)
+    app = create_app(Settings())
+    settle_heap()
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 
 
 @server.command()

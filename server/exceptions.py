@@ -9,6 +9,7 @@ with a ``code`` extension::
     ├── StorageError              the blob store could not be reached or refused an operation
     │   ├── BlobNotFoundError         no blob under that key
     │   └── InvalidKeyError           a key that is no content hash or export name (never a client name)
+    ├── EventBusError             an event could not be published (bus closed, database unreachable)
     └── ClientError               the request is refused; the message is safe to show (code in ``code``)
         ├── AuthenticationError       no, forged, expired or revoked bearer token   (UNAUTHENTICATED)
         ├── PermissionDeniedError     the user may not do this, or it does not exist (FORBIDDEN)
@@ -23,6 +24,7 @@ __all__ = [
     "BlobNotFoundError",
     "ClientError",
     "ConfigError",
+    "EventBusError",
     "InvalidKeyError",
     "PermissionDeniedError",
     "QueryLimitError",
@@ -50,6 +52,10 @@ class BlobNotFoundError(StorageError):
 
 class InvalidKeyError(StorageError):
     """A key that the store does not accept (keys are content hashes or server-made export names)."""
+
+
+class EventBusError(ServerError):
+    """The event bus could not publish or connect (it is closed, or its database did not answer in time)."""
 
 
 class ClientError(ServerError):

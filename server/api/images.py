@@ -89,8 +89,13 @@ class ImageType:
 
 @strawberry.type
 class ImageEdge:
-    cursor: str
     node: ImageType
+    order: strawberry.Private[ImageOrder]
+    sort_value: strawberry.Private[str]
+
+    @strawberry.field(description="Pass as `after` to continue the listing from this image.")
+    def cursor(self) -> str:
+        return encode_cursor(self.order, self.sort_value, self.node.id)  # made only when asked for
 
 
 @strawberry.type
@@ -133,13 +138,13 @@ async def image_connection(
         )
     info.context.loaders.prime_images(page.images)
     edges = [
-        ImageEdge(cursor=encode_cursor(order, images.sort_key(row, order), row.id), node=ImageType.of(row))
+        ImageEdge(node=ImageType.of(row), order=order, sort_value=images.sort_key(row, order))
         for row in page.images
     ]
     return ImageConnection(
         edges=edges,
         total_count=page.total,
-        page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),
+        page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor() if edges else None),
     )
 
 

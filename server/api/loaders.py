@@ -6,7 +6,7 @@ caches nothing, as naive per-object resolvers do (``dataloader_batching = false`
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,10 +16,26 @@ from server.db import images, projects, segmentations, users
 from server.db.images import ProjectStats
 from server.db.models import Image, Project, ProjectMember, Segmentation, User
 
-__all__ = ["Loaders"]
+__all__ = ["Grants", "Loaders"]
 
 K = TypeVar("K")
 V = TypeVar("V")
+
+
+class Grants:
+    """Permission decisions already made in this request (none kept for naive resolvers, which check each
+    object on its own). A request is short, so a membership removed meanwhile applies from the next one."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self._enabled = enabled
+        self._granted: set[Hashable] = set()
+
+    def __contains__(self, decision: Hashable) -> bool:
+        return decision in self._granted
+
+    def remember(self, decision: Hashable) -> None:
+        if self._enabled:
+            self._granted.add(decision)
 
 
 class Loaders:
@@ -38,6 +54,7 @@ class Loaders:
         self.spheroids = self._make(segmentations.spheroids_of, list[Any]())
         self.history = self._make(segmentations.history_of, list[Segmentation]())
         self.user: DataLoader[int, User | None] = self._make(users.users_by_ids, None)
+        self.granted = Grants(enabled=batched)
 
     def _make(
         self, fetch: Callable[[AsyncSession, Sequence[K]], Awaitable[dict[K, Any]]], missing: V

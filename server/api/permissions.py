@@ -78,11 +78,15 @@ class _ProjectPermission(BasePermission):
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         context = info.context
         context.require_user()
+        granted = context.loaders.granted
         for project_id in set(await project_ids_for(source, info, kwargs)):
+            if (project_id, self.action) in granted:
+                continue  # the page's 100 images share one project: decided once per request
             role = await project_role(context, project_id) if project_id is not None else None
             if not allows(role, self.action):
                 what = {Action.VIEW: "see", Action.EDIT: "change", Action.MANAGE: "manage"}[self.action]
                 raise PermissionDeniedError(f"not found, or you may not {what} it ({info.field_name})")
+            granted.remember((project_id, self.action))
         return True
 
 

@@ -1,4 +1,4 @@
-"""Tables: users, sessions, projects, project members, images and segmentations.
+"""Tables: users, sessions, projects, project members, images, segmentations and project counters.
 
 Enumerations are stored as short strings (checked by the domain, portable across SQLite and PostgreSQL).
 A segmentation row is one saved version; ``images.current_version`` names the current one (0: none), so
@@ -24,7 +24,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Image", "Project", "ProjectMember", "Segmentation", "Session", "User", "utcnow"]
+__all__ = [
+    "Base",
+    "Image",
+    "Project",
+    "ProjectMember",
+    "ProjectStatsRow",
+    "Segmentation",
+    "Session",
+    "User",
+    "utcnow",
+]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -104,6 +114,11 @@ class Image(Base):
     reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     reviewed_at: Mapped[dt.datetime | None]
     current_version: Mapped[int] = mapped_column(default=0)
+    # The current segmentation's totals, copied here so that the project's counters (``ProjectStatsRow``,
+    # kept by triggers on this table) never need to read segmentations.
+    spheroid_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    area_sum_px: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    diameter_sum_px: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -123,3 +138,24 @@ class Segmentation(Base):
     area_sum_px: Mapped[float] = mapped_column(Float, default=0.0)
     diameter_sum_px: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ProjectStatsRow(Base):
+    """A project's image counters, written only by the database triggers of migration 0002."""
+
+    __tablename__ = "project_stats"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    image_count: Mapped[int] = mapped_column(server_default="0")
+    segmented_images: Mapped[int] = mapped_column(server_default="0")
+    spheroid_count: Mapped[int] = mapped_column(server_default="0")
+    area_sum_px: Mapped[float] = mapped_column(Float, server_default="0")
+    diameter_sum_px: Mapped[float] = mapped_column(Float, server_default="0")
+    status_none: Mapped[int] = mapped_column(server_default="0")
+    status_queued: Mapped[int] = mapped_column(server_default="0")
+    status_running: Mapped[int] = mapped_column(server_default="0")
+    status_done: Mapped[int] = mapped_column(server_default="0")
+    status_failed: Mapped[int] = mapped_column(server_default="0")
+    review_unreviewed: Mapped[int] = mapped_column(server_default="0")
+    review_accepted: Mapped[int] = mapped_column(server_default="0")
+    review_needs_fix: Mapped[int] = mapped_column(server_default="0")
+    review_rejected: Mapped[int] = mapped_column(server_default="0")

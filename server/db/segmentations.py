@@ -69,6 +69,9 @@ async def save_version(
             current_version=segmentation.version,
             segmentation_status="done",
             review_status=review_status,
+            spheroid_count=segmentation.spheroid_count,
+            area_sum_px=segmentation.area_sum_px,
+            diameter_sum_px=segmentation.diameter_sum_px,
             updated_at=now,
         )
         .execution_options(synchronize_session=False)

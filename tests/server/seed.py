@@ -28,6 +28,10 @@ async def seed_images(db: async_sessionmaker[AsyncSession], project_id: int, cou
                 "segmentation_status": STATUSES[i % 2],
                 "review_status": REVIEWS[i % 4],
                 "current_version": i % 2,
+                # the current segmentation's totals (below: 3 squares of 100 px each)
+                "spheroid_count": 3 * (i % 2),
+                "area_sum_px": 300.0 * (i % 2),
+                "diameter_sum_px": 33.85 * (i % 2),
                 "created_at": now,
                 "updated_at": now,
             }

@@ -66,7 +66,7 @@ def test_cli_migrate_create_user_and_login(tmp_path: Path) -> None:
         [*spheroseg, "server", "migrate"], env=env, capture_output=True, text=True, check=False
     )
     assert migrated.returncode == 0, migrated.stderr
-    assert "revision 0001" in migrated.stdout
+    assert f"revision {head_revision()}" in migrated.stdout
     created = subprocess.run(
         [*spheroseg, "server", "create-user", "lab-admin", "--admin", "--password-stdin"],
         env=env,
