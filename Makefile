@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= model,cluster,server,dev
+EXTRAS ?= model,cluster,server,workbench,dev
 
 .PHONY: install run test lint bench clean
 
@@ -20,7 +20,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy cluster server
+	$(BIN)/mypy cluster server workbench
 
 test: lint
 	$(BIN)/python -m pytest

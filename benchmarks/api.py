@@ -66,13 +66,13 @@ sys.path.insert(0, str(ROOT))  # the PostgreSQL helper lives with the server tes
 
 from cluster.metrics import measure_all  # noqa: E402
 from cluster.polygons import mask_to_spheroids  # noqa: E402
-from server.api.segmentations import spheroid_record  # noqa: E402
 from server.api.services import Services  # noqa: E402
 from server.app import create_app  # noqa: E402
 from server.db import projects, users  # noqa: E402
 from server.db.engine import StatementCounter, create_engine, session_factory  # noqa: E402
 from server.db.migrate import upgrade  # noqa: E402
 from server.db.models import Image, Segmentation, utcnow  # noqa: E402
+from server.db.segmentations import spheroid_record  # noqa: E402
 from server.domain.auth import hash_token, new_token  # noqa: E402
 from server.runtime import settle_heap  # noqa: E402
 from server.settings import Settings  # noqa: E402

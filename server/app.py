@@ -13,13 +13,15 @@ from collections.abc import AsyncIterator
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from server.api.graphql_app import GraphQLApp
 from server.api.services import Services
 from server.api.upload import upload_images
+from server.delivery import CacheControlMiddleware, ImageEndpoint
 from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
 from server.settings import Settings
 from server.storage import LocalBlobStore
@@ -56,6 +58,7 @@ async def ready(request: Request) -> JSONResponse:
 
 async def metrics(request: Request) -> Response:
     services: Services = request.app.state.services
+    await services.refresh_metrics()
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -81,9 +84,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await services.start()
         yield
         await services.close()
 
+    graphql = GraphQLApp(services)
     app = Starlette(
         routes=[
             Route("/health/live", live),
@@ -91,8 +96,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/metrics", metrics),
             Route("/api/projects/{project_id}/images", upload_images, methods=["POST"]),
             Route("/api/blobs/{key:path}", blob),
-            Route("/graphql", GraphQLApp(services), methods=["GET", "POST"]),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/img/{path:path}", ImageEndpoint(services.delivery, services.db), methods=["GET", "HEAD"]),
         ],
+        middleware=[Middleware(CacheControlMiddleware)],
         lifespan=lifespan,
     )
     app.state.services = services

@@ -10,6 +10,7 @@ with a ``code`` extension::
     │   ├── BlobNotFoundError         no blob under that key
     │   └── InvalidKeyError           a key that is no content hash or export name (never a client name)
     ├── EventBusError             an event could not be published (bus closed, database unreachable)
+    ├── ClusterUnavailableError   the Dask cluster cannot be started, reached, or changed from here
     └── ClientError               the request is refused; the message is safe to show (code in ``code``)
         ├── AuthenticationError       no, forged, expired or revoked bearer token   (UNAUTHENTICATED)
         ├── PermissionDeniedError     the user may not do this, or it does not exist (FORBIDDEN)
@@ -23,6 +24,7 @@ __all__ = [
     "AuthenticationError",
     "BlobNotFoundError",
     "ClientError",
+    "ClusterUnavailableError",
     "ConfigError",
     "EventBusError",
     "InvalidKeyError",
@@ -56,6 +58,10 @@ class InvalidKeyError(StorageError):
 
 class EventBusError(ServerError):
     """The event bus could not publish or connect (it is closed, or its database did not answer in time)."""
+
+
+class ClusterUnavailableError(ServerError):
+    """The Dask cluster could not be started or reached, or may not be changed from here."""
 
 
 class ClientError(ServerError):

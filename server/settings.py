@@ -74,11 +74,65 @@ class Settings(BaseSettings):
     login_attempts_per_minute: int = 10
     expensive_mutations_per_minute: int = 30
     presign_seconds: int = 3600
+    # Segmentation jobs (server/jobs): where they run and how the dispatcher feeds the cluster.
+    scheduler: str | None = Field(
+        default=None,
+        description="A Dask scheduler (tcp://host:8786, or 'deployed' for `spheroseg cluster deploy`); "
+        "unset: a local cluster the server starts on first use and can scale.",
+    )
+    cluster_workers: int | None = Field(
+        default=None, description="Workers of the local cluster (default: cores)."
+    )
+    dispatcher: bool = Field(default=True, description="Run a dispatcher here (replicas elect one).")
+    dispatch_max_in_flight: int = 32
+    dispatch_wave_size: int = 8
+    dispatch_poll_seconds: float = 1.0
+    max_images_per_job: int = 100_000
+    max_subscriptions_per_connection: int = 20
+    max_connections_per_user: int = 10
     dataloader_batching: bool = Field(
         default=True,
         description="False resolves every relation of every object with its own query and no per-request "
         "cache (naive resolvers); only for benchmarks and for debugging a loader.",
     )
+    # Image delivery (server/delivery): signed /img URLs, renditions, the CDN URL builder and purge.
+    # Secrets and ids of a CDN are only needed for the builder or purge provider that uses them.
+    delivery_url_builder: Literal["origin", "cloudfront", "cloudflare", "fastly", "imgproxy", "custom"] = (
+        "origin"
+    )
+    delivery_base_url: str = Field(default="", description="The CDN's URL; empty: public_url (the origin).")
+    delivery_signing_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Key id -> secret; empty: one key 'k0' derived from secret_key."
+    )
+    delivery_signing_key_id: str = Field(default="", description="The key that signs new URLs.")
+    delivery_url_ttl_seconds: int = 7 * 24 * 3600
+    delivery_url_window_seconds: int = 24 * 3600
+    delivery_thumbnail_size: int = 256
+    delivery_thumbnail_format: Literal["webp", "avif", "png", "jpeg"] = "webp"
+    delivery_thumbnail_quality: int = 70
+    delivery_preview_quality: int = 80
+    delivery_stretch_per_mille: tuple[int, int] = (5, 995)
+    delivery_master_format: Literal["png", "webp"] = "png"
+    delivery_render_threads: int = 2
+    delivery_cloudfront_format: Literal["plain", "dit"] = "plain"
+    delivery_cloudfront_key_pair_id: str = ""
+    delivery_cloudfront_private_key: SecretStr | None = None
+    delivery_cloudfront_distribution_id: str = ""
+    delivery_cloudfront_endpoint_url: str | None = None
+    delivery_dit_bucket: str = ""
+    delivery_imgproxy_key: SecretStr | None = None
+    delivery_imgproxy_salt: SecretStr | None = None
+    delivery_imgproxy_source_base: str = Field(default="", description="How imgproxy reaches the origin.")
+    delivery_custom_template: str = ""
+    delivery_purge: Literal["auto", "none", "cloudfront", "cloudflare", "fastly", "nginx"] = "auto"
+    delivery_cloudflare_zone_id: str = ""
+    delivery_cloudflare_api_token: SecretStr | None = None
+    delivery_cloudflare_api_url: str = "https://api.cloudflare.com/client/v4"
+    delivery_cloudflare_batch: int = 100
+    delivery_fastly_service_id: str = ""
+    delivery_fastly_api_token: SecretStr | None = None
+    delivery_fastly_api_url: str = "https://api.fastly.com"
+    delivery_nginx_cache_path: str = ""
 
     @classmethod
     def settings_customise_sources(

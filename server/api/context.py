@@ -17,7 +17,7 @@ from server.domain.auth import hash_token
 from server.domain.roles import UserRole
 from server.exceptions import AuthenticationError
 
-__all__ = ["Context", "Info", "build_context"]
+__all__ = ["Context", "Info", "authenticate", "build_context"]
 
 
 @dataclass
@@ -29,6 +29,9 @@ class Context:
     loaders: Loaders
     token_problem: str | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    connection_params: dict[str, Any] | None = None
+    """A WebSocket's ``connection_init`` payload (strawberry sets it), where its token comes from."""
+    counted_connection: bool = False
 
     @property
     def address(self) -> str:
@@ -61,17 +64,29 @@ def bearer_token(request: Request) -> tuple[str | None, str | None]:
 
 async def build_context(services: Services, request: Request | None) -> Context:
     token, problem = bearer_token(request) if request is not None else (None, None)
-    user = None
-    session_id = None
+    context = Context(services, request, None, None, Loaders(services.db, None))
     if token is not None:
-        async with services.db() as db:
-            found = await users.user_by_token(db, hash_token(token))
-        if found is None:
-            problem = "the session token is invalid, expired or revoked; log in again"
-        else:
-            user, session = found
-            session_id = session.id
-    loaders = Loaders(services.db, user.id if user else None, batched=services.settings.dataloader_batching)
-    if user is not None:
-        loaders.prime_user(user)
-    return Context(services, request, user, session_id, loaders, token_problem=problem)
+        await authenticate(context, token)
+    else:
+        context.token_problem = problem
+    return context
+
+
+async def authenticate(context: Context, token: str, *, long_lived: bool = False) -> bool:
+    """Make the session token's user the context's user; ``False`` (and a ``token_problem``) if invalid.
+
+    A WebSocket context lives as long as its connection, so it gets loaders that cache nothing
+    (``long_lived``): a role taken away meanwhile applies to the next subscription.
+    """
+    services = context.services
+    async with services.db() as db:
+        found = await users.user_by_token(db, hash_token(token))
+    if found is None:
+        context.token_problem = "the session token is invalid, expired or revoked; log in again"
+        return False
+    context.user, session = found
+    context.session_id = session.id
+    batched = services.settings.dataloader_batching and not long_lived
+    context.loaders = Loaders(services.db, context.user.id, batched=batched)
+    context.loaders.prime_user(context.user)
+    return True

@@ -8,17 +8,22 @@ from typing import Annotated
 
 import strawberry
 
+from server.api import image_urls
+from server.api.announce import announce
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.permissions import CanEditProject, CanViewProject
 from server.api.results import InputError, RateLimited, input_error, rate_limited
 from server.api.segmentations import SegmentationType
-from server.db import images
+from server.db import images, jobs
 from server.db.models import Image
+from server.delivery import RenditionFormat
 from server.domain.errors import ReviewRuleError
 from server.domain.listing import ImageFilter, ImageOrder, encode_cursor
 from server.domain.review import ReviewStatus, SegmentationStatus, check_review
+from server.events import Event, EventKind
 from server.exceptions import ClientError, StorageError
+from server.jobs.progress import progress_event
 from server.storage import image_key
 
 __all__ = [
@@ -85,6 +90,42 @@ class ImageType:
     @strawberry.field(permission_classes=[CanViewProject], directives=[ListSize(assumed_size=20)])
     async def segmentation_history(self, info: Info) -> list[SegmentationType]:
         return [SegmentationType.of(row) for row in await info.context.loaders.history.load(self.id)]
+
+    @strawberry.field(
+        permission_classes=[CanViewProject],
+        directives=[Cost(weight=1)],
+        description="A signed, cacheable URL of an 8-bit contrast-stretched thumbnail that fits in "
+        "`size` x `size` pixels (default: the server's thumbnail size, made right after upload).",
+    )
+    def thumbnail_url(self, info: Info, size: int | None = None) -> str:
+        return image_urls.thumbnail_url(info, self, size)
+
+    @strawberry.field(
+        permission_classes=[CanViewProject],
+        directives=[Cost(weight=1)],
+        description="A signed, cacheable URL of a display preview `width` CSS pixels wide on a screen of "
+        "device pixel ratio `dpr` (snapped to `previewWidths`; quality chosen by `dpr`).",
+    )
+    def preview_url(
+        self,
+        info: Info,
+        width: int = 1024,
+        format: image_urls.RenditionFormatEnum = RenditionFormat.WEBP,  # type: ignore[valid-type]
+        dpr: float = 1.0,
+    ) -> str:
+        return image_urls.preview_url(info, self, width, format, dpr)
+
+    @strawberry.field(
+        permission_classes=[CanViewProject],
+        directives=[Cost(weight=1)],
+        description="A signed, cacheable URL of the original file as uploaded (Range requests work).",
+    )
+    def original_url(self, info: Info) -> str:
+        return image_urls.original_url(info, self)
+
+    @strawberry.field(description="Preview widths worth asking for (a srcset ladder up to the original).")
+    def preview_widths(self) -> list[int]:
+        return image_urls.preview_widths(self)
 
 
 @strawberry.type
@@ -155,6 +196,10 @@ def raise_input(field: str, message: str) -> None:
 @strawberry.type
 class ImagesDeleteSuccess:
     deleted_ids: list[int]
+    cdn_purge_errors: list[str] = strawberry.field(
+        default_factory=list,
+        description="What went wrong purging the deleted images from the CDN (empty when all went well).",
+    )
 
 
 @strawberry.type
@@ -183,14 +228,35 @@ class ImageMutation:
         wait = context.services.expensive.hit(f"delete:{context.require_user().id}")
         if wait:
             return rate_limited("deletions", wait)
+        projects = {r.id: r.project_id for r in await context.loaders.image.load_many(image_ids) if r}
         async with context.services.db.begin() as db:
+            touched_jobs = await jobs.cancel_tasks_of_images(db, image_ids)
             deleted, orphans = await images.delete_images(db, image_ids)
+            changed_jobs = (await jobs.jobs_by_ids(db, touched_jobs)).values()
+        user = context.require_user().username
+        await announce(
+            context,
+            *(progress_event(job, actor=user) for job in changed_jobs),
+            *(
+                Event(
+                    EventKind.IMAGE_STATUS,
+                    project,
+                    None,
+                    tuple(i for i in deleted if projects[i] == project),
+                    user,
+                    {"deleted": True},
+                )
+                for project in sorted({projects[i] for i in deleted})
+            ),
+        )
         for content_hash in orphans:
             try:
                 await context.services.store.delete(image_key(content_hash))
             except StorageError:
                 logger.exception("could not delete blob %s; it stays as an orphan", content_hash)
-        return ImagesDeleteSuccess(deleted_ids=deleted)
+        delivery = context.services.delivery
+        purge = await delivery.purge(delivery.purge_request(images=[(projects[i], i) for i in deleted]))
+        return ImagesDeleteSuccess(deleted_ids=deleted, cdn_purge_errors=purge.errors)
 
     @strawberry.mutation(
         permission_classes=[CanEditProject],
@@ -212,6 +278,12 @@ class ImageMutation:
             await images.set_review(db, list(rows), status.value, comment, user.id)
             db.expire_all()
             updated = await images.images_by_ids(db, list(rows))
+        for project in sorted({row.project_id for row in updated.values()}):
+            changed = tuple(i for i, row in updated.items() if row.project_id == project)
+            data = {"status": status.value, "comment": comment}
+            await announce(
+                context, Event(EventKind.REVIEW_CHANGED, project, None, changed, user.username, data)
+            )
         return ReviewSetSuccess(images=[ImageType.of(updated[i]) for i in image_ids if i in updated])
 
 

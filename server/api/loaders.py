@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
-from server.db import images, projects, segmentations, users
+from server.db import images, jobs, projects, segmentations, users
 from server.db.images import ProjectStats
-from server.db.models import Image, Project, ProjectMember, Segmentation, User
+from server.db.models import Image, Job, Project, ProjectMember, Segmentation, User
 
 __all__ = ["Grants", "Loaders"]
 
@@ -54,6 +54,9 @@ class Loaders:
         self.spheroids = self._make(segmentations.spheroids_of, list[Any]())
         self.history = self._make(segmentations.history_of, list[Segmentation]())
         self.user: DataLoader[int, User | None] = self._make(users.users_by_ids, None)
+        self.job: DataLoader[int, Job | None] = self._make(jobs.jobs_by_ids, None)
+        self.jobs_of_project = self._make(jobs.jobs_of_projects, list[Job]())
+        self.job_failures = self._make(jobs.failed_tasks_of, list[tuple[int, str, str]]())
         self.granted = Grants(enabled=batched)
 
     def _make(

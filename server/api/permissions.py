@@ -49,7 +49,9 @@ async def project_role(context: Context, project_id: int) -> ProjectRole | None:
 
 
 IMAGE_ID_FIELDS = frozenset({"image"})
-"""Root fields whose ``id`` argument is an image id (every other ``id`` is a project id)."""
+"""Root fields whose ``id`` argument is an image id."""
+JOB_ID_FIELDS = frozenset({"job", "cancelJob"})
+"""Root fields whose ``id`` argument is a job id (every other ``id`` is a project id)."""
 
 
 async def project_ids_for(source: Any, info: Info, kwargs: dict[str, Any]) -> list[int | None]:
@@ -60,6 +62,17 @@ async def project_ids_for(source: Any, info: Info, kwargs: dict[str, Any]) -> li
         return [source.id]
     if info.field_name in IMAGE_ID_FIELDS:
         kwargs = {"image_id": kwargs["id"]}
+    elif info.field_name in JOB_ID_FIELDS:
+        kwargs = {"job_id": kwargs.get("job_id", kwargs.get("id"))}
+    if "job_id" in kwargs:
+        job = await info.context.loaders.job.load(int(kwargs["job_id"]))
+        return [job.project_id if job is not None else None]
+    if "input" in kwargs:  # an input object may name the project or images (segmentImages)
+        given = kwargs["input"]
+        named = {
+            n: getattr(given, n) for n in ("project_id", "image_ids") if getattr(given, n, None) is not None
+        }
+        kwargs = {**kwargs, **named}
     for name in ("id", "project_id"):
         if name in kwargs:
             return [int(kwargs[name])]

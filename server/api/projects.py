@@ -11,6 +11,7 @@ import strawberry
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.images import ImageConnection, ImageFilterInput, image_connection
+from server.api.jobs import JobType
 from server.api.permissions import CanManageProject, CanViewProject, IsAuthenticated, project_role
 from server.api.results import InputError, OperationInfo
 from server.db import projects, users
@@ -100,6 +101,15 @@ class ProjectType:
         order_by: ImageOrder = ImageOrder.NAME_ASC,
     ) -> ImageConnection:
         return await image_connection(info, self.id, first, after, filter, order_by)
+
+    @strawberry.field(
+        permission_classes=[CanViewProject],
+        directives=[ListSize(slicing_arguments=["first"])],
+        description="Segmentation jobs, newest first.",
+    )
+    async def jobs(self, info: Info, first: int = 20) -> list[JobType]:
+        rows = await info.context.loaders.jobs_of_project.load(self.id)
+        return [JobType.of(row) for row in rows[: max(first, 0)]]
 
     @strawberry.field(permission_classes=[CanViewProject], directives=[Cost(weight=5)])
     async def stats(self, info: Info) -> ProjectStats:

@@ -16,22 +16,35 @@ from strawberry.extensions import (
 )
 from strawberry.tools import merge_types
 
+from server.api.cdn import CdnMutation
 from server.api.exports import ExportMutation
 from server.api.extensions import CostLimit, ErrorMasking, OperationMetrics
 from server.api.images import ImageMutation, ImageQuery
+from server.api.jobs import ClusterMutation, ClusterQuery, JobMutation, JobQuery
+from server.api.live import Subscription
 from server.api.projects import ProjectMutation, ProjectQuery
 from server.api.segmentations import SegmentationMutation
 from server.api.users import UserMutation, UserQuery
 from server.settings import Settings
 
-__all__ = ["Mutation", "Query", "build_schema"]
+__all__ = ["Mutation", "Query", "Subscription", "build_schema"]
 
 QUERY_CACHE_SIZE = 256
 """Distinct query texts whose parse and validation are kept (per process)."""
 
-Query = merge_types("Query", (UserQuery, ProjectQuery, ImageQuery))
+Query = merge_types("Query", (UserQuery, ProjectQuery, ImageQuery, JobQuery, ClusterQuery))
 Mutation = merge_types(
-    "Mutation", (UserMutation, ProjectMutation, ImageMutation, SegmentationMutation, ExportMutation)
+    "Mutation",
+    (
+        UserMutation,
+        ProjectMutation,
+        ImageMutation,
+        SegmentationMutation,
+        ExportMutation,
+        CdnMutation,
+        JobMutation,
+        ClusterMutation,
+    ),
 )
 
 
@@ -58,4 +71,4 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from cluster.metrics import SpheroidMetrics
 from cluster.segmentation import Spheroid
+from server.api.announce import announce
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.permissions import CanEditProject
@@ -22,8 +22,9 @@ from server.domain.errors import InvalidSpheroidsError, VersionConflictError
 from server.domain.review import ReviewStatus, review_after_save
 from server.domain.spheroids import SpheroidDraft, checked_spheroids
 from server.domain.versions import next_version
+from server.events import Event, EventKind
 
-__all__ = ["SegmentationMutation", "SegmentationType", "spheroid_record"]
+__all__ = ["SegmentationMutation", "SegmentationType"]
 
 Points = list[list[float]]
 
@@ -58,15 +59,6 @@ class SpheroidType:
     exterior: Points = strawberry.field(description="Open ring of (x, y) image pixels, top-left origin.")
     holes: list[Points]
     metrics: MetricsType
-
-
-def spheroid_record(spheroid: Spheroid) -> dict[str, Any]:
-    metrics = spheroid.metrics.as_dict() if spheroid.metrics is not None else {}
-    return {
-        "exterior": spheroid.exterior.tolist(),
-        "holes": [hole.tolist() for hole in spheroid.holes],
-        "metrics": metrics,
-    }
 
 
 def _spheroid_type(record: dict[str, Any]) -> SpheroidType:
@@ -183,28 +175,15 @@ async def save_spheroids(
             return InvalidSpheroids(
                 message=f"{len(error.problems)} problem(s); nothing saved", problems=error.problems
             )
-        records = [spheroid_record(s) for s in measured]
-        row = Segmentation(
-            image_id=image_id,
-            version=version,
-            author_id=user.id,
-            model_name=model[0],
-            model_version=model[1],
-            parameters=model[2],
-            spheroids=records,
-            spheroid_count=len(records),
-            area_sum_px=sum(_metric(s.metrics, "area_px") for s in measured),
-            diameter_sum_px=sum(_metric(s.metrics, "equivalent_diameter_px") for s in measured),
-        )
+        row = segmentations.new_version(image_id, version, user.id, model, measured)
         review = review_after_save(ReviewStatus(image.review_status)).value
         if not await segmentations.save_version(db, image, row, review):
             current = (await images_by_ids(db, [image_id]))[image_id].current_version
             return _conflict(VersionConflictError(base_version, current))
+    data = {"version": row.version, "spheroidCount": row.spheroid_count}
+    event = Event(EventKind.SEGMENTATION_SAVED, image.project_id, None, (image_id,), user.username, data)
+    await announce(context, event)
     return SegmentationSaveSuccess(segmentation=SegmentationType.of(row))
-
-
-def _metric(metrics: SpheroidMetrics | None, name: str) -> float:
-    return float(getattr(metrics, name)) if metrics is not None else 0.0
 
 
 @strawberry.type

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.db.engine import create_engine, session_factory
+from server.db.models import Job
+from server.delivery import Delivery, build_delivery
 from server.domain.auth import PasswordPolicy, Passwords
+from server.domain.jobs import JobStatus
 from server.domain.ratelimit import RateLimiter
+from server.events import EventBus, open_event_bus
+from server.jobs import ClusterHandle, Dispatcher
 from server.settings import Settings
 from server.storage import BlobStore, open_store
 
 __all__ = ["Metrics", "Services"]
+
+ACTIVE_JOBS = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 
 class Metrics:
@@ -44,6 +56,38 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.jobs = Gauge(
+            "spheroseg_jobs", "Jobs waiting or running (all replicas)", ["status"], registry=self.registry
+        )
+
+
+class LiveCounts(Collector):
+    """Series read from the live objects at scrape time: events, subscriptions, dispatched tasks."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def collect(self) -> Iterator[Metric]:
+        bus, dispatcher = self.services.bus, self.services.dispatcher
+        yield CounterMetricFamily(
+            "spheroseg_events_published", "Events this replica published", value=bus.published_count
+        )
+        yield GaugeMetricFamily(
+            "spheroseg_active_subscriptions", "Open event subscriptions", value=bus.subscriber_count
+        )
+        tasks = CounterMetricFamily(
+            "spheroseg_tasks_finished",
+            "Tasks this replica's dispatcher ended, by outcome",
+            labels=["outcome"],
+        )
+        for outcome, count in sorted((dispatcher.finished if dispatcher else {}).items()):
+            tasks.add_metric([outcome], count)
+        yield tasks
+        yield GaugeMetricFamily(
+            "spheroseg_tasks_in_flight",
+            "Images on the cluster now",
+            value=dispatcher.in_flight if dispatcher else 0,
+        )
 
 
 @dataclass
@@ -56,28 +100,71 @@ class Services:
     login_by_user: RateLimiter
     login_by_address: RateLimiter
     expensive: RateLimiter
+    delivery: Delivery
+    bus: EventBus
+    cluster: ClusterHandle
+    dispatcher: Dispatcher | None
     metrics: Metrics = field(default_factory=Metrics)
+    websockets: collections.Counter[int] = field(default_factory=collections.Counter)
+    """Open GraphQL WebSocket connections per user id (limited by ``max_connections_per_user``)."""
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
         engine = create_engine(settings.database_url)
         per_minute = settings.login_attempts_per_minute
+        store = open_store(settings)
+        bus = open_event_bus(settings.database_url)
+        cluster = ClusterHandle(settings)
+        dispatcher = Dispatcher(settings, engine, store, bus, cluster) if settings.dispatcher else None
         return cls(
             settings=settings,
             engine=engine,
             db=session_factory(engine),
-            store=open_store(settings),
+            store=store,
             passwords=Passwords(
                 PasswordPolicy(time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib)
             ),
             login_by_user=RateLimiter(per_minute, 60.0),
             login_by_address=RateLimiter(per_minute * 5, 60.0),
             expensive=RateLimiter(settings.expensive_mutations_per_minute, 60.0),
+            delivery=build_delivery(settings, store),
+            bus=bus,
+            cluster=cluster,
+            dispatcher=dispatcher,
         )
 
     @property
     def session_lifetime(self) -> dt.timedelta:
         return dt.timedelta(hours=self.settings.session_hours)
 
+    def __post_init__(self) -> None:
+        self.metrics.registry.register(LiveCounts(self))
+
+    async def refresh_metrics(self) -> None:
+        """Series that come from the database (read when /metrics is scraped)."""
+        async with self.db() as db:
+            counts = dict(
+                (
+                    await db.execute(
+                        select(Job.status, func.count())
+                        .where(Job.status.in_(ACTIVE_JOBS))
+                        .group_by(Job.status)
+                    )
+                ).all()
+            )
+        for status in ACTIVE_JOBS:
+            self.metrics.jobs.labels(status).set(counts.get(status, 0))
+
+    async def start(self) -> None:
+        """Connect the event bus and start dispatching (the app's lifespan calls this)."""
+        await self.bus.start()
+        if self.dispatcher is not None:
+            self.dispatcher.start()
+
     async def close(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+        await self.cluster.close()
+        await self.bus.close()
+        await self.delivery.close()
         await self.engine.dispose()

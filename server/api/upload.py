@@ -175,6 +175,9 @@ async def upload_images(request: Request) -> JSONResponse:
         if not files:
             return _error(400, "no file in the field 'files'")
         results = [await _store(services, project_id, part) for part in files]
+        # Thumbnails (or a CDN's display masters) are made in the background, so the gallery finds them.
+        stored = zip(files, results, strict=True)
+        services.delivery.schedule_renditions(p.digest.hexdigest() for p, r in stored if r["accepted"])
     finally:
         receiver.close()
         await asyncio.to_thread(shutil.rmtree, folder, True)

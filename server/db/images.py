@@ -19,6 +19,7 @@ __all__ = [
     "add_image",
     "delete_images",
     "hashes_in_project",
+    "image_ids_of_project",
     "images_by_ids",
     "images_page",
     "set_review",
@@ -108,6 +109,14 @@ def _nonzero(counts: dict[str, int]) -> dict[str, int]:
 
 async def images_by_ids(db: AsyncSession, ids: Sequence[int]) -> dict[int, Image]:
     return {image.id: image for image in await db.scalars(select(Image).where(Image.id.in_(ids)))}
+
+
+async def image_ids_of_project(
+    db: AsyncSession, project_id: int, where: ImageFilter, limit: int
+) -> list[int]:
+    """Ids of the project's images matching the filter, by name, at most ``limit``."""
+    query = _filtered(select(Image), project_id, where).with_only_columns(Image.id)
+    return list(await db.scalars(query.order_by(Image.name, Image.id).limit(limit)))
 
 
 async def images_of_project(db: AsyncSession, project_id: int, where: ImageFilter) -> list[Image]:

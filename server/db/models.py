@@ -27,11 +27,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "Base",
     "Image",
+    "Job",
     "Project",
     "ProjectMember",
     "ProjectStatsRow",
     "Segmentation",
     "Session",
+    "Task",
     "User",
     "utcnow",
 ]
@@ -159,3 +161,43 @@ class ProjectStatsRow(Base):
     review_accepted: Mapped[int] = mapped_column(server_default="0")
     review_needs_fix: Mapped[int] = mapped_column(server_default="0")
     review_rejected: Mapped[int] = mapped_column(server_default="0")
+
+
+class Job(Base):
+    """A request to segment images; its counters and status move with its tasks (server.domain.jobs)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_project_id", "project_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    method: Mapped[str] = mapped_column(String(50))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16))
+    total: Mapped[int]
+    done: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    cancelled: Mapped[int] = mapped_column(default=0)
+    last_image_id: Mapped[int | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+
+class Task(Base):
+    """One image of a job."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("job_id", "image_id", name="uq_tasks_job_id"),
+        Index("ix_tasks_status", "status", "job_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    result_version: Mapped[int | None]
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]

@@ -9,9 +9,19 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from cluster.metrics import SpheroidMetrics
+from cluster.segmentation import Spheroid
 from server.db.models import Image, Segmentation, utcnow
 
-__all__ = ["current_of", "history_of", "save_version", "spheroids_of", "version_of"]
+__all__ = [
+    "current_of",
+    "history_of",
+    "new_version",
+    "save_version",
+    "spheroid_record",
+    "spheroids_of",
+    "version_of",
+]
 
 
 async def current_of(db: AsyncSession, image_ids: Sequence[int]) -> dict[int, Segmentation]:
@@ -92,3 +102,41 @@ async def current_with_spheroids(db: AsyncSession, image_ids: Sequence[int]) -> 
         .where(Image.id.in_(image_ids))
     )
     return {row.image_id: row for row in rows}
+
+
+def spheroid_record(spheroid: Spheroid) -> dict[str, Any]:
+    """How a measured spheroid is stored (JSON): rings as lists of (x, y), metrics by name."""
+    metrics = spheroid.metrics.as_dict() if spheroid.metrics is not None else {}
+    return {
+        "exterior": spheroid.exterior.tolist(),
+        "holes": [hole.tolist() for hole in spheroid.holes],
+        "metrics": metrics,
+    }
+
+
+def new_version(
+    image_id: int,
+    version: int,
+    author_id: int | None,
+    model: tuple[str, str, dict[str, Any]],
+    spheroids: Sequence[Spheroid],
+) -> Segmentation:
+    """The row of a new version made of measured spheroids, with its totals; ``model`` is (name,
+    version, parameters) of what made it, empty for a person's drawing."""
+    records = [spheroid_record(s) for s in spheroids]
+    return Segmentation(
+        image_id=image_id,
+        version=version,
+        author_id=author_id,
+        model_name=model[0],
+        model_version=model[1],
+        parameters=model[2],
+        spheroids=records,
+        spheroid_count=len(records),
+        area_sum_px=sum(_metric(s.metrics, "area_px") for s in spheroids),
+        diameter_sum_px=sum(_metric(s.metrics, "equivalent_diameter_px") for s in spheroids),
+    )
+
+
+def _metric(metrics: SpheroidMetrics | None, name: str) -> float:
+    return float(getattr(metrics, name)) if metrics is not None else 0.0

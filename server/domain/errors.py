@@ -4,7 +4,8 @@ DomainError
 ├── InvalidInputError     a field is wrong (``field`` names it)
 ├── ReviewRuleError       a review state may not be set (no segmentation, no comment)
 ├── VersionConflictError  a save based on a version that is no longer current (``current_version``)
-└── InvalidSpheroidsError rings that are not closed, degenerate, outside the image or too many vertices
+├── InvalidSpheroidsError rings that are not closed, degenerate, outside the image or too many vertices
+└── JobStateError         a job or task change the state machine does not allow (cancel a finished job)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ __all__ = [
     "DomainError",
     "InvalidInputError",
     "InvalidSpheroidsError",
+    "JobStateError",
     "ReviewRuleError",
     "VersionConflictError",
 ]
@@ -47,3 +49,7 @@ class InvalidSpheroidsError(DomainError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class JobStateError(DomainError):
+    pass

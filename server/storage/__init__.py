@@ -1,6 +1,7 @@
 """Blob storage: one :class:`BlobStore` protocol, a local folder and an S3 bucket behind it.
 
-Keys are made by the server, never by a client: ``images/<sha256>`` for originals and
+Keys are made by the server, never by a client: ``images/<sha256>`` for originals,
+``renditions/<sha256>/<parameter digest>.<ext>`` for display renditions and
 ``exports/<random>/<name>.zip`` for exports; :func:`check_key` refuses anything else, so no client-supplied
 name ever reaches a path or an object key.
 """

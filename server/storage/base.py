@@ -10,7 +10,10 @@ from server.exceptions import InvalidKeyError
 
 __all__ = ["BlobStore", "check_key", "image_key"]
 
-_KEY = re.compile(r"^(images/[0-9a-f]{64}|exports/[0-9a-f]{32}/[A-Za-z0-9_-]{1,100}\.zip)$")
+_KEY = re.compile(
+    r"^(images/[0-9a-f]{64}|exports/[0-9a-f]{32}/[A-Za-z0-9_-]{1,100}\.zip"
+    r"|renditions/[0-9a-f]{64}/[0-9a-f]{32}\.(?:webp|avif|png|jpeg))$"
+)
 
 
 def check_key(key: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from server.api.schema import build_schema
-from server.db import projects, users
+from server.db import jobs, projects, users
 from server.domain.auth import hash_token, new_token
 from tests.server.conftest import Api
 from tests.server.seed import seed_images
@@ -22,69 +22,91 @@ ROLES = ("anonymous", "stranger", "viewer", "editor", "owner", "admin")
 LEAST = {"public": 0, "user": 1, "viewer": 2, "editor": 3, "owner": 4, "admin": 5}
 SQUARE = [[1, 1], [9, 1], [9, 9], [1, 9]]
 
-# field: (who may, document, variables from the world's project id `p` and image id `i`)
+# field: (who may, document, variables from the world's project `p`, image `i` and job `j` ids)
 OPERATIONS: dict[str, tuple[str, str, Any]] = {
-    "me": ("user", "{ me { id } }", lambda p, i: {}),
-    "projects": ("user", "{ projects { id } }", lambda p, i: {}),
-    "project": ("viewer", "query($p: Int!) { project(id: $p) { id } }", lambda p, i: {"p": p}),
-    "image": ("viewer", "query($i: Int!) { image(id: $i) { id } }", lambda p, i: {"i": i}),
-    "login": ("public", 'mutation { login(username: "x", password: "y") { __typename } }', lambda p, i: {}),
-    "logout": ("user", "mutation { logout { message } }", lambda p, i: {}),
+    "me": ("user", "{ me { id } }", lambda p, i, j: {}),
+    "projects": ("user", "{ projects { id } }", lambda p, i, j: {}),
+    "project": ("viewer", "query($p: Int!) { project(id: $p) { id } }", lambda p, i, j: {"p": p}),
+    "image": ("viewer", "query($i: Int!) { image(id: $i) { id } }", lambda p, i, j: {"i": i}),
+    "login": (
+        "public",
+        'mutation { login(username: "x", password: "y") { __typename } }',
+        lambda p, i, j: {},
+    ),
+    "logout": ("user", "mutation { logout { message } }", lambda p, i, j: {}),
     "createUser": (
         "admin",
         'mutation($u: String!) { createUser(input: {username: $u, password: "long enough"}) { __typename } }',
-        lambda p, i: {"u": f"new{p}"},
+        lambda p, i, j: {"u": f"new{p}"},
     ),
     "createProject": (
         "user",
         'mutation { createProject(input: {name: "x"}) { __typename } }',
-        lambda p, i: {},
+        lambda p, i, j: {},
     ),
     "updateProject": (
         "owner",
         'mutation($p: Int!) { updateProject(id: $p, input: {name: "y"}) { __typename } }',
-        lambda p, i: {"p": p},
+        lambda p, i, j: {"p": p},
     ),
     "deleteProject": (
         "owner",
         "mutation($p: Int!) { deleteProject(id: $p) { message } }",
-        lambda p, i: {"p": p},
+        lambda p, i, j: {"p": p},
     ),
     "addProjectMember": (
         "owner",
         'mutation($p: Int!) { addProjectMember(id: $p, username: "stranger", role: VIEWER) { __typename } }',
-        lambda p, i: {"p": p},
+        lambda p, i, j: {"p": p},
     ),
     "removeProjectMember": (
         "owner",
         'mutation($p: Int!) { removeProjectMember(id: $p, username: "viewer") { __typename } }',
-        lambda p, i: {"p": p},
+        lambda p, i, j: {"p": p},
     ),
     "deleteImages": (
         "editor",
         "mutation($i: Int!) { deleteImages(imageIds: [$i]) { __typename } }",
-        lambda p, i: {"i": i},
+        lambda p, i, j: {"i": i},
     ),
     "setReview": (
         "editor",
         "mutation($i: Int!) { setReview(imageIds: [$i], status: UNREVIEWED) { __typename } }",
-        lambda p, i: {"i": i},
+        lambda p, i, j: {"i": i},
     ),
     "saveSegmentation": (
         "editor",
         "mutation($i: Int!, $s: [[Float!]!]!) { saveSegmentation(imageId: $i, "
         "baseVersion: 0, spheroids: [{exterior: $s}]) { __typename } }",
-        lambda p, i: {"i": i, "s": SQUARE},
+        lambda p, i, j: {"i": i, "s": SQUARE},
     ),
     "revertSegmentation": (
         "editor",
         "mutation($i: Int!) { revertSegmentation(imageId: $i, version: 1, baseVersion: 0) { __typename } }",
-        lambda p, i: {"i": i},
+        lambda p, i, j: {"i": i},
     ),
     "exportProject": (
         "viewer",
         "mutation($p: Int!) { exportProject(id: $p, format: CSV) { __typename } }",
-        lambda p, i: {"p": p},
+        lambda p, i, j: {"p": p},
+    ),
+    "job": ("viewer", "query($j: Int!) { job(id: $j) { id status } }", lambda p, i, j: {"j": j}),
+    "segmentImages": (
+        "editor",
+        'mutation($i: Int!) { segmentImages(input: {imageIds: [$i], method: "classical"}) { __typename } }',
+        lambda p, i, j: {"i": i},
+    ),
+    "cancelJob": (
+        "editor",
+        "mutation($j: Int!) { cancelJob(id: $j) { __typename } }",
+        lambda p, i, j: {"j": j},
+    ),
+    "clusterStatus": ("admin", "{ clusterStatus { launchedHere } }", lambda p, i, j: {}),
+    "scaleCluster": ("admin", "mutation { scaleCluster(workers: 1) { __typename } }", lambda p, i, j: {}),
+    "purgeCdn": (
+        "admin",
+        "mutation($p: Int!) { purgeCdn(projectId: $p) { __typename } }",
+        lambda p, i, j: {"p": p},
     ),
 }
 
@@ -117,15 +139,18 @@ async def test_permission_matrix(api: Api) -> None:
                 await projects.set_member(db, project.id, ids["viewer"], "viewer")
                 await projects.set_member(db, project.id, ids["editor"], "editor")
             await seed_images(api.services.db, project.id, 2)
-            image_id = (
+            edges = (
                 await api.ok(
                     "query($p: Int!) { project(id: $p) { images { edges { node { id } } } } }",
                     await _token(api, ids["owner"]),
                     p=project.id,
                 )
-            )["project"]["images"]["edges"][1]["node"]["id"]
+            )["project"]["images"]["edges"]
+            image_id, other_image = edges[1]["node"]["id"], edges[0]["node"]["id"]
+            async with api.services.db.begin() as db:
+                job, _ = await jobs.create_job(db, project.id, ids["owner"], "classical", {}, [other_image])
             token = None if role == "anonymous" else await _token(api, ids[role])
-            body = await api.gql(document, token, **variables(project.id, image_id))
+            body = await api.gql(document, token, **variables(project.id, image_id, job.id))
             codes = {e.get("extensions", {}).get("code") for e in body.get("errors") or []}
             allowed = ROLES.index(role) >= LEAST[least]
             denied = bool(codes & {"FORBIDDEN", "UNAUTHENTICATED"})

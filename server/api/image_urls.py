@@ -1,0 +1,59 @@
+"""The image URLs the API hands out: thumbnail, preview and original, from the configured URL builder.
+
+Each is a signed, cacheable URL (see :mod:`server.delivery`); the fields that return them carry
+``CanViewProject``, so only a user allowed to see an image is ever given one. Arguments are checked
+here so a client cannot ask the origin for a 100,000-pixel "thumbnail".
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import strawberry
+
+from server.api.context import Info
+from server.delivery import ImageRef, RenditionFormat
+from server.delivery.responsive import responsive_widths
+from server.exceptions import ClientError
+
+__all__ = ["RenditionFormatEnum", "original_url", "preview_url", "preview_widths", "thumbnail_url"]
+
+RenditionFormatEnum = strawberry.enum(RenditionFormat, name="RenditionFormat")
+
+THUMBNAIL_SIZES = range(16, 1025)
+PREVIEW_WIDTHS = range(16, 8193)
+
+
+class _ImageLike(Protocol):
+    id: int
+    project_id: int
+    content_hash: str
+    width: int
+
+
+def _ref(image: _ImageLike) -> ImageRef:
+    return ImageRef(image.project_id, image.id, image.content_hash)
+
+
+def thumbnail_url(info: Info, image: _ImageLike, size: int | None) -> str:
+    if size is not None and size not in THUMBNAIL_SIZES:
+        raise ClientError("size: must be between 16 and 1024 pixels", field="size")
+    delivery = info.context.services.delivery
+    return delivery.rendition_url(_ref(image), delivery.thumbnail_spec(size))
+
+
+def preview_url(info: Info, image: _ImageLike, width: int, fmt: RenditionFormat, dpr: float) -> str:
+    if width not in PREVIEW_WIDTHS:
+        raise ClientError("width: must be between 16 and 8192 pixels", field="width")
+    if not 0.5 <= dpr <= 4.0:
+        raise ClientError("dpr: must be between 0.5 and 4", field="dpr")
+    delivery = info.context.services.delivery
+    return delivery.rendition_url(_ref(image), delivery.preview_spec(width, image.width, fmt, dpr))
+
+
+def original_url(info: Info, image: _ImageLike) -> str:
+    return info.context.services.delivery.original_url(_ref(image))
+
+
+def preview_widths(image: _ImageLike) -> list[int]:
+    return responsive_widths(image.width)

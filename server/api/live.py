@@ -1,0 +1,144 @@
+"""GraphQL subscriptions (over graphql-transport-ws): ``jobProgress`` and ``projectEvents``.
+
+Each subscription opens its event-bus subscription *before* reading the current state, so nothing that
+happens in between is missed. ``jobProgress`` starts with the job as the database has it, then follows the
+events; it never goes backwards (events of results stored concurrently can arrive out of order, and a
+stale one is skipped), reads the database again when the bus says events were lost or when nothing came
+for a while, and ends once the job has ended. A slow client only fills its own bounded queue (progress
+coalesces to the latest), so it never holds up the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncGenerator
+
+import strawberry
+from strawberry.scalars import JSON
+
+from server.api.context import Info
+from server.api.jobs import JobStatusEnum
+from server.api.permissions import CanViewProject
+from server.api.services import Services
+from server.db import jobs
+from server.db.images import images_by_ids
+from server.domain.jobs import JobStatus
+from server.events import Event, EventKind
+from server.jobs.progress import JobSnapshot
+
+__all__ = ["Subscription"]
+
+RESYNC_SECONDS = 10.0
+"""Without events for this long, a progress subscription reads the job from the database again."""
+
+_ENDED = (JobStatus.DONE.value, JobStatus.CANCELLED.value)
+
+
+@strawberry.type(name="JobProgress")
+class JobProgressType:
+    job_id: int
+    status: JobStatusEnum  # type: ignore[valid-type]
+    total: int
+    done: int
+    failed: int
+    cancelled: int
+    percentage: float
+    last_image_id: int | None
+    last_image_name: str | None
+    images_per_second: float
+
+
+@strawberry.type(name="ProjectEvent")
+class ProjectEventType:
+    kind: str = strawberry.field(
+        description="task_finished, task_failed, job_created, job_progress, job_finished, job_cancelled, "
+        "image_status, segmentation_saved or review_changed."
+    )
+    project_id: int
+    job_id: int | None
+    image_ids: list[int]
+    actor: str | None = strawberry.field(description="Who caused it (none for the dispatcher).")
+    at: dt.datetime
+    data: JSON
+    missed: bool = strawberry.field(
+        description="Events may have been lost before this one (a slow connection or a reconnect): refetch."
+    )
+
+    @classmethod
+    def of(cls, event: Event, missed: bool) -> ProjectEventType:
+        return cls(
+            kind=event.kind.value,
+            project_id=event.project_id,
+            job_id=event.job_id,
+            image_ids=list(event.image_ids),
+            actor=event.actor,
+            at=dt.datetime.fromtimestamp(event.at, dt.UTC),
+            data=dict(event.data),  # type: ignore[arg-type]
+            missed=missed,
+        )
+
+
+async def _snapshot(services: Services, job_id: int) -> JobSnapshot:
+    async with services.db() as db:
+        job = (await jobs.jobs_by_ids(db, [job_id]))[job_id]
+        return JobSnapshot.of(job)
+
+
+async def _progress(services: Services, snapshot: JobSnapshot) -> JobProgressType:
+    name = None
+    if snapshot.last_image_id is not None:
+        async with services.db() as db:
+            image = (await images_by_ids(db, [snapshot.last_image_id])).get(snapshot.last_image_id)
+        name = image.name if image is not None else None
+    return JobProgressType(
+        job_id=snapshot.job_id,
+        status=JobStatus(snapshot.status),
+        total=snapshot.total,
+        done=snapshot.done,
+        failed=snapshot.failed,
+        cancelled=snapshot.cancelled,
+        percentage=snapshot.percentage,
+        last_image_id=snapshot.last_image_id,
+        last_image_name=name,
+        images_per_second=snapshot.images_per_second,
+    )
+
+
+def _ended(snapshot: JobSnapshot) -> int:
+    return snapshot.done + snapshot.failed + snapshot.cancelled
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(permission_classes=[CanViewProject])
+    async def job_progress(self, info: Info, job_id: int) -> AsyncGenerator[JobProgressType, None]:
+        services = info.context.services
+        kinds = (EventKind.JOB_PROGRESS, EventKind.JOB_FINISHED, EventKind.JOB_CANCELLED)
+        with_events = services.bus.subscribe(job_id=job_id, kinds=kinds)
+        try:
+            last = await _snapshot(services, job_id)
+            yield await _progress(services, last)
+            while last.status not in _ENDED:
+                event = await with_events.get(timeout=RESYNC_SECONDS)
+                if event is None or with_events.missed:
+                    with_events.missed = False
+                    current = await _snapshot(services, job_id)
+                else:
+                    current = JobSnapshot.from_event(event)
+                ended_now = current.status in _ENDED
+                if _ended(current) < _ended(last) or (current == last and not ended_now):
+                    continue  # older than what the client has, or nothing new
+                last = current
+                yield await _progress(services, last)
+        finally:
+            with_events.close()
+
+    @strawberry.subscription(permission_classes=[CanViewProject])
+    async def project_events(self, info: Info, project_id: int) -> AsyncGenerator[ProjectEventType, None]:
+        with_events = info.context.services.bus.subscribe(project_id=project_id)
+        try:
+            async for event in with_events:
+                missed, with_events.missed = with_events.missed, False
+                yield ProjectEventType.of(event, missed)
+        finally:
+            with_events.close()

@@ -1,0 +1,191 @@
+"""The delivery service: URLs for the API, renditions made once, background thumbnails and purges.
+
+One :class:`Delivery` lives as long as the app. Renditions are stored under a key derived from the
+original's hash and the parameters (:func:`~server.delivery.specs.rendition_key`), so each is rendered
+once: concurrent requests for the same one wait for the same render, later ones read the stored bytes.
+Right after an upload the standard rendition (the gallery thumbnail, or the display master when the CDN
+transforms) is made in the background, a few at a time, so the first gallery view finds it ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from server.delivery.purge import Purger, PurgeReport, PurgeRequest
+from server.delivery.renditions import Rendition, Stretch, read_stretch, render
+from server.delivery.responsive import quality_for, snap_width
+from server.delivery.signing import UrlSigner, image_prefix, project_prefix
+from server.delivery.specs import Fit, RenditionFormat, RenditionSpec, rendition_key
+from server.delivery.urls import ImageRef, UrlBuilder
+from server.exceptions import BlobNotFoundError, StorageError
+from server.storage import BlobStore, image_key
+
+__all__ = ["Delivery", "StoredRendition"]
+
+logger = logging.getLogger(__name__)
+
+
+class StoredRendition:
+    def __init__(self, data: bytes, media_type: str, stretch: Stretch | None) -> None:
+        self.data = data
+        self.media_type = media_type
+        self.stretch = stretch
+
+
+class Delivery:
+    def __init__(
+        self,
+        store: BlobStore,
+        signer: UrlSigner,
+        builder: UrlBuilder,
+        purger: Purger,
+        *,
+        max_pixels: int,
+        thumbnail: RenditionSpec,
+        preview_quality: int,
+        master: RenditionSpec,
+        render_threads: int = 2,
+    ) -> None:
+        self.store = store
+        self.signer = signer
+        self.builder = builder
+        self.purger = purger
+        self.max_pixels = max_pixels
+        self.thumbnail = thumbnail
+        self.preview_quality = preview_quality
+        self.master = master
+        self._render_slots = asyncio.Semaphore(max(1, render_threads))
+        self._in_flight: dict[str, asyncio.Future[StoredRendition]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self.renders = 0
+        """Renditions rendered by this process (not read back from the store): for tests and metrics."""
+
+    # -- specs and URLs --------------------------------------------------------------------------------
+
+    def thumbnail_spec(self, size: int | None = None) -> RenditionSpec:
+        base = self.thumbnail
+        if size is None or size == base.width:
+            return base
+        return RenditionSpec(size, size, base.fit, base.format, base.quality, base.stretch)
+
+    def preview_spec(
+        self, width: int, original_width: int, fmt: RenditionFormat = RenditionFormat.WEBP, dpr: float = 1.0
+    ) -> RenditionSpec:
+        """A preview ``width`` CSS pixels wide at ``dpr``: snapped to the width ladder, quality by DPR."""
+        pixels = snap_width(max(1, round(width * max(dpr, 0.5))), original_width)
+        quality = quality_for(self.preview_quality, dpr)
+        return RenditionSpec(pixels, 0, Fit.SCALE_DOWN, fmt, quality, self.master.stretch)
+
+    def original_url(self, ref: ImageRef) -> str:
+        return self.builder.original(ref)
+
+    def rendition_url(self, ref: ImageRef, spec: RenditionSpec) -> str:
+        return self.builder.rendition(ref, spec)
+
+    def allowed_name(self, name: str) -> bool:
+        """Whether the origin serves this rendition: any spec when it renders, else only the master."""
+        return not self.builder.transforms_at_edge or name == self.master.segment()
+
+    # -- renditions -----------------------------------------------------------------------------------
+
+    async def rendition(self, content_hash: str, spec: RenditionSpec) -> StoredRendition:
+        """The rendition's bytes: from the store, or rendered (once, however many ask at the same time)."""
+        key = rendition_key(content_hash, spec)
+        pending = self._in_flight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[StoredRendition] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            result = await self._load_or_render(key, content_hash, spec)
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: waiting requests get it, nobody else must
+            raise
+        finally:
+            self._in_flight.pop(key, None)
+        future.set_result(result)
+        return result
+
+    async def _load_or_render(self, key: str, content_hash: str, spec: RenditionSpec) -> StoredRendition:
+        try:
+            data = await self.store.get_bytes(key)
+            return StoredRendition(data, spec.media_type, await asyncio.to_thread(read_stretch, data))
+        except BlobNotFoundError:
+            pass
+        original = await self.store.get_bytes(image_key(content_hash))
+        async with self._render_slots:
+            made: Rendition = await asyncio.to_thread(render, original, spec, self.max_pixels, content_hash)
+        self.renders += 1
+        await self._put(key, made.data, made.media_type)
+        return StoredRendition(made.data, made.media_type, made.stretch)
+
+    async def _put(self, key: str, data: bytes, media_type: str) -> None:
+        def write() -> Path:
+            with tempfile.NamedTemporaryFile(prefix="spheroseg-rendition-", delete=False) as handle:
+                handle.write(data)
+                return Path(handle.name)
+
+        path = await asyncio.to_thread(write)
+        try:
+            await self.store.put_file(key, path, media_type)
+        except StorageError:
+            logger.exception("could not store rendition %s; it will be rendered again next time", key)
+        finally:
+            await asyncio.to_thread(path.unlink, True)
+
+    def standard_spec(self) -> RenditionSpec:
+        """What the gallery asks for first: the thumbnail, or the master a transforming CDN starts from."""
+        return self.master if self.builder.transforms_at_edge else self.thumbnail
+
+    def schedule_renditions(self, content_hashes: Iterable[str]) -> None:
+        """Make the standard rendition of freshly uploaded originals in the background."""
+        for content_hash in content_hashes:
+            task = asyncio.get_running_loop().create_task(self._background_render(content_hash))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _background_render(self, content_hash: str) -> None:
+        try:
+            await self.rendition(content_hash, self.standard_spec())
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bad original must not kill the loop; the origin reports it when asked
+            logger.exception("background rendition of %s failed", content_hash)
+
+    async def drain(self) -> None:
+        """Wait for the background renditions scheduled so far."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    # -- purge ----------------------------------------------------------------------------------------
+
+    def purge_request(
+        self, images: Iterable[tuple[int, int]] = (), projects: Iterable[int] = ()
+    ) -> PurgeRequest:
+        """Everything cached of these ``(project_id, image_id)`` pairs and projects, in the form the
+        provider purges best (cache tags, or path prefixes)."""
+        pairs = sorted(set(images))
+        project_ids = sorted(set(projects))
+        if self.purger.by_tag:
+            tags = [f"project-{p}" for p in project_ids] + [f"image-{i}" for _, i in pairs]
+            return PurgeRequest(tags=tuple(tags))
+        paths = [project_prefix(p) for p in project_ids] + [image_prefix(p, i) for p, i in pairs]
+        return PurgeRequest(paths=tuple(paths))
+
+    async def purge(self, request: PurgeRequest) -> PurgeReport:
+        if request.empty:
+            return PurgeReport(self.purger.name)
+        report = await self.purger.purge(request)
+        for error in report.errors:
+            logger.error("CDN purge (%s): %s", report.provider, error)
+        return report
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*list(self._background), return_exceptions=True)

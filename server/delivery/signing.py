@@ -1,0 +1,155 @@
+"""Signed image paths: ``/img/<project>/<image>/<key id>/<expires>/<signature>/<sha256>/<name>``.
+
+The signature is an HMAC-SHA256 (URL-safe base64, 128 bits) over everything else in the path, made with
+the key the path names, so keys can rotate: new URLs use the current key while URLs signed with an older
+key still verify until they expire or the key is removed. A path works without a bearer token, so napari,
+httpx or a CDN can fetch it; only someone who was allowed to see the image was ever given it.
+
+The project and image come first so that a purge by path prefix (``/img/12/`` for a project, ``/img/12/345/``
+for an image, as a CloudFront wildcard invalidation) reaches every URL of it, whatever key signed it.
+
+Expiry times are rounded up to a window (a day by default), so every URL handed out within a window is
+the same string and a CDN's cache keeps serving it; a URL is valid for at least ``ttl`` and at most
+``ttl + window`` seconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = ["ImagePath", "PathProblem", "UrlSigner", "parse_image_path"]
+
+_PATH = re.compile(
+    r"^/img/(?P<project>\d{1,12})/(?P<image>\d{1,12})/(?P<kid>[A-Za-z0-9_-]{1,32})/(?P<exp>\d{1,12})/"
+    r"(?P<sig>[A-Za-z0-9_-]{22})/(?P<sha>[0-9a-f]{64})/(?P<name>[A-Za-z0-9_.-]{1,120})$"
+)
+
+
+class PathProblem(Enum):
+    MALFORMED = "malformed"  # not an image path at all            -> 404
+    UNKNOWN_KEY = "unknown key"  # signed with a key this server lacks  -> 404
+    BAD_SIGNATURE = "bad signature"  # tampered                          -> 403
+    EXPIRED = "expired"  # signature fine, but too late             -> 403
+
+
+@dataclass(frozen=True)
+class ImagePath:
+    """A verified (or to-be-signed) image path; ``name`` is ``original`` or a rendition segment."""
+
+    project_id: int
+    image_id: int
+    content_hash: str
+    name: str
+    key_id: str = ""
+    expires: int = 0
+    signature: str = ""
+
+    def signed_part(self) -> str:
+        return (
+            f"{self.project_id}/{self.image_id}/{self.key_id}/{self.expires}/{self.content_hash}/{self.name}"
+        )
+
+    def path(self) -> str:
+        return (
+            f"/img/{self.project_id}/{self.image_id}/{self.key_id}/{self.expires}/{self.signature}/"
+            f"{self.content_hash}/{self.name}"
+        )
+
+    @property
+    def is_original(self) -> bool:
+        return self.name == "original"
+
+
+def parse_image_path(path: str) -> ImagePath | None:
+    found = _PATH.match(path)
+    if found is None:
+        return None
+    return ImagePath(
+        project_id=int(found["project"]),
+        image_id=int(found["image"]),
+        content_hash=found["sha"],
+        name=found["name"],
+        key_id=found["kid"],
+        expires=int(found["exp"]),
+        signature=found["sig"],
+    )
+
+
+def project_prefix(project_id: int) -> str:
+    return f"/img/{project_id}/"
+
+
+def image_prefix(project_id: int, image_id: int) -> str:
+    return f"/img/{project_id}/{image_id}/"
+
+
+class UrlSigner:
+    """Signs and verifies image paths with a set of named keys, one of them current."""
+
+    def __init__(
+        self,
+        keys: dict[str, bytes],
+        current: str,
+        ttl: int,
+        window: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if current not in keys:
+            raise ValueError(f"the current signing key {current!r} is not among the keys")
+        if ttl <= 0 or window <= 0:
+            raise ValueError("the URL lifetime and its rounding window must be positive")
+        self._keys = dict(keys)
+        self.current = current
+        self.ttl = ttl
+        self.window = window
+        self.clock = clock
+
+    def expiry(self, now: float | None = None) -> int:
+        moment = self.clock() if now is None else now
+        return math.ceil((moment + self.ttl) / self.window) * self.window
+
+    def _mac(self, key_id: str, message: str) -> str:
+        digest = hmac.new(self._keys[key_id], message.encode(), hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def sign(self, target: ImagePath, now: float | None = None) -> ImagePath:
+        unsigned = ImagePath(
+            target.project_id,
+            target.image_id,
+            target.content_hash,
+            target.name,
+            self.current,
+            self.expiry(now),
+        )
+        return ImagePath(
+            unsigned.project_id,
+            unsigned.image_id,
+            unsigned.content_hash,
+            unsigned.name,
+            unsigned.key_id,
+            unsigned.expires,
+            self._mac(self.current, unsigned.signed_part()),
+        )
+
+    def verify(self, path: str, now: float | None = None) -> ImagePath | PathProblem:
+        parsed = parse_image_path(path)
+        if parsed is None:
+            return PathProblem.MALFORMED
+        if parsed.key_id not in self._keys:
+            return PathProblem.UNKNOWN_KEY
+        if not hmac.compare_digest(self._mac(parsed.key_id, parsed.signed_part()), parsed.signature):
+            return PathProblem.BAD_SIGNATURE
+        if parsed.expires < (self.clock() if now is None else now):
+            return PathProblem.EXPIRED
+        return parsed
+
+
+__all__ += ["image_prefix", "project_prefix"]

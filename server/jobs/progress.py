@@ -1,0 +1,85 @@
+"""What a job looks like to the people watching it: the progress snapshot events and the API share."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from server.db.models import Job
+from server.domain.jobs import JobCounts
+from server.events import Event, EventKind
+
+__all__ = ["JobSnapshot", "progress_event"]
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    job_id: int
+    project_id: int
+    status: str
+    total: int
+    done: int
+    failed: int
+    cancelled: int
+    last_image_id: int | None
+    images_per_second: float
+
+    @property
+    def percentage(self) -> float:
+        return JobCounts(self.total, self.done, self.failed, self.cancelled).percentage
+
+    @classmethod
+    def of(cls, job: Job, now: dt.datetime | None = None) -> JobSnapshot:
+        return cls(
+            job.id,
+            job.project_id,
+            job.status,
+            job.total,
+            job.done,
+            job.failed,
+            job.cancelled,
+            job.last_image_id,
+            images_per_second(job, now),
+        )
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "total": self.total,
+            "done": self.done,
+            "failed": self.failed,
+            "cancelled": self.cancelled,
+            "lastImageId": self.last_image_id,
+            "imagesPerSecond": self.images_per_second,
+        }
+
+    @classmethod
+    def from_event(cls, event: Event) -> JobSnapshot:
+        data = event.data
+        return cls(
+            event.job_id or 0,
+            event.project_id,
+            str(data["status"]),
+            int(data["total"]),
+            int(data["done"]),
+            int(data["failed"]),
+            int(data.get("cancelled", 0)),
+            data.get("lastImageId"),
+            float(data.get("imagesPerSecond", 0.0)),
+        )
+
+
+def images_per_second(job: Job, now: dt.datetime | None = None) -> float:
+    """Images finished (stored or failed) per second since the job's first image started."""
+    if job.started_at is None:
+        return 0.0
+    end = job.finished_at or now or dt.datetime.now(dt.UTC)
+    started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=dt.UTC)
+    end = end if end.tzinfo else end.replace(tzinfo=dt.UTC)
+    seconds = (end - started).total_seconds()
+    return (job.done + job.failed) / seconds if seconds > 0 else 0.0
+
+
+def progress_event(job: Job, kind: EventKind = EventKind.JOB_PROGRESS, actor: str | None = None) -> Event:
+    return Event(kind, job.project_id, job_id=job.id, actor=actor, data=JobSnapshot.of(job).data())

@@ -1,0 +1,159 @@
+"""The origin endpoint through the real app: URLs from GraphQL, caching headers, ranges, and the refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from server.db import images
+from server.db.models import Image as ImageRow
+from server.delivery.signing import ImagePath
+from server.delivery.specs import rendition_key
+from tests.server.conftest import Api
+from tests.server.test_delivery_renditions import huge_png_header, spheroid, tiff_bytes
+
+pytestmark = pytest.mark.anyio
+
+URLS = """query($i: Int!) { image(id: $i) { thumbnailUrl originalUrl
+  previewUrl(width: 512, format: PNG, dpr: 2) previewWidths } }"""
+
+
+async def _world(api: Api) -> tuple[str, int, int, bytes]:
+    token = await api.user("owner")
+    project = await api.project(token)
+    original = tiff_bytes(spheroid(640))
+    response = await api.upload(token, project, [("plate.tif", original)])
+    image_id = response.json()["files"][0]["imageId"]
+    return token, project, image_id, original
+
+
+async def _urls(api: Api, token: str, image_id: int) -> dict[str, Any]:
+    data: dict[str, Any] = (await api.ok(URLS, token, i=image_id))["image"]
+    return data
+
+
+async def test_thumbnails_are_made_after_upload_and_served_cacheable(api: Api) -> None:
+    token, project, image_id, original = await _world(api)
+    delivery = api.services.delivery
+    await delivery.drain()
+    sha = hashlib.sha256(original).hexdigest()
+    assert await api.services.store.exists(rendition_key(sha, delivery.thumbnail))
+    renders = delivery.renders
+    urls = await _urls(api, token, image_id)
+    assert urls["thumbnailUrl"].startswith(f"/img/{project}/{image_id}/")
+    response = await api.client.get(urls["thumbnailUrl"])
+    assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
+    assert delivery.renders == renders  # made once, in the background
+    assert max(Image.open(io.BytesIO(response.content)).size) == 256
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert response.headers["cache-tag"] == f"project-{project},image-{image_id}"
+    assert response.headers["surrogate-key"] == f"project-{project} image-{image_id}"
+    assert response.headers["x-display-range"].startswith("low=")
+    etag = response.headers["etag"]
+    again = await api.client.get(urls["thumbnailUrl"], headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    head = await api.client.head(urls["thumbnailUrl"])
+    assert head.status_code == 200 and int(head.headers["content-length"]) == len(response.content)
+
+
+async def test_previews_on_demand_and_originals_with_ranges(api: Api) -> None:
+    token, _, image_id, original = await _world(api)
+    urls = await _urls(api, token, image_id)
+    assert "/w640_h0_scale-down_q65_" in urls["previewUrl"]  # 512 CSS px at 2x, capped at the original's 640
+    assert urls["previewWidths"] == [256, 384, 512, 640]
+    preview = await api.client.get(urls["previewUrl"])
+    assert preview.status_code == 200 and Image.open(io.BytesIO(preview.content)).size == (640, 640)
+    full = await api.client.get(urls["originalUrl"])
+    assert full.content == original and full.headers["content-type"] == "image/tiff"
+    assert full.headers["etag"] == f'"{hashlib.sha256(original).hexdigest()}"'
+    part = await api.client.get(urls["originalUrl"], headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == original[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(original)}"
+    tail = await api.client.get(urls["originalUrl"], headers={"Range": "bytes=-10"})
+    assert tail.content == original[-10:]
+    beyond = await api.client.get(urls["originalUrl"], headers={"Range": f"bytes={len(original)}-"})
+    assert beyond.status_code == 416
+
+
+async def test_tampered_expired_and_unknown_key_urls_are_refused(api: Api) -> None:
+    token, project, image_id, _ = await _world(api)
+    url = (await _urls(api, token, image_id))["originalUrl"]
+    parts = url.split("/")  # ['', 'img', project, image, kid, exp, sig, sha, name]
+    tampered = "/".join([*parts[:6], "A" * 22, *parts[7:]])
+    assert (await api.client.get(tampered)).status_code == 403
+    other_image = "/".join([*parts[:3], str(image_id + 1), *parts[4:]])
+    assert (await api.client.get(other_image)).status_code == 403
+    signer = api.services.delivery.signer
+    stale = signer.sign(ImagePath(project, image_id, parts[7], "original"), now=0).path()
+    response = await api.client.get(stale)
+    assert response.status_code == 403 and "expired" in response.text
+    assert response.headers["cache-control"] == "private, no-store"
+    assert (await api.client.get(url.replace(f"/{parts[4]}/", "/retired/"))).status_code == 404
+    assert (await api.client.get("/img/1/2/nothing")).status_code == 404
+
+
+async def test_a_deleted_image_is_gone_from_its_old_url(api: Api) -> None:
+    token, _, image_id, _ = await _world(api)
+    url = (await _urls(api, token, image_id))["thumbnailUrl"]
+    deleted = await api.ok(
+        "mutation($i: Int!) { deleteImages(imageIds: [$i]) { ... on ImagesDeleteSuccess "
+        "{ deletedIds cdnPurgeErrors } } }",
+        token,
+        i=image_id,
+    )
+    assert deleted["deleteImages"] == {"deletedIds": [image_id], "cdnPurgeErrors": []}
+    assert (await api.client.get(url)).status_code == 404
+
+
+async def test_no_url_is_given_to_someone_who_may_not_see_the_image(api: Api) -> None:
+    _, _, image_id, _ = await _world(api)
+    stranger = await api.user("stranger")
+    body = await api.gql(URLS, stranger, i=image_id)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert "/img/" not in str(body)
+    anonymous = await api.gql(URLS, None, i=image_id)
+    assert "/img/" not in str(anonymous)
+
+
+async def test_an_over_limit_original_is_refused_before_decoding(api: Api, tmp_path: Path) -> None:
+    token = await api.user("owner")
+    project = await api.project(token)
+    data = huge_png_header(30_000, 30_000)
+    sha = hashlib.sha256(data).hexdigest()
+    source = tmp_path / "huge.png"
+    source.write_bytes(data)
+    await api.services.store.put_file(f"images/{sha}", source)
+    async with api.services.db.begin() as db:
+        row = await images.add_image(
+            db,
+            ImageRow(
+                project_id=project,
+                name="huge.png",
+                content_hash=sha,
+                format="png",
+                width=30_000,
+                height=30_000,
+                bit_depth=8,
+                pixel_size_um=None,
+                byte_size=len(data),
+                segmentation_status="none",
+                review_status="unreviewed",
+                current_version=0,
+            ),
+        )
+    url = (await api.ok("query($i: Int!) { image(id: $i) { thumbnailUrl } }", token, i=row.id))["image"]
+    response = await api.client.get(url["thumbnailUrl"])
+    assert response.status_code == 413 and "more than the limit" in response.text
+
+
+async def test_api_responses_are_private_and_uncached(api: Api) -> None:
+    response = await api.client.post("/graphql", json={"query": "{ __typename }"})
+    assert response.headers["cache-control"] == "private, no-store"
+    token = await api.user("u")
+    bad = await api.gql("query { image(id: 1) { thumbnailUrl(size: 5000) } }", token)
+    assert bad.get("errors")
