@@ -34,6 +34,7 @@ from tests.server.processes import (
     subscribe,
     wait_until,
 )
+from tests.server.services import Postgres
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 
@@ -269,3 +270,41 @@ async def test_cancel_mid_job_and_a_corrupt_image_fails_alone(lab: Lab) -> None:
     statuses = {e["node"]["segmentationStatus"] for e in edges}
     assert statuses <= {"DONE", "NONE"}, statuses  # nothing stuck queued or running
     assert sum(bool(e["node"]["segmentationHistory"]) for e in edges) == job["done"]
+
+
+async def test_two_replicas_share_events_and_hand_dispatch_over(
+    postgres: Postgres, tmp_path: Path, dask_cluster: LocalCluster
+) -> None:
+    name = "replicas"
+    postgres.psql(f"CREATE DATABASE {name} TEMPLATE template_spheroseg")
+    lab = Lab(postgres.url(name), tmp_path, dask_cluster.scheduler_address)
+    try:
+        lab.create_user("ana")
+        lab.create_user("root", admin=True)
+        replicas = [lab.start(), lab.start()]
+        admin = login(replicas[0].url, "root", PASSWORD)
+        await wait_until(
+            lambda: sum(_dispatching(r, admin) for r in replicas) == 1, 30, "one replica to lead"
+        )
+        leader, follower = replicas if _dispatching(replicas[0], admin) else replicas[::-1]
+        token = login(follower.url, "ana", PASSWORD)
+        images = [(f"p_{i:02d}.png", disc_png(400 + i, size=640)) for i in range(30)]
+        project_id = _project_with_images(leader, token, images)
+        job_id = _start_job(leader, token, project_id)  # created through the leader, watched on the other
+        watcher = Follower(subscribe(follower, token, PROGRESS, id=job_id))
+        await wait_until(lambda: any(r["jobProgress"]["done"] >= 3 for r in watcher.seen), 120, "progress")
+        leader.kill()
+        await wait_until(lambda: _dispatching(follower, admin), 30, "the survivor to take over")
+        progress = [r["jobProgress"] for r in await watcher.done(timeout=240)]
+        assert watcher.error is None
+        assert progress[-1]["status"] == "DONE" and progress[-1]["done"] == 30
+        assert [p["done"] for p in progress] == sorted(p["done"] for p in progress)
+        assert _versions(follower, token, project_id) == {name: [1] for name, _ in images}
+    finally:
+        lab.stop()
+
+
+def _dispatching(server: ServerProcess, admin: str) -> bool:
+    """Whether this replica holds the dispatcher lock (as its administrator sees it)."""
+    status = graphql(server.url, admin, "{ clusterStatus { dispatching } }")["clusterStatus"]
+    return bool(status["dispatching"])

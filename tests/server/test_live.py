@@ -1,0 +1,158 @@
+"""Jobs and subscriptions at their edges: bad input, who may subscribe, connection limits, metrics, and
+the job state machine itself. The WebSocket tests run the app in uvicorn on 127.0.0.1 in the test's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from gql import Client, GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.websockets import WebsocketsTransport
+
+from server.app import create_app
+from server.domain.errors import JobStateError
+from server.domain.jobs import JobCounts, JobStatus, TaskStatus, job_status, task_change
+from server.domain.review import SegmentationStatus
+from tests.server.conftest import Api, png_bytes
+from tests.server.edge import serve
+from tests.server.services import free_port
+
+pytestmark = pytest.mark.anyio
+
+SEGMENT = """mutation($input: SegmentImagesInput!) { segmentImages(input: $input) { __typename
+  ... on JobStarted { job { id status total } skippedImageIds } ... on InputError { field message } } }"""
+FORBIDDEN = 4403
+PROGRESS = "subscription($id: Int!) { jobProgress(jobId: $id) { status total done percentage } }"
+
+
+def test_the_state_machine_keeps_task_image_and_job_in_step() -> None:
+    done = task_change(TaskStatus.RUNNING, TaskStatus.DONE, image_has_segmentation=False)
+    assert done.image_status is SegmentationStatus.DONE and done.done == 1
+    failed = task_change(TaskStatus.RUNNING, TaskStatus.FAILED, image_has_segmentation=True)
+    assert failed.image_status is SegmentationStatus.FAILED and failed.failed == 1
+    # a cancelled image goes back to what it had: its earlier segmentation, or nothing
+    assert task_change(TaskStatus.QUEUED, TaskStatus.CANCELLED, True).image_status is SegmentationStatus.DONE
+    assert task_change(TaskStatus.QUEUED, TaskStatus.CANCELLED, False).image_status is SegmentationStatus.NONE
+    for before, after in [(TaskStatus.DONE, TaskStatus.RUNNING), (TaskStatus.QUEUED, TaskStatus.DONE)]:
+        with pytest.raises(JobStateError):
+            task_change(before, after, False)
+    assert job_status(JobCounts(3), started=False, cancelled=False) is JobStatus.QUEUED
+    assert job_status(JobCounts(3, done=1), started=True, cancelled=False) is JobStatus.RUNNING
+    assert job_status(JobCounts(3, done=2, failed=1), started=True, cancelled=False) is JobStatus.DONE
+    assert job_status(JobCounts(3, done=1), started=True, cancelled=True) is JobStatus.CANCELLED
+    assert JobCounts(0).percentage == 100.0 and JobCounts(4, done=1, failed=1).percentage == 50.0
+
+
+async def _project_with_images(api: Api, token: str, count: int) -> tuple[int, list[int]]:
+    project_id = await api.project(token)
+    files = [(f"w{i}.png", png_bytes(seed=i)) for i in range(count)]
+    uploaded = (await api.upload(token, project_id, files)).json()["files"]
+    return project_id, [f["imageId"] for f in uploaded]
+
+
+async def test_segment_images_input_errors_and_images_already_queued(api: Api) -> None:
+    owner = await api.user("owner")
+    project_id, ids = await _project_with_images(api, owner, 3)
+    other_project, other_ids = await _project_with_images(api, owner, 1)
+
+    async def segment(**given: Any) -> dict[str, Any]:
+        return (await api.ok(SEGMENT, owner, input=given))["segmentImages"]  # type: ignore[no-any-return]
+
+    assert (await segment(projectId=project_id, method="magic"))["field"] == "method"
+    assert (await segment(imageIds=[ids[0], other_ids[0]]))["message"] == "give images of one project"
+    assert (await segment(projectId=project_id, parameters=[1, 2]))["field"] == "parameters"
+    api.services.settings.max_images_per_job = 2
+    assert "at most 2 images" in (await segment(projectId=project_id))["message"]
+    api.services.settings.max_images_per_job = 100
+    first = await segment(projectId=project_id, method="classical")
+    assert first["job"] == {"id": first["job"]["id"], "status": "QUEUED", "total": 3}
+    again = await segment(imageIds=ids, method="classical")  # all three wait in the first job
+    assert again["job"]["total"] == 0 and again["skippedImageIds"] == ids and again["job"]["status"] == "DONE"
+    cancelled = await api.ok(
+        "mutation($id: Int!) { cancelJob(id: $id) { __typename ... on Job { status cancelled } } }",
+        owner,
+        id=first["job"]["id"],
+    )
+    assert cancelled["cancelJob"] == {"__typename": "Job", "status": "CANCELLED", "cancelled": 3}
+    statuses = await api.ok(
+        "query($p: Int!) { project(id: $p) { jobs { id status } "
+        "images { edges { node { segmentationStatus } } } } }",
+        owner,
+        p=project_id,
+    )
+    assert [j["status"] for j in statuses["project"]["jobs"]] == ["DONE", "CANCELLED"]  # newest first
+    assert {e["node"]["segmentationStatus"] for e in statuses["project"]["images"]["edges"]} == {"NONE"}
+    assert other_project != project_id
+    metrics = (await api.client.get("/metrics")).text
+    assert 'spheroseg_jobs{status="queued"} 0.0' in metrics and "spheroseg_events_published_total" in metrics
+
+
+async def _close_code(url: str, token: str | None) -> int | None:
+    """The code the server closed the connection with at ``connection_init``, or None if it accepted."""
+    try:
+        async with _websocket(url, token):
+            return None
+    except Exception as error:  # gql wraps the websockets error; the close frame is in the chain
+        cause: BaseException | None = error
+        while cause is not None:
+            received = getattr(cause, "rcvd", None)
+            if received is not None:
+                return int(received.code)
+            cause = cause.__cause__ or cause.__context__
+        raise
+
+
+@asynccontextmanager
+async def _websocket(url: str, token: str | None) -> AsyncIterator[Any]:
+    payload = {"authorization": f"Bearer {token}"} if token else {}
+    transport = WebsocketsTransport(
+        url=url.replace("http://", "ws://") + "/graphql",
+        init_payload=payload,
+        subprotocols=["graphql-transport-ws"],
+    )
+    async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+        yield session
+
+
+async def test_subscriptions_need_a_token_a_role_and_stay_within_limits(api: Api) -> None:
+    owner = await api.user("owner")
+    stranger = await api.user("stranger")
+    project_id, _ = await _project_with_images(api, owner, 2)
+    job = await api.ok(SEGMENT, owner, input={"projectId": project_id, "method": "classical"})
+    job_id = job["segmentImages"]["job"]["id"]
+    api.services.settings.max_connections_per_user = 2
+    async with serve(create_app(services=api.services), free_port()) as url:
+        async with _websocket(url, owner) as session:
+            first = await anext(session.subscribe(GraphQLRequest(PROGRESS, variable_values={"id": job_id})))
+            assert first["jobProgress"] == {"status": "QUEUED", "total": 2, "done": 0, "percentage": 0.0}
+        async with _websocket(url, stranger) as session:
+            with pytest.raises(TransportQueryError, match="not found, or you may not see it"):
+                await anext(session.subscribe(GraphQLRequest(PROGRESS, variable_values={"id": job_id})))
+        assert await _close_code(url, None) == await _close_code(url, "forged-token") == FORBIDDEN
+        async with _websocket(url, owner), _websocket(url, owner):
+            assert await _close_code(url, owner) == FORBIDDEN  # a third connection of the same user
+        assert await _close_code(url, owner) is None  # closed connections no longer count
+
+
+async def test_admins_see_and_scale_the_cluster_the_server_started(api: Api) -> None:
+    admin = await api.user("root", admin=True)
+    api.services.settings.cluster_workers = 1
+    query = "{ clusterStatus { launchedHere dispatching workers { name threads status } } }"
+    status = (await api.ok(query, admin))["clusterStatus"]
+    assert status["launchedHere"] and len(status["workers"]) == 1
+    assert not status["dispatching"]  # this in-process app runs no dispatcher (no lifespan)
+    scaled = await api.ok("mutation { scaleCluster(workers: 2) { ... on ClusterScaled { workers } } }", admin)
+    assert scaled["scaleCluster"] == {"workers": 2}
+    for _ in range(100):
+        if len((await api.ok(query, admin))["clusterStatus"]["workers"]) == 2:
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError("the cluster did not grow to 2 workers")
+    refused = await api.ok("mutation { scaleCluster(workers: -1) { ... on InputError { message } } }", admin)
+    assert refused["scaleCluster"]["message"] == "must be between 0 and 1024"
