@@ -140,9 +140,9 @@ class JobMutation:
             return InputError(
                 field="method", message=f"{method!r} is not one of: {', '.join(sorted(METHODS))}"
             )
-        parameters: dict[str, Any] = dict(input.parameters) if isinstance(input.parameters, dict) else {}
         if input.parameters is not None and not isinstance(input.parameters, dict):
             return InputError(field="parameters", message="must be an object of option names and values")
+        parameters: dict[str, Any] = dict(input.parameters or {})
         wait = context.services.expensive.hit(f"jobs:{user.id}")
         if wait:
             return rate_limited("jobs", wait)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cluster.segmentation import Segmentation as Outlines
@@ -238,31 +238,26 @@ async def cancel_job(db: AsyncSession, job_id: int) -> list[int]:
         return []
     job.status = JobStatus.CANCELLED.value
     await db.flush()
-    return await _cancel_tasks(db, select(Task.id, Task.status, Task.image_id).where(Task.job_id == job_id))
+    return [image_id for image_id, _ in await _cancel_tasks(db, Task.job_id == job_id)]
 
 
 async def cancel_tasks_of_images(db: AsyncSession, image_ids: Sequence[int]) -> list[int]:
     """Cancel the unfinished tasks of images about to be deleted, so their jobs can still finish; returns
     the jobs that changed."""
-    query = select(Task.id, Task.status, Task.image_id).where(Task.image_id.in_(image_ids))
-    tasks = {
-        task_id: job_id
-        for task_id, job_id in await db.execute(
-            select(Task.id, Task.job_id).where(Task.image_id.in_(image_ids))
-        )
-    }
-    await _cancel_tasks(db, query)
-    return sorted(set(tasks.values()))
+    return sorted({job_id for _, job_id in await _cancel_tasks(db, Task.image_id.in_(image_ids))})
 
 
-async def _cancel_tasks(db: AsyncSession, query: Any) -> list[int]:
-    given_back = []
-    for task_id, status, image_id in list(await db.execute(query)):
-        if TaskStatus(status).finished:
-            continue
-        if await change_task(db, task_id, TaskStatus(status), TaskStatus.CANCELLED):
-            given_back.append(image_id)
-    return given_back
+async def _cancel_tasks(db: AsyncSession, which: ColumnElement[bool]) -> list[tuple[int, int]]:
+    """Cancel the unfinished tasks ``which`` selects; (image id, job id) of each one cancelled."""
+    cancelled = []
+    for task_id, status, image_id, job_id in list(
+        await db.execute(select(Task.id, Task.status, Task.image_id, Task.job_id).where(which))
+    ):
+        if not TaskStatus(status).finished and await change_task(
+            db, task_id, TaskStatus(status), TaskStatus.CANCELLED
+        ):
+            cancelled.append((image_id, job_id))
+    return cancelled
 
 
 async def requeue_running(db: AsyncSession) -> int:

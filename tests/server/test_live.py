@@ -156,3 +156,13 @@ async def test_admins_see_and_scale_the_cluster_the_server_started(api: Api) -> 
         raise AssertionError("the cluster did not grow to 2 workers")
     refused = await api.ok("mutation { scaleCluster(workers: -1) { ... on InputError { message } } }", admin)
     assert refused["scaleCluster"]["message"] == "must be between 0 and 1024"
+
+
+async def test_deleting_an_image_of_a_running_job_lets_the_job_finish(api: Api) -> None:
+    owner = await api.user("owner")
+    project_id, ids = await _project_with_images(api, owner, 2)
+    started = await api.ok(SEGMENT, owner, input={"imageIds": ids[:1], "method": "classical"})
+    job_id = started["segmentImages"]["job"]["id"]
+    await api.ok("mutation($i: [Int!]!) { deleteImages(imageIds: $i) { __typename } }", owner, i=ids[:1])
+    job = await api.ok("query($id: Int!) { job(id: $id) { status total cancelled } }", owner, id=job_id)
+    assert job["job"] == {"status": "DONE", "total": 1, "cancelled": 1}  # not waiting forever on a lost image
