@@ -136,9 +136,12 @@ class Subscription:
     @strawberry.subscription(permission_classes=[CanViewProject])
     async def project_events(self, info: Info, project_id: int) -> AsyncGenerator[ProjectEventType, None]:
         with_events = info.context.services.bus.subscribe(project_id=project_id)
+        dropped = 0
         try:
             async for event in with_events:
-                missed, with_events.missed = with_events.missed, False
-                yield ProjectEventType.of(event, missed)
+                # lost: the bus lost its listener, or this client read too slowly and its oldest were dropped
+                lost = with_events.missed or with_events.dropped > dropped
+                with_events.missed, dropped = False, with_events.dropped
+                yield ProjectEventType.of(event, lost)
         finally:
             with_events.close()

@@ -114,6 +114,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def services(settings: Settings) -> AsyncIterator[Services]:
     built = Services.create(settings)
+    await built.bus.start()  # as the app's lifespan does (ASGITransport runs none); no dispatcher here
     yield built
     await built.close()
 

@@ -13,11 +13,15 @@ import pytest
 from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
+from graphql import ExecutionResult
 
+from server.api.context import authenticate, build_context
+from server.api.schema import build_schema
 from server.app import create_app
 from server.domain.errors import JobStateError
 from server.domain.jobs import JobCounts, JobStatus, TaskStatus, job_status, task_change
 from server.domain.review import SegmentationStatus
+from server.events import Event, EventKind, LocalEventBus
 from tests.server.conftest import Api, png_bytes
 from tests.server.edge import serve
 from tests.server.services import free_port
@@ -160,9 +164,39 @@ async def test_admins_see_and_scale_the_cluster_the_server_started(api: Api) -> 
 
 async def test_deleting_an_image_of_a_running_job_lets_the_job_finish(api: Api) -> None:
     owner = await api.user("owner")
-    project_id, ids = await _project_with_images(api, owner, 2)
+    _, ids = await _project_with_images(api, owner, 2)
     started = await api.ok(SEGMENT, owner, input={"imageIds": ids[:1], "method": "classical"})
     job_id = started["segmentImages"]["job"]["id"]
     await api.ok("mutation($i: [Int!]!) { deleteImages(imageIds: $i) { __typename } }", owner, i=ids[:1])
     job = await api.ok("query($id: Int!) { job(id: $id) { status total cancelled } }", owner, id=job_id)
     assert job["job"] == {"status": "DONE", "total": 1, "cancelled": 1}  # not waiting forever on a lost image
+
+
+async def test_a_client_too_slow_for_its_events_is_told_it_missed_some(api: Api) -> None:
+    owner = await api.user("owner")
+    project_id = await api.project(owner)
+    context = await build_context(api.services, None)
+    await authenticate(context, owner)
+    schema = build_schema(api.services.settings)
+    # the in-process bus hands events over synchronously, so all of them queue up before the client reads
+    lab_bus, api.services.bus = api.services.bus, LocalEventBus()
+    try:
+        events = await schema.subscribe(
+            "subscription($p: Int!) { projectEvents(projectId: $p) { kind missed data } }",
+            variable_values={"p": project_id},
+            context_value=context,
+        )
+        assert not isinstance(events, ExecutionResult)
+        first = asyncio.ensure_future(anext(events))
+        while api.services.bus.subscriber_count == 0:  # the subscription is open before anything happens
+            await asyncio.sleep(0.01)
+        for n in range(300):  # more than a subscriber's queue holds (256) before it reads any
+            await api.services.bus.publish(Event(EventKind.REVIEW_CHANGED, project_id, data={"n": n}))
+        oldest_kept = (await first).data["projectEvents"]  # type: ignore[union-attr,index]
+        assert oldest_kept["missed"] and oldest_kept["data"]["n"] == 300 - 256
+        following = (await anext(events)).data["projectEvents"]  # type: ignore[union-attr,index]
+        assert not following["missed"] and following["data"]["n"] == 300 - 255
+        await events.aclose()
+    finally:
+        await api.services.bus.close()
+        api.services.bus = lab_bus
