@@ -30,7 +30,11 @@ def serve(host: str, port: int) -> None:
 
     app = create_app(Settings())
     settle_heap()
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    # No per-message compression on WebSockets: events are small JSON, and each connection's zlib state
+    # (~100 KiB) and the compression of every event for every subscriber cost more than they save.
+    uvicorn.run(
+        app, host=host, port=port, log_level="info", proxy_headers=False, ws_per_message_deflate=False
+    )
 
 
 @server.command()

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     delivery_stretch_per_mille: tuple[int, int] = (5, 995)
     delivery_master_format: Literal["png", "webp"] = "png"
     delivery_render_threads: int = 2
+    delivery_background_processes: int = Field(
+        default=1,
+        description="Processes, at low CPU priority, that make thumbnails after uploads (0: threads of the "
+        "server, at normal priority), so that segmentation workers on the same machine keep the CPUs.",
+    )
     delivery_cloudfront_format: Literal["plain", "dit"] = "plain"
     delivery_cloudfront_key_pair_id: str = ""
     delivery_cloudfront_private_key: SecretStr | None = None

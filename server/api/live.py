@@ -85,8 +85,8 @@ async def _snapshot(services: Services, job_id: int) -> JobSnapshot:
 
 
 async def _progress(services: Services, snapshot: JobSnapshot) -> JobProgressType:
-    name = None
-    if snapshot.last_image_id is not None:
+    name = snapshot.last_image_name
+    if name is None and snapshot.last_image_id is not None:
         async with services.db() as db:
             image = (await images_by_ids(db, [snapshot.last_image_id])).get(snapshot.last_image_id)
         name = image.name if image is not None else None

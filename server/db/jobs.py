@@ -147,12 +147,7 @@ async def change_task(
 
     For ``done`` the caller has stored the segmentation (the image's status is set by that save too).
     """
-    task = await db.get(Task, task_id, populate_existing=True)
-    if task is None or task.status != before.value:
-        return False
-    image = await db.get(Image, task.image_id, populate_existing=True)
-    has_segmentation = image is not None and image.current_version > 0
-    change = task_change(before, after, has_segmentation)
+    change = task_change(before, after, image_has_segmentation=False)  # refuses a step it does not know
     now = utcnow()
     values: dict[str, Any] = {"status": after.value}
     if after is TaskStatus.RUNNING:
@@ -165,17 +160,22 @@ async def change_task(
         update(Task)
         .where(Task.id == task_id, Task.status == before.value)
         .values(**values)
+        .returning(Task.image_id, Task.job_id)
         .execution_options(synchronize_session=False)
     )
-    if getattr(moved, "rowcount", 0) != 1:
+    found = moved.first()
+    if found is None:
         return False
-    if image is not None:
-        await db.execute(
-            update(Image)
-            .where(Image.id == image.id)
-            .values(segmentation_status=change.image_status.value, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    image_id, job_id = found
+    if after is TaskStatus.CANCELLED:  # the image goes back to its earlier segmentation, if it has one
+        current_version = await db.scalar(select(Image.current_version).where(Image.id == image_id))
+        change = task_change(before, after, image_has_segmentation=bool(current_version))
+    await db.execute(
+        update(Image)
+        .where(Image.id == image_id)
+        .values(segmentation_status=change.image_status.value, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
     job_values: dict[str, Any] = {
         "done": Job.done + change.done,
         "failed": Job.failed + change.failed,
@@ -184,14 +184,11 @@ async def change_task(
     if after is TaskStatus.RUNNING:
         job_values["started_at"] = func.coalesce(Job.started_at, now)
     if after.finished:
-        job_values["last_image_id"] = task.image_id
+        job_values["last_image_id"] = image_id
     await db.execute(
-        update(Job)
-        .where(Job.id == task.job_id)
-        .values(**job_values)
-        .execution_options(synchronize_session=False)
+        update(Job).where(Job.id == job_id).values(**job_values).execution_options(synchronize_session=False)
     )
-    await _settle_job(db, task.job_id)
+    await _settle_job(db, job_id)
     return True
 
 

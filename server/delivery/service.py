@@ -4,15 +4,21 @@ One :class:`Delivery` lives as long as the app. Renditions are stored under a ke
 original's hash and the parameters (:func:`~server.delivery.specs.rendition_key`), so each is rendered
 once: concurrent requests for the same one wait for the same render, later ones read the stored bytes.
 Right after an upload the standard rendition (the gallery thumbnail, or the display master when the CDN
-transforms) is made in the background, a few at a time, so the first gallery view finds it ready.
+transforms) is made in the background, a few at a time, so the first gallery view finds it ready. Those
+background renders run in separate processes at low CPU priority (``background_processes``): on a laptop
+or workstation that also runs the segmentation workers, a big upload's thumbnails then use the CPU the
+workers leave, instead of slowing the segmentation the user is waiting for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from server.delivery.purge import Purger, PurgeReport, PurgeRequest
@@ -24,7 +30,10 @@ from server.delivery.urls import ImageRef, UrlBuilder
 from server.exceptions import BlobNotFoundError, StorageError
 from server.storage import BlobStore, image_key
 
-__all__ = ["Delivery", "StoredRendition"]
+__all__ = ["BACKGROUND_NICENESS", "Delivery", "StoredRendition"]
+
+BACKGROUND_NICENESS = 10
+"""How much lower the CPU priority of background renders is (``nice``): workers get ~10x their share."""
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +58,7 @@ class Delivery:
         preview_quality: int,
         master: RenditionSpec,
         render_threads: int = 2,
+        background_processes: int = 0,
     ) -> None:
         self.store = store
         self.signer = signer
@@ -59,6 +69,8 @@ class Delivery:
         self.preview_quality = preview_quality
         self.master = master
         self._render_slots = asyncio.Semaphore(max(1, render_threads))
+        self._background_processes = background_processes
+        self._background_pool: ProcessPoolExecutor | None = None
         self._in_flight: dict[str, asyncio.Future[StoredRendition]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self.renders = 0
@@ -92,7 +104,9 @@ class Delivery:
 
     # -- renditions -----------------------------------------------------------------------------------
 
-    async def rendition(self, content_hash: str, spec: RenditionSpec) -> StoredRendition:
+    async def rendition(
+        self, content_hash: str, spec: RenditionSpec, *, background: bool = False
+    ) -> StoredRendition:
         """The rendition's bytes: from the store, or rendered (once, however many ask at the same time)."""
         key = rendition_key(content_hash, spec)
         pending = self._in_flight.get(key)
@@ -101,7 +115,7 @@ class Delivery:
         future: asyncio.Future[StoredRendition] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
-            result = await self._load_or_render(key, content_hash, spec)
+            result = await self._load_or_render(key, content_hash, spec, background)
         except BaseException as error:
             future.set_exception(error)
             future.exception()  # retrieved: waiting requests get it, nobody else must
@@ -111,7 +125,9 @@ class Delivery:
         future.set_result(result)
         return result
 
-    async def _load_or_render(self, key: str, content_hash: str, spec: RenditionSpec) -> StoredRendition:
+    async def _load_or_render(
+        self, key: str, content_hash: str, spec: RenditionSpec, background: bool
+    ) -> StoredRendition:
         try:
             data = await self.store.get_bytes(key)
             return StoredRendition(data, spec.media_type, await asyncio.to_thread(read_stretch, data))
@@ -119,7 +135,7 @@ class Delivery:
             pass
         original = await self.store.get_bytes(image_key(content_hash))
         async with self._render_slots:
-            made: Rendition = await asyncio.to_thread(render, original, spec, self.max_pixels, content_hash)
+            made = await self._render(original, spec, content_hash, background)
         self.renders += 1
         await self._put(key, made.data, made.media_type)
         return StoredRendition(made.data, made.media_type, made.stretch)
@@ -142,6 +158,23 @@ class Delivery:
         """What the gallery asks for first: the thumbnail, or the master a transforming CDN starts from."""
         return self.master if self.builder.transforms_at_edge else self.thumbnail
 
+    async def _render(
+        self, original: bytes, spec: RenditionSpec, content_hash: str, background: bool
+    ) -> Rendition:
+        if not background or self._background_processes < 1:
+            return await asyncio.to_thread(render, original, spec, self.max_pixels, content_hash)
+        if self._background_pool is None:
+            self._background_pool = ProcessPoolExecutor(
+                self._background_processes,
+                mp_context=multiprocessing.get_context("spawn"),  # no fork of a process with threads
+                initializer=os.nice,
+                initargs=(BACKGROUND_NICENESS,),
+            )
+        loop = asyncio.get_running_loop()
+        args = (original, spec, self.max_pixels, content_hash)
+        made: Rendition = await loop.run_in_executor(self._background_pool, render, *args)
+        return made
+
     def schedule_renditions(self, content_hashes: Iterable[str]) -> None:
         """Make the standard rendition of freshly uploaded originals in the background."""
         for content_hash in content_hashes:
@@ -151,7 +184,7 @@ class Delivery:
 
     async def _background_render(self, content_hash: str) -> None:
         try:
-            await self.rendition(content_hash, self.standard_spec())
+            await self.rendition(content_hash, self.standard_spec(), background=True)
         except asyncio.CancelledError:
             raise
         except Exception:  # a bad original must not kill the loop; the origin reports it when asked
@@ -189,3 +222,5 @@ class Delivery:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*list(self._background), return_exceptions=True)
+        if self._background_pool is not None:
+            self._background_pool.shutdown(wait=False, cancel_futures=True)

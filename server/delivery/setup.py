@@ -203,4 +203,5 @@ def build_delivery(settings: Settings, store: BlobStore) -> Delivery:
         preview_quality=settings.delivery_preview_quality,
         master=master,
         render_threads=settings.delivery_render_threads,
+        background_processes=settings.delivery_background_processes,
     )

@@ -235,9 +235,9 @@ class Dispatcher:
         kind = EventKind.TASK_FINISHED if outcome.segmentation is not None else EventKind.TASK_FAILED
         data = {"imageName": task.image_name, "error": outcome.error} if outcome.error else {}
         events = [Event(kind, task.project_id, job_id=task.job_id, image_ids=(task.image_id,), data=data)]
-        events.append(progress_event(job))
+        events.append(progress_event(job, last_image_name=task.image_name))
         if job.status in (JobStatus.DONE.value, JobStatus.CANCELLED.value):
-            events.append(progress_event(job, EventKind.JOB_FINISHED))
+            events.append(progress_event(job, EventKind.JOB_FINISHED, last_image_name=task.image_name))
         await self._publish(events)
 
     async def _requeue(self, tasks: Sequence[ClaimedTask]) -> None:

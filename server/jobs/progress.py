@@ -24,13 +24,15 @@ class JobSnapshot:
     cancelled: int
     last_image_id: int | None
     images_per_second: float
+    last_image_name: str | None = None
+    """Sent with the dispatcher's events (the name is at hand there); read from the database otherwise."""
 
     @property
     def percentage(self) -> float:
         return JobCounts(self.total, self.done, self.failed, self.cancelled).percentage
 
     @classmethod
-    def of(cls, job: Job, now: dt.datetime | None = None) -> JobSnapshot:
+    def of(cls, job: Job, now: dt.datetime | None = None, last_image_name: str | None = None) -> JobSnapshot:
         return cls(
             job.id,
             job.project_id,
@@ -41,6 +43,7 @@ class JobSnapshot:
             job.cancelled,
             job.last_image_id,
             images_per_second(job, now),
+            last_image_name,
         )
 
     def data(self) -> dict[str, Any]:
@@ -51,6 +54,7 @@ class JobSnapshot:
             "failed": self.failed,
             "cancelled": self.cancelled,
             "lastImageId": self.last_image_id,
+            "lastImageName": self.last_image_name,
             "imagesPerSecond": self.images_per_second,
         }
 
@@ -67,6 +71,7 @@ class JobSnapshot:
             int(data.get("cancelled", 0)),
             data.get("lastImageId"),
             float(data.get("imagesPerSecond", 0.0)),
+            data.get("lastImageName"),
         )
 
 
@@ -81,5 +86,11 @@ def images_per_second(job: Job, now: dt.datetime | None = None) -> float:
     return (job.done + job.failed) / seconds if seconds > 0 else 0.0
 
 
-def progress_event(job: Job, kind: EventKind = EventKind.JOB_PROGRESS, actor: str | None = None) -> Event:
-    return Event(kind, job.project_id, job_id=job.id, actor=actor, data=JobSnapshot.of(job).data())
+def progress_event(
+    job: Job,
+    kind: EventKind = EventKind.JOB_PROGRESS,
+    actor: str | None = None,
+    last_image_name: str | None = None,
+) -> Event:
+    snapshot = JobSnapshot.of(job, last_image_name=last_image_name)
+    return Event(kind, job.project_id, job_id=job.id, actor=actor, data=snapshot.data())

@@ -101,6 +101,8 @@ def make_settings(database_url: str, storage_url: str, **overrides: Any) -> Sett
         "password_time_cost": 1,
         "password_memory_kib": 1024,
         "environment": "development",
+        # thumbnails in the app's threads: a process pool per test would cost seconds (one test uses it)
+        "delivery_background_processes": 0,
     }
     values.update(overrides)
     return Settings(**values)

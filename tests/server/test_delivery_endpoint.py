@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from PIL import Image
 
 from server.db import images
 from server.db.models import Image as ImageRow
+from server.delivery.service import BACKGROUND_NICENESS
 from server.delivery.signing import ImagePath
 from server.delivery.specs import rendition_key
 from tests.server.conftest import Api
@@ -157,3 +159,23 @@ async def test_api_responses_are_private_and_uncached(api: Api) -> None:
     token = await api.user("u")
     bad = await api.gql("query { image(id: 1) { thumbnailUrl(size: 5000) } }", token)
     assert bad.get("errors")
+
+
+async def test_background_thumbnails_render_in_a_low_priority_process(api: Api) -> None:
+    """As served by `spheroseg server serve`: thumbnails after an upload yield the CPU to segmentation."""
+    delivery = api.services.delivery
+    delivery._background_processes = 1  # the production default (the other tests use threads)
+    token, _, image_id, original = await _world(api)
+    await delivery.drain()
+    assert await api.services.store.exists(
+        rendition_key(hashlib.sha256(original).hexdigest(), delivery.thumbnail)
+    )
+    pool = delivery._background_pool
+    assert pool is not None
+    workers = list(pool._processes)  # type: ignore[attr-defined]
+    assert workers and all(
+        os.getpriority(os.PRIO_PROCESS, pid) >= os.getpriority(os.PRIO_PROCESS, 0) + BACKGROUND_NICENESS
+        for pid in workers
+    )
+    thumbnail = await api.client.get((await _urls(api, token, image_id))["thumbnailUrl"])
+    assert thumbnail.status_code == 200 and max(Image.open(io.BytesIO(thumbnail.content)).size) == 256
