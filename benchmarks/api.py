@@ -28,9 +28,8 @@ out), in as few requests as the server's cost budget allows.
 
 Latency: 1 client in sequence, then 20 clients each sending requests back to back (closed loop); requests
 per second = completed requests / wall time. Server CPU per request is the uvicorn process's user + system
-time over the run (/proc), so it holds SQLite's work but not PostgreSQL's backends. Another process trains
-a model on this machine: absolute times are noisy, compare the ratios measured in the same run (the load
-average is recorded).
+time over the run (/proc), so it holds SQLite's work but not PostgreSQL's backends. The machine is shared:
+absolute times are noisy, compare the ratios measured in the same run (the load average is recorded).
 
 Prints a table and writes benchmarks/results/api.json.
 
@@ -527,7 +526,7 @@ def main() -> None:
         "transport": "uvicorn (h11, asyncio loop) in a child process on 127.0.0.1; httpx client",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "load_average_start": os.getloadavg(),
-        "note": "Shared machine (a model trains on it meanwhile): absolute times are noisy; compare ratios "
+        "note": "A shared 2-core machine: absolute times are noisy (see the load averages); compare ratios "
         "measured in the same run. server_cpu_ms_per_request is the uvicorn process only (SQLite's work "
         "included, PostgreSQL's backend processes not).",
         "databases": {},

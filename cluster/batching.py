@@ -8,8 +8,6 @@ that every worker still gets at least ``tasks_per_worker`` tasks::
     BatchPolicy().batch_size(n_images=1000, devices=["cuda:0", "cuda:0"])  # 8
     BatchPolicy().batch_size(n_images=10, devices=["cpu", "cpu"])          # 2
     BatchPolicy().batch_size(n_images=3, devices=["cpu", "cpu"])           # 1
-
-:func:`tapered_chunks` then makes the last tasks of a job smaller, so no worker waits long at the end.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-__all__ = ["BatchPolicy", "chunks", "is_gpu_device", "tapered_chunks"]
+__all__ = ["BatchPolicy", "chunks", "is_gpu_device"]
 
 
 def is_gpu_device(device: str) -> bool:
@@ -47,31 +45,6 @@ class BatchPolicy:
         most = self.gpu if on_gpus else self.cpu
         spread = math.ceil(n_images / (workers * self.tasks_per_worker))
         return max(1, min(most, spread))
-
-
-def tapered_chunks(items: Sequence[int], size: int, workers: int) -> list[list[int]]:
-    """``items`` in batches of ``size`` that halve towards the end of the job, down to single images.
-
-    The last round of tasks decides when a job ends: workers that finish early idle until the slowest
-    task is done. With full batches to the end that wait is up to one whole batch; here the final rounds
-    (one task per worker of each size, ``size/2``, ``size/4`` … 1) shrink it to about one image, for a few
-    more tasks (each costs the scheduler milliseconds, an image of real work costs tens to hundreds)::
-
-        tapered_chunks(range(20), 4, 2)  # sizes 4, 4, 4, 2 | 2, 2 | 1, 1  (in order)
-    """
-    tail: list[tuple[int, int]] = []  # (batch size, images) from the very end backwards
-    remaining, smaller = len(items), 1
-    while smaller < size and remaining > 0:
-        take = min(remaining, max(1, workers) * smaller)
-        tail.append((smaller, take))
-        remaining -= take
-        smaller *= 2
-    batches = list(chunks(items[:remaining], size))
-    start = remaining
-    for smaller, take in reversed(tail):
-        batches.extend(chunks(items[start : start + take], smaller))
-        start += take
-    return batches
 
 
 def chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:

@@ -44,7 +44,7 @@ from typing import Any
 from distributed import Client, Future, KilledWorker, as_completed
 from distributed.client import FutureCancelledError
 
-from cluster.batching import BatchPolicy, tapered_chunks
+from cluster.batching import BatchPolicy, chunks
 from cluster.capacity import (
     capable_devices,
     capable_workers,
@@ -198,7 +198,7 @@ class SegmentationJob:
         devices = await capable_devices(self.client, self.request.segmenter, self.request.gpu)
         self.batch_size = self.request.batch_size or self.request.policy.batch_size(self.total, devices)
         self._window = in_flight_limit(len(devices), self._per_worker)
-        self._pending.extend(tapered_chunks(range(self.total), self.batch_size, len(devices)))
+        self._pending.extend(chunks(range(self.total), self.batch_size))
         self._completed = as_completed([], loop=self.client.loop)  # type: ignore[no-untyped-call]
         self._fill()
         if self.total == 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.batching import BatchPolicy, chunks, tapered_chunks
+from cluster.batching import BatchPolicy, chunks
 
 
 def test_gpu_workers_get_bigger_batches_than_cpu_workers_on_a_big_job() -> None:
@@ -25,13 +25,3 @@ def test_chunks_cover_every_index_once_in_order() -> None:
     assert list(chunks(list(range(7)), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
     with pytest.raises(ValueError, match="at least 1"):
         BatchPolicy(cpu=0)
-
-
-def test_tapered_batches_shrink_to_single_images_at_the_end_of_a_job() -> None:
-    batches = tapered_chunks(list(range(20)), 4, 2)
-    assert [len(b) for b in batches] == [4, 4, 4, 2, 2, 2, 1, 1]
-    assert [i for b in batches for i in b] == list(range(20))  # every image once, in order
-    assert [len(b) for b in tapered_chunks(list(range(3)), 4, 2)] == [1, 1, 1]  # too small for a taper
-    assert [len(b) for b in tapered_chunks(list(range(9)), 1, 4)] == [1] * 9
-    sizes = [len(b) for b in tapered_chunks(list(range(256)), 4, 16)]
-    assert sizes[-16:] == [1] * 16 and sizes.count(4) == 52 and sum(sizes) == 256
