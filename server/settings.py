@@ -80,6 +80,7 @@ class Settings(BaseSettings):
         description="A Dask scheduler (tcp://host:8786, or 'deployed' for `spheroseg cluster deploy`); "
         "unset: a local cluster the server starts on first use and can scale.",
     )
+    cluster_connect_timeout: float = Field(default=10.0, description="Seconds to reach the scheduler.")
     cluster_workers: int | None = Field(
         default=None, description="Workers of the local cluster (default: cores)."
     )

@@ -52,6 +52,9 @@ class JobType:
     cancelled: int
     last_image_id: int | None
     images_per_second: float
+    problem: str | None = strawberry.field(
+        description="Why the job is not moving (e.g. the cluster cannot be reached); null when all is well."
+    )
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
@@ -71,6 +74,7 @@ class JobType:
             cancelled=job.cancelled,
             last_image_id=job.last_image_id,
             images_per_second=images_per_second(job),
+            problem=job.problem,
             created_at=job.created_at,
             started_at=job.started_at,
             finished_at=job.finished_at,

@@ -46,6 +46,7 @@ class JobProgressType:
     last_image_id: int | None
     last_image_name: str | None
     images_per_second: float
+    problem: str | None = strawberry.field(description="Why the job is not moving; null when all is well.")
 
 
 @strawberry.type(name="ProjectEvent")
@@ -101,6 +102,7 @@ async def _progress(services: Services, snapshot: JobSnapshot) -> JobProgressTyp
         last_image_id=snapshot.last_image_id,
         last_image_name=name,
         images_per_second=snapshot.images_per_second,
+        problem=snapshot.problem,
     )
 
 

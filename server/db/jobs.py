@@ -32,6 +32,7 @@ __all__ = [
     "failed_tasks_of",
     "jobs_by_ids",
     "jobs_of_projects",
+    "report_problem",
     "requeue_running",
     "store_result",
 ]
@@ -184,7 +185,7 @@ async def change_task(
     if after is TaskStatus.RUNNING:
         job_values["started_at"] = func.coalesce(Job.started_at, now)
     if after.finished:
-        job_values["last_image_id"] = image_id
+        job_values.update(last_image_id=image_id, problem=None)
     await db.execute(
         update(Job).where(Job.id == job_id).values(**job_values).execution_options(synchronize_session=False)
     )
@@ -261,6 +262,16 @@ async def requeue_running(db: AsyncSession) -> int:
     """Put every ``running`` task back in the queue (the dispatcher that ran them is gone)."""
     ids = list(await db.scalars(select(Task.id).where(Task.status == TaskStatus.RUNNING.value)))
     return sum([await change_task(db, task_id, TaskStatus.RUNNING, TaskStatus.QUEUED) for task_id in ids])
+
+
+async def report_problem(db: AsyncSession, job_id: int, problem: str) -> None:
+    """Say why a job is not moving; the next task that ends clears it."""
+    await db.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(problem=problem)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def jobs_by_ids(db: AsyncSession, ids: Sequence[int]) -> dict[int, Job]:

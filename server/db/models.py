@@ -179,6 +179,8 @@ class Job(Base):
     failed: Mapped[int] = mapped_column(default=0)
     cancelled: Mapped[int] = mapped_column(default=0)
     last_image_id: Mapped[int | None]
+    problem: Mapped[str | None] = mapped_column(Text)
+    """Why the job is not moving (the cluster cannot be reached); cleared by the next stored result."""
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]

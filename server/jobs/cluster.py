@@ -48,7 +48,7 @@ class ClusterHandle:
             try:
                 if self._settings.scheduler:
                     target = resolve_target(self._settings.scheduler, None)
-                    self._client = await target.client()
+                    self._client = await target.client(timeout=self._settings.cluster_connect_timeout)
                     self.address = target.address
                 else:
                     spec = ClusterSpec(workers=self._settings.cluster_workers)

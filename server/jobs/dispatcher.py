@@ -199,6 +199,7 @@ class Dispatcher:
         except Exception as error:  # cluster unreachable, scheduler gone: the images are not at fault
             log.warning("wave of job %d failed (%s); its images go back in the queue", job_id, error)
             self._paused_until = time.monotonic() + RETRY_PAUSE
+            await self._report(job_id, f"{error}; the images wait in the queue and are tried again")
         finally:
             self._in_flight -= len(wave)
             if pending:
@@ -239,6 +240,15 @@ class Dispatcher:
         if job.status in (JobStatus.DONE.value, JobStatus.CANCELLED.value):
             events.append(progress_event(job, EventKind.JOB_FINISHED, last_image_name=task.image_name))
         await self._publish(events)
+
+    async def _report(self, job_id: int, problem: str) -> None:
+        """Tell the job's watchers why it is not moving (kept on the job until a task ends)."""
+        with contextlib.suppress(Exception):  # the database may be what is failing; the log has it
+            async with self.db.begin() as db:
+                await jobs.report_problem(db, job_id, problem)
+                job = await db.get(Job, job_id, populate_existing=True)
+            if job is not None:
+                await self._publish([progress_event(job)])
 
     async def _requeue(self, tasks: Sequence[ClaimedTask]) -> None:
         with contextlib.suppress(Exception):  # if even this fails, the next leader requeues them

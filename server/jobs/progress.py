@@ -26,6 +26,7 @@ class JobSnapshot:
     images_per_second: float
     last_image_name: str | None = None
     """Sent with the dispatcher's events (the name is at hand there); read from the database otherwise."""
+    problem: str | None = None
 
     @property
     def percentage(self) -> float:
@@ -44,6 +45,7 @@ class JobSnapshot:
             job.last_image_id,
             images_per_second(job, now),
             last_image_name,
+            job.problem,
         )
 
     def data(self) -> dict[str, Any]:
@@ -56,6 +58,7 @@ class JobSnapshot:
             "lastImageId": self.last_image_id,
             "lastImageName": self.last_image_name,
             "imagesPerSecond": self.images_per_second,
+            "problem": self.problem,
         }
 
     @classmethod
@@ -72,6 +75,7 @@ class JobSnapshot:
             data.get("lastImageId"),
             float(data.get("imagesPerSecond", 0.0)),
             data.get("lastImageName"),
+            data.get("problem"),
         )
 
 

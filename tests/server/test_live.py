@@ -200,3 +200,36 @@ async def test_a_client_too_slow_for_its_events_is_told_it_missed_some(api: Api)
     finally:
         await api.services.bus.close()
         api.services.bus = lab_bus
+
+
+async def test_a_job_whose_cluster_cannot_be_reached_says_so_and_keeps_its_images(api: Api) -> None:
+    owner = await api.user("owner")
+    project_id, _ = await _project_with_images(api, owner, 2)
+    settings = api.services.settings
+    settings.scheduler = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    settings.cluster_connect_timeout = 1.0
+    settings.dispatch_poll_seconds = 0.2
+    dispatcher = api.services.dispatcher
+    assert dispatcher is not None
+    dispatcher.start()
+    try:
+        started = await api.ok(SEGMENT, owner, input={"projectId": project_id, "method": "classical"})
+        job_id = started["segmentImages"]["job"]["id"]
+        query = "query($id: Int!) { job(id: $id) { status done problem } }"
+        for _ in range(150):
+            job = (await api.ok(query, owner, id=job_id))["job"]
+            if job["problem"]:
+                break
+            await asyncio.sleep(0.1)
+        assert "cannot reach the Dask cluster" in job["problem"] and "tried again" in job["problem"], job
+        assert job["status"] == "RUNNING" and job["done"] == 0
+        await asyncio.sleep(0.5)
+        images = await api.ok(
+            "query($p: Int!) { project(id: $p) { images { edges { node { segmentationStatus } } } } }",
+            owner,
+            p=project_id,
+        )
+        statuses = {e["node"]["segmentationStatus"] for e in images["project"]["images"]["edges"]}
+        assert statuses <= {"QUEUED", "RUNNING"}  # waiting to be tried again, not failed or lost
+    finally:
+        await dispatcher.stop()

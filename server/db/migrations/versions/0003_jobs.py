@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("failed", sa.Integer(), nullable=False),
         sa.Column("cancelled", sa.Integer(), nullable=False),
         sa.Column("last_image_id", sa.Integer(), nullable=True),
+        sa.Column("problem", sa.Text(), nullable=True),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("started_at", TS, nullable=True),
         sa.Column("finished_at", TS, nullable=True),
