@@ -17,6 +17,8 @@ import logging
 import multiprocessing
 import os
 import tempfile
+import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -36,6 +38,19 @@ BACKGROUND_NICENESS = 10
 """How much lower the CPU priority of background renders is (``nice``): workers get ~10x their share."""
 
 logger = logging.getLogger(__name__)
+
+
+def _become_background_worker() -> None:
+    """Run at low priority, and end with the server: a killed server must not leave renderers behind."""
+    os.nice(BACKGROUND_NICENESS)
+    server = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == server:
+            time.sleep(2.0)
+        os._exit(0)  # the server is gone (this process was handed to another parent)
+
+    threading.Thread(target=watch, name="server-watch", daemon=True).start()
 
 
 class StoredRendition:
@@ -167,8 +182,7 @@ class Delivery:
             self._background_pool = ProcessPoolExecutor(
                 self._background_processes,
                 mp_context=multiprocessing.get_context("spawn"),  # no fork of a process with threads
-                initializer=os.nice,
-                initargs=(BACKGROUND_NICENESS,),
+                initializer=_become_background_worker,
             )
         loop = asyncio.get_running_loop()
         args = (original, spec, self.max_pixels, content_hash)

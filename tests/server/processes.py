@@ -27,7 +27,16 @@ from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 from PIL import Image
 
-__all__ = ["ServerProcess", "disc_png", "graphql", "login", "start_server", "subscribe"]
+__all__ = [
+    "ServerProcess",
+    "alive",
+    "disc_png",
+    "graphql",
+    "login",
+    "start_server",
+    "subscribe",
+    "wait_until",
+]
 
 SPHEROSEG = str(Path(sys.executable).parent / "spheroseg")
 _LISTENING = re.compile(r"Uvicorn running on (http://127\.0\.0\.1:\d+)")
@@ -42,6 +51,13 @@ class ServerProcess:
     @property
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://") + "/graphql"
+
+    def children(self) -> set[int]:
+        """Processes the server started (thumbnail renderers, multiprocessing's resource tracker)."""
+        found: set[int] = set()
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            found |= {int(pid) for pid in (task / "children").read_text().split()}
+        return found
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as when a machine loses power or the kernel kills it."""
@@ -129,6 +145,14 @@ async def subscribe(
     async with Client(transport=transport, fetch_schema_from_transport=False) as session:
         async for result in session.subscribe(GraphQLRequest(query, variable_values=variables)):
             yield result
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
 
 
 async def wait_until(predicate: Any, timeout: float, what: str) -> None:

@@ -27,6 +27,7 @@ from server.db.models import Job
 from tests.server.processes import (
     SPHEROSEG,
     ServerProcess,
+    alive,
     disc_png,
     graphql,
     login,
@@ -213,7 +214,10 @@ async def test_killing_a_worker_and_the_server_mid_job_loses_and_duplicates_noth
         pids = client.run(os.getpid)
     os.kill(next(iter(pids.values())), signal.SIGKILL)  # the nanny starts a new worker
     await wait_until(lambda: done() >= 8, 120, "results after the worker died")
+    helpers = server.children()  # it made thumbnails after the upload, in a process of its own
+    assert helpers
     server.kill()
+    await wait_until(lambda: not any(alive(pid) for pid in helpers), 20, "the server's helpers to end")
     before_restart = await _done_in_database(lab.env["SPHEROSEG_DATABASE_URL"], job_id)
     assert 8 <= before_restart < 30, "the job ended before the server could be killed mid-job"
 
