@@ -40,10 +40,13 @@ BACKGROUND_NICENESS = 10
 logger = logging.getLogger(__name__)
 
 
-def _become_background_worker() -> None:
-    """Run at low priority, and end with the server: a killed server must not leave renderers behind."""
+def _become_background_worker(server: int) -> None:
+    """Run at low priority, and end with the server: a killed server must not leave renderers behind.
+
+    ``server`` is the server's pid, taken before this process was started: a server killed while this one
+    was still starting up has already handed it to another parent by the time this runs.
+    """
     os.nice(BACKGROUND_NICENESS)
-    server = os.getppid()
 
     def watch() -> None:
         while os.getppid() == server:
@@ -183,6 +186,7 @@ class Delivery:
                 self._background_processes,
                 mp_context=multiprocessing.get_context("spawn"),  # no fork of a process with threads
                 initializer=_become_background_worker,
+                initargs=(os.getpid(),),
             )
         loop = asyncio.get_running_loop()
         args = (original, spec, self.max_pixels, content_hash)
