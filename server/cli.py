@@ -22,7 +22,17 @@ def server() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 def serve(host: str, port: int) -> None:
-    """Serve GraphQL at /graphql (run `spheroseg server migrate` first)."""
+    """Serve GraphQL at /graphql (run `spheroseg server migrate` first).
+
+    \b
+    /graphql                       queries and mutations; subscriptions over WebSocket (graphql-transport-ws)
+    /api/projects/{id}/images      uploads (multipart field "files")
+    /img/...                       signed image URLs the API hands out (originals, thumbnails, previews)
+    /health/live, /health/ready    probes; /metrics for Prometheus
+
+    Segmentation jobs run on a local Dask cluster started on first use, or on SPHEROSEG_SCHEDULER.
+    With --port 0 a free port is chosen; the log says which.
+    """
     import uvicorn
 
     from server.app import create_app
