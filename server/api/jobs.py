@@ -22,7 +22,7 @@ from server.api.results import InputError, RateLimited, rate_limited
 from server.db import jobs
 from server.db.images import image_ids_of_project, images_by_ids
 from server.db.models import Job
-from server.domain.jobs import JobStatus
+from server.domain.jobs import JobCounts, JobStatus
 from server.events import Event, EventKind
 from server.exceptions import ClusterUnavailableError
 from server.jobs.progress import images_per_second, progress_event
@@ -83,8 +83,7 @@ class JobType:
 
     @strawberry.field(description="Share of the images that have ended (stored, failed or cancelled), 0-100.")
     def percentage(self) -> float:
-        finished = self.done + self.failed + self.cancelled
-        return 100.0 * finished / self.total if self.total else 100.0
+        return JobCounts(self.total, self.done, self.failed, self.cancelled).percentage
 
     @strawberry.field(description="Who started the job.")
     async def created_by(self, info: Info) -> str:

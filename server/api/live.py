@@ -106,10 +106,6 @@ async def _progress(services: Services, snapshot: JobSnapshot) -> JobProgressTyp
     )
 
 
-def _ended(snapshot: JobSnapshot) -> int:
-    return snapshot.done + snapshot.failed + snapshot.cancelled
-
-
 @strawberry.type
 class Subscription:
     @strawberry.subscription(permission_classes=[CanViewProject])
@@ -128,7 +124,7 @@ class Subscription:
                 else:
                     current = JobSnapshot.from_event(event)
                 ended_now = current.status in _ENDED
-                if _ended(current) < _ended(last) or (current == last and not ended_now):
+                if current.counts.finished < last.counts.finished or (current == last and not ended_now):
                     continue  # older than what the client has, or nothing new
                 last = current
                 yield await _progress(services, last)

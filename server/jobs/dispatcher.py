@@ -156,10 +156,11 @@ class Dispatcher:
         while time.monotonic() >= self._paused_until and limit - self._in_flight > 0:
             async with self.db.begin() as db:
                 claimed = await jobs.claim_tasks(db, min(wave_size, limit - self._in_flight))
-                touched = await jobs.jobs_by_ids(db, sorted({task.job_id for task in claimed}))
+                # each claim just settled its job in this session: read from it, not from the database again
+                touched = [await db.get(Job, job_id) for job_id in sorted({task.job_id for task in claimed})]
             if not claimed:
                 return
-            await self._publish([progress_event(job) for job in touched.values()])
+            await self._publish([progress_event(job) for job in touched if job is not None])
             for job_id, wave in _by_job(claimed).items():
                 self._in_flight += len(wave)
                 task = asyncio.create_task(self._run_wave(job_id, wave), name=f"job-{job_id}-wave")

@@ -29,8 +29,12 @@ class JobSnapshot:
     problem: str | None = None
 
     @property
+    def counts(self) -> JobCounts:
+        return JobCounts(self.total, self.done, self.failed, self.cancelled)
+
+    @property
     def percentage(self) -> float:
-        return JobCounts(self.total, self.done, self.failed, self.cancelled).percentage
+        return self.counts.percentage
 
     @classmethod
     def of(cls, job: Job, now: dt.datetime | None = None, last_image_name: str | None = None) -> JobSnapshot:
