@@ -2,17 +2,31 @@
 
 The ResUNet is imported only when asked for, so choosing the classical method never loads torch. The
 default is the ResUNet wherever it can run (torch and the shipped weights present), else the classical.
+
+A method's parameters are the fields of its parameters dataclass (:class:`~cluster.classical.ClassicalParams`,
+:class:`~cluster.model.segmenter.ResUNetParams`). :func:`checked_parameters` checks a mapping of them
+(names, types, ranges) before anything is built or sent to a worker, so the command line, the workers and
+the server all refuse bad parameters with the same message::
+
+    checked_parameters("resunet", {"threshold": 1})   # {"threshold": 1.0}
+    checked_parameters("resunet", {"weights": "/etc/passwd"}, allowed=JOB_PARAMETERS["resunet"])  # error
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import math
+import reprlib
+import sys
+import types
+import typing
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from cluster.exceptions import SegmentationError
 from cluster.segmenter import Segmenter
 
-__all__ = ["DEFAULT_METHOD", "METHODS", "make_segmenter"]
+__all__ = ["DEFAULT_METHOD", "JOB_PARAMETERS", "METHODS", "checked_parameters", "make_segmenter"]
 
 
 def _classical(**options: Any) -> Segmenter:
@@ -25,6 +39,19 @@ def _resunet(**options: Any) -> Segmenter:
     from cluster.model.segmenter import ResUNetParams, ResUNetSegmenter
 
     return ResUNetSegmenter(ResUNetParams(**options))
+
+
+def _classical_parameters() -> type[Any]:
+    from cluster.classical import ClassicalParams
+
+    return ClassicalParams
+
+
+def _resunet_parameters() -> type[Any]:
+    # cluster.model.segmenter imports torch only when it loads the weights, so checking stays torch-free.
+    from cluster.model.segmenter import ResUNetParams
+
+    return ResUNetParams
 
 
 def _resunet_available() -> bool:
@@ -42,15 +69,139 @@ DEFAULT_METHOD = "resunet" if _resunet_available() else "classical"
 """The ResUNet beats the classical baseline on the held-out synthetic set (see resources/models/*.card.json);
 installs without the ``model`` extra fall back to the classical method."""
 
+_PARAMETER_CLASSES: dict[str, Callable[[], type[Any]]] = {
+    "classical": _classical_parameters,
+    "resunet": _resunet_parameters,
+}
+
+JOB_PARAMETERS: dict[str, frozenset[str]] = {
+    "classical": frozenset(
+        {
+            "working_size",
+            "background_degree",
+            "smoothing_sigma",
+            "threshold_z",
+            "texture_z",
+            "opening_radius",
+            "closing_radius",
+            "min_diameter_px",
+            "min_contrast",
+            "max_thinness",
+            "min_lumen_fraction",
+            "split_touching",
+            "split_depth",
+        }
+    ),
+    "resunet": frozenset({"threshold", "min_diameter_px", "max_downscale"}),
+}
+"""The parameters a user may choose for one job on a server: how to segment, never where or with what.
+
+The ResUNet's ``weights`` is a path on the worker's machine (a user must not point it at files there), and
+its ``device``, ``precision``, ``threads`` and ``batch_size`` fit the lab's hardware: those belong to the
+workers' settings. Listed name by name rather than "all but these", so a new field of a parameters
+dataclass stays out of users' reach until someone decides it is safe to offer."""
+
 
 def make_segmenter(method: str = DEFAULT_METHOD, **options: Any) -> Segmenter:
-    """Build the segmenter called ``method``; ``options`` are its parameters."""
+    """Build the segmenter called ``method``; ``options`` are its parameters, checked by
+    :func:`checked_parameters` (a :class:`~cluster.exceptions.SegmentationError` names a bad one)."""
+    return _factory(method)(**checked_parameters(method, options))
+
+
+def checked_parameters(
+    method: str, parameters: Mapping[str, Any], *, allowed: Collection[str] | None = None
+) -> dict[str, Any]:
+    """``parameters`` of ``method``, checked against its parameters dataclass; whole numbers given for
+    decimal parameters come back as floats. Only the given names come back (the rest keep their defaults).
+
+    ``allowed`` narrows the names a caller may set (e.g. :data:`JOB_PARAMETERS` on a server).
+    :class:`~cluster.exceptions.SegmentationError` names the first bad parameter: one the method does not
+    have or ``allowed`` leaves out, a value of the wrong type (``True`` is no number; ``None`` only where
+    the parameter may be unset), or a value out of range.
+    """
+    _factory(method)  # an unknown method is told as such, not as bad parameters
+    params_class = _PARAMETER_CLASSES[method]()
+    if not isinstance(parameters, Mapping):
+        raise _bad(method, f"give a mapping of parameter names to values, not {type(parameters).__name__}")
+    names = sorted(field.name for field in dataclasses.fields(params_class) if field.init)
+    choosable = names if allowed is None else [name for name in names if name in allowed]
+    hints = typing.get_type_hints(params_class)
+    checked: dict[str, Any] = {}
+    for name in sorted(parameters, key=str):
+        if name not in choosable:
+            raise _bad(method, _not_choosable(name, names, choosable))
+        checked[name] = _checked_value(method, name, hints[name], parameters[name])
     try:
-        factory = METHODS[method]
+        params_class(**checked)  # the dataclass's own range checks
+    except SegmentationError as error:
+        raise _bad(method, str(error)) from error
+    return checked
+
+
+def _factory(method: str) -> Callable[..., Segmenter]:
+    try:
+        return METHODS[method]
     except KeyError:
         known = ", ".join(sorted(METHODS))
         raise SegmentationError(f"unknown segmentation method {method!r}; choose one of: {known}") from None
-    try:
-        return factory(**options)
-    except TypeError as exc:
-        raise SegmentationError(f"bad parameters for method {method!r}: {exc}") from exc
+
+
+def _bad(method: str, detail: str) -> SegmentationError:
+    return SegmentationError(f"bad parameters for method {method!r}: {detail}")
+
+
+def _not_choosable(name: object, names: Collection[str], choosable: Collection[str]) -> str:
+    listed = ", ".join(choosable) or "none"
+    if name in names:
+        return f"{name} cannot be set here (it is a setting of the workers); choose from: {listed}"
+    return f"unknown parameter {reprlib.repr(name)}; known parameters: {listed}"
+
+
+def _checked_value(method: str, name: str, hint: Any, value: Any) -> Any:
+    if not _accepts(hint, value):
+        raise _bad(method, f"{name} must be {_describe(hint)}, not {reprlib.repr(value)}")
+    if isinstance(value, int) and not isinstance(value, bool) and not _accepts_exactly(hint, int):
+        return float(value)  # the dataclass promises a float; 1 from JSON means 1.0
+    return value
+
+
+def _accepts(hint: Any, value: Any) -> bool:
+    if _is_union(hint):
+        return any(_accepts(member, value) for member in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False  # True is an int to Python, but no number to someone setting a threshold
+    if hint is int:
+        return isinstance(value, int)
+    if hint is float:
+        if isinstance(value, int):
+            return abs(value) <= sys.float_info.max
+        return isinstance(value, float) and math.isfinite(value)
+    return isinstance(hint, type) and isinstance(value, hint)
+
+
+def _accepts_exactly(hint: Any, kind: type) -> bool:
+    """Whether ``kind`` itself is ``hint`` or one of its union's members."""
+    return hint is kind or (_is_union(hint) and kind in typing.get_args(hint))
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+_KIND_NAMES: dict[Any, str] = {
+    bool: "true or false",
+    int: "a whole number",
+    float: "a number",
+    str: "text",
+    type(None): "none",
+}
+
+
+def _describe(hint: Any) -> str:
+    if _is_union(hint):
+        return " or ".join(_describe(member) for member in typing.get_args(hint))
+    return _KIND_NAMES.get(hint, getattr(hint, "__name__", str(hint)))

@@ -7,12 +7,13 @@ per deployment, :mod:`server.jobs`) takes it from there. Live progress is in :mo
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
 
-from cluster.methods import DEFAULT_METHOD, METHODS
+from cluster.exceptions import SegmentationError
+from cluster.methods import DEFAULT_METHOD, JOB_PARAMETERS, METHODS, checked_parameters
 from server.api.announce import announce
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
@@ -104,7 +105,11 @@ class SegmentImagesInput:
     image_ids: list[int] | None = None
     filter: ImageFilterInput | None = None
     method: str | None = strawberry.field(default=None, description="classical or resunet (default: best).")
-    parameters: JSON | None = strawberry.field(default=None, description="Options of the method.")
+    parameters: JSON | None = strawberry.field(
+        default=None,
+        description='Tuning options of the method, e.g. {"threshold": 0.6} for resunet; an unknown or '
+        "disallowed name, a wrong type or a value out of range is an InputError naming it.",
+    )
 
 
 @strawberry.type(description="The job was created; images already in another unfinished job were left out.")
@@ -145,7 +150,12 @@ class JobMutation:
             )
         if input.parameters is not None and not isinstance(input.parameters, dict):
             return InputError(field="parameters", message="must be an object of option names and values")
-        parameters: dict[str, Any] = dict(input.parameters or {})
+        try:
+            # Checked here, not image by image on the workers; and only the tuning options, never a
+            # worker's files or hardware (JOB_PARAMETERS says which).
+            parameters = checked_parameters(method, input.parameters or {}, allowed=JOB_PARAMETERS[method])
+        except SegmentationError as error:
+            return InputError(field="parameters", message=str(error))
         wait = context.services.expensive.hit(f"jobs:{user.id}")
         if wait:
             return rate_limited("jobs", wait)

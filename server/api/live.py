@@ -6,6 +6,9 @@ events; it never goes backwards (events of results stored concurrently can arriv
 stale one is skipped), reads the database again when the bus says events were lost or when nothing came
 for a while, and ends once the job has ended. A slow client only fills its own bounded queue (progress
 coalesces to the latest), so it never holds up the others.
+
+Both end with an error ("you no longer have access to project N") once their subscriber is removed from the
+project or the project is deleted; :class:`~server.api.access.AccessWatch` tells, at no cost per event.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 from strawberry.scalars import JSON
 
+from server.api.access import ACCESS_KINDS, AccessWatch
 from server.api.context import Info
 from server.api.jobs import JobStatusEnum
 from server.api.permissions import CanViewProject
@@ -24,6 +28,7 @@ from server.db import jobs
 from server.db.images import images_by_ids
 from server.domain.jobs import JobStatus
 from server.events import Event, EventKind
+from server.exceptions import PermissionDeniedError
 from server.jobs.progress import JobSnapshot
 
 __all__ = ["Subscription"]
@@ -32,6 +37,7 @@ RESYNC_SECONDS = 10.0
 """Without events for this long, a progress subscription reads the job from the database again."""
 
 _ENDED = (JobStatus.DONE.value, JobStatus.CANCELLED.value)
+_PROGRESS_KINDS = frozenset({EventKind.JOB_PROGRESS, EventKind.JOB_FINISHED, EventKind.JOB_CANCELLED})
 
 
 @strawberry.type(name="JobProgress")
@@ -53,7 +59,8 @@ class JobProgressType:
 class ProjectEventType:
     kind: str = strawberry.field(
         description="task_finished, task_failed, job_created, job_progress, job_finished, job_cancelled, "
-        "image_status, segmentation_saved or review_changed."
+        "image_status, segmentation_saved, review_changed or access_changed (members were removed; "
+        "data.user_ids names them)."
     )
     project_id: int
     job_id: int | None
@@ -81,7 +88,9 @@ class ProjectEventType:
 
 async def _snapshot(services: Services, job_id: int) -> JobSnapshot:
     async with services.db() as db:
-        job = (await jobs.jobs_by_ids(db, [job_id]))[job_id]
+        job = (await jobs.jobs_by_ids(db, [job_id])).get(job_id)
+        if job is None:  # its project was deleted, and the event saying so is not here yet
+            raise PermissionDeniedError(f"job {job_id} no longer exists (its project was deleted)")
         return JobSnapshot.of(job)
 
 
@@ -110,16 +119,27 @@ async def _progress(services: Services, snapshot: JobSnapshot) -> JobProgressTyp
 class Subscription:
     @strawberry.subscription(permission_classes=[CanViewProject])
     async def job_progress(self, info: Info, job_id: int) -> AsyncGenerator[JobProgressType, None]:
-        services = info.context.services
-        kinds = (EventKind.JOB_PROGRESS, EventKind.JOB_FINISHED, EventKind.JOB_CANCELLED)
-        with_events = services.bus.subscribe(job_id=job_id, kinds=kinds)
+        context, services = info.context, info.context.services
+        job = await context.loaders.job.load(job_id)
+        assert job is not None  # the permission refused a missing job
+        access = AccessWatch(context, job.project_id)
+        with_events = services.bus.subscribe(
+            project_id=job.project_id, job_id=job_id, kinds=_PROGRESS_KINDS, also=ACCESS_KINDS
+        )
+        dropped = 0
         try:
             last = await _snapshot(services, job_id)
             yield await _progress(services, last)
             while last.status not in _ENDED:
                 event = await with_events.get(timeout=RESYNC_SECONDS)
-                if event is None or with_events.missed:
-                    with_events.missed = False
+                if with_events.closed:
+                    return  # the bus closed: the server is shutting down
+                lost = with_events.missed or with_events.dropped > dropped
+                with_events.missed, dropped = False, with_events.dropped
+                await access.check(event, lost=lost)
+                if event is not None and event.kind in ACCESS_KINDS and not lost:
+                    continue  # an access change that left this subscriber in
+                if event is None or lost:  # nothing for a while (a publish may have failed), or events lost
                     current = await _snapshot(services, job_id)
                 else:
                     current = JobSnapshot.from_event(event)
@@ -133,6 +153,7 @@ class Subscription:
 
     @strawberry.subscription(permission_classes=[CanViewProject])
     async def project_events(self, info: Info, project_id: int) -> AsyncGenerator[ProjectEventType, None]:
+        access = AccessWatch(info.context, project_id)
         with_events = info.context.services.bus.subscribe(project_id=project_id)
         dropped = 0
         try:
@@ -140,6 +161,7 @@ class Subscription:
                 # lost: the bus lost its listener, or this client read too slowly and its oldest were dropped
                 lost = with_events.missed or with_events.dropped > dropped
                 with_events.missed, dropped = False, with_events.dropped
+                await access.check(event, lost=lost)
                 yield ProjectEventType.of(event, lost)
         finally:
             with_events.close()

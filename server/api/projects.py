@@ -8,6 +8,7 @@ from typing import Annotated
 
 import strawberry
 
+from server.api.announce import announce
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.images import ImageConnection, ImageFilterInput, image_connection
@@ -18,6 +19,7 @@ from server.db import projects, users
 from server.db.models import Project, utcnow
 from server.domain.listing import ImageOrder
 from server.domain.roles import ProjectRole
+from server.events import Event, EventKind
 from server.exceptions import StorageError
 from server.storage import image_key
 
@@ -202,8 +204,13 @@ class ProjectMutation:
 
     @strawberry.mutation(permission_classes=[CanManageProject], directives=[Cost(weight=10)])
     async def delete_project(self, info: Info, id: int) -> OperationInfo:
+        user = info.context.require_user()
         async with info.context.services.db.begin() as db:
+            members = (await projects.members_of(db, [id]))[id]
             orphans = await projects.delete_project(db, id)
+        # Open subscriptions on the project end on this (see server.api.access).
+        lost = {"user_ids": [member.user_id for member in members]}
+        await announce(info.context, Event(EventKind.PROJECT_DELETED, id, actor=user.username, data=lost))
         for content_hash in orphans:
             try:
                 await info.context.services.store.delete(image_key(content_hash))
@@ -225,6 +232,7 @@ class ProjectMutation:
 
     @strawberry.mutation(permission_classes=[CanManageProject])
     async def remove_project_member(self, info: Info, id: int, username: str) -> MemberResult:
+        actor = info.context.require_user()
         async with info.context.services.db.begin() as db:
             user = await users.user_by_name(db, username)
             if user is None:
@@ -232,4 +240,7 @@ class ProjectMutation:
             if not await projects.remove_member(db, id, user.id):
                 return InputError(field="username", message="a project keeps at least one owner")
             row = (await projects.projects_by_ids(db, [id]))[id]
+        # The removed member's open subscriptions on the project end on this (see server.api.access).
+        lost = {"user_ids": [user.id]}
+        await announce(info.context, Event(EventKind.ACCESS_CHANGED, id, actor=actor.username, data=lost))
         return ProjectSuccess(project=ProjectType.of(row))

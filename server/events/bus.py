@@ -36,9 +36,11 @@ class EventBus(Protocol):
         project_id: int | None = None,
         job_id: int | None = None,
         kinds: Collection[EventKind] | None = None,
+        also: Collection[EventKind] = (),
         max_queue: int = 256,
     ) -> Subscription:
-        """The events matching every given filter (none given: all events), at most ``max_queue`` queued."""
+        """The events matching every given filter (none given: all events), at most ``max_queue`` queued;
+        events of a kind in ``also`` need only match ``project_id``."""
         ...
 
     @property

@@ -3,6 +3,9 @@
 An event says *that* something changed and where (project, job, images); it is small on purpose, so a
 client that needs the full state refetches it over GraphQL. ``data`` holds the few details a progress bar or
 a gallery badge needs without a round trip (e.g. ``{"done": 12, "total": 40}`` for job progress).
+
+``access_changed`` and ``project_deleted`` are how open subscriptions learn that their subscriber may have
+lost the project: they re-check the subscriber's role on those rare events only, never on every event.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ class EventKind(enum.StrEnum):
     REVIEW_CHANGED = "review_changed"
     JOB_CREATED = "job_created"
     JOB_CANCELLED = "job_cancelled"
+    ACCESS_CHANGED = "access_changed"
+    """Members lost their access (removed from the project); ``data["user_ids"]`` names them."""
+    PROJECT_DELETED = "project_deleted"
+    """The project is gone; ``data["user_ids"]`` names its members then (admins lose it too)."""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ class Subscription:
         project_id: int | None = None,
         job_id: int | None = None,
         kinds: Collection[EventKind] | None = None,
+        also: Collection[EventKind] = (),
         max_queue: int = 256,
         on_close: Callable[[Subscription], None] | None = None,
     ) -> None:
@@ -41,6 +42,7 @@ class Subscription:
         self.project_id = project_id
         self.job_id = job_id
         self.kinds = None if kinds is None else frozenset(EventKind(kind) for kind in kinds)
+        self.also = frozenset(EventKind(kind) for kind in also)
         self.max_queue = max_queue
         self.dropped = 0
         self.missed = False
@@ -50,9 +52,10 @@ class Subscription:
         self._on_close = on_close
 
     def matches(self, event: Event) -> bool:
-        return (
-            (self.project_id is None or event.project_id == self.project_id)
-            and (self.job_id is None or event.job_id == self.job_id)
+        if self.project_id is not None and event.project_id != self.project_id:
+            return False
+        return event.kind in self.also or (
+            (self.job_id is None or event.job_id == self.job_id)
             and (self.kinds is None or event.kind in self.kinds)
         )
 
@@ -157,10 +160,16 @@ class Fanout:
         project_id: int | None = None,
         job_id: int | None = None,
         kinds: Collection[EventKind] | None = None,
+        also: Collection[EventKind] = (),
         max_queue: int = 256,
     ) -> Subscription:
         subscription = Subscription(
-            project_id=project_id, job_id=job_id, kinds=kinds, max_queue=max_queue, on_close=self._remove
+            project_id=project_id,
+            job_id=job_id,
+            kinds=kinds,
+            also=also,
+            max_queue=max_queue,
+            on_close=self._remove,
         )
         self._subscriptions.add(subscription)
         return subscription

@@ -41,11 +41,14 @@ class LocalEventBus:
         project_id: int | None = None,
         job_id: int | None = None,
         kinds: Collection[EventKind] | None = None,
+        also: Collection[EventKind] = (),
         max_queue: int = 256,
     ) -> Subscription:
         if self._closed:
             raise EventBusError("the event bus is closed (the server is shutting down)")
-        return self._fanout.subscribe(project_id=project_id, job_id=job_id, kinds=kinds, max_queue=max_queue)
+        return self._fanout.subscribe(
+            project_id=project_id, job_id=job_id, kinds=kinds, also=also, max_queue=max_queue
+        )
 
     @property
     def subscriber_count(self) -> int:

@@ -158,12 +158,13 @@ class PostgresEventBus:
         project_id: int | None = None,
         job_id: int | None = None,
         kinds: Collection[EventKind] | None = None,
+        also: Collection[EventKind] = (),
         max_queue: int = 256,
     ) -> Subscription:
         if self._closed:
             raise EventBusError("the event bus is closed (the server is shutting down)")
         subscription = self._fanout.subscribe(
-            project_id=project_id, job_id=job_id, kinds=kinds, max_queue=max_queue
+            project_id=project_id, job_id=job_id, kinds=kinds, also=also, max_queue=max_queue
         )
         # Opened while the listener is down: whatever is published until it is back never arrives.
         subscription.missed = self._lost.is_set()

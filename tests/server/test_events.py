@@ -165,22 +165,29 @@ async def test_a_subscription_gets_the_events_matching_all_its_filters(bus: Even
     job = bus.subscribe(job_id=7)
     kinds = bus.subscribe(kinds={EventKind.JOB_FINISHED, EventKind.JOB_CANCELLED})
     all_three = bus.subscribe(project_id=2, job_id=7, kinds=[EventKind.JOB_FINISHED])
+    # a job's events, and its project's access changes (which name no job)
+    with_also = bus.subscribe(
+        project_id=2, job_id=7, kinds=[EventKind.JOB_FINISHED], also=[EventKind.ACCESS_CHANGED]
+    )
     published = [
         finished(1, job_id=7),
         Event(EventKind.JOB_FINISHED, 1, job_id=7),
         Event(EventKind.JOB_FINISHED, 2, job_id=7),
         Event(EventKind.JOB_FINISHED, 2, job_id=8),
         Event(EventKind.REVIEW_CHANGED, 2, image_ids=(4,), actor="marta"),
+        Event(EventKind.ACCESS_CHANGED, 1, data={"user_ids": [3]}),
+        Event(EventKind.ACCESS_CHANGED, 2, data={"user_ids": [3]}),
     ]
     for event in published:
         await bus.publish(event)
 
     # Each event reaches all subscriptions at once: once the unfiltered one has them all, so have the rest.
     assert await received(everything, len(published)) == published
-    assert await drain(project) == published[:2]
+    assert await drain(project) == [*published[:2], published[5]]
     assert await drain(job) == published[:3]
     assert await drain(kinds) == published[1:4]
     assert await drain(all_three) == [published[2]]
+    assert await drain(with_also) == [published[2], published[6]]
     assert bus.published_count == len(published)
     assert await everything.get(timeout=0.01) is None
 

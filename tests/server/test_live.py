@@ -5,6 +5,7 @@ the job state machine itself. The WebSocket tests run the app in uvicorn on 127.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,6 +19,7 @@ from graphql import ExecutionResult
 from server.api.context import authenticate, build_context
 from server.api.schema import build_schema
 from server.app import create_app
+from server.db import projects
 from server.domain.errors import JobStateError
 from server.domain.jobs import JobCounts, JobStatus, TaskStatus, job_status, task_change
 from server.domain.review import SegmentationStatus
@@ -233,3 +235,84 @@ async def test_a_job_whose_cluster_cannot_be_reached_says_so_and_keeps_its_image
         assert statuses <= {"QUEUED", "RUNNING"}  # waiting to be tried again, not failed or lost
     finally:
         await dispatcher.stop()
+
+
+EVENTS = "subscription($p: Int!) { projectEvents(projectId: $p) { kind data } }"
+REMOVE = 'mutation($p: Int!) { removeProjectMember(id: $p, username: "viewer") { __typename } }'
+
+
+async def _next(stream: AsyncIterator[dict[str, Any]] | asyncio.Future[Any]) -> Any:
+    if isinstance(stream, asyncio.Future):
+        return await asyncio.wait_for(stream, 20)
+    return await asyncio.wait_for(anext(stream), 20)
+
+
+async def _subscribers_become(api: Api, count: int) -> None:
+    for _ in range(500):
+        if api.services.bus.subscriber_count == count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{api.services.bus.subscriber_count} bus subscriptions open, not {count}")
+
+
+def _count_role_queries(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The (user, project) pairs whose role is read from the database from now on."""
+    asked: list[tuple[int, int]] = []
+    roles_of = projects.roles_of
+
+    async def counted(db: Any, pairs: Any) -> Any:
+        asked.extend(pairs)
+        return await roles_of(db, pairs)
+
+    monkeypatch.setattr(projects, "roles_of", counted)
+    return asked
+
+
+async def test_losing_access_ends_open_subscriptions_and_only_those(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = {who: await api.user(who) for who in ("owner", "viewer", "editor")}
+    owner, editor_id = tokens["owner"], (await api.ok("{ me { id } }", tokens["editor"]))["me"]["id"]
+    project_id, _ = await _project_with_images(api, owner, 1)
+    await api.share(owner, project_id, "viewer", "VIEWER")
+    await api.share(owner, project_id, "editor", "EDITOR")
+    job = await api.ok(SEGMENT, owner, input={"projectId": project_id, "method": "classical"})
+    asked = _count_role_queries(monkeypatch)
+    events = GraphQLRequest(EVENTS, variable_values={"p": project_id})
+    progress = GraphQLRequest(PROGRESS, variable_values={"id": job["segmentImages"]["job"]["id"]})
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(serve(create_app(services=api.services), free_port()))
+        sessions = {who: await stack.enter_async_context(_websocket(url, t)) for who, t in tokens.items()}
+        streams = {who: session.subscribe(events) for who, session in sessions.items()}
+        first = {who: asyncio.ensure_future(anext(stream)) for who, stream in streams.items()}
+        viewer_progress = sessions["viewer"].subscribe(progress)
+        assert (await _next(viewer_progress))["jobProgress"]["status"] == "QUEUED"
+        await _subscribers_become(api, 4)
+        asked.clear()
+        for n in range(20):
+            await api.services.bus.publish(Event(EventKind.REVIEW_CHANGED, project_id, data={"n": n}))
+        for who, stream in streams.items():
+            seen = [await _next(first[who])] + [await _next(stream) for _ in range(19)]
+            assert [s["projectEvents"]["data"]["n"] for s in seen] == list(range(20)), who
+        assert asked == []  # events cost no role query, whoever receives them
+
+        removed = await api.ok(REMOVE, owner, p=project_id)
+        assert removed["removeProjectMember"]["__typename"] == "ProjectSuccess"
+        gone = f"you no longer have access to project {project_id}"
+        for stream in (streams["viewer"], viewer_progress):
+            with pytest.raises(TransportQueryError, match=gone) as ended:
+                await _next(stream)
+            assert ended.value.errors and ended.value.errors[0]["extensions"]["code"] == "FORBIDDEN"
+        for who in ("owner", "editor"):  # the others are told, and stay
+            assert (await _next(streams[who]))["projectEvents"]["kind"] == "access_changed"
+        await _subscribers_become(api, 2)
+        assert all(user != editor_id for user, _ in asked)  # only the removed member was asked about
+        await api.services.bus.publish(Event(EventKind.REVIEW_CHANGED, project_id, data={"n": 20}))
+        for who in ("owner", "editor"):
+            assert (await _next(streams[who]))["projectEvents"]["data"] == {"n": 20}
+
+        await api.ok("mutation($p: Int!) { deleteProject(id: $p) { message } }", owner, p=project_id)
+        for who in ("owner", "editor"):
+            with pytest.raises(TransportQueryError, match=f"project {project_id} was deleted"):
+                await _next(streams[who])
+        await _subscribers_become(api, 0)
