@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -91,6 +92,12 @@ def comparison_table(reports: Sequence[object]) -> Table:
     help="Write all scores.",
 )
 @click.option("--per-image", is_flag=True, help="Also print every image's scores.")
+@click.option(
+    "--record-in-card",
+    is_flag=True,
+    hidden=True,
+    help="Write the held-out scores into the model card of the evaluated weights (maintainers).",
+)
 def evaluate(
     images: Path | None,
     masks: Path | None,
@@ -99,6 +106,7 @@ def evaluate(
     weights: Path | None,
     json_path: Path | None,
     per_image: bool,
+    record_in_card: bool,
 ) -> None:
     """Score segmentation methods against reference masks: IoU, Dice, boundary F1 at 2 px, instance F1
     at IoU 0.5, count error and area error, per image and summarised (median, mean, worst 5).
@@ -117,6 +125,8 @@ def evaluate(
 
     if synthetic is None and (images is None or masks is None):
         raise click.UsageError("give --images and --masks, or --synthetic N")
+    if record_in_card and synthetic is None:
+        raise click.UsageError("--record-in-card records the held-out set's scores: give --synthetic N")
     chosen = list(dict.fromkeys(methods or ("resunet", "classical")))
     unknown = [m for m in chosen if m not in METHODS]
     if unknown:
@@ -146,6 +156,24 @@ def evaluate(
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(compare(reports), indent=1) + "\n", encoding="utf-8")
         out.print(f"scores written to {json_path}")
+    if record_in_card:
+        assert synthetic is not None
+        out.print(f"validation recorded in {_record_in_card(weights, synthetic, reports)}")
+
+
+def _record_in_card(weights: Path | None, scenes: int, reports: list[Any]) -> Path:
+    """Put the held-out summary of every method into the card of ``weights`` (default: the shipped ones)."""
+    from cluster.evaluation import HELD_OUT_SEED
+    from cluster.model.card import card_path, read_card, shipped_card_path, write_card
+
+    card_file = card_path(weights) if weights is not None else shipped_card_path()
+    validation: dict[str, Any] = {
+        "set": f"{scenes} held-out synthetic scenes, 512x512, SceneConfig.held_out() (wider ranges and "
+        f"optics never seen in training), seeds {HELD_OUT_SEED}.., scored through polygons "
+        f"(spheroseg evaluate --synthetic {scenes})",
+        **{report.method: report.summary() for report in reports},
+    }
+    return write_card(read_card(card_file).with_validation(validation), card_file)
 
 
 def _per_image_table(report: object) -> Table:

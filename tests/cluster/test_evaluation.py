@@ -104,3 +104,39 @@ def test_held_out_scenes_are_not_training_scenes() -> None:
     (case,) = held_out_cases(1, (96, 96))
     assert case.reference.shape == (96, 96) and case.image.pixels.shape == (96, 96)
     assert not np.array_equal(case.image.pixels, generate_scene(0, (96, 96)).image)
+
+
+def test_held_out_scores_are_recorded_in_the_evaluated_weights_card(tmp_path: Path) -> None:
+    import shutil
+
+    from cluster.model.card import read_card, shipped_card_path
+
+    shipped = shipped_card_path()
+    before = shipped.read_text()
+    for source in shipped.parent.glob("resunet-v1.*"):
+        shutil.copy(source, tmp_path / source.name)
+    weights = tmp_path / "resunet-v1.safetensors"
+    out = tmp_path / "scores.json"
+    arguments = [
+        "--synthetic",
+        "2",
+        "--method",
+        "resunet",
+        "--method",
+        "classical",
+        "--weights",
+        str(weights),
+    ]
+    result = CliRunner().invoke(evaluate_command, [*arguments, "--json", str(out), "--record-in-card"])
+    assert result.exit_code == 0, result.output
+    validation = read_card(weights).validation
+    scored = {m["method"]: m["summary"] for m in json.loads(out.read_text())["methods"]}
+    assert validation["resunet"]["iou"] == scored["resunet"]["iou"]
+    assert validation["classical"]["instance_f1"] == scored["classical"]["instance_f1"]
+    assert "2 held-out synthetic scenes" in validation["set"]
+    assert shipped.read_text() == before  # only the evaluated weights' card changed
+
+    refused = CliRunner().invoke(
+        evaluate_command, ["--images", str(tmp_path), "--masks", str(tmp_path), "--record-in-card"]
+    )
+    assert refused.exit_code != 0 and "--synthetic" in refused.output
