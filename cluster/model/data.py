@@ -6,7 +6,8 @@ samples an uninterrupted run would. Real data comes from a folder of image/mask 
 (:func:`load_pairs`) or from a COCO or GeoJSON export (:func:`load_export`), turned into samples once.
 
 Augmentation (:func:`augment`) adds what the generator does not vary or what a new microscope changes:
-flips and transposes, gamma, contrast and offset jitter, extra blur and noise, and coarse quantisation.
+flips and transposes, uneven lighting (:func:`relight`), gamma, contrast and offset jitter, extra blur and
+noise, and coarse quantisation.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from cluster.model.exceptions import TrainingDataError
 from cluster.model.targets import area_resize, make_targets, working_shape
 from cluster.segmentation import image_stem
 from cluster.synthetic import SceneConfig, generate_scene
+from cluster.synthetic.fields import smooth_noise
 
 __all__ = [
     "Sample",
@@ -35,6 +37,7 @@ __all__ = [
     "load_pairs",
     "make_sample",
     "random_crop",
+    "relight",
     "synthetic_sample",
 ]
 
@@ -90,6 +93,8 @@ def augment(sample: Sample, rng: np.random.Generator) -> Sample:
     if rng.random() < 0.5:
         image, foreground, core = image.T, foreground.T, core.T
     image = np.array(image, dtype=np.float32)
+    if rng.random() < 0.5:
+        image = relight(image, rng)
     if rng.random() < 0.3:
         image = ndi.gaussian_filter(image, rng.uniform(0.3, 1.2)).astype(np.float32)
     if rng.random() < 0.5:
@@ -103,6 +108,28 @@ def augment(sample: Sample, rng: np.random.Generator) -> Sample:
         image = np.asarray(np.round(image * np.float32(levels)) / np.float32(levels), dtype=np.float32)
     image = np.clip(image, -0.1, 1.1).astype(np.float32)
     return Sample(image, np.ascontiguousarray(foreground), np.ascontiguousarray(core))
+
+
+def relight(image: FloatArray, rng: np.random.Generator) -> FloatArray:
+    """``image`` under uneven light: times a smooth field (blotches a third to two thirds of the image
+    across, up to 45% deep, and vignetting up to 40%), then stretched again as inference stretches it.
+
+    The second stretch is the point: with one small spheroid in the field, the darkest part of the
+    background becomes the darkest thing the network sees, and the shipped model once called such
+    regions spheroids (docs/model-failures.md).
+    """
+    height, width = image.shape
+    side = float(max(height, width))
+    light = 1 + np.float32(rng.uniform(0.0, 0.45)) * smooth_noise(
+        rng, (height, width), side * rng.uniform(0.3, 0.7)
+    )
+    cy, cx = height * rng.uniform(0.0, 1.0), width * rng.uniform(0.0, 1.0)
+    y = (np.arange(height, dtype=np.float32) - np.float32(cy)) ** 2
+    x = (np.arange(width, dtype=np.float32) - np.float32(cx)) ** 2
+    distance = y[:, None] + x[None, :]
+    light *= 1 - np.float32(rng.uniform(0.0, 0.4)) * distance / distance.max()
+    lit: FloatArray = normalize(image * np.maximum(light, np.float32(0.05)))
+    return lit
 
 
 def random_crop(sample: Sample, size: int, rng: np.random.Generator) -> Sample:

@@ -55,7 +55,7 @@ ProgressCallback = Callable[[int, int, float], None]
 class TrainConfig:
     """Hyper-parameters of one training run; stored in the model card."""
 
-    steps: int = 1300
+    steps: int = 4000
     batch_size: int = 8
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
@@ -310,7 +310,7 @@ def _card_fields(
     }
     fields: dict[str, Any] = {
         "name": "resunet",
-        "version": "1.0",
+        "version": MODEL_VERSION,
         "working_size": config.working_size,
         "training": training,
     }
@@ -375,3 +375,6 @@ def shipped_config() -> TrainConfig:
 
 
 SHIPPED_FILE = f"{SHIPPED_STEM}.safetensors"
+
+MODEL_VERSION = "1.1"
+"""Version in the card of weights trained from scratch (1.1: 4000 steps, uneven-light augmentation)."""

@@ -100,17 +100,17 @@ class SceneConfig:
     """How many loose cells such a spheroid has."""
 
     # -- background -----------------------------------------------------------------------------------
-    illumination_unevenness: FloatRange = (0.0, 0.06)
+    illumination_unevenness: FloatRange = (0.0, 0.12)
     """Amplitude of smooth, blotchy illumination variation."""
-    vignetting: FloatRange = (0.0, 0.3)
+    vignetting: FloatRange = (0.0, 0.4)
     """Relative darkening from the vignetting centre to the image corners."""
-    gradient: FloatRange = (0.0, 0.15)
+    gradient: FloatRange = (0.0, 0.2)
     """Relative brightness change of a linear gradient across the image."""
     background_texture: FloatRange = (0.0, 0.02)
     """Amplitude of fine mottling of the background (medium, plastic)."""
-    p_well_edge: float = 0.2
+    p_well_edge: float = 0.3
     """Probability that the curved dark wall of a round well crosses the image."""
-    well_radius_fraction: FloatRange = (0.55, 0.9)
+    well_radius_fraction: FloatRange = (0.52, 0.95)
     """Radius of that well as a fraction of the image's longer side."""
     cell_density: FloatRange = (0.0, 120.0)
     """Scattered single cells per megapixel."""

@@ -88,8 +88,14 @@ def test_several_images_per_call_match_one_at_a_time(tiny_weights: Path) -> None
     segmenter = _segmenter(tiny_weights, batch_size=4)
     together = segmenter.segment(images)
     alone = [segmenter.segment([image])[0] for image in images]
-    for a, b in zip(together, alone, strict=True):
-        assert np.array_equal(a, b)
+    # Batched kernels sum in another order (AVX-512 most of all), so probabilities agree to rounding only,
+    # and a pixel whose probability is that close to the threshold may flip.
+    probabilities = segmenter.predictor.predict(images)
+    for image, a, b, p in zip(images, together, alone, probabilities, strict=True):
+        (single,) = segmenter.predictor.predict([image])
+        assert np.allclose(p.foreground, single.foreground, atol=1e-3)
+        assert np.allclose(p.core, single.core, atol=1e-3)
+        assert a.max() == b.max() and np.mean((a > 0) == (b > 0)) > 0.999
 
 
 def test_inference_is_deterministic_and_survives_pickling(tiny_weights: Path) -> None:

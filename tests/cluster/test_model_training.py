@@ -81,7 +81,7 @@ def test_fine_tuning_writes_new_weights_with_their_own_card(
         samples, tmp_path / "lab.safetensors", from_weights=base.weights, steps=2, batch_size=2, device="cpu"
     )
     card = read_card(result.weights)
-    assert card.base_model == {"name": "resunet", "version": "1.0", "sha256": base.card.sha256}
+    assert card.base_model == {"name": "resunet", "version": base.card.version, "sha256": base.card.sha256}
     assert card.sha256 == file_sha256(result.weights) != base.card.sha256
     assert file_sha256(base.weights) == base.card.sha256  # the base weights are untouched
     monkeypatch.setenv("SPHEROSEG_MODEL_DIR", str(tmp_path))
