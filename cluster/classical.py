@@ -77,12 +77,29 @@ class ClassicalParams:
     """A neck splits two bodies only if it is this fraction narrower than the smaller body's radius."""
 
     def __post_init__(self) -> None:
-        if self.working_size < 64:
-            raise SegmentationError(f"working_size must be at least 64 pixels, not {self.working_size}")
-        if not 0 <= self.background_degree <= 4:
-            raise SegmentationError(f"background_degree must be 0..4, not {self.background_degree}")
-        if self.threshold_z <= 0 or self.texture_z <= 0:
-            raise SegmentationError("threshold_z and texture_z must be positive")
+        # Upper bounds too: a server passes these from users to workers, and a working_size of 10**6 or an
+        # opening radius of 10**4 would spend a worker's memory or hours on one image.
+        for name, low, high in _RANGES:
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise SegmentationError(f"{name} must be within {low:g}..{high:g}, not {value}")
+
+
+_RANGES: tuple[tuple[str, float, float], ...] = (
+    ("working_size", 64, 8192),
+    ("background_degree", 0, 4),
+    ("smoothing_sigma", 0.0, 50.0),
+    ("threshold_z", 1e-3, 100.0),
+    ("texture_z", 1e-3, 100.0),
+    ("opening_radius", 0.0, 50.0),
+    ("closing_radius", 0.0, 50.0),
+    ("min_diameter_px", 0.0, 1e6),
+    ("min_contrast", 0.0, 1.0),
+    ("max_thinness", 1.0, 1e6),
+    ("min_lumen_fraction", 0.0, 1.0),
+    ("split_depth", 0.0, 1.0),
+)
+"""Inclusive ranges of the numeric parameters."""
 
 
 class ClassicalSegmenter:

@@ -54,8 +54,10 @@ class ResUNetParams:
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
             raise SegmentationError(f"threshold must be between 0 and 1, not {self.threshold}")
-        if self.max_downscale < 1.0:
-            raise SegmentationError(f"max_downscale must be at least 1, not {self.max_downscale}")
+        if not 1.0 <= self.max_downscale <= 64.0:
+            raise SegmentationError(f"max_downscale must be within 1..64, not {self.max_downscale}")
+        if self.min_diameter_px < 0:
+            raise SegmentationError(f"min_diameter_px must be 0 or more, not {self.min_diameter_px}")
 
 
 class ResUNetSegmenter:

@@ -165,7 +165,7 @@ class SceneConfig:
 
     @classmethod
     def training(cls) -> SceneConfig:
-        """The default ranges: what the ResUNet is trained on and the classical segmenter is tuned on."""
+        """The default ranges: what the ResUNet is trained on (classical was tuned under gentler light)."""
         return cls()
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import numpy as np
@@ -11,7 +12,18 @@ from cluster.classical import ClassicalParams, ClassicalSegmenter
 from cluster.exceptions import SegmentationError
 from cluster.imaging import normalize
 from cluster.segmenter import Segmenter
-from cluster.synthetic import generate_scene
+from cluster.synthetic import SceneConfig, generate_scene
+
+MODERATE_LIGHT = dataclasses.replace(
+    SceneConfig(),
+    illumination_unevenness=(0.0, 0.06),
+    vignetting=(0.0, 0.3),
+    gradient=(0.0, 0.15),
+    p_well_edge=0.2,
+    well_radius_fraction=(0.55, 0.9),
+)
+"""The lighting the classical segmenter is tuned for (the ResUNet now trains under harsher light); the
+seeds below were picked from it for what they show: one spheroid, a touching pair, a hollow one."""
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -41,7 +53,7 @@ def test_implements_the_segmenter_protocol(segmenter: ClassicalSegmenter) -> Non
 
 @pytest.mark.parametrize("seed", [8, 12, 16])
 def test_single_spheroid_outlined_closely(segmenter: ClassicalSegmenter, seed: int) -> None:
-    scene = generate_scene(seed, (384, 512))
+    scene = generate_scene(seed, (384, 512), MODERATE_LIGHT)
     assert scene.description["n_spheroids"] == 1
     (labels,) = segmenter.segment([normalize(scene.image)])
     assert labels.shape == scene.labels.shape and labels.dtype == np.int32
@@ -49,7 +61,7 @@ def test_single_spheroid_outlined_closely(segmenter: ClassicalSegmenter, seed: i
 
 
 def test_touching_pair_is_split_in_two(segmenter: ClassicalSegmenter) -> None:
-    scene = generate_scene(21, (384, 512))
+    scene = generate_scene(21, (384, 512), MODERATE_LIGHT)
     ((first, second),) = scene.description["touching_labels"]
     (labels,) = segmenter.segment([normalize(scene.image)])
     matched = {int(np.bincount(labels[scene.labels == lab]).argmax()) for lab in (first, second)}
@@ -58,7 +70,7 @@ def test_touching_pair_is_split_in_two(segmenter: ClassicalSegmenter) -> None:
 
 
 def test_hollow_spheroid_keeps_its_lumen(segmenter: ClassicalSegmenter) -> None:
-    scene = generate_scene(6, (384, 512))
+    scene = generate_scene(6, (384, 512), MODERATE_LIGHT)
     (hollow,) = scene.description["hollow_labels"]
     ring = scene.labels == hollow
     from scipy import ndimage as ndi
@@ -70,7 +82,7 @@ def test_hollow_spheroid_keeps_its_lumen(segmenter: ClassicalSegmenter) -> None:
 
 
 def test_large_image_is_analysed_small_and_outlined_at_full_resolution(segmenter: ClassicalSegmenter) -> None:
-    scene = generate_scene(12, (1536, 2048))
+    scene = generate_scene(12, (1536, 2048), MODERATE_LIGHT)
     (labels,) = segmenter.segment([normalize(scene.image)])
     assert labels.shape == (1536, 2048)
     assert _matched_iou(labels, scene.labels, 1) > 0.93

@@ -28,9 +28,13 @@ from cluster.methods import JOB_PARAMETERS, checked_parameters, make_segmenter
         ("classical", {"split_touching": 1}, r"split_touching must be true or false, not 1"),
         ("resunet", {"weights": 7}, r"weights must be text or none, not 7"),
         ("resunet", {"threshold": 1.5}, r"threshold must be between 0 and 1, not 1.5"),
-        ("resunet", {"max_downscale": 0}, r"max_downscale must be at least 1, not 0"),
-        ("classical", {"working_size": 32}, r"working_size must be at least 64 pixels, not 32"),
-        ("classical", {"background_degree": 9}, r"background_degree must be 0..4, not 9"),
+        ("resunet", {"max_downscale": 0}, r"max_downscale must be within 1..64, not 0"),
+        ("resunet", {"min_diameter_px": -3}, r"min_diameter_px must be 0 or more, not -3.0"),
+        ("classical", {"working_size": 32}, r"working_size must be within 64..8192, not 32"),
+        ("classical", {"working_size": 10**6}, r"working_size must be within 64..8192, not 1000000"),
+        ("classical", {"background_degree": 9}, r"background_degree must be within 0..4, not 9"),
+        ("classical", {"opening_radius": 1e4}, r"opening_radius must be within 0..50, not 10000.0"),
+        ("classical", {"split_depth": -0.1}, r"split_depth must be within 0..1, not -0.1"),
     ],
 )
 def test_bad_parameters_are_refused_by_name(method: str, parameters: dict[str, Any], message: str) -> None:
