@@ -1,9 +1,10 @@
 """Choosing where and how the network runs: device, autocast precision, memory format, threads.
 
 ``device="auto"`` takes CUDA, then Apple MPS, then the CPU. ``precision="auto"`` takes bf16 autocast on
-CUDA GPUs that support it (fp16 otherwise), bf16 on CPUs with native bf16 matrix instructions (AVX-512
-BF16 / AMX, where it is about twice as fast as fp32) and fp32 on other CPUs, where emulated bf16 is many
-times slower. channels_last is used on the CPU (much faster oneDNN convolutions) and on CUDA.
+CUDA GPUs that support it (fp16 otherwise), bf16 on CPUs with AMX tiles, and fp32 on every other CPU:
+emulated bf16 is many times slower, and even native AVX-512 BF16 alone was no faster than fp32 for this
+network (a 2-core AMD EPYC: 10.5 against 9.3 ms per 1024² image, benchmarks/segment_model.py).
+channels_last is used on the CPU (much faster oneDNN convolutions) and on CUDA.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from cluster.model.exceptions import DeviceError
 
-__all__ = ["PRECISIONS", "Placement", "choose_placement", "cpu_supports_bf16"]
+__all__ = ["PRECISIONS", "Placement", "choose_placement", "cpu_has_amx", "cpu_supports_bf16"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,15 @@ def cpu_supports_bf16() -> bool:
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
+        return False
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX bf16 tiles (Linux reports it in /proc/cpuinfo; elsewhere: assume not)."""
+    try:
+        with Path("/proc/cpuinfo").open(encoding="ascii", errors="replace") as info:
+            return any(line.startswith("flags") and " amx_bf16" in line for line in info)
+    except OSError:
         return False
 
 
@@ -94,7 +105,7 @@ def _autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
         raise DeviceError("fp16 autocast is for GPUs; on the CPU use bf16 or fp32")
     if precision == "bf16":
         return torch.bfloat16
-    return torch.bfloat16 if cpu_supports_bf16() else None
+    return torch.bfloat16 if cpu_supports_bf16() and cpu_has_amx() else None
 
 
 @contextlib.contextmanager

@@ -189,3 +189,16 @@ def test_outlines_are_refined_bilinearly_at_full_resolution() -> None:
     assert labels.shape == (64, 64) and labels.max() == 1
     assert abs(int(full.sum()) - 32 * 32) <= 64  # the square keeps its area
     assert np.isclose(area_resize(np.ones((30, 45), dtype=np.float32), (7, 11)), 1.0).all()
+
+
+def test_auto_precision_takes_bf16_on_the_cpu_only_with_amx(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from cluster.model import devices
+
+    monkeypatch.setattr(devices, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(devices, "cpu_has_amx", lambda: False)  # AVX-512 BF16 alone: no faster than fp32
+    assert devices.choose_placement("cpu").autocast_dtype is None
+    monkeypatch.setattr(devices, "cpu_has_amx", lambda: True)
+    assert devices.choose_placement("cpu").autocast_dtype is torch.bfloat16
+    assert devices.choose_placement("cpu", "fp32").autocast_dtype is None
