@@ -12,6 +12,7 @@ import logging
 import os
 from typing import Any
 
+import psutil
 from distributed import LocalCluster
 
 from cluster.exceptions import ClusterSpecError
@@ -95,6 +96,10 @@ async def start(spec: ClusterSpec) -> Deployment:
                 "GPU workers were asked for, but no CUDA GPU was found (nvidia-smi, CUDA_VISIBLE_DEVICES)"
             )
         n = len(devices) if spec.workers is None else min(spec.workers, len(devices))
+        if spec.memory_limit == "auto":
+            # Dask's "auto" gives a 1-thread worker RAM / cores: 1/16 of a 16-core GPU box for the worker
+            # that does all of a GPU's work. Share the RAM between the GPU workers instead.
+            options["memory_limit"] = psutil.virtual_memory().total // len(devices)
         cluster = await _gpu_cluster(devices, n, spec, options)
         max_workers: int | None = len(devices)
     else:

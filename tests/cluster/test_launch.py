@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
+import psutil
 import pytest
 
 from cluster.exceptions import ClusterNotFoundError, ClusterSpecError
@@ -117,22 +118,25 @@ async def _worker_facts(client: Any) -> dict[str, tuple[str | None, dict[str, fl
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_local_gpu_workers_are_pinned_one_per_device_with_fake_gpus() -> None:
-    async def main() -> tuple[dict[str, Any], int]:
-        deployment = await launch(ClusterSpec(gpus=True, gpu_devices=("0", "1"), memory_limit="1GB"))
+    async def main() -> tuple[dict[str, Any], int, set[int]]:
+        deployment = await launch(ClusterSpec(gpus=True, gpu_devices=("0", "1")))
         client = await connect(deployment.scheduler_address)
         try:
             facts = await _worker_facts(client)
+            workers = (await rpc(client).identity())["workers"].values()
+            limits = {int(worker["memory_limit"]) for worker in workers}
             trim = await client.run(env_var, "MALLOC_TRIM_THRESHOLD_")
             assert set(trim.values()) == {None}, "workers keep glibc's adaptive malloc (see tuning.py)"
             asked = await deployment.scale(5)  # there are only two GPUs
-            return facts, asked
+            return facts, asked, limits
         finally:
             await close_client(client)
             await deployment.close()
 
-    facts, asked = asyncio.run(main())
+    facts, asked, limits = asyncio.run(main())
     assert facts == {"gpu-0": ("0", {"GPU": 1}), "gpu-1": ("1", {"GPU": 1})}
     assert asked == 2
+    assert limits == {psutil.virtual_memory().total // 2}  # the machine's memory shared by its GPU workers
 
 
 @pytest.mark.slow
