@@ -12,6 +12,7 @@ a slow client in a busy project loses events all the time, and must not turn tha
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -45,6 +46,11 @@ class AccessWatch:
         self._verified_at = clock()
         self._unverified_loss = False
 
+    async def confirm(self) -> None:
+        """Ask for the role once more: called right after the bus subscription opens, it catches a removal
+        that landed between the permission check and that moment, which no event would tell."""
+        await self._verify()
+
     async def check(self, event: Event | None, *, lost: bool = False) -> None:
         """Follow ``event`` (``None``: none came); ``lost`` says events may have been lost before it."""
         if event is not None and event.kind is EventKind.PROJECT_DELETED:
@@ -62,9 +68,11 @@ class AccessWatch:
 
     async def _verify(self) -> None:
         loaders = self._context.loaders
-        # A WebSocket connection's loaders cache nothing; an HTTP request's would answer from their cache.
-        loaders.role.clear(self.project_id)
-        loaders.project.clear(self.project_id)
+        # Loaders that cache (an HTTP request's) would answer from their cache; clearing a key that was
+        # never loaded raises KeyError.
+        for loader in (loaders.role, loaders.project):
+            with contextlib.suppress(KeyError):
+                loader.clear(self.project_id)
         role = await project_role(self._context, self.project_id)
         if not allows(role, Action.VIEW):
             raise PermissionDeniedError(f"you no longer have access to project {self.project_id}")

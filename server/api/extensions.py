@@ -92,11 +92,17 @@ class ErrorMasking(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        ctx = self.execution_context
-        result = ctx.result
+        self._mask(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> None:  # type: ignore[override]
+        """The same for each result of a subscription, before it is sent."""
+        self._mask(result)
+
+    def _mask(self, result: Any) -> None:
+        # A subscription's results may pass both hooks; showing a shown error again changes nothing.
         if result is None or not result.errors:
             return
-        context: Context = ctx.context
+        context: Context = self.execution_context.context
         result.errors = [self._shown(error, context.request_id) for error in result.errors]
 
     @staticmethod

@@ -128,6 +128,7 @@ class Subscription:
         )
         dropped = 0
         try:
+            await access.confirm()
             last = await _snapshot(services, job_id)
             yield await _progress(services, last)
             while last.status not in _ENDED:
@@ -157,6 +158,7 @@ class Subscription:
         with_events = info.context.services.bus.subscribe(project_id=project_id)
         dropped = 0
         try:
+            await access.confirm()
             async for event in with_events:
                 # lost: the bus lost its listener, or this client read too slowly and its oldest were dropped
                 lost = with_events.missed or with_events.dropped > dropped

@@ -74,3 +74,15 @@ async def test_lost_events_are_followed_by_one_query_per_interval(
     now[0] = 2 * LOSS_RECHECK_SECONDS
     with pytest.raises(PermissionDeniedError, match=f"no longer have access to project {watch.project_id}"):
         await watch.check(event)
+
+
+async def test_a_removal_before_the_bus_subscription_opened_is_caught_by_confirm(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watch, _, asked, viewer_id = await _watch(api, monkeypatch)
+    await watch.confirm()  # still a viewer
+    async with api.services.db.begin() as db:  # removed with no event this watch could see
+        assert await projects.remove_member(db, watch.project_id, viewer_id)
+    with pytest.raises(PermissionDeniedError, match=f"no longer have access to project {watch.project_id}"):
+        await watch.confirm()
+    assert len(asked) == 2

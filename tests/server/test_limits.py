@@ -81,3 +81,30 @@ async def test_unexpected_errors_are_masked_with_a_request_id(
     error = body["errors"][0]
     assert "secret" not in error["message"] and error["extensions"]["code"] == "INTERNAL"
     assert error["extensions"]["requestId"] in caplog.text and "secret internals" in caplog.text
+
+
+async def test_unexpected_errors_in_subscriptions_are_masked_too(
+    api: Api, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server.api.access import AccessWatch
+    from server.api.context import authenticate, build_context
+    from server.api.schema import build_schema
+
+    owner = await api.user("owner")
+    project_id = await api.project(owner)
+    context = await build_context(api.services, None)
+    await authenticate(context, owner)
+
+    async def broken(self: AccessWatch) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(AccessWatch, "confirm", broken)
+    events = await build_schema(api.services.settings).subscribe(
+        "subscription($p: Int!) { projectEvents(projectId: $p) { kind } }",
+        variable_values={"p": project_id},
+        context_value=context,
+    )
+    first = await anext(events)  # type: ignore[arg-type]
+    (error,) = first.errors or []
+    assert "secret" not in error.message and error.extensions is not None
+    assert error.extensions["code"] == "INTERNAL" and error.extensions["requestId"] in caplog.text
