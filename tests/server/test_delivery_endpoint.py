@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
@@ -13,7 +14,7 @@ from PIL import Image
 
 from server.db import images
 from server.db.models import Image as ImageRow
-from server.delivery.service import BACKGROUND_NICENESS
+from server.delivery.service import Delivery
 from server.delivery.signing import ImagePath
 from server.delivery.specs import rendition_key
 from tests.server.conftest import Api
@@ -161,7 +162,7 @@ async def test_api_responses_are_private_and_uncached(api: Api) -> None:
     assert bad.get("errors")
 
 
-async def test_background_thumbnails_render_in_a_low_priority_process(api: Api) -> None:
+async def test_background_thumbnails_render_in_a_process_that_gets_idle_cpu_only(api: Api) -> None:
     """As served by `spheroseg server serve`: thumbnails after an upload yield the CPU to segmentation."""
     delivery = api.services.delivery
     delivery._background_processes = 1  # the production default (the other tests use threads)
@@ -173,9 +174,35 @@ async def test_background_thumbnails_render_in_a_low_priority_process(api: Api) 
     pool = delivery._background_pool
     assert pool is not None
     workers = list(pool._processes)  # type: ignore[attr-defined]
-    assert workers and all(
-        os.getpriority(os.PRIO_PROCESS, pid) >= os.getpriority(os.PRIO_PROCESS, 0) + BACKGROUND_NICENESS
-        for pid in workers
-    )
+    assert workers and all(os.sched_getscheduler(pid) == os.SCHED_IDLE for pid in workers)
     thumbnail = await api.client.get((await _urls(api, token, image_id))["thumbnailUrl"])
     assert thumbnail.status_code == 200 and max(Image.open(io.BytesIO(thumbnail.content)).size) == 256
+
+
+async def test_a_request_does_not_wait_for_a_starved_background_render(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the workers keep the CPU busy a background render may not run at all; a request that needs
+    the same rendition must not wait for it."""
+    _, _, _, original = await _world(api)
+    delivery = api.services.delivery
+    await delivery.drain()
+    starved = asyncio.Event()
+    render = Delivery._render
+
+    async def never_in_background(self: Delivery, *args: Any) -> Any:
+        if args[-1]:  # the background flag
+            starved.set()
+            await asyncio.Event().wait()
+        return await render(self, *args)
+
+    monkeypatch.setattr(Delivery, "_render", never_in_background)
+    content_hash = hashlib.sha256(original).hexdigest()
+    spec = delivery.thumbnail_spec(300)  # not made at upload
+    background = asyncio.create_task(delivery.rendition(content_hash, spec, background=True))
+    await asyncio.wait_for(starved.wait(), 5)
+    made = await asyncio.wait_for(delivery.rendition(content_hash, spec), 10)
+    assert max(Image.open(io.BytesIO(made.data)).size) == 300
+    again = await asyncio.wait_for(delivery.rendition(content_hash, spec), 10)  # now stored
+    assert again.data == made.data
+    background.cancel()
