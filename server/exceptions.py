@@ -74,6 +74,17 @@ class ClientError(ServerError):
         self.extensions: dict[str, object] = {"code": self.code, **extensions}
 
 
+class InternalError(ClientError):
+    """What the client sees of an unexpected failure: a request id to quote (the details are logged)."""
+
+    code = "INTERNAL"
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(
+            f"internal server error; quote request id {request_id} when reporting it", requestId=request_id
+        )
+
+
 class AuthenticationError(ClientError):
     code = "UNAUTHENTICATED"
 

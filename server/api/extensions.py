@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from strawberry.extensions import SchemaExtension
 from server.api.context import Context
 from server.api.cost import query_cost
 from server.domain.errors import DomainError
-from server.exceptions import ClientError
+from server.exceptions import ClientError, InternalError
 
 __all__ = ["CostLimit", "ErrorMasking", "OperationMetrics"]
 
@@ -92,14 +93,7 @@ class ErrorMasking(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        self._mask(self.execution_context.result)
-
-    def on_stream_result(self, result: Any) -> None:  # type: ignore[override]
-        """The same for each result of a subscription, before it is sent."""
-        self._mask(result)
-
-    def _mask(self, result: Any) -> None:
-        # A subscription's results may pass both hooks; showing a shown error again changes nothing.
+        result = self.execution_context.result
         if result is None or not result.errors:
             return
         context: Context = self.execution_context.context
@@ -131,12 +125,26 @@ class ErrorMasking(SchemaExtension):
                 error.path,
                 extensions={"code": "BAD_USER_INPUT"},
             )
-        logger.error("request %s failed", request_id, exc_info=original)
+        hidden = unexpected(original, request_id)
         return GraphQLError(
-            f"internal server error; quote request id {request_id} when reporting it",
-            error.nodes,
-            error.source,
-            error.positions,
-            error.path,
-            extensions={"code": "INTERNAL", "requestId": request_id},
+            str(hidden), error.nodes, error.source, error.positions, error.path, extensions=hidden.extensions
         )
+
+
+def unexpected(error: BaseException, request_id: str) -> InternalError:
+    """Log an unexpected ``error`` under ``request_id``; what the client may see of it instead."""
+    logger.error("request %s failed", request_id, exc_info=error)
+    return InternalError(request_id)
+
+
+@contextlib.contextmanager
+def errors_masked(request_id: str) -> Iterator[None]:
+    """Around a subscription's generator: unexpected errors leave it masked, as :class:`ErrorMasking`
+    masks those of queries. It must be done at the source: ``on_operation`` sees none of a subscription's
+    results, and a hook on every result would cost every delivery to every subscriber."""
+    try:
+        yield
+    except (ClientError, DomainError):
+        raise
+    except Exception as error:
+        raise unexpected(error, request_id) from None

@@ -21,6 +21,7 @@ from strawberry.scalars import JSON
 
 from server.api.access import ACCESS_KINDS, AccessWatch
 from server.api.context import Info
+from server.api.extensions import errors_masked
 from server.api.jobs import JobStatusEnum
 from server.api.permissions import CanViewProject
 from server.api.services import Services
@@ -120,50 +121,53 @@ class Subscription:
     @strawberry.subscription(permission_classes=[CanViewProject])
     async def job_progress(self, info: Info, job_id: int) -> AsyncGenerator[JobProgressType, None]:
         context, services = info.context, info.context.services
-        job = await context.loaders.job.load(job_id)
-        assert job is not None  # the permission refused a missing job
-        access = AccessWatch(context, job.project_id)
-        with_events = services.bus.subscribe(
-            project_id=job.project_id, job_id=job_id, kinds=_PROGRESS_KINDS, also=ACCESS_KINDS
-        )
-        dropped = 0
-        try:
-            await access.confirm()
-            last = await _snapshot(services, job_id)
-            yield await _progress(services, last)
-            while last.status not in _ENDED:
-                event = await with_events.get(timeout=RESYNC_SECONDS)
-                if with_events.closed:
-                    return  # the bus closed: the server is shutting down
-                lost = with_events.missed or with_events.dropped > dropped
-                with_events.missed, dropped = False, with_events.dropped
-                await access.check(event, lost=lost)
-                if event is not None and event.kind in ACCESS_KINDS and not lost:
-                    continue  # an access change that left this subscriber in
-                if event is None or lost:  # nothing for a while (a publish may have failed), or events lost
-                    current = await _snapshot(services, job_id)
-                else:
-                    current = JobSnapshot.from_event(event)
-                ended_now = current.status in _ENDED
-                if current.counts.finished < last.counts.finished or (current == last and not ended_now):
-                    continue  # older than what the client has, or nothing new
-                last = current
+        with errors_masked(context.request_id):
+            job = await context.loaders.job.load(job_id)
+            assert job is not None  # the permission refused a missing job
+            access = AccessWatch(context, job.project_id)
+            with_events = services.bus.subscribe(
+                project_id=job.project_id, job_id=job_id, kinds=_PROGRESS_KINDS, also=ACCESS_KINDS
+            )
+            dropped = 0
+            try:
+                await access.confirm()
+                last = await _snapshot(services, job_id)
                 yield await _progress(services, last)
-        finally:
-            with_events.close()
+                while last.status not in _ENDED:
+                    event = await with_events.get(timeout=RESYNC_SECONDS)
+                    if with_events.closed:
+                        return  # the bus closed: the server is shutting down
+                    lost = with_events.missed or with_events.dropped > dropped
+                    with_events.missed, dropped = False, with_events.dropped
+                    await access.check(event, lost=lost)
+                    if event is not None and event.kind in ACCESS_KINDS and not lost:
+                        continue  # an access change that left this subscriber in
+                    # nothing for a while (a publish may have failed), or events lost: ask the database
+                    if event is None or lost:
+                        current = await _snapshot(services, job_id)
+                    else:
+                        current = JobSnapshot.from_event(event)
+                    ended_now = current.status in _ENDED
+                    if current.counts.finished < last.counts.finished or (current == last and not ended_now):
+                        continue  # older than what the client has, or nothing new
+                    last = current
+                    yield await _progress(services, last)
+            finally:
+                with_events.close()
 
     @strawberry.subscription(permission_classes=[CanViewProject])
     async def project_events(self, info: Info, project_id: int) -> AsyncGenerator[ProjectEventType, None]:
-        access = AccessWatch(info.context, project_id)
-        with_events = info.context.services.bus.subscribe(project_id=project_id)
-        dropped = 0
-        try:
-            await access.confirm()
-            async for event in with_events:
-                # lost: the bus lost its listener, or this client read too slowly and its oldest were dropped
-                lost = with_events.missed or with_events.dropped > dropped
-                with_events.missed, dropped = False, with_events.dropped
-                await access.check(event, lost=lost)
-                yield ProjectEventType.of(event, lost)
-        finally:
-            with_events.close()
+        with errors_masked(info.context.request_id):
+            access = AccessWatch(info.context, project_id)
+            with_events = info.context.services.bus.subscribe(project_id=project_id)
+            dropped = 0
+            try:
+                await access.confirm()
+                async for event in with_events:
+                    # lost: the bus lost its listener, or this client read too slowly and lost its oldest
+                    lost = with_events.missed or with_events.dropped > dropped
+                    with_events.missed, dropped = False, with_events.dropped
+                    await access.check(event, lost=lost)
+                    yield ProjectEventType.of(event, lost)
+            finally:
+                with_events.close()
