@@ -26,11 +26,11 @@ section and each image size, so a run cut short still leaves its data. Prints a 
 The lent GPU machine has no network, so no ``make install``: its python3 (3.12) has torch with CUDA,
 numpy, scipy, scikit-image, tifffile, safetensors and Dask's small dependencies, but not dask,
 distributed, partd, locket, tblib, tornado, zict, shapely or imagecodecs. Carry those nine as cp312
-manylinux wheels in an ignored ``.whl`` folder (/work/.library/device/README.md says how) and run, from
+manylinux wheels in an ignored ``.whl`` folder (the device tool's notes say how) and run, from
 the repository root, with ``carry=[".whl"]`` and timeout_s about 540:
 
-    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && \
-    PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 python3 benchmarks/gpu.py --out $OUT/gpu.json
+    python3 -m pip install -q --no-index --no-deps --no-compile --target .whl/site .whl/*.whl && \
+    PYTHONPATH=$PWD/.whl/site:$PWD PYTHONUNBUFFERED=1 python3 benchmarks/gpu.py --out $OUT/gpu.json
 
 Usage: python benchmarks/gpu.py [--device cuda|cpu] [--budget-s 420] [--out FILE] [--quick]
 (``--device cpu --quick`` is a smoke test of every path: 256² images, batches 1 and 2, 5 steps, 1 worker.)
