@@ -109,7 +109,7 @@ def make_segmenter(method: str = DEFAULT_METHOD, **options: Any) -> Segmenter:
 
 
 def checked_parameters(
-    method: str, parameters: Mapping[str, Any], *, allowed: Collection[str] | None = None
+    method: str, parameters: object, *, allowed: Collection[str] | None = None
 ) -> dict[str, Any]:
     """``parameters`` of ``method``, checked against its parameters dataclass; whole numbers given for
     decimal parameters come back as floats. Only the given names come back (the rest keep their defaults).

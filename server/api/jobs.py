@@ -148,12 +148,11 @@ class JobMutation:
             return InputError(
                 field="method", message=f"{method!r} is not one of: {', '.join(sorted(METHODS))}"
             )
-        if input.parameters is not None and not isinstance(input.parameters, dict):
-            return InputError(field="parameters", message="must be an object of option names and values")
+        given: object = {} if input.parameters is None else input.parameters
         try:
             # Checked here, not image by image on the workers; and only the tuning options, never a
             # worker's files or hardware (JOB_PARAMETERS says which).
-            parameters = checked_parameters(method, input.parameters or {}, allowed=JOB_PARAMETERS[method])
+            parameters = checked_parameters(method, given, allowed=JOB_PARAMETERS[method])
         except SegmentationError as error:
             return InputError(field="parameters", message=str(error))
         wait = context.services.expensive.hit(f"jobs:{user.id}")

@@ -41,6 +41,7 @@ async def test_bad_parameters_are_an_input_error_and_create_no_job(api: Api) -> 
         ("resunet", {"threshold": 2}, "threshold must be between 0 and 1, not 2.0"),
         ("classical", {"split_touching": "yes"}, "split_touching must be true or false, not 'yes'"),
         ("classical", {"working_size": 8}, "working_size must be within 64..8192, not 8"),
+        ("classical", [], "give a mapping of parameter names to values, not list"),
     ]
     for method, parameters, message in refusals:
         refused = await segment(method, parameters)
