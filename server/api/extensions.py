@@ -12,7 +12,7 @@ from graphql import ExecutionResult, FragmentDefinitionNode, GraphQLError, Opera
 from strawberry.extensions import SchemaExtension
 
 from server.api.context import Context
-from server.api.cost import query_cost
+from server.api.cost import MAX_LIST_SIZE, query_cost
 from server.domain.errors import DomainError
 from server.exceptions import ClientError, InternalError
 
@@ -25,12 +25,14 @@ class CostLimit(SchemaExtension):
     """Refuse an operation whose cost (see :mod:`server.api.cost`) is over the budget, before executing it."""
 
     max_cost = 5_000
+    max_list_size = MAX_LIST_SIZE
     cost: int | None = None
 
     @classmethod
-    def with_budget(cls, max_cost: int) -> type[CostLimit]:
-        """A subclass with this budget (strawberry makes one instance per request of a class)."""
-        return type("CostLimit", (cls,), {"max_cost": max_cost})
+    def with_budget(cls, max_cost: int, max_list_size: int = MAX_LIST_SIZE) -> type[CostLimit]:
+        """A subclass with this budget (strawberry makes one instance per request of a class);
+        ``max_list_size`` is the longest list a slicing argument lets through (the largest page)."""
+        return type("CostLimit", (cls,), {"max_cost": max_cost, "max_list_size": max_list_size})
 
     def on_execute(self) -> Iterator[None]:
         ctx = self.execution_context
@@ -42,7 +44,9 @@ class CostLimit(SchemaExtension):
                 if document
                 else {}
             )
-            self.cost = query_cost(ctx.schema._schema, operation, fragments, ctx.variables)
+            self.cost = query_cost(
+                ctx.schema._schema, operation, fragments, ctx.variables, max_list_size=self.max_list_size
+            )
             if self.cost > self.max_cost:
                 ctx.result = ExecutionResult(
                     data=None,

@@ -67,7 +67,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: ParserCache(maxsize=QUERY_CACHE_SIZE),
         lambda: AddValidationRules(limits),
         lambda: ValidationCache(maxsize=QUERY_CACHE_SIZE),
-        CostLimit.with_budget(settings.max_cost),
+        CostLimit.with_budget(settings.max_cost, settings.max_page_size),
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)

@@ -108,3 +108,31 @@ async def test_unexpected_errors_in_subscriptions_are_masked_too(
     (error,) = first.errors or []
     assert "secret" not in error.message and error.extensions is not None
     assert error.extensions["code"] == "INTERNAL" and error.extensions["requestId"] in caplog.text
+
+
+WIDE = "{ edges { node { name } } }"
+
+
+def _aliased(project_id: int, first: str, header: str = "") -> str:
+    field = f"project(id: {project_id}) {{ images(first: {first}) {WIDE} }}"
+    fields = " ".join(f"a{i}: {field}" for i in range(30))
+    return f"query{header} {{ {fields} }}"
+
+
+async def test_the_cost_counts_the_page_sizes_in_force_whatever_says_them(api: Api) -> None:
+    owner = await api.user("owner")
+    project_id = await api.project(owner)
+    literal = await api.gql(_aliased(project_id, "500"), owner)
+    assert literal["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    cost = literal["extensions"]["cost"]["requested"]
+    # a variable's default, or a variable sent, stands for the page size as much as a literal does
+    by_default = await api.gql(_aliased(project_id, "$f", "($f: Int = 500)"), owner)
+    sent = await api.gql(_aliased(project_id, "$f", "($f: Int = 1)"), owner, f=500)
+    for refused in (by_default, sent):  # each ran before, estimated as if 10 images were asked for
+        assert refused["data"] is None and refused["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+        assert refused["extensions"]["cost"]["requested"] == cost
+    # a variable neither sent nor defaulted leaves the field's own default (50 images) in force
+    unset = await api.gql(_aliased(project_id, "$f", "($f: Int)"), owner)
+    no_argument = await api.gql(f"{{ a0: project(id: {project_id}) {{ images {WIDE} }} }}", owner)
+    one = no_argument["extensions"]["cost"]["requested"]
+    assert unset["extensions"]["cost"]["requested"] == 30 * one
