@@ -36,6 +36,7 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     from server.app import create_app
+    from server.logs import log_config
     from server.runtime import settle_heap
 
     app = create_app(Settings())
@@ -43,7 +44,13 @@ def serve(host: str, port: int) -> None:
     # No per-message compression on WebSockets: events are small JSON, and each connection's zlib state
     # (~100 KiB) and the compression of every event for every subscriber cost more than they save.
     uvicorn.run(
-        app, host=host, port=port, log_level="info", proxy_headers=False, ws_per_message_deflate=False
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=log_config(),
+        proxy_headers=False,
+        ws_per_message_deflate=False,
     )
 
 
