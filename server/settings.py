@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     session_hours: float = 24 * 14
     session_recheck_seconds: float = Field(
         default=60.0,
+        gt=0,
         description="How often an open subscription reads its session again, for an end no event told "
         "(a user disabled from the CLI of a server on SQLite, an event the bus could not send).",
     )

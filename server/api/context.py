@@ -36,6 +36,7 @@ class Context:
     """A WebSocket's ``connection_init`` payload (strawberry sets it), where its token comes from."""
     counted_connection: bool = False
     session_expires_at: dt.datetime | None = None
+    """When the session ends by itself; an open subscription ends then (:mod:`server.api.sessions`)."""
 
     @property
     def address(self) -> str:
@@ -100,7 +101,7 @@ async def authenticate(context: Context, token: str, *, long_lived: bool = False
 async def refresh_session(context: Context) -> bool:
     """Read the context's session again: ``False`` (and a ``token_problem``) once it has ended; while it is
     live, the user as stored now, so a role changed meanwhile applies to what the context does next."""
-    if context.session_id is None:
+    if context.session_id is None:  # anonymous: no session that could have ended
         return context.user is None
     async with context.services.db() as db:
         found = await users.live_session(db, context.session_id)
