@@ -1,4 +1,4 @@
-"""``spheroseg server``: ``serve``, ``migrate`` and ``create-user``."""
+"""``spheroseg server``: ``serve``, ``migrate``, ``create-user``, ``disable-user`` and ``enable-user``."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     from server.app import create_app
+    from server.logs import log_config
     from server.runtime import settle_heap
 
     app = create_app(Settings())
@@ -43,7 +44,13 @@ def serve(host: str, port: int) -> None:
     # No per-message compression on WebSockets: events are small JSON, and each connection's zlib state
     # (~100 KiB) and the compression of every event for every subscriber cost more than they save.
     uvicorn.run(
-        app, host=host, port=port, log_level="info", proxy_headers=False, ws_per_message_deflate=False
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=log_config(),
+        proxy_headers=False,
+        ws_per_message_deflate=False,
     )
 
 
@@ -106,3 +113,60 @@ def create_user(username: str, admin: bool, password_stdin: bool) -> None:
     if not asyncio.run(run()):
         raise click.ClickException(f"user {username!r} exists already")
     click.echo(f"created {'administrator' if admin else 'user'} {username}")
+
+
+@server.command("disable-user")
+@click.argument("username")
+def disable_user(username: str) -> None:
+    """Disable a user: no login, every session revoked, open subscriptions ended.
+
+    Servers on PostgreSQL are told at once; a server on SQLite notices within
+    SPHEROSEG_SESSION_RECHECK_SECONDS. `enable-user` undoes it (the password stays the same).
+    """
+    problem = asyncio.run(_set_disabled(Settings(), username, disabled=True))
+    click.echo(f"disabled {username}" + (f"; {problem}" if problem else ""))
+
+
+@server.command("enable-user")
+@click.argument("username")
+def enable_user(username: str) -> None:
+    """Let a disabled user log in again, with the same password."""
+    asyncio.run(_set_disabled(Settings(), username, disabled=False))
+    click.echo(f"enabled {username}")
+
+
+async def _set_disabled(settings: Settings, username: str, *, disabled: bool) -> str | None:
+    """Disable or enable ``username``; why the running servers were not told at once, if they were not."""
+    from server.db import users
+    from server.db.engine import create_engine, session_factory
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine).begin() as db:
+            user = await users.set_disabled(db, username, disabled)
+            user_id = None if user is None else user.id
+    finally:
+        await engine.dispose()
+    if user_id is None:
+        raise click.ClickException(f"no user {username!r}")
+    return await _tell_servers(settings, user_id) if disabled else None
+
+
+async def _tell_servers(settings: Settings, user_id: int) -> str | None:
+    """Publish that every session of ``user_id`` ended, where the servers' bus is reachable from here."""
+    from server.events import PostgresEventBus, session_ended
+    from server.events.postgres import is_postgres_url
+    from server.exceptions import EventBusError
+
+    recheck = f"open connections end within {settings.session_recheck_seconds:g} s"
+    if not is_postgres_url(settings.database_url):
+        return f"a server on SQLite cannot be told from here: {recheck}"
+    bus = PostgresEventBus(settings.database_url)
+    try:
+        await bus.start()
+        await bus.publish(session_ended(user_id))
+    except EventBusError as error:
+        return f"the servers could not be told ({error}): {recheck}"
+    finally:
+        await bus.close()
+    return None

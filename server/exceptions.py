@@ -16,6 +16,10 @@ with a ``code`` extension::
         ├── PermissionDeniedError     the user may not do this, or it does not exist (FORBIDDEN)
         ├── QueryLimitError           depth, alias, token or cost limit exceeded     (QUERY_TOO_COMPLEX)
         └── RateLimitedError          too many requests; ``retry_after`` in seconds  (RATE_LIMITED)
+
+Refusals made by the GraphQL library itself carry a code too (:mod:`server.api.errors`): a document that
+does not parse ``GRAPHQL_PARSE_FAILED``, one that is invalid for the schema or has invalid variables
+``GRAPHQL_VALIDATION_FAILED``, and the depth, alias and token limits ``QUERY_TOO_COMPLEX``.
 """
 
 from __future__ import annotations

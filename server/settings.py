@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
     public_url: str = ""
     session_hours: float = 24 * 14
+    session_recheck_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often an open subscription reads its session again, for an end no event told "
+        "(a user disabled from the CLI of a server on SQLite, an event the bus could not send).",
+    )
     password_time_cost: int = 2
     password_memory_kib: int = 19_456
     max_upload_bytes: int = 2 * 1024**3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,9 @@ from server.domain.auth import hash_token
 from server.domain.roles import UserRole
 from server.exceptions import AuthenticationError
 
-__all__ = ["Context", "Info", "authenticate", "build_context"]
+__all__ = ["Context", "Info", "authenticate", "build_context", "refresh_session"]
+
+SESSION_ENDED = "your session has ended (logged out, expired or the account disabled); log in again"
 
 
 @dataclass
@@ -32,6 +35,8 @@ class Context:
     connection_params: dict[str, Any] | None = None
     """A WebSocket's ``connection_init`` payload (strawberry sets it), where its token comes from."""
     counted_connection: bool = False
+    session_expires_at: dt.datetime | None = None
+    """When the session ends by itself; an open subscription ends then (:mod:`server.api.sessions`)."""
 
     @property
     def address(self) -> str:
@@ -86,7 +91,22 @@ async def authenticate(context: Context, token: str, *, long_lived: bool = False
         return False
     context.user, session = found
     context.session_id = session.id
+    context.session_expires_at = session.expires_at
     batched = services.settings.dataloader_batching and not long_lived
     context.loaders = Loaders(services.db, context.user.id, batched=batched)
     context.loaders.prime_user(context.user)
+    return True
+
+
+async def refresh_session(context: Context) -> bool:
+    """Read the context's session again: ``False`` (and a ``token_problem``) once it has ended; while it is
+    live, the user as stored now, so a role changed meanwhile applies to what the context does next."""
+    if context.session_id is None:  # anonymous: no session that could have ended
+        return context.user is None
+    async with context.services.db() as db:
+        found = await users.live_session(db, context.session_id)
+    if found is None:
+        context.token_problem = SESSION_ENDED
+        return False
+    context.user, _ = found
     return True

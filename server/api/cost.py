@@ -2,9 +2,12 @@
 
 A field costs its ``@cost(weight:)`` (default 1 for an object, 0 for a scalar) plus, for a list, its
 size times what its selection costs. The size comes from the ``@listSize(slicingArguments:)`` argument
-the query passes (``first: 100``), or the argument's default, else ``assumedSize``; ``sizedFields`` says
-which child list the size belongs to (a connection's ``edges``). The cost is computed before execution;
-a query over the budget is refused with its cost and the budget in the error's extensions.
+as execution will see it: a literal (``first: 100``), else the variable sent, else the variable's default
+in the operation, else the argument's default in the schema; when none of these gives a number (a
+variable that cannot be coerced, an explicit null) the size is ``max_list_size``, the most any list
+returns. A list without a slicing argument counts ``assumedSize``. ``sizedFields`` says which child list
+the size belongs to (a connection's ``edges``). The cost is computed before execution; a query over the
+budget is refused with its cost and the budget in the error's extensions.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
     GraphQLField,
     GraphQLList,
     GraphQLNamedType,
@@ -24,15 +28,19 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    get_argument_values,
     get_named_type,
     get_nullable_type,
-    value_from_ast,
+    get_variable_values,
 )
+from graphql.execution.values import VariableValues
 from strawberry.schema_directive import Location
 
-__all__ = ["DEFAULT_LIST_SIZE", "Cost", "ListSize", "query_cost"]
+__all__ = ["DEFAULT_LIST_SIZE", "MAX_LIST_SIZE", "Cost", "ListSize", "query_cost"]
 
 DEFAULT_LIST_SIZE = 10
+MAX_LIST_SIZE = 500
+"""The size of a sliced list whose slicing argument has no value in force (the server's largest page)."""
 
 
 @strawberry.schema_directive(locations=[Location.FIELD_DEFINITION], name="cost")
@@ -60,11 +68,16 @@ def _directives(field: GraphQLField) -> tuple[Cost | None, ListSize | None]:
 
 class _Walker:
     def __init__(
-        self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode], variables: dict[str, Any]
+        self,
+        schema: GraphQLSchema,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: VariableValues,
+        max_list_size: int,
     ) -> None:
         self.schema = schema
         self.fragments = fragments
         self.variables = variables
+        self.max_list_size = max_list_size
 
     def selection(
         self, parent: GraphQLNamedType, node: SelectionSetNode | None, sized: dict[str, int]
@@ -112,18 +125,22 @@ class _Walker:
     def _size(self, definition: GraphQLField, node: FieldNode, list_size: ListSize | None) -> int:
         if list_size is None:
             return DEFAULT_LIST_SIZE
-        for argument in list_size.slicing_arguments or ():
-            value = self._argument(definition, node, argument)
-            if isinstance(value, int):
-                return max(value, 0)
+        if list_size.slicing_arguments:
+            arguments = self._arguments(definition, node)
+            for name in list_size.slicing_arguments:
+                value = arguments.get(name)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    return max(value, 0)
+            return self.max_list_size
         return list_size.assumed_size if list_size.assumed_size is not None else DEFAULT_LIST_SIZE
 
-    def _argument(self, definition: GraphQLField, node: FieldNode, name: str) -> Any:
-        for argument in node.arguments or ():
-            if argument.name.value == name and name in definition.args:
-                return value_from_ast(argument.value, definition.args[name].type, self.variables)
-        arg = definition.args.get(name)
-        return arg.default_value if arg is not None else None
+    def _arguments(self, definition: GraphQLField, node: FieldNode) -> dict[str, Any]:
+        """The field's arguments as execution will coerce them (literals, variables, both defaults);
+        empty when they cannot be coerced (execution will refuse the operation then)."""
+        try:
+            return get_argument_values(definition, node, self.variables)
+        except GraphQLError:
+            return {}
 
 
 def query_cost(
@@ -131,9 +148,20 @@ def query_cost(
     operation: OperationDefinitionNode,
     fragments: dict[str, FragmentDefinitionNode],
     variables: dict[str, Any] | None,
+    *,
+    max_list_size: int = MAX_LIST_SIZE,
 ) -> int:
-    """The cost of ``operation`` with these variables."""
+    """The cost of ``operation`` with the ``variables`` sent (JSON values, before coercion)."""
     root = schema.get_root_type(operation.operation)
     if root is None:
         return 0
-    return _Walker(schema, fragments, variables or {}).selection(root, operation.selection_set, {})
+    walker = _Walker(schema, fragments, _coerced(schema, operation, variables), max_list_size)
+    return walker.selection(root, operation.selection_set, {})
+
+
+def _coerced(schema: GraphQLSchema, operation: OperationDefinitionNode, variables: Any) -> VariableValues:
+    """The variables in force: those sent, coerced, with the operation's defaults for the rest; none when
+    they cannot be coerced (a list sliced by a variable then counts at its maximum)."""
+    sent = variables if isinstance(variables, dict) else {}
+    found = get_variable_values(schema, operation.variable_definitions or (), sent, max_errors=1)
+    return VariableValues({}, {}) if isinstance(found, list) else found

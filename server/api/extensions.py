@@ -1,4 +1,5 @@
-"""Schema extensions: the cost budget, Prometheus metrics, and masking of unexpected errors."""
+"""Schema extensions: the cost budget, Prometheus metrics, masking of unexpected errors, and a parser cache
+whose refusals reach that masking."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import ExecutionResult, FragmentDefinitionNode, GraphQLError, OperationDefinitionNode
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension
 
 from server.api.context import Context
-from server.api.cost import query_cost
+from server.api.cost import MAX_LIST_SIZE, query_cost
+from server.api.errors import code_of
 from server.domain.errors import DomainError
 from server.exceptions import ClientError, InternalError
 
-__all__ = ["CostLimit", "ErrorMasking", "OperationMetrics"]
+__all__ = ["CachedParser", "CostLimit", "ErrorMasking", "OperationMetrics"]
 
 logger = logging.getLogger("server.api")
 
@@ -25,12 +27,14 @@ class CostLimit(SchemaExtension):
     """Refuse an operation whose cost (see :mod:`server.api.cost`) is over the budget, before executing it."""
 
     max_cost = 5_000
+    max_list_size = MAX_LIST_SIZE
     cost: int | None = None
 
     @classmethod
-    def with_budget(cls, max_cost: int) -> type[CostLimit]:
-        """A subclass with this budget (strawberry makes one instance per request of a class)."""
-        return type("CostLimit", (cls,), {"max_cost": max_cost})
+    def with_budget(cls, max_cost: int, max_list_size: int = MAX_LIST_SIZE) -> type[CostLimit]:
+        """A subclass with this budget (strawberry makes one instance per request of a class);
+        ``max_list_size`` is the longest list a slicing argument lets through (the largest page)."""
+        return type("CostLimit", (cls,), {"max_cost": max_cost, "max_list_size": max_list_size})
 
     def on_execute(self) -> Iterator[None]:
         ctx = self.execution_context
@@ -42,7 +46,9 @@ class CostLimit(SchemaExtension):
                 if document
                 else {}
             )
-            self.cost = query_cost(ctx.schema._schema, operation, fragments, ctx.variables)
+            self.cost = query_cost(
+                ctx.schema._schema, operation, fragments, ctx.variables, max_list_size=self.max_list_size
+            )
             if self.cost > self.max_cost:
                 ctx.result = ExecutionResult(
                     data=None,
@@ -70,6 +76,19 @@ def _operation(definitions: Any, name: str | None) -> OperationDefinitionNode | 
     if name is None:
         return operations[0] if len(operations) == 1 else None
     return next((o for o in operations if o.name is not None and o.name.value == name), None)
+
+
+class CachedParser(ParserCache):
+    """strawberry's parser cache, except that a document it cannot parse (a syntax error, or more tokens
+    than allowed) is left to strawberry to parse again: raised from here, the error would skip every
+    extension's ``on_operation`` and reach the client without a ``code``."""
+
+    def on_parse(self) -> Iterator[None]:
+        try:
+            yield from super().on_parse()
+        except GraphQLError:
+            self.execution_context.graphql_document = None
+            yield
 
 
 class OperationMetrics(SchemaExtension):
@@ -102,8 +121,9 @@ class ErrorMasking(SchemaExtension):
     @staticmethod
     def _shown(error: GraphQLError, request_id: str) -> GraphQLError:
         original = error.original_error
-        if original is None:
-            extensions = {"code": "GRAPHQL_VALIDATION_FAILED", **(error.extensions or {})}
+        if original is None or isinstance(original, GraphQLError):
+            # the library refused the document (parsing, validation, variables, a limit)
+            extensions = {**(error.extensions or {}), "code": code_of(error)}
             return GraphQLError(
                 error.message, error.nodes, error.source, error.positions, error.path, extensions=extensions
             )
@@ -132,8 +152,8 @@ class ErrorMasking(SchemaExtension):
 
 
 def unexpected(error: BaseException, request_id: str) -> InternalError:
-    """Log an unexpected ``error`` under ``request_id``; what the client may see of it instead."""
-    logger.error("request %s failed", request_id, exc_info=error)
+    """What the client may see of an unexpected ``error``: the schema's ``process_errors`` has logged it
+    under ``request_id`` already (see :mod:`server.api.errors`)."""
     return InternalError(request_id)
 
 
@@ -147,4 +167,5 @@ def errors_masked(request_id: str) -> Iterator[None]:
     except (ClientError, DomainError):
         raise
     except Exception as error:
+        logger.error("request %s failed", request_id, exc_info=error)
         raise unexpected(error, request_id) from None

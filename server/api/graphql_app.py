@@ -4,13 +4,19 @@ WebSocket connections speak only ``graphql-transport-ws`` (the legacy ``graphql-
 authenticate in ``connection_init``: ``{"authorization": "Bearer <token>"}``. A connection without a valid
 token, or beyond ``max_connections_per_user``, is closed with 4403; each connection may hold at most
 ``max_subscriptions_per_connection`` subscriptions.
+
+The session is read again before every operation on the socket (a ``subscribe`` message), so one that has
+ended since ``connection_init`` (logout, expiry, a disabled user) starts nothing: the operation gets an
+``UNAUTHENTICATED`` error. Subscriptions already running end by themselves (:mod:`server.api.sessions`).
 """
 
 from __future__ import annotations
 
 import contextvars
+import logging
 from typing import Any
 
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -18,18 +24,46 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
 from strawberry.types.unset import UNSET, UnsetType
 
-from server.api.context import Context, authenticate, build_context
+from server.api.context import Context, authenticate, build_context, refresh_session
+from server.api.extensions import errors_masked
 from server.api.schema import build_schema
 from server.api.services import Services
+from server.exceptions import AuthenticationError, ClientError
 
 __all__ = ["GraphQLApp"]
+
+logger = logging.getLogger("server.api")
 
 _connection: contextvars.ContextVar[list[Context]] = contextvars.ContextVar("graphql_ws_connection")
 
 
+class _SessionCheckingHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, with the connection's session read again before each operation runs."""
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        context = self.context
+        try:
+            with errors_masked(context.request_id):
+                if not await refresh_session(context):
+                    raise AuthenticationError(context.token_problem or "log in again")
+        except ClientError as refused:
+            if isinstance(refused, AuthenticationError):
+                logger.info("request %s refused: %s on a WebSocket", context.request_id, refused.code)
+            error = GraphQLError(str(refused), extensions=refused.extensions)
+            await operation.send_initial_errors([error])
+            return
+        await super().run_operation(operation)
+
+
 class GraphQLApp(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = _SessionCheckingHandler
+
     def __init__(self, services: Services) -> None:
         settings = services.settings
         super().__init__(

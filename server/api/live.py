@@ -8,7 +8,9 @@ for a while, and ends once the job has ended. A slow client only fills its own b
 coalesces to the latest), so it never holds up the others.
 
 Both end with an error ("you no longer have access to project N") once their subscriber is removed from the
-project or the project is deleted; :class:`~server.api.access.AccessWatch` tells, at no cost per event.
+project or the project is deleted; :class:`~server.api.access.AccessWatch` tells, at no cost per event. Both
+end with an ``UNAUTHENTICATED`` error once their session ends (logout, expiry, a disabled user);
+:class:`~server.api.sessions.SessionWatch` tells, at no cost per event either.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from server.api.extensions import errors_masked
 from server.api.jobs import JobStatusEnum
 from server.api.permissions import CanViewProject
 from server.api.services import Services
+from server.api.sessions import SESSION_KINDS, SessionWatch
 from server.db import jobs
 from server.db.images import images_by_ids
 from server.domain.jobs import JobStatus
@@ -39,6 +42,8 @@ RESYNC_SECONDS = 10.0
 
 _ENDED = (JobStatus.DONE.value, JobStatus.CANCELLED.value)
 _PROGRESS_KINDS = frozenset({EventKind.JOB_PROGRESS, EventKind.JOB_FINISHED, EventKind.JOB_CANCELLED})
+_WATCH_KINDS = ACCESS_KINDS | SESSION_KINDS
+"""Events that only tell whether the subscription may go on; never shown as progress."""
 
 
 @strawberry.type(name="JobProgress")
@@ -124,9 +129,13 @@ class Subscription:
         with errors_masked(context.request_id):
             job = await context.loaders.job.load(job_id)
             assert job is not None  # the permission refused a missing job
-            access = AccessWatch(context, job.project_id)
+            access, session = AccessWatch(context, job.project_id), SessionWatch(context)
             with_events = services.bus.subscribe(
-                project_id=job.project_id, job_id=job_id, kinds=_PROGRESS_KINDS, also=ACCESS_KINDS
+                project_id=job.project_id,
+                job_id=job_id,
+                kinds=_PROGRESS_KINDS,
+                also=ACCESS_KINDS,
+                always=SESSION_KINDS,
             )
             dropped = 0
             try:
@@ -134,14 +143,15 @@ class Subscription:
                 last = await _snapshot(services, job_id)
                 yield await _progress(services, last)
                 while last.status not in _ENDED:
-                    event = await with_events.get(timeout=RESYNC_SECONDS)
+                    event = await with_events.get(timeout=session.timeout(RESYNC_SECONDS))
                     if with_events.closed:
                         return  # the bus closed: the server is shutting down
                     lost = with_events.missed or with_events.dropped > dropped
                     with_events.missed, dropped = False, with_events.dropped
+                    await session.check(event, lost=lost)
                     await access.check(event, lost=lost)
-                    if event is not None and event.kind in ACCESS_KINDS and not lost:
-                        continue  # an access change that left this subscriber in
+                    if event is not None and event.kind in _WATCH_KINDS and not lost:
+                        continue  # an access change that left this subscriber in, another's session
                     # nothing for a while (a publish may have failed), or events lost: ask the database
                     if event is None or lost:
                         current = await _snapshot(services, job_id)
@@ -158,16 +168,24 @@ class Subscription:
     @strawberry.subscription(permission_classes=[CanViewProject])
     async def project_events(self, info: Info, project_id: int) -> AsyncGenerator[ProjectEventType, None]:
         with errors_masked(info.context.request_id):
-            access = AccessWatch(info.context, project_id)
-            with_events = info.context.services.bus.subscribe(project_id=project_id)
-            dropped = 0
+            access, session = AccessWatch(info.context, project_id), SessionWatch(info.context)
+            with_events = info.context.services.bus.subscribe(project_id=project_id, always=SESSION_KINDS)
+            dropped, unreported_loss = 0, False
             try:
                 await access.confirm()
-                async for event in with_events:
+                while True:
+                    event = await with_events.get(timeout=session.timeout())
+                    if with_events.closed:
+                        return  # the bus closed: the server is shutting down
                     # lost: the bus lost its listener, or this client read too slowly and lost its oldest
                     lost = with_events.missed or with_events.dropped > dropped
                     with_events.missed, dropped = False, with_events.dropped
+                    await session.check(event, lost=lost)
                     await access.check(event, lost=lost)
-                    yield ProjectEventType.of(event, lost)
+                    unreported_loss = unreported_loss or lost
+                    if event is None or event.kind in SESSION_KINDS:
+                        continue  # only a time to look at the session, or another's session ended
+                    yield ProjectEventType.of(event, unreported_loss)
+                    unreported_loss = False
             finally:
                 with_events.close()

@@ -5,20 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from server.api.cdn import CdnMutation
+from server.api.errors import log_error, without_suggestions
 from server.api.exports import ExportMutation
-from server.api.extensions import CostLimit, ErrorMasking, OperationMetrics
+from server.api.extensions import CachedParser, CostLimit, ErrorMasking, OperationMetrics
 from server.api.images import ImageMutation, ImageQuery
 from server.api.jobs import ClusterMutation, ClusterQuery, JobMutation, JobQuery
 from server.api.live import Subscription
@@ -27,7 +29,7 @@ from server.api.segmentations import SegmentationMutation
 from server.api.users import UserMutation, UserQuery
 from server.settings import Settings
 
-__all__ = ["Mutation", "Query", "Subscription", "build_schema"]
+__all__ = ["LabSchema", "Mutation", "Query", "Subscription", "build_schema"]
 
 QUERY_CACHE_SIZE = 256
 """Distinct query texts whose parse and validation are kept (per process)."""
@@ -48,7 +50,28 @@ Mutation = merge_types(
 )
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+class LabSchema(strawberry.Schema):
+    """The schema, with errors logged as :mod:`server.api.errors` says (never with the operation's text)
+    and, where ``hide_suggestions``, without "Did you mean …" hints that would undo disabled introspection.
+    """
+
+    def __init__(self, *args: Any, hide_suggestions: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hide_suggestions = hide_suggestions
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        context = execution_context.context if execution_context is not None else None
+        request_id = str(getattr(context, "request_id", "-"))
+        operation = execution_context.operation_name if execution_context is not None else None
+        for error in errors:
+            if self.hide_suggestions:
+                error.message = without_suggestions(error.message)
+            log_error(error, request_id, operation)
+
+
+def build_schema(settings: Settings) -> LabSchema:
     """The schema with its request limits.
 
     The depth and alias rules are built once here, not per request: the validation cache is keyed by the
@@ -64,11 +87,17 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         ErrorMasking,
         OperationMetrics,
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: ParserCache(maxsize=QUERY_CACHE_SIZE),
+        lambda: CachedParser(maxsize=QUERY_CACHE_SIZE),
         lambda: AddValidationRules(limits),
         lambda: ValidationCache(maxsize=QUERY_CACHE_SIZE),
-        CostLimit.with_budget(settings.max_cost),
+        CostLimit.with_budget(settings.max_cost, settings.max_page_size),
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
+    return LabSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        hide_suggestions=not settings.introspection_enabled,
+    )

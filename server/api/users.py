@@ -8,6 +8,7 @@ from typing import Annotated
 
 import strawberry
 
+from server.api.announce import announce
 from server.api.context import Info
 from server.api.permissions import IsAdmin, IsAuthenticated
 from server.api.results import InputError, OperationInfo, RateLimited, input_error, rate_limited
@@ -16,6 +17,7 @@ from server.db.models import User
 from server.domain.auth import check_username, hash_token, new_token
 from server.domain.errors import InvalidInputError
 from server.domain.roles import UserRole
+from server.events import session_ended
 
 __all__ = ["UserMutation", "UserQuery", "UserType"]
 
@@ -98,6 +100,8 @@ class UserMutation:
         if session_id is not None:
             async with info.context.services.db.begin() as db:
                 await users.revoke_session(db, session_id)
+            # open WebSocket subscriptions of this session end too, on every replica
+            await announce(info.context, session_ended(info.context.require_user().id, [session_id]))
         return OperationInfo(message="logged out")
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Create a user (administrators only).")

@@ -37,10 +37,12 @@ class EventBus(Protocol):
         job_id: int | None = None,
         kinds: Collection[EventKind] | None = None,
         also: Collection[EventKind] = (),
+        always: Collection[EventKind] = (),
         max_queue: int = 256,
     ) -> Subscription:
         """The events matching every given filter (none given: all events), at most ``max_queue`` queued;
-        events of a kind in ``also`` need only match ``project_id``."""
+        events of a kind in ``also`` need only match ``project_id``, those of a kind in ``always`` match
+        whatever the filters (events about no project, such as ``session_ended``)."""
         ...
 
     @property

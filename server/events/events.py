@@ -6,6 +6,8 @@ a gallery badge needs without a round trip (e.g. ``{"done": 12, "total": 40}`` f
 
 ``access_changed`` and ``project_deleted`` are how open subscriptions learn that their subscriber may have
 lost the project: they re-check the subscriber's role on those rare events only, never on every event.
+``session_ended`` is how they learn that their subscriber's session ended (logout, a disabled user); it is
+about no project (``project_id`` is :data:`NO_PROJECT`), so subscriptions ask for it by kind (``always``).
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ from __future__ import annotations
 import enum
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-__all__ = ["Event", "EventKind"]
+__all__ = ["NO_PROJECT", "Event", "EventKind", "session_ended"]
+
+NO_PROJECT = 0
+"""The ``project_id`` of an event about no project (project ids start at 1)."""
 
 _T = TypeVar("_T")
 
@@ -37,6 +42,9 @@ class EventKind(enum.StrEnum):
     """Members lost their access (removed from the project); ``data["user_ids"]`` names them."""
     PROJECT_DELETED = "project_deleted"
     """The project is gone; ``data["user_ids"]`` names its members then (admins lose it too)."""
+    SESSION_ENDED = "session_ended"
+    """Sessions of ``data["user_id"]`` ended: those in ``data["session_ids"]`` (a logout), or every one
+    when it is absent (the user was disabled). ``project_id`` is :data:`NO_PROJECT`."""
 
 
 @dataclass(frozen=True)
@@ -126,3 +134,11 @@ def _field(raw: dict[str, Any], name: str, kind: type[_T]) -> _T:
 
 def _optional(raw: dict[str, Any], name: str, kind: type[_T]) -> _T | None:
     return None if raw.get(name) is None else _field(raw, name, kind)
+
+
+def session_ended(user_id: int, session_ids: Collection[int] | None = None) -> Event:
+    """The event saying that these sessions of ``user_id`` ended (``None``: all of them)."""
+    data: dict[str, Any] = {"user_id": user_id}
+    if session_ids is not None:
+        data["session_ids"] = sorted(session_ids)
+    return Event(EventKind.SESSION_ENDED, NO_PROJECT, data=data)

@@ -34,6 +34,7 @@ class Subscription:
         job_id: int | None = None,
         kinds: Collection[EventKind] | None = None,
         also: Collection[EventKind] = (),
+        always: Collection[EventKind] = (),
         max_queue: int = 256,
         on_close: Callable[[Subscription], None] | None = None,
     ) -> None:
@@ -43,6 +44,7 @@ class Subscription:
         self.job_id = job_id
         self.kinds = None if kinds is None else frozenset(EventKind(kind) for kind in kinds)
         self.also = frozenset(EventKind(kind) for kind in also)
+        self.always = frozenset(EventKind(kind) for kind in always)
         self.max_queue = max_queue
         self.dropped = 0
         self.missed = False
@@ -52,6 +54,8 @@ class Subscription:
         self._on_close = on_close
 
     def matches(self, event: Event) -> bool:
+        if event.kind in self.always:
+            return True
         if self.project_id is not None and event.project_id != self.project_id:
             return False
         return event.kind in self.also or (
@@ -161,6 +165,7 @@ class Fanout:
         job_id: int | None = None,
         kinds: Collection[EventKind] | None = None,
         also: Collection[EventKind] = (),
+        always: Collection[EventKind] = (),
         max_queue: int = 256,
     ) -> Subscription:
         subscription = Subscription(
@@ -168,6 +173,7 @@ class Fanout:
             job_id=job_id,
             kinds=kinds,
             also=also,
+            always=always,
             max_queue=max_queue,
             on_close=self._remove,
         )

@@ -42,12 +42,13 @@ class LocalEventBus:
         job_id: int | None = None,
         kinds: Collection[EventKind] | None = None,
         also: Collection[EventKind] = (),
+        always: Collection[EventKind] = (),
         max_queue: int = 256,
     ) -> Subscription:
         if self._closed:
             raise EventBusError("the event bus is closed (the server is shutting down)")
         return self._fanout.subscribe(
-            project_id=project_id, job_id=job_id, kinds=kinds, also=also, max_queue=max_queue
+            project_id=project_id, job_id=job_id, kinds=kinds, also=also, always=always, max_queue=max_queue
         )
 
     @property

@@ -159,12 +159,13 @@ class PostgresEventBus:
         job_id: int | None = None,
         kinds: Collection[EventKind] | None = None,
         also: Collection[EventKind] = (),
+        always: Collection[EventKind] = (),
         max_queue: int = 256,
     ) -> Subscription:
         if self._closed:
             raise EventBusError("the event bus is closed (the server is shutting down)")
         subscription = self._fanout.subscribe(
-            project_id=project_id, job_id=job_id, kinds=kinds, also=also, max_queue=max_queue
+            project_id=project_id, job_id=job_id, kinds=kinds, also=also, always=always, max_queue=max_queue
         )
         # Opened while the listener is down: whatever is published until it is back never arrives.
         subscription.missed = self._lost.is_set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -108,3 +109,89 @@ async def test_unexpected_errors_in_subscriptions_are_masked_too(
     (error,) = first.errors or []
     assert "secret" not in error.message and error.extensions is not None
     assert error.extensions["code"] == "INTERNAL" and error.extensions["requestId"] in caplog.text
+
+
+WIDE = "{ edges { node { name } } }"
+
+
+def _aliased(project_id: int, first: str, header: str = "") -> str:
+    field = f"project(id: {project_id}) {{ images(first: {first}) {WIDE} }}"
+    fields = " ".join(f"a{i}: {field}" for i in range(30))
+    return f"query{header} {{ {fields} }}"
+
+
+async def test_the_cost_counts_the_page_sizes_in_force_whatever_says_them(api: Api) -> None:
+    owner = await api.user("owner")
+    project_id = await api.project(owner)
+    literal = await api.gql(_aliased(project_id, "500"), owner)
+    assert literal["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    cost = literal["extensions"]["cost"]["requested"]
+    # a variable's default, or a variable sent, stands for the page size as much as a literal does
+    by_default = await api.gql(_aliased(project_id, "$f", "($f: Int = 500)"), owner)
+    sent = await api.gql(_aliased(project_id, "$f", "($f: Int = 1)"), owner, f=500)
+    for refused in (by_default, sent):  # each ran before, estimated as if 10 images were asked for
+        assert refused["data"] is None and refused["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+        assert refused["extensions"]["cost"]["requested"] == cost
+    # a variable neither sent nor defaulted leaves the field's own default (50 images) in force
+    unset = await api.gql(_aliased(project_id, "$f", "($f: Int)"), owner)
+    no_argument = await api.gql(f"{{ a0: project(id: {project_id}) {{ images {WIDE} }} }}", owner)
+    one = no_argument["extensions"]["cost"]["requested"]
+    assert unset["extensions"]["cost"]["requested"] == 30 * one
+
+
+async def test_each_kind_of_refusal_has_its_documented_code(api: Api) -> None:
+    owner = await api.user("owner")
+    refusals = {
+        "{ " + " ".join(f"a{i}: me {{ id }}" for i in range(40)) + " }": "QUERY_TOO_COMPLEX",
+        "{ me { " + " ".join(["id"] * 6000) + " } }": "QUERY_TOO_COMPLEX",
+        "{ me { id }": "GRAPHQL_PARSE_FAILED",
+        "{ me { id nickname } }": "GRAPHQL_VALIDATION_FAILED",
+    }
+    for query, code in refusals.items():
+        body = await api.gql(query, owner)
+        assert body["data"] is None and body["errors"][0]["extensions"]["code"] == code, (query[:40], body)
+
+
+@pytest.fixture
+async def production(tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
+    services = Services.create(make_settings(database_url, str(tmp_path / "b"), environment="production"))
+    transport = httpx.ASGITransport(app=create_app(services=services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield Api(client, services)
+    await services.close()
+
+
+SUGGESTING = {
+    "{ projekt(id: 1) { id } }": "Cannot query field 'projekt' on type 'Query'.",
+    'mutation { login(username: "a", passwort: "b") { __typename } }': "Unknown argument 'passwort'",
+    'mutation { addProjectMember(id: 1, username: "a", role: VIEWR) { __typename } }': "VIEWR",
+    'mutation($r: ProjectRol!) { addProjectMember(id: 1, username: "a", role: $r) { __typename } }': (
+        "Unknown type 'ProjectRol'."
+    ),
+    'mutation { createProject(input: {name: "x", descripton: "y"}) { __typename } }': (
+        "unknown field 'descripton'"
+    ),
+}
+
+
+async def test_production_suggests_no_names_of_the_schema(production: Api, api: Api) -> None:
+    token = await production.user("owner")
+    for query, says in SUGGESTING.items():
+        errors = (await production.gql(query, token))["errors"]
+        assert all("Did you mean" not in e["message"] for e in errors), (query, errors)
+        assert any(says in e["message"] for e in errors), (query, errors)
+        assert {e["extensions"]["code"] for e in errors} == {"GRAPHQL_VALIDATION_FAILED"}
+    variable = (
+        'mutation($r: ProjectRole!) { addProjectMember(id: 1, username: "a", role: $r) { __typename } }'
+    )
+    create = "mutation($i: ProjectCreateInput!) { createProject(input: $i) { __typename } }"
+    for query, values, says in (
+        (variable, {"r": "VIEWR"}, "VIEWR"),
+        (create, {"i": {"name": "x", "descripton": "y"}}, "descripton"),
+    ):
+        (error,) = (await production.gql(query, token, **values))["errors"]
+        assert says in error["message"] and "Did you mean" not in error["message"], error
+        assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    # in development, where introspection shows the schema anyway, the hints stay
+    development = await api.gql("{ projekt(id: 1) { id } }", await api.user("dev"))
+    assert "Did you mean 'project'" in development["errors"][0]["message"]
