@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 import io
 import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +208,35 @@ async def test_a_request_does_not_wait_for_a_starved_background_render(
     again = await asyncio.wait_for(delivery.rendition(content_hash, spec), 10)  # now stored
     assert again.data == made.data
     background.cancel()
+
+
+async def test_a_killed_background_renderer_is_replaced_and_the_next_upload_gets_its_thumbnail(
+    api: Api,
+) -> None:
+    """A renderer killed (for memory, say) used to break the pool for good: no thumbnail until a restart."""
+    delivery = api.services.delivery
+    delivery._background_processes = 1  # the production default (the other tests use threads)
+    token, project, _, _ = await _world(api)
+    await delivery.drain()
+    pool = delivery._background_pool
+    assert pool is not None
+    for pid in list(pool._processes):  # type: ignore[attr-defined]
+        os.kill(pid, signal.SIGKILL)
+        await asyncio.to_thread(_wait_gone, pid)
+    second = tiff_bytes(spheroid(320))
+    response = await api.upload(token, project, [("second.tif", second)])
+    second_id = response.json()["files"][0]["imageId"]
+    await delivery.drain()
+    assert await api.services.store.exists(
+        rendition_key(hashlib.sha256(second).hexdigest(), delivery.thumbnail)
+    )
+    renders = delivery.renders
+    thumbnail = await api.client.get((await _urls(api, token, second_id))["thumbnailUrl"])
+    assert thumbnail.status_code == 200 and max(Image.open(io.BytesIO(thumbnail.content)).size) == 256
+    assert delivery.renders == renders  # made in the background, not by the request
+
+
+def _wait_gone(pid: int) -> None:
+    """Until the killed process is reaped by its pool (so the pool has seen it die)."""
+    while Path(f"/proc/{pid}").exists():
+        time.sleep(0.05)
