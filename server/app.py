@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from server.api.body_limit import BodyLimitMiddleware
 from server.api.graphql_app import GraphQLApp
 from server.api.services import Services
 from server.api.upload import upload_images
@@ -100,7 +101,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             WebSocketRoute("/graphql", graphql),
             Route("/img/{path:path}", ImageEndpoint(services.delivery, services.db), methods=["GET", "HEAD"]),
         ],
-        middleware=[Middleware(CacheControlMiddleware)],
+        middleware=[
+            Middleware(CacheControlMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=services.settings.max_request_bytes),
+        ],
         lifespan=lifespan,
     )
     app.state.services = services

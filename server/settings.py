@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     password_time_cost: int = 2
     password_memory_kib: int = 19_456
     max_upload_bytes: int = 2 * 1024**3
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        description="Largest request body (GraphQL and other API calls; not uploads, which have "
+        "max_upload_bytes) and WebSocket message: larger ones get 413, or close the socket with 1009.",
+    )
     max_files_per_upload: int = 500
     max_pixels: int = 200_000_000
     introspection: bool | None = None
