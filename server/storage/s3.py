@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from server.exceptions import BlobNotFoundError, StorageError
-from server.storage.base import check_key
+from server.storage.base import CHUNK_BYTES, check_key, no_chunks
 
 __all__ = ["S3BlobStore"]
 
@@ -70,6 +71,31 @@ class S3BlobStore:
 
         result: bytes = await self._call(key, read)
         return result
+
+    async def size(self, key: str) -> int:
+        head = await self._call(key, self._client.head_object, Bucket=self.bucket, Key=self.object_key(key))
+        return int(head["ContentLength"])
+
+    async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        if end < start:
+            return no_chunks()
+        answer = await self._call(
+            key,
+            self._client.get_object,
+            Bucket=self.bucket,
+            Key=self.object_key(key),
+            Range=f"bytes={start}-{end}",
+        )
+        return self._chunks(key, answer["Body"])
+
+    async def _chunks(self, key: str, body: Any) -> AsyncIterator[bytes]:
+        """The object's body as it arrives, a chunk per thread hop; the connection is released however the
+        reader stops (a client that goes away leaves no half-read connection in boto3's pool)."""
+        try:  # botocore raises a broken or cut-short body as BotoCoreError: a StorageError here
+            while chunk := await self._call(key, body.read, CHUNK_BYTES):
+                yield chunk
+        finally:
+            await asyncio.to_thread(body.close)
 
     async def exists(self, key: str) -> bool:
         try:
