@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     login_attempts_per_minute: int = 10
     expensive_mutations_per_minute: int = 30
     presign_seconds: int = 3600
+    export_expiry_seconds: int = Field(
+        default=3600,
+        description="Exports (zips) are deleted this long after they are made; their download URL ends "
+        "then too (or after presign_seconds, when that is sooner).",
+    )
+    export_sweep_seconds: float = Field(
+        default=300.0, description="Seconds between sweeps of expired exports."
+    )
     # Segmentation jobs (server/jobs): where they run and how the dispatcher feeds the cluster.
     scheduler: str | None = Field(
         default=None,

@@ -9,12 +9,13 @@ name ever reaches a path or an object key.
 from __future__ import annotations
 
 from server.settings import Settings
-from server.storage.base import CHUNK_BYTES, BlobStore, check_key, image_key
+from server.storage.base import CHUNK_BYTES, BlobInfo, BlobStore, check_key, image_key
 from server.storage.local import LocalBlobStore
 from server.storage.s3 import S3BlobStore
 
 __all__ = [
     "CHUNK_BYTES",
+    "BlobInfo",
     "BlobStore",
     "LocalBlobStore",
     "S3BlobStore",

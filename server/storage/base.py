@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from server.exceptions import InvalidKeyError
 
-__all__ = ["CHUNK_BYTES", "BlobStore", "check_key", "image_key", "no_chunks"]
+__all__ = ["CHUNK_BYTES", "BlobInfo", "BlobStore", "check_key", "check_prefix", "image_key", "no_chunks"]
 
 CHUNK_BYTES = 256 * 1024
 """What a streamed read holds at a time: a few of these per request, however large the blob."""
@@ -24,6 +26,24 @@ def check_key(key: str) -> str:
     if not _KEY.match(key):
         raise InvalidKeyError(f"{key!r} is not a blob key this server makes")
     return key
+
+
+_PREFIX = re.compile(r"^(images|exports|renditions)/$")
+
+
+def check_prefix(prefix: str) -> str:
+    """A folder of keys that may be listed: ``images/``, ``exports/`` or ``renditions/``."""
+    if not _PREFIX.match(prefix):
+        raise InvalidKeyError(f"{prefix!r} is not a folder of blob keys this server makes")
+    return prefix
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    key: str
+    size: int
+    modified: dt.datetime
+    """When the blob was stored (timezone-aware, UTC)."""
 
 
 def image_key(sha256: str) -> str:
@@ -60,6 +80,10 @@ class BlobStore(Protocol):
         ...
 
     async def exists(self, key: str) -> bool: ...
+
+    async def listing(self, prefix: str) -> list[BlobInfo]:
+        """Every blob under ``prefix`` (see :func:`check_prefix`) whose key this server makes."""
+        ...
 
     async def delete(self, key: str) -> None:
         """Remove the blob; no error when it is already gone."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import hmac
 import shutil
@@ -12,8 +13,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
-from server.exceptions import BlobNotFoundError, StorageError
-from server.storage.base import CHUNK_BYTES, check_key, no_chunks
+from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
+from server.storage.base import CHUNK_BYTES, BlobInfo, check_key, check_prefix, no_chunks
 
 __all__ = ["LocalBlobStore"]
 
@@ -66,6 +67,27 @@ class LocalBlobStore:
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self.path_of(key).is_file)
+
+    async def listing(self, prefix: str) -> list[BlobInfo]:
+        folder = self.root / check_prefix(prefix)
+
+        def scan() -> list[BlobInfo]:
+            found = []
+            for path in folder.rglob("*") if folder.is_dir() else ():
+                key = path.relative_to(self.root).as_posix()
+                try:
+                    check_key(key)  # skips folders and the partial files of writes under way
+                    stat = path.stat()
+                except (InvalidKeyError, FileNotFoundError):  # not ours, or deleted meanwhile
+                    continue
+                modified = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
+                found.append(BlobInfo(key, stat.st_size, modified))
+            return found
+
+        try:
+            return await asyncio.to_thread(scan)
+        except OSError as error:
+            raise StorageError(f"could not list {folder}: {error.strerror or error}") from error
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.path_of(key).unlink, True)

@@ -14,8 +14,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from server.exceptions import BlobNotFoundError, StorageError
-from server.storage.base import CHUNK_BYTES, check_key, no_chunks
+from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
+from server.storage.base import CHUNK_BYTES, BlobInfo, check_key, check_prefix, no_chunks
 
 __all__ = ["S3BlobStore"]
 
@@ -103,6 +103,27 @@ class S3BlobStore:
         except BlobNotFoundError:
             return False
         return True
+
+    async def listing(self, prefix: str) -> list[BlobInfo]:
+        start = f"{self.prefix}/" if self.prefix else ""
+
+        def scan() -> list[BlobInfo]:
+            found = []
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=start + check_prefix(prefix)
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    key = item["Key"][len(start) :]
+                    try:
+                        check_key(key)
+                    except InvalidKeyError:  # not one of ours (the bucket may be shared)
+                        continue
+                    found.append(BlobInfo(key, int(item["Size"]), item["LastModified"]))
+            return found
+
+        result: list[BlobInfo] = await self._call(prefix, scan)
+        return result
 
     async def delete(self, key: str) -> None:
         await self._call(key, self._client.delete_object, Bucket=self.bucket, Key=self.object_key(key))
