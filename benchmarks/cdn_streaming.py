@@ -130,7 +130,7 @@ async def streaming_ranges(
     url = answer.json()["data"]["image"]["originalUrl"]
     streamed = await _peak_mib(client, url, size, range_bytes)  # first: the baseline leaves freed heap
     store = services.delivery.store
-    services.delivery.store = WholeReads(store)  # type: ignore[assignment]
+    services.delivery.store = WholeReads(store)
     try:
         whole = await _peak_mib(client, url, size, range_bytes)
     finally:
