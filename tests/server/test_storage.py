@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import io
 import os
@@ -100,6 +101,25 @@ async def test_ranged_reads_stream_in_bounded_chunks(
         await store.size(missing)
     with pytest.raises(BlobNotFoundError):
         await store.read_range(missing, 0, 10)
+
+
+async def test_listing_names_the_servers_blobs_of_a_folder_only(
+    store: LocalBlobStore | S3BlobStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "export.zip"
+    source.write_bytes(b"zip" * 100)
+    export = f"exports/{'a' * 32}/project-1-csv.zip"
+    await store.put_file(export, source)
+    await store.put_file(image_key("b" * 64), source)
+    if isinstance(store, S3BlobStore):  # a shared bucket may hold objects of others under the prefix
+        store._client.put_object(Bucket=store.bucket, Key=f"{store.prefix}/exports/notes.txt", Body=b"x")
+    else:  # a write under way leaves a partial file next to the blobs
+        (store.root / "exports" / ("a" * 32) / ".project-2.zip.123.part").write_bytes(b"x")
+    (listed,) = await store.listing("exports/")
+    assert (listed.key, listed.size) == (export, 300)
+    assert abs((dt.datetime.now(dt.UTC) - listed.modified).total_seconds()) < 600
+    with pytest.raises(InvalidKeyError):
+        await store.listing("../")
 
 
 @pytest.mark.parametrize(
