@@ -10,10 +10,14 @@
    edge (started here on 127.0.0.1, as the tests do): requests and bytes reaching the origin.
 4. Latency p50 through the edge: a hit, a miss whose thumbnail was made in the background after upload,
    and a miss that renders a preview on demand.
+5. Peak RSS of the origin while five concurrent Range requests read one large original (512 MiB by
+   default; ``--original-mib 2048`` for the 2 GiB of the largest upload), streamed as the origin does and
+   read whole as it did before (the baseline), in the same run (benchmarks/cdn_streaming.py).
 
 The origin is the real app (SQLite, local blobs) in uvicorn on 127.0.0.1. Shared machines are noisy:
 compare ratios measured in the same run; the load average is recorded. Prints a table and writes
-benchmarks/results/cdn.json. Usage: python benchmarks/cdn.py [--images 24] [--runs 15]
+benchmarks/results/cdn.json. Usage: python benchmarks/cdn.py [--images 24] [--runs 15] [--original-mib 512]
+[--range-mib 64].
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.cdn_streaming import streaming_ranges  # noqa: E402
 from cluster.imaging import read_image  # noqa: E402
 from server.api.services import Services  # noqa: E402
 from server.app import create_app  # noqa: E402
@@ -280,14 +285,42 @@ async def _measure(
     return result
 
 
+async def large_original(size_mib: int, range_mib: int) -> dict[str, Any]:
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="spheroseg-cdn-bench-") as folder:
+        services, _ = await _setup(Path(folder), 0, f"http://127.0.0.1:{port}")
+        try:
+            async with (
+                serve(create_app(services=services), port) as origin_url,
+                httpx.AsyncClient(base_url=origin_url, timeout=600) as client,
+            ):
+                token, project = await _login(services, client)
+                return await streaming_ranges(services, client, token, project, size_mib, range_mib)
+        finally:
+            await services.close()
+
+
+def print_streaming(result: dict[str, Any]) -> None:
+    print(
+        f"\n{result['concurrent_ranges']} concurrent ranges of {result['range_mib']} MiB of a "
+        f"{result['original_mib']} MiB original: origin peak RSS increase"
+    )
+    for label, key in (("streaming", "streaming"), ("whole reads (before)", "whole_reads_baseline")):
+        print(f"  {label:<22} {result[key]['peak_rss_increase_mib']:>10} MiB")
+    print(f"  ratio streaming / whole reads: {result['peak_ratio_streaming_to_baseline']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--original-mib", type=int, default=512, help="size of the large original")
+    parser.add_argument("--range-mib", type=int, default=64, help="size of each of the five ranges")
     args = parser.parse_args()
     sizes = rendition_sizes()
     timing = thumbnail_timing(args.runs)
     edge = asyncio.run(gallery(args.images))
+    streaming = asyncio.run(large_original(args.original_mib, args.range_mib))
     thumb16 = next(
         r for r in sizes if r["original"].startswith("16") and r["rendition"].startswith("thumbnail")
     )
@@ -298,6 +331,8 @@ def main() -> None:
             "origin_request_reduction_percent_warm_passes", 0
         )
         >= 95.0,
+        "range_requests_peak_rss_under_a_tenth_of_whole_reads": streaming["peak_ratio_streaming_to_baseline"]
+        < 0.1,
     }
     report = {
         "benchmark": "cdn",
@@ -309,6 +344,7 @@ def main() -> None:
         "renditions": sizes,
         "thumbnail_256_webp_from_2048_16bit_tiff": timing,
         "gallery_three_passes": edge,
+        "range_requests_of_a_large_original": streaming,
         "goals_met": goals,
     }
     print(f"{'original':<20} {'rendition':<22} {'bytes':>10} {'% of original':>14}")
@@ -339,6 +375,7 @@ def main() -> None:
         )
         for name, value in edge["latency_p50_ms"].items():
             print(f"  p50 {name}: {value} ms")
+    print_streaming(streaming)
     print(f"\ngoals met: {goals}\nload average: {os.getloadavg()}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")

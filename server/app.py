@@ -15,9 +15,10 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 
+from server.api.body_limit import BodyLimitMiddleware
 from server.api.graphql_app import GraphQLApp
 from server.api.services import Services
 from server.api.upload import upload_images
@@ -72,11 +73,12 @@ async def blob(request: Request) -> Response:
         expires = int(request.query_params.get("expires", "0"))
         if not store.verify(key, expires, request.query_params.get("signature", "")):
             return PlainTextResponse("the link is invalid or has expired", status_code=403)
-        data = await store.get_bytes(key)
+        size = await store.size(key)
+        chunks = await store.read_range(key, 0, size - 1)  # streamed: an export may be large
     except (ValueError, InvalidKeyError, BlobNotFoundError):
         return PlainTextResponse("not found", status_code=404)
     media = "application/zip" if key.endswith(".zip") else "application/octet-stream"
-    return Response(data, media_type=media)
+    return StreamingResponse(chunks, media_type=media, headers={"Content-Length": str(size)})
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
@@ -100,7 +102,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             WebSocketRoute("/graphql", graphql),
             Route("/img/{path:path}", ImageEndpoint(services.delivery, services.db), methods=["GET", "HEAD"]),
         ],
-        middleware=[Middleware(CacheControlMiddleware)],
+        middleware=[
+            Middleware(CacheControlMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=services.settings.max_request_bytes),
+        ],
         lifespan=lifespan,
     )
     app.state.services = services

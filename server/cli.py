@@ -43,6 +43,8 @@ def serve(host: str, port: int) -> None:
     settle_heap()
     # No per-message compression on WebSockets: events are small JSON, and each connection's zlib state
     # (~100 KiB) and the compression of every event for every subscriber cost more than they save.
+    # The app refuses WebSocket messages over max_request_bytes; ws_max_size stops uvicorn buffering
+    # a larger one first (its default is 16 MiB).
     uvicorn.run(
         app,
         host=host,
@@ -51,6 +53,7 @@ def serve(host: str, port: int) -> None:
         log_config=log_config(),
         proxy_headers=False,
         ws_per_message_deflate=False,
+        ws_max_size=app.state.services.settings.max_request_bytes,
     )
 
 

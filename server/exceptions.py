@@ -15,6 +15,7 @@ with a ``code`` extension::
         ├── AuthenticationError       no, forged, expired or revoked bearer token   (UNAUTHENTICATED)
         ├── PermissionDeniedError     the user may not do this, or it does not exist (FORBIDDEN)
         ├── QueryLimitError           depth, alias, token or cost limit exceeded     (QUERY_TOO_COMPLEX)
+        ├── RequestTooLargeError      a body or WebSocket message over the size limit (REQUEST_TOO_LARGE)
         └── RateLimitedError          too many requests; ``retry_after`` in seconds  (RATE_LIMITED)
 
 Refusals made by the GraphQL library itself carry a code too (:mod:`server.api.errors`): a document that
@@ -35,6 +36,7 @@ __all__ = [
     "PermissionDeniedError",
     "QueryLimitError",
     "RateLimitedError",
+    "RequestTooLargeError",
     "ServerError",
     "StorageError",
 ]
@@ -99,6 +101,21 @@ class PermissionDeniedError(ClientError):
 
 class QueryLimitError(ClientError):
     code = "QUERY_TOO_COMPLEX"
+
+
+class RequestTooLargeError(ClientError):
+    """A request body over ``max_request_bytes`` (answered 413 before it is read in full)."""
+
+    code = "REQUEST_TOO_LARGE"
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(
+            f"the request is larger than this server accepts ({max_bytes} bytes, "
+            "SPHEROSEG_MAX_REQUEST_BYTES); send less at a time (fewer items per mutation), "
+            "and upload images through /api/projects/<id>/images",
+            maxBytes=max_bytes,
+        )
+        self.max_bytes = max_bytes
 
 
 class RateLimitedError(ClientError):

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     password_time_cost: int = 2
     password_memory_kib: int = 19_456
     max_upload_bytes: int = 2 * 1024**3
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        description="Largest request body (GraphQL and other API calls; not uploads, which have "
+        "max_upload_bytes) and WebSocket message: larger ones get 413, or close the socket with 1009.",
+    )
     max_files_per_upload: int = 500
     max_pixels: int = 200_000_000
     introspection: bool | None = None
@@ -80,6 +85,14 @@ class Settings(BaseSettings):
     login_attempts_per_minute: int = 10
     expensive_mutations_per_minute: int = 30
     presign_seconds: int = 3600
+    export_expiry_seconds: int = Field(
+        default=3600,
+        description="Exports (zips) are deleted this long after they are made; their download URL ends "
+        "then too (or after presign_seconds, when that is sooner).",
+    )
+    export_sweep_seconds: float = Field(
+        default=300.0, description="Seconds between sweeps of expired exports."
+    )
     # Segmentation jobs (server/jobs): where they run and how the dispatcher feeds the cluster.
     scheduler: str | None = Field(
         default=None,

@@ -121,7 +121,10 @@ class ExportMutation:
         with tempfile.TemporaryDirectory(prefix="spheroseg-export-") as tmp:
             archive = await asyncio.to_thread(_write_zip, items, formats, Path(tmp), stem)
             await services.store.put_file(key, archive, "application/zip")
-        seconds = services.settings.presign_seconds
+            services.exports.added(archive.stat().st_size)
+        settings = services.settings
+        # the zip is deleted once it expires: its URL must not outlive it
+        seconds = min(settings.presign_seconds, settings.export_expiry_seconds)
         url = await services.store.presigned_url(key, seconds)
         return ProjectExportSuccess(
             url=_absolute(url, context),

@@ -23,6 +23,7 @@ from server.events import EventBus, open_event_bus
 from server.jobs import ClusterHandle, Dispatcher
 from server.settings import Settings
 from server.storage import BlobStore, open_store
+from server.storage.sweep import ExportSweeper
 
 __all__ = ["Metrics", "Services"]
 
@@ -83,6 +84,11 @@ class LiveCounts(Collector):
         for outcome, count in sorted((dispatcher.finished if dispatcher else {}).items()):
             tasks.add_metric([outcome], count)
         yield tasks
+        exports = self.services.exports
+        yield GaugeMetricFamily("spheroseg_stored_exports", "Export zips in the store", value=exports.stored)
+        yield GaugeMetricFamily(
+            "spheroseg_stored_export_bytes", "Bytes of export zips in the store", value=exports.stored_bytes
+        )
         yield GaugeMetricFamily(
             "spheroseg_tasks_in_flight",
             "Images on the cluster now",
@@ -101,6 +107,7 @@ class Services:
     login_by_address: RateLimiter
     expensive: RateLimiter
     delivery: Delivery
+    exports: ExportSweeper
     bus: EventBus
     cluster: ClusterHandle
     dispatcher: Dispatcher | None
@@ -128,6 +135,9 @@ class Services:
             login_by_address=RateLimiter(per_minute * 5, 60.0),
             expensive=RateLimiter(settings.expensive_mutations_per_minute, 60.0),
             delivery=build_delivery(settings, store),
+            exports=ExportSweeper(
+                store, dt.timedelta(seconds=settings.export_expiry_seconds), settings.export_sweep_seconds
+            ),
             bus=bus,
             cluster=cluster,
             dispatcher=dispatcher,
@@ -156,12 +166,14 @@ class Services:
             self.metrics.jobs.labels(status).set(counts.get(status, 0))
 
     async def start(self) -> None:
-        """Connect the event bus and start dispatching (the app's lifespan calls this)."""
+        """Connect the event bus, start dispatching and sweeping exports (the app's lifespan calls this)."""
         await self.bus.start()
         if self.dispatcher is not None:
             self.dispatcher.start()
+        self.exports.start()
 
     async def close(self) -> None:
+        await self.exports.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         await self.cluster.close()

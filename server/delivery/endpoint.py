@@ -9,9 +9,10 @@ Answers, in order of checking:
 - 304 when ``If-None-Match`` holds the strong ETag (the content hash, plus the rendition's digest);
 - 413 for an original over the pixel limit, refused from its header before any decoding; 422 for one
   that cannot be decoded;
-- 200, or 206 for a ``Range`` of an original, with ``Cache-Control: public, max-age=31536000, immutable``
-  (the path names the bytes), ``Cache-Tag``/``Surrogate-Key`` for purges, and for a rendition the contrast
-  stretch in ``X-Display-Range``.
+- 200, or 206 for a ``Range`` of an original (streamed from the store, never read whole), with
+  ``Cache-Control: public, max-age=31536000, immutable`` (the path names the bytes),
+  ``Cache-Tag``/``Surrogate-Key`` for purges, and for a rendition the contrast stretch in
+  ``X-Display-Range``.
 
 Errors carry ``Cache-Control: private, no-store`` so no CDN keeps a refusal.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from cluster.exceptions import ImageReadError, ImageTooLargeError
@@ -92,21 +93,27 @@ class ImageEndpoint:
         headers.update({"ETag": etag, "Cache-Control": IMMUTABLE, "Accept-Ranges": "bytes"})
         if etag_matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
-        data = await self.delivery.store.get_bytes(image_key(path.content_hash))
+        key = image_key(path.content_hash)
+        size = await self.delivery.store.size(key)
         media = media_type or "application/octet-stream"
         if_range = request.headers.get("if-range")
-        wanted = parse_range(request.headers.get("range"), len(data))
+        wanted = parse_range(request.headers.get("range"), size)
         if if_range is not None and if_range.strip() != etag:
             wanted = None
         if wanted is False:
-            headers["Content-Range"] = f"bytes */{len(data)}"
+            headers["Content-Range"] = f"bytes */{size}"
             return Response(status_code=416, headers={**headers, "Cache-Control": NO_STORE})
-        start, end, status = 0, len(data) - 1, 200
+        start, end, status = 0, size - 1, 200
         if wanted is not None:
             start, end, status = wanted.start, wanted.end, 206
-            headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-        body = data[start : end + 1]
-        return _body(request, body, status, media, headers)
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        headers["Content-Length"] = str(end + 1 - start)
+        if request.method == "HEAD":  # the headers alone: nothing is read from the store
+            return Response(status_code=status, media_type=media, headers=headers)
+        # Streamed from the store a chunk at a time: originals may be gigabytes, and anyone holding a
+        # signed URL may ask for them, so no request holds more than a few chunks in memory.
+        chunks = await self.delivery.store.read_range(key, start, end)
+        return StreamingResponse(chunks, status_code=status, media_type=media, headers=headers)
 
     async def _rendition(self, request: Request, path: ImagePath, headers: dict[str, str]) -> Response:
         try:

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,6 +203,26 @@ class Delivery:
     ) -> Rendition:
         if not background or self._background_processes < 1:
             return await asyncio.to_thread(render, original, spec, self.max_pixels, content_hash)
+        args = (original, spec, self.max_pixels, content_hash)
+        try:
+            return await self._render_in_pool(args)
+        except BrokenProcessPool:
+            # Tried once more in the new pool, not again: the image itself may be what kills renderers
+            # (then a request for it renders it in the server and reports the error).
+            return await self._render_in_pool(args)
+
+    async def _render_in_pool(self, args: tuple[bytes, RenditionSpec, int, str]) -> Rendition:
+        """A render in the background pool; a renderer that dies (killed for memory, say) breaks the pool
+        for good, so a broken one is replaced before the error goes on."""
+        pool = self._pool()
+        try:
+            made: Rendition = await asyncio.get_running_loop().run_in_executor(pool, render, *args)
+        except BrokenProcessPool:
+            self._replace_pool(pool)
+            raise
+        return made
+
+    def _pool(self) -> ProcessPoolExecutor:
         if self._background_pool is None:
             self._background_pool = ProcessPoolExecutor(
                 self._background_processes,
@@ -209,10 +230,14 @@ class Delivery:
                 initializer=_become_background_worker,
                 initargs=(os.getpid(),),
             )
-        loop = asyncio.get_running_loop()
-        args = (original, spec, self.max_pixels, content_hash)
-        made: Rendition = await loop.run_in_executor(self._background_pool, render, *args)
-        return made
+        return self._background_pool
+
+    def _replace_pool(self, broken: ProcessPoolExecutor) -> None:
+        """Forget a broken pool (once, however many of its renders failed); the next render starts one."""
+        if self._background_pool is broken:
+            logger.warning("a background renderer died; starting new ones for the next thumbnails")
+            self._background_pool = None
+            broken.shutdown(wait=False, cancel_futures=True)
 
     def schedule_renditions(self, content_hashes: Iterable[str]) -> None:
         """Make the standard rendition of freshly uploaded originals in the background."""

@@ -9,11 +9,20 @@ name ever reaches a path or an object key.
 from __future__ import annotations
 
 from server.settings import Settings
-from server.storage.base import BlobStore, check_key, image_key
+from server.storage.base import CHUNK_BYTES, BlobInfo, BlobStore, check_key, image_key
 from server.storage.local import LocalBlobStore
 from server.storage.s3 import S3BlobStore
 
-__all__ = ["BlobStore", "LocalBlobStore", "S3BlobStore", "check_key", "image_key", "open_store"]
+__all__ = [
+    "CHUNK_BYTES",
+    "BlobInfo",
+    "BlobStore",
+    "LocalBlobStore",
+    "S3BlobStore",
+    "check_key",
+    "image_key",
+    "open_store",
+]
 
 
 def open_store(settings: Settings) -> BlobStore:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from server.exceptions import InvalidKeyError
 
-__all__ = ["BlobStore", "check_key", "image_key"]
+__all__ = ["CHUNK_BYTES", "BlobInfo", "BlobStore", "check_key", "check_prefix", "image_key", "no_chunks"]
+
+CHUNK_BYTES = 256 * 1024
+"""What a streamed read holds at a time: a few of these per request, however large the blob."""
 
 _KEY = re.compile(
     r"^(images/[0-9a-f]{64}|exports/[0-9a-f]{32}/[A-Za-z0-9_-]{1,100}\.zip"
@@ -22,8 +28,32 @@ def check_key(key: str) -> str:
     return key
 
 
+_PREFIX = re.compile(r"^(images|exports|renditions)/$")
+
+
+def check_prefix(prefix: str) -> str:
+    """A folder of keys that may be listed: ``images/``, ``exports/`` or ``renditions/``."""
+    if not _PREFIX.match(prefix):
+        raise InvalidKeyError(f"{prefix!r} is not a folder of blob keys this server makes")
+    return prefix
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    key: str
+    size: int
+    modified: dt.datetime
+    """When the blob was stored (timezone-aware, UTC)."""
+
+
 def image_key(sha256: str) -> str:
     return check_key(f"images/{sha256}")
+
+
+async def no_chunks() -> AsyncIterator[bytes]:
+    """The chunks of an empty range."""
+    return
+    yield
 
 
 class BlobStore(Protocol):
@@ -34,10 +64,26 @@ class BlobStore(Protocol):
         ...
 
     async def get_bytes(self, key: str) -> bytes:
-        """The blob's bytes; :class:`BlobNotFoundError` when there is none."""
+        """The blob's bytes, whole in memory; :class:`BlobNotFoundError` when there is none. Only for blobs
+        known to be small (renditions) or that are decoded whole anyway; stream the rest."""
+        ...
+
+    async def size(self, key: str) -> int:
+        """The blob's length in bytes; :class:`BlobNotFoundError` when there is none."""
+        ...
+
+    async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes ``start`` to ``end`` (inclusive; within the blob) in chunks of at most
+        :data:`CHUNK_BYTES`, each read only when the previous one was taken. The blob is opened before this
+        returns (:class:`BlobNotFoundError` then); a store that fails later raises :class:`StorageError`
+        from the iterator. Empty when ``end < start``."""
         ...
 
     async def exists(self, key: str) -> bool: ...
+
+    async def listing(self, prefix: str) -> list[BlobInfo]:
+        """Every blob under ``prefix`` (see :func:`check_prefix`) whose key this server makes."""
+        ...
 
     async def delete(self, key: str) -> None:
         """Remove the blob; no error when it is already gone."""

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import hmac
 import shutil
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
-from server.exceptions import BlobNotFoundError, StorageError
-from server.storage.base import check_key
+from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
+from server.storage.base import CHUNK_BYTES, BlobInfo, check_key, check_prefix, no_chunks
 
 __all__ = ["LocalBlobStore"]
 
@@ -45,8 +48,46 @@ class LocalBlobStore:
         except FileNotFoundError as error:
             raise BlobNotFoundError(f"no blob {key}") from error
 
+    async def size(self, key: str) -> int:
+        try:
+            stat = await asyncio.to_thread(self.path_of(key).stat)
+        except FileNotFoundError as error:
+            raise BlobNotFoundError(f"no blob {key}") from error
+        return stat.st_size
+
+    async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        path = self.path_of(key)
+        if end < start:
+            return no_chunks()
+        try:
+            handle = await asyncio.to_thread(path.open, "rb")
+        except FileNotFoundError as error:
+            raise BlobNotFoundError(f"no blob {key}") from error
+        return _chunks(handle, start, end, path)
+
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self.path_of(key).is_file)
+
+    async def listing(self, prefix: str) -> list[BlobInfo]:
+        folder = self.root / check_prefix(prefix)
+
+        def scan() -> list[BlobInfo]:
+            found = []
+            for path in folder.rglob("*") if folder.is_dir() else ():
+                key = path.relative_to(self.root).as_posix()
+                try:
+                    check_key(key)  # skips folders and the partial files of writes under way
+                    stat = path.stat()
+                except (InvalidKeyError, FileNotFoundError):  # not ours, or deleted meanwhile
+                    continue
+                modified = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
+                found.append(BlobInfo(key, stat.st_size, modified))
+            return found
+
+        try:
+            return await asyncio.to_thread(scan)
+        except OSError as error:
+            raise StorageError(f"could not list {folder}: {error.strerror or error}") from error
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.path_of(key).unlink, True)
@@ -74,3 +115,25 @@ class LocalBlobStore:
             raise StorageError(
                 f"storage folder {self.root} is not writable: {error.strerror or error}"
             ) from error
+
+
+async def _chunks(handle: BinaryIO, start: int, end: int, path: Path) -> AsyncIterator[bytes]:
+    """The bytes of an open file, a chunk per thread hop; the file is closed however the reader stops."""
+
+    def read(offset: int, length: int) -> bytes:
+        handle.seek(offset)
+        return handle.read(length)
+
+    try:
+        offset = start
+        while offset <= end:
+            try:
+                chunk = await asyncio.to_thread(read, offset, min(CHUNK_BYTES, end + 1 - offset))
+            except OSError as error:
+                raise StorageError(f"could not read {path}: {error.strerror or error}") from error
+            if not chunk:
+                raise StorageError(f"{path} ended at byte {offset}, before byte {end}")
+            offset += len(chunk)
+            yield chunk
+    finally:
+        await asyncio.to_thread(handle.close)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from server.exceptions import BlobNotFoundError, StorageError
-from server.storage.base import check_key
+from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
+from server.storage.base import CHUNK_BYTES, BlobInfo, check_key, check_prefix, no_chunks
 
 __all__ = ["S3BlobStore"]
 
@@ -71,12 +72,58 @@ class S3BlobStore:
         result: bytes = await self._call(key, read)
         return result
 
+    async def size(self, key: str) -> int:
+        head = await self._call(key, self._client.head_object, Bucket=self.bucket, Key=self.object_key(key))
+        return int(head["ContentLength"])
+
+    async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        if end < start:
+            return no_chunks()
+        answer = await self._call(
+            key,
+            self._client.get_object,
+            Bucket=self.bucket,
+            Key=self.object_key(key),
+            Range=f"bytes={start}-{end}",
+        )
+        return self._chunks(key, answer["Body"])
+
+    async def _chunks(self, key: str, body: Any) -> AsyncIterator[bytes]:
+        """The object's body as it arrives, a chunk per thread hop; the connection is released however the
+        reader stops (a client that goes away leaves no half-read connection in boto3's pool)."""
+        try:  # botocore raises a broken or cut-short body as BotoCoreError: a StorageError here
+            while chunk := await self._call(key, body.read, CHUNK_BYTES):
+                yield chunk
+        finally:
+            await asyncio.to_thread(body.close)
+
     async def exists(self, key: str) -> bool:
         try:
             await self._call(key, self._client.head_object, Bucket=self.bucket, Key=self.object_key(key))
         except BlobNotFoundError:
             return False
         return True
+
+    async def listing(self, prefix: str) -> list[BlobInfo]:
+        start = f"{self.prefix}/" if self.prefix else ""
+
+        def scan() -> list[BlobInfo]:
+            found = []
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=start + check_prefix(prefix)
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    key = item["Key"][len(start) :]
+                    try:
+                        check_key(key)
+                    except InvalidKeyError:  # not one of ours (the bucket may be shared)
+                        continue
+                    found.append(BlobInfo(key, int(item["Size"]), item["LastModified"]))
+            return found
+
+        result: list[BlobInfo] = await self._call(prefix, scan)
+        return result
 
     async def delete(self, key: str) -> None:
         await self._call(key, self._client.delete_object, Bucket=self.bucket, Key=self.object_key(key))

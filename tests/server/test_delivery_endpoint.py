@@ -6,6 +6,9 @@ import asyncio
 import hashlib
 import io
 import os
+import signal
+import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +20,10 @@ from server.db.models import Image as ImageRow
 from server.delivery.service import Delivery
 from server.delivery.signing import ImagePath
 from server.delivery.specs import rendition_key
+from server.storage import S3BlobStore
 from tests.server.conftest import Api
 from tests.server.test_delivery_renditions import huge_png_header, spheroid, tiff_bytes
+from tests.server.test_storage import stored_api as stored_api  # a fixture: the app on a folder or S3
 
 pytestmark = pytest.mark.anyio
 
@@ -206,3 +211,113 @@ async def test_a_request_does_not_wait_for_a_starved_background_render(
     again = await asyncio.wait_for(delivery.rendition(content_hash, spec), 10)  # now stored
     assert again.data == made.data
     background.cancel()
+
+
+async def test_a_killed_background_renderer_is_replaced_and_the_next_upload_gets_its_thumbnail(
+    api: Api,
+) -> None:
+    """A renderer killed (for memory, say) used to break the pool for good: no thumbnail until a restart."""
+    delivery = api.services.delivery
+    delivery._background_processes = 1  # the production default (the other tests use threads)
+    token, project, _, _ = await _world(api)
+    await delivery.drain()
+    pool = delivery._background_pool
+    assert pool is not None
+    for pid in list(pool._processes):  # type: ignore[attr-defined]
+        os.kill(pid, signal.SIGKILL)
+        await asyncio.to_thread(_wait_gone, pid)
+    second = tiff_bytes(spheroid(320))
+    response = await api.upload(token, project, [("second.tif", second)])
+    second_id = response.json()["files"][0]["imageId"]
+    await delivery.drain()
+    assert await api.services.store.exists(
+        rendition_key(hashlib.sha256(second).hexdigest(), delivery.thumbnail)
+    )
+    renders = delivery.renders
+    thumbnail = await api.client.get((await _urls(api, token, second_id))["thumbnailUrl"])
+    assert thumbnail.status_code == 200 and max(Image.open(io.BytesIO(thumbnail.content)).size) == 256
+    assert delivery.renders == renders  # made in the background, not by the request
+
+
+def _wait_gone(pid: int) -> None:
+    """Until the killed process is reaped by its pool (so the pool has seen it die)."""
+    while Path(f"/proc/{pid}").exists():
+        time.sleep(0.05)
+
+
+async def _stored_original(api: Api, tmp_path: Path, size: int) -> tuple[str, bytes]:
+    """A large original put straight into the store (uploading it would cost the test seconds)."""
+    token = await api.user("owner")
+    project = await api.project(token)
+    data = os.urandom(size)
+    sha = hashlib.sha256(data).hexdigest()
+    source = tmp_path / "large.tif"
+    source.write_bytes(data)
+    await api.services.store.put_file(f"images/{sha}", source)
+    async with api.services.db.begin() as db:
+        row = await images.add_image(
+            db,
+            ImageRow(
+                project_id=project,
+                name="large.tif",
+                content_hash=sha,
+                format="tiff",
+                width=8192,
+                height=4096,
+                bit_depth=8,
+                pixel_size_um=None,
+                byte_size=len(data),
+                segmentation_status="none",
+                review_status="unreviewed",
+                current_version=0,
+            ),
+        )
+    return (await _urls(api, token, row.id))["originalUrl"], data
+
+
+async def test_originals_and_ranges_are_streamed_not_read_whole(api: Api, tmp_path: Path) -> None:
+    """Anyone holding a signed URL may ask for a multi-gigabyte original, five ranges at a time: the server
+    holds a few chunks per request, never the file (measured as the peak of Python's allocations)."""
+    size = 48 * 1024**2
+    url, data = await _stored_original(api, tmp_path, size)
+    offsets = [i * size // 5 for i in range(5)]
+    tracemalloc.start()
+    try:
+        parts = await asyncio.gather(*(api.client.get(url, headers=_mebibyte_at(o)) for o in offsets))
+        head = await api.client.head(url, headers={"Range": "bytes=100-"})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    for offset, part in zip(offsets, parts, strict=True):
+        assert part.status_code == 206 and part.content == data[offset : offset + 2**20]
+        assert part.headers["content-range"] == f"bytes {offset}-{offset + 2**20 - 1}/{size}"
+    assert head.status_code == 206 and head.content == b""
+    assert int(head.headers["content-length"]) == size - 100
+    assert peak < size // 2, f"{peak / 2**20:.1f} MiB held for 5 MiB of ranges of a 48 MiB original"
+    full = await api.client.get(url)
+    assert full.status_code == 200 and full.content == data
+    assert int(full.headers["content-length"]) == size
+
+
+async def test_ranges_of_an_original_in_s3_fetch_only_those_bytes(stored_api: Api, tmp_path: Path) -> None:
+    """On either store the answers are the same; from S3 only the asked-for bytes are fetched (moto runs
+    in this process, so its own copies rule out measuring the server's memory as above)."""
+    api = stored_api
+    size = 12 * 1024**2
+    url, data = await _stored_original(api, tmp_path, size)
+    fetched: list[str] = []
+    store = api.services.store
+    if isinstance(store, S3BlobStore):
+        store._client.meta.events.register(
+            "before-call.s3.GetObject", lambda params, **_: fetched.append(params["headers"].get("Range", ""))
+        )
+    parts = await asyncio.gather(*(api.client.get(url, headers=_mebibyte_at(o)) for o in (0, size // 2)))
+    assert [p.content for p in parts] == [data[: 2**20], data[size // 2 : size // 2 + 2**20]]
+    head = await api.client.head(url)
+    assert head.status_code == 200 and int(head.headers["content-length"]) == size and head.content == b""
+    if isinstance(store, S3BlobStore):
+        assert sorted(fetched) == [f"bytes=0-{2**20 - 1}", f"bytes={size // 2}-{size // 2 + 2**20 - 1}"]
+
+
+def _mebibyte_at(offset: int) -> dict[str, str]:
+    return {"Range": f"bytes={offset}-{offset + 2**20 - 1}"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import io
 import os
@@ -20,7 +21,7 @@ from server.api.services import Services
 from server.app import create_app
 from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
 from server.settings import Settings
-from server.storage import LocalBlobStore, S3BlobStore, image_key
+from server.storage import CHUNK_BYTES, LocalBlobStore, S3BlobStore, image_key
 from tests.server.conftest import Api, make_settings, png_bytes
 
 pytestmark = pytest.mark.anyio
@@ -78,6 +79,47 @@ async def test_large_files_go_up_in_parts_and_presigned_urls_fetch_them(
     assert etag.strip('"').endswith("-3"), etag  # three parts of 5 MiB, 5 MiB, 1 MiB
     url = await store.presigned_url(key, 60)
     assert httpx.get(url).content == data
+
+
+async def test_ranged_reads_stream_in_bounded_chunks(
+    store: LocalBlobStore | S3BlobStore, tmp_path: Path
+) -> None:
+    data = os.urandom(3 * CHUNK_BYTES + 17)
+    source = tmp_path / "upload"
+    source.write_bytes(data)
+    key = image_key(hashlib.sha256(data).hexdigest())
+    await store.put_file(key, source)
+    assert await store.size(key) == len(data)
+    chunks = [chunk async for chunk in await store.read_range(key, 0, len(data) - 1)]
+    assert b"".join(chunks) == data
+    assert len(chunks) == 4 and max(map(len, chunks)) <= CHUNK_BYTES
+    middle = [c async for c in await store.read_range(key, CHUNK_BYTES - 5, CHUNK_BYTES + 4)]
+    assert b"".join(middle) == data[CHUNK_BYTES - 5 : CHUNK_BYTES + 5]
+    assert [c async for c in await store.read_range(key, 10, 9)] == []
+    missing = image_key("0" * 64)
+    with pytest.raises(BlobNotFoundError):
+        await store.size(missing)
+    with pytest.raises(BlobNotFoundError):
+        await store.read_range(missing, 0, 10)
+
+
+async def test_listing_names_the_servers_blobs_of_a_folder_only(
+    store: LocalBlobStore | S3BlobStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "export.zip"
+    source.write_bytes(b"zip" * 100)
+    export = f"exports/{'a' * 32}/project-1-csv.zip"
+    await store.put_file(export, source)
+    await store.put_file(image_key("b" * 64), source)
+    if isinstance(store, S3BlobStore):  # a shared bucket may hold objects of others under the prefix
+        store._client.put_object(Bucket=store.bucket, Key=f"{store.prefix}/exports/notes.txt", Body=b"x")
+    else:  # a write under way leaves a partial file next to the blobs
+        (store.root / "exports" / ("a" * 32) / ".project-2.zip.123.part").write_bytes(b"x")
+    (listed,) = await store.listing("exports/")
+    assert (listed.key, listed.size) == (export, 300)
+    assert abs((dt.datetime.now(dt.UTC) - listed.modified).total_seconds()) < 600
+    with pytest.raises(InvalidKeyError):
+        await store.listing("../")
 
 
 @pytest.mark.parametrize(
