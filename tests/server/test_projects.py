@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import zipfile
 
@@ -230,3 +231,38 @@ async def test_project_page_pagination_filters_and_stats(api: Api) -> None:
         id=project_id,
     )
     assert "cursor" in forged["errors"][0]["message"]
+
+
+async def test_csv_export_escapes_formulas_in_every_text_column(api: Api) -> None:
+    """An editor's free text that a spreadsheet would run (=, +, -, @) reaches another member's metrics.csv
+    as text; numeric columns stay numbers."""
+    owner = await api.user("owner")
+    editor = await api.user("editor")
+    project_id = await api.project(owner)
+    await api.share(owner, project_id, "editor", "EDITOR")
+    uploaded = await api.upload(editor, project_id, [("@SUM(1+1).png", png_bytes())])
+    image_id = uploaded.json()["files"][0]["imageId"]
+    save = (
+        "mutation($id: Int!, $sph: [SpheroidInput!]!, $m: String!, $v: String!) { saveSegmentation("
+        "imageId: $id, baseVersion: 0, spheroids: $sph, modelName: $m, modelVersion: $v) { __typename } }"
+    )
+    formula = '=HYPERLINK("https://evil.example","click")'
+    saved = await api.ok(save, editor, id=image_id, sph=[{"exterior": SQUARE}], m=formula, v="-1+2")
+    assert saved["saveSegmentation"]["__typename"] == "SegmentationSaveSuccess"
+    data = await api.ok(
+        "mutation($id: Int!) { exportProject(id: $id, format: CSV) { ... on ProjectExportSuccess { url } } }",
+        owner,
+        id=project_id,
+    )
+    archive = zipfile.ZipFile(io.BytesIO((await api.client.get(data["exportProject"]["url"])).content))
+    name = next(n for n in archive.namelist() if n.endswith("metrics.csv"))
+    rows = list(csv.DictReader(io.StringIO(archive.read(name).decode("utf-8"))))
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["image"] == "'@SUM(1+1).png" and row["file_stem"].startswith("'@SUM")
+    assert row["model_name"] == "'" + formula and row["model_version"] == "'-1+2"
+    text_columns = {"image", "model_name", "model_version", "file_stem"}
+    for column, value in row.items():
+        assert not value.startswith(("=", "+", "-", "@")) or column not in text_columns, column
+        if column not in text_columns and value:
+            float(value)  # a number, not escaped text
