@@ -72,7 +72,10 @@ def migrate() -> None:
 @click.option("--admin", is_flag=True, help="Make the user an administrator.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_user(username: str, admin: bool, password_stdin: bool) -> None:
-    """Create a user; the password is asked for (or read from stdin)."""
+    """Create a user; the password is asked for (or read from stdin).
+
+    A password needs at least 10 characters, not only spaces, and may not be the user name.
+    """
     from server.db import users
     from server.db.engine import create_engine, session_factory
     from server.domain.auth import PasswordPolicy, Passwords, check_username
@@ -88,7 +91,7 @@ def create_user(username: str, admin: bool, password_stdin: bool) -> None:
     )
     try:
         check_username(username)
-        password_hash = passwords.hash(password)
+        password_hash = passwords.hash(password, username)
     except InvalidInputError as error:
         raise click.ClickException(str(error)) from error
 

@@ -105,7 +105,7 @@ class UserMutation:
         services = info.context.services
         try:
             username = check_username(input.username)
-            password_hash = services.passwords.hash(input.password)
+            password_hash = services.passwords.hash(input.password, username)
         except InvalidInputError as error:
             return input_error(error)
         async with services.db.begin() as db:

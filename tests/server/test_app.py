@@ -94,6 +94,16 @@ def test_cli_migrate_create_user_and_login(tmp_path: Path) -> None:
         check=False,
     )
     assert short.returncode != 0 and "password" in short.stderr
+    for password, rule in ((" " * 10, "only spaces"), ("Lab-Manager", "not be the user name")):
+        weak = subprocess.run(
+            [*spheroseg, "server", "create-user", "lab-manager", "--password-stdin"],
+            env=env,
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert weak.returncode != 0 and rule in weak.stderr, weak.stderr
 
 
 def test_settings_from_environment_and_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -87,3 +87,26 @@ async def test_login_attempts_are_rate_limited_per_username(api: Api) -> None:
     blocked = (await api.ok(LOGIN, u="alice", p=PASSWORD))["login"]
     assert blocked["__typename"] == "RateLimited" and 0 < blocked["retryAfterSeconds"] <= 60
     assert "try again in" in blocked["message"]
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "rule"),
+    [
+        ("carol", " " * 10, "only spaces"),
+        ("carol", "\t \n" * 4, "only spaces"),
+        ("carol", "short", "at least 10 characters"),
+        ("jonathan.smith", "Jonathan.Smith", "not be the user name"),
+    ],
+)
+async def test_create_user_says_which_password_rule_failed(
+    api: Api, username: str, password: str, rule: str
+) -> None:
+    admin = await api.user("root", admin=True)
+    create = (
+        "mutation($u: String!, $p: String!) { createUser(input: {username: $u, password: $p}) "
+        "{ __typename ... on InputError { field message } } }"
+    )
+    refused = (await api.ok(create, admin, u=username, p=password))["createUser"]
+    assert refused["__typename"] == "InputError" and refused["field"] == "password"
+    assert rule in refused["message"]
+    assert (await api.ok(LOGIN, u=username, p=password))["login"]["__typename"] == "InvalidCredentials"
