@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import zipfile
@@ -49,7 +50,51 @@ async def test_sharing_gives_roles_and_strangers_see_nothing(api: Api) -> None:
         owner,
         id=project_id,
     )
-    assert last_owner["removeProjectMember"]["message"] == "a project keeps at least one owner"
+    assert last_owner["removeProjectMember"]["message"].startswith("a project keeps at least one owner")
+
+
+ROLE = (
+    "mutation($id: Int!, $u: String!, $r: ProjectRole!) { addProjectMember(id: $id, username: $u, role: $r) "
+    "{ __typename ... on InputError { field message } } }"
+)
+MY_ROLE = "query($id: Int!) { project(id: $id) { myRole members { role } } }"
+
+
+@pytest.mark.parametrize("role", ["VIEWER", "EDITOR"])
+async def test_the_last_owner_cannot_demote_themselves(api: Api, role: str) -> None:
+    owner = await api.user("owner")
+    project_id = await api.project(owner)
+    refused = (await api.ok(ROLE, owner, id=project_id, u="owner", r=role))["addProjectMember"]
+    assert refused == {
+        "__typename": "InputError",
+        "field": "username",
+        "message": "a project keeps at least one owner; make another member owner first",
+    }
+    assert (await api.ok(MY_ROLE, owner, id=project_id))["project"]["myRole"] == "OWNER"
+    admin = await api.user("root", admin=True)  # an administrator acts as owner, under the same rule
+    by_admin = (await api.ok(ROLE, admin, id=project_id, u="owner", r=role))["addProjectMember"]
+    assert by_admin["__typename"] == "InputError"
+    await api.share(owner, project_id, "root", "OWNER")
+    demoted = (await api.ok(ROLE, owner, id=project_id, u="owner", r=role))["addProjectMember"]
+    assert demoted["__typename"] == "ProjectSuccess"
+
+
+async def test_two_owners_demoting_themselves_at_once_leave_one_owner(api: Api) -> None:
+    tokens = {name: await api.user(name) for name in ("ann", "ben")}
+    project_id = await api.project(tokens["ann"])
+    await api.share(tokens["ann"], project_id, "ben", "OWNER")
+    for _ in range(5):  # several rounds: the two requests interleave differently each time
+        names = list(tokens)
+        results = await asyncio.gather(
+            *(api.ok(ROLE, tokens[name], id=project_id, u=name, r="VIEWER") for name in names)
+        )
+        outcomes = {name: r["addProjectMember"]["__typename"] for name, r in zip(names, results, strict=True)}
+        assert sorted(outcomes.values()) == ["InputError", "ProjectSuccess"]
+        members = (await api.ok(MY_ROLE, tokens["ann"], id=project_id))["project"]["members"]
+        assert [member["role"] for member in members].count("OWNER") == 1
+        demoted = next(name for name, outcome in outcomes.items() if outcome == "ProjectSuccess")
+        owner = next(name for name in names if name != demoted)
+        await api.share(tokens[owner], project_id, demoted, "OWNER")
 
 
 async def test_upload_reads_headers_refuses_duplicates_bad_and_oversized_files(api: Api) -> None:
