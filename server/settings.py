@@ -71,7 +71,16 @@ class Settings(BaseSettings):
     max_cost: int = 5_000
     default_page_size: int = 50
     max_page_size: int = 500
-    login_attempts_per_minute: int = 10
+    login_attempts_per_minute: int = Field(
+        default=10,
+        description="Login attempts a minute for one user name from one client address (5x that from one "
+        "address for any names).",
+    )
+    login_attempts_per_user_per_minute: int = Field(
+        default=100,
+        description="Login attempts a minute for one user name from all addresses together; much higher than "
+        "the per-address limit, so that one attacker's guesses cannot lock the real user out.",
+    )
     expensive_mutations_per_minute: int = 30
     presign_seconds: int = 3600
     # Segmentation jobs (server/jobs): where they run and how the dispatcher feeds the cluster.

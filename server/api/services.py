@@ -18,7 +18,7 @@ from server.db.models import Job
 from server.delivery import Delivery, build_delivery
 from server.domain.auth import PasswordPolicy, Passwords
 from server.domain.jobs import JobStatus
-from server.domain.ratelimit import RateLimiter
+from server.domain.ratelimit import LoginLimits, RateLimiter
 from server.events import EventBus, open_event_bus
 from server.jobs import ClusterHandle, Dispatcher
 from server.settings import Settings
@@ -97,8 +97,7 @@ class Services:
     db: async_sessionmaker[AsyncSession]
     store: BlobStore
     passwords: Passwords
-    login_by_user: RateLimiter
-    login_by_address: RateLimiter
+    logins: LoginLimits
     expensive: RateLimiter
     delivery: Delivery
     bus: EventBus
@@ -124,8 +123,7 @@ class Services:
             passwords=Passwords(
                 PasswordPolicy(time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib)
             ),
-            login_by_user=RateLimiter(per_minute, 60.0),
-            login_by_address=RateLimiter(per_minute * 5, 60.0),
+            logins=LoginLimits(per_minute, per_minute * 5, settings.login_attempts_per_user_per_minute),
             expensive=RateLimiter(settings.expensive_mutations_per_minute, 60.0),
             delivery=build_delivery(settings, store),
             bus=bus,
