@@ -31,14 +31,20 @@ def serve(host: str, port: int) -> None:
     /health/live, /health/ready    probes; /metrics for Prometheus
 
     Segmentation jobs run on a local Dask cluster started on first use, or on SPHEROSEG_SCHEDULER.
+    In production (SPHEROSEG_ENVIRONMENT=production) SPHEROSEG_SECRET_KEY must be set; in development a
+    key is made once and kept in the data directory (SPHEROSEG_DATA_DIR).
     With --port 0 a free port is chosen; the log says which.
     """
     import uvicorn
 
     from server.app import create_app
+    from server.exceptions import ConfigError
     from server.runtime import settle_heap
 
-    app = create_app(Settings())
+    try:
+        app = create_app(Settings())
+    except ConfigError as error:  # a missing or wrong setting: one line naming it, no traceback
+        raise click.ClickException(str(error)) from error
     settle_heap()
     # No per-message compression on WebSockets: events are small JSON, and each connection's zlib state
     # (~100 KiB) and the compression of every event for every subscriber cost more than they save.

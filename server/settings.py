@@ -15,7 +15,6 @@ development mode (GraphiQL on). A lab sets, e.g.::
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +26,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from server.exceptions import ConfigError
 
 __all__ = ["Settings", "default_data_dir"]
 
@@ -56,7 +57,16 @@ class Settings(BaseSettings):
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
     s3_multipart_threshold_bytes: int = 16 * 1024 * 1024
-    secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where a development server keeps the secret key it made (the default SQLite file and "
+        "blobs are there too).",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs image and download URLs; required in production (the same on every replica). "
+        "Unset in development: one is made and kept in data_dir (see server.keys).",
+    )
     public_url: str = ""
     session_hours: float = 24 * 14
     password_time_cost: int = 2
@@ -163,6 +173,12 @@ class Settings(BaseSettings):
         if config:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
         return tuple(sources)
+
+    def secret(self) -> str:
+        """The secret key's value; :func:`server.keys.with_secret_key` has filled it in for the app."""
+        if self.secret_key is None:
+            raise ConfigError("SPHEROSEG_SECRET_KEY is not set (server.keys.with_secret_key fills it in)")
+        return self.secret_key.get_secret_value()
 
     @property
     def introspection_enabled(self) -> bool:

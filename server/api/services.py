@@ -21,6 +21,7 @@ from server.domain.jobs import JobStatus
 from server.domain.ratelimit import LoginLimits, RateLimiter
 from server.events import EventBus, open_event_bus
 from server.jobs import ClusterHandle, Dispatcher
+from server.keys import with_secret_key
 from server.settings import Settings
 from server.storage import BlobStore, open_store
 
@@ -109,6 +110,9 @@ class Services:
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
+        """Everything ``settings`` describe; :class:`ConfigError` (one line, naming the variable) for a
+        production server without ``SPHEROSEG_SECRET_KEY`` or another setting it cannot start with."""
+        settings = with_secret_key(settings)
         engine = create_engine(settings.database_url)
         per_minute = settings.login_attempts_per_minute
         store = open_store(settings)

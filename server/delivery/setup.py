@@ -60,7 +60,7 @@ def _secret(value: SecretStr | None, variable: str, why: str) -> str:
 def build_signer(settings: Settings) -> UrlSigner:
     keys = {kid: secret.get_secret_value().encode() for kid, secret in settings.delivery_signing_keys.items()}
     if not keys:
-        derived = hmac.new(settings.secret_key.get_secret_value().encode(), b"image urls", hashlib.sha256)
+        derived = hmac.new(settings.secret().encode(), b"image urls", hashlib.sha256)
         keys = {"k0": derived.digest()}
     current = settings.delivery_signing_key_id or next(iter(keys))
     if current not in keys:
