@@ -1,4 +1,4 @@
-"""``spheroseg server``: ``serve``, ``migrate`` and ``create-user``."""
+"""``spheroseg server``: ``serve``, ``migrate``, ``create-user`` and ``rotate-signing-key``."""
 
 from __future__ import annotations
 
@@ -115,3 +115,32 @@ def create_user(username: str, admin: bool, password_stdin: bool) -> None:
     if not asyncio.run(run()):
         raise click.ClickException(f"user {username!r} exists already")
     click.echo(f"created {'administrator' if admin else 'user'} {username}")
+
+
+@server.command("rotate-signing-key")
+def rotate_signing_key() -> None:
+    """Sign image URLs with a new key from now on; URLs handed out before are refused.
+
+    Use it after removing a member, whose URLs would otherwise work until they expire (up to
+    SPHEROSEG_DELIVERY_URL_TTL_SECONDS plus a day). The new key is kept in the database, so every replica
+    takes it up (within SPHEROSEG_DELIVERY_SIGNING_KEY_REFRESH_SECONDS); clients ask for fresh URLs. A CDN
+    may keep serving what it cached until it is purged.
+    """
+    from server.db import signing
+    from server.db.engine import create_engine, session_factory
+    from server.delivery.keyring import Rotation
+
+    settings = Settings()
+
+    async def run() -> Rotation:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine).begin() as db:
+                row = await signing.add_rotation(db)
+                return Rotation(row.id, row.salt)
+        finally:
+            await engine.dispose()
+
+    key_id = asyncio.run(run()).key_id
+    wait = settings.delivery_signing_key_refresh_seconds
+    click.echo(f"image URLs are now signed with key {key_id}; running servers take it up within {wait:.0f} s")

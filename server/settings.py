@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         default_factory=dict, description="Key id -> secret; empty: one key 'k0' derived from secret_key."
     )
     delivery_signing_key_id: str = Field(default="", description="The key that signs new URLs.")
+    delivery_signing_key_refresh_seconds: float = Field(
+        default=30.0,
+        description="How often a replica looks for a signing key rotated elsewhere (it also looks at once "
+        "when a URL names a newer key than its own).",
+    )
     delivery_url_ttl_seconds: int = 7 * 24 * 3600
     delivery_url_window_seconds: int = 24 * 3600
     delivery_thumbnail_size: int = 256

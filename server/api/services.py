@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -15,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.db.engine import create_engine, session_factory
 from server.db.models import Job
-from server.delivery import Delivery, build_delivery
+from server.delivery import Delivery, Keyring, base_signing_keys, build_delivery
 from server.domain.auth import PasswordPolicy, Passwords
 from server.domain.jobs import JobStatus
 from server.domain.ratelimit import LoginLimits, RateLimiter
@@ -26,6 +29,8 @@ from server.settings import Settings
 from server.storage import BlobStore, open_store
 
 __all__ = ["Metrics", "Services"]
+
+logger = logging.getLogger(__name__)
 
 ACTIVE_JOBS = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
@@ -101,12 +106,14 @@ class Services:
     logins: LoginLimits
     expensive: RateLimiter
     delivery: Delivery
+    keyring: Keyring
     bus: EventBus
     cluster: ClusterHandle
     dispatcher: Dispatcher | None
     metrics: Metrics = field(default_factory=Metrics)
     websockets: collections.Counter[int] = field(default_factory=collections.Counter)
     """Open GraphQL WebSocket connections per user id (limited by ``max_connections_per_user``)."""
+    _key_refresher: asyncio.Task[None] | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -119,17 +126,20 @@ class Services:
         bus = open_event_bus(settings.database_url)
         cluster = ClusterHandle(settings)
         dispatcher = Dispatcher(settings, engine, store, bus, cluster) if settings.dispatcher else None
+        sessions = session_factory(engine)
+        delivery = build_delivery(settings, store)
         return cls(
             settings=settings,
             engine=engine,
-            db=session_factory(engine),
+            db=sessions,
             store=store,
             passwords=Passwords(
                 PasswordPolicy(time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib)
             ),
             logins=LoginLimits(per_minute, per_minute * 5, settings.login_attempts_per_user_per_minute),
             expensive=RateLimiter(settings.expensive_mutations_per_minute, 60.0),
-            delivery=build_delivery(settings, store),
+            delivery=delivery,
+            keyring=Keyring(delivery.signer, *base_signing_keys(settings), sessions),
             bus=bus,
             cluster=cluster,
             dispatcher=dispatcher,
@@ -158,12 +168,28 @@ class Services:
             self.metrics.jobs.labels(status).set(counts.get(status, 0))
 
     async def start(self) -> None:
-        """Connect the event bus and start dispatching (the app's lifespan calls this)."""
+        """Connect the event bus, take up the newest signing key and start dispatching (the app's lifespan
+        calls this)."""
         await self.bus.start()
+        await self.keyring.refresh()
+        self._key_refresher = asyncio.create_task(self._refresh_keys(), name="spheroseg-signing-keys")
         if self.dispatcher is not None:
             self.dispatcher.start()
 
+    async def _refresh_keys(self) -> None:
+        """Take up signing key rotations made elsewhere (another replica, the command line)."""
+        while True:
+            await asyncio.sleep(self.settings.delivery_signing_key_refresh_seconds)
+            try:
+                await self.keyring.refresh()
+            except Exception:  # the database may be away for a moment; the next round tries again
+                logger.exception("could not read the newest signing key; trying again later")
+
     async def close(self) -> None:
+        if self._key_refresher is not None:
+            self._key_refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._key_refresher
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         await self.cluster.close()

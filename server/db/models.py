@@ -33,6 +33,7 @@ __all__ = [
     "ProjectStatsRow",
     "Segmentation",
     "Session",
+    "SigningKey",
     "Task",
     "User",
     "utcnow",
@@ -203,3 +204,13 @@ class Task(Base):
     result_version: Mapped[int | None]
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+
+
+class SigningKey(Base):
+    """A rotation of the image URL key: the key is derived from the secret key and ``salt``, never stored."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 (SQLAlchemy reads it once)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    salt: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
