@@ -89,6 +89,15 @@ class LiveCounts(Collector):
         for outcome, count in sorted((dispatcher.finished if dispatcher else {}).items()):
             tasks.add_metric([outcome], count)
         yield tasks
+        dropped = CounterMetricFamily(
+            "spheroseg_results_dropped",
+            "Results from the cluster this replica's dispatcher dropped, by reason: deleted (the image or "
+            "project went meanwhile), stale (the task was cancelled or its result stored already)",
+            labels=["reason"],
+        )
+        for reason in ("deleted", "stale"):
+            dropped.add_metric([reason], dispatcher.dropped[reason] if dispatcher else 0)
+        yield dropped
         yield GaugeMetricFamily(
             "spheroseg_tasks_in_flight",
             "Images on the cluster now",
