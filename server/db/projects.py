@@ -85,14 +85,15 @@ async def set_member(db: AsyncSession, project_id: int, user_id: int, role: str)
     await db.flush()
 
 
-async def remove_member(db: AsyncSession, project_id: int, user_id: int) -> None:
-    """Remove a membership (none: nothing to do); :class:`LastOwnerError` when it is the last owner's."""
+async def remove_member(db: AsyncSession, project_id: int, user_id: int) -> bool:
+    """Remove a membership; ``False`` if there was none, :class:`LastOwnerError` if it is the last owner's."""
     member = await _membership_locked(db, project_id, user_id)
     if member is None:
-        return
+        return False
     await _check_keeps_owner(db, project_id, member, None)
     await db.delete(member)
     await db.flush()
+    return True
 
 
 async def _membership_locked(db: AsyncSession, project_id: int, user_id: int) -> ProjectMember | None:
