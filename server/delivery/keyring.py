@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +27,9 @@ from server.delivery.signing import ImagePath, PathProblem, UrlSigner, parse_ima
 __all__ = ["Keyring", "Rotation"]
 
 _ROTATED = re.compile(r"^r(\d{1,12})$")
+
+LOOK_AGAIN_SECONDS = 1.0
+"""Least time between two database reads caused by URLs naming a newer key (anyone can forge such a URL)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class Keyring:
         self._base = dict(base)
         self._base_current = base_current
         self._sessions = sessions
+        self._looked_at = -LOOK_AGAIN_SECONDS
         self.rotation: Rotation | None = None
 
     def apply(self, rotation: Rotation | None) -> None:
@@ -92,7 +97,13 @@ class Keyring:
     async def verify(self, path: str) -> ImagePath | PathProblem:
         """The signer's verdict, after taking up a rotation this replica has not seen yet."""
         verified = self.signer.verify(path)
-        if verified is PathProblem.UNKNOWN_KEY and self._is_newer(path):
+        now = time.monotonic()
+        if (
+            verified is PathProblem.UNKNOWN_KEY
+            and self._is_newer(path)
+            and now - self._looked_at >= LOOK_AGAIN_SECONDS
+        ):
+            self._looked_at = now
             await self.refresh()
             verified = self.signer.verify(path)
         return verified
