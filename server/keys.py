@@ -35,7 +35,14 @@ def with_secret_key(settings: Settings) -> Settings:
         return settings
     if settings.environment == "production":
         raise ConfigError(_MISSING_IN_PRODUCTION)
-    kept = _kept_key(Path(settings.data_dir) / SECRET_KEY_FILE)
+    path = Path(settings.data_dir) / SECRET_KEY_FILE
+    try:
+        kept = _kept_key(path)
+    except OSError as error:  # an unwritable or missing data directory: say which, and the way out
+        message = (
+            f"cannot keep a secret key in {path} ({error}); set SPHEROSEG_DATA_DIR or SPHEROSEG_SECRET_KEY"
+        )
+        raise ConfigError(message) from error
     return settings.model_copy(update={"secret_key": SecretStr(kept)})
 
 
