@@ -24,7 +24,9 @@ What it guarantees:
   ``no_worker_timeout`` seconds instead of waiting forever; a cluster whose workers all went away gets
   ``empty_cluster_timeout`` to bring some back.
 - **Cancellation**: :meth:`SegmentationJob.cancel`, leaving the ``async with`` block, or cancelling the
-  task that iterates, releases every outstanding task.
+  task that iterates, releases every outstanding task. :meth:`SegmentationJob.cancel_images` gives up some
+  images only (deleted meanwhile): they are never submitted, a task holding only such images is released,
+  and no result is delivered for them; the others go on.
 """
 
 from __future__ import annotations
@@ -223,6 +225,26 @@ class SegmentationJob:
         self.cancelled = True
         await self._release()
         self._queue.put_nowait(None)
+
+    async def cancel_images(self, indices: Sequence[int]) -> None:
+        """Give up the images at ``indices``; a task that also holds other images runs on (its results for
+        these are dropped), since Dask cannot take one image out of a running task."""
+        dropped = set(indices) - self._delivered
+        self._delivered |= dropped  # so a result still arriving for one is not delivered (see _emit)
+        self._pending = deque(
+            kept for chunk in self._pending if (kept := [i for i in chunk if i not in dropped])
+        )
+        self._isolation = deque(i for i in self._isolation if i not in dropped)
+        given_up = {
+            key: task for key, task in self._outstanding.items() if set(task.indices) <= self._delivered
+        }
+        for key in given_up:
+            del self._outstanding[key]
+        futures = [task.future for task in given_up.values()]
+        if futures and self.client.status == "running":
+            with contextlib.suppress(Exception):
+                await self.client.cancel(futures)  # type: ignore[no-untyped-call]
+        self._fill()
 
     async def _results(self) -> AsyncIterator[ImageResult]:
         try:

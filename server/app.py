@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         await services.close()
 
     graphql = GraphQLApp(services)
+    images = ImageEndpoint(services.delivery, services.db, services.keyring)
     app = Starlette(
         routes=[
             Route("/health/live", live),
@@ -100,7 +101,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/api/blobs/{key:path}", blob),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            Route("/img/{path:path}", ImageEndpoint(services.delivery, services.db), methods=["GET", "HEAD"]),
+            Route("/img/{path:path}", images, methods=["GET", "HEAD"]),
         ],
         middleware=[
             Middleware(CacheControlMiddleware),

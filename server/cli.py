@@ -1,4 +1,5 @@
-"""``spheroseg server``: ``serve``, ``migrate``, ``create-user``, ``disable-user`` and ``enable-user``."""
+"""``spheroseg server``: ``serve``, ``migrate``, ``create-user``, ``disable-user``, ``enable-user`` and
+``rotate-signing-key``."""
 
 from __future__ import annotations
 
@@ -31,15 +32,21 @@ def serve(host: str, port: int) -> None:
     /health/live, /health/ready    probes; /metrics for Prometheus
 
     Segmentation jobs run on a local Dask cluster started on first use, or on SPHEROSEG_SCHEDULER.
+    In production (SPHEROSEG_ENVIRONMENT=production) SPHEROSEG_SECRET_KEY must be set; in development a
+    key is made once and kept in the data directory (SPHEROSEG_DATA_DIR).
     With --port 0 a free port is chosen; the log says which.
     """
     import uvicorn
 
     from server.app import create_app
+    from server.exceptions import ConfigError
     from server.logs import log_config
     from server.runtime import settle_heap
 
-    app = create_app(Settings())
+    try:
+        app = create_app(Settings())
+    except ConfigError as error:  # a missing or wrong setting: one line naming it, no traceback
+        raise click.ClickException(str(error)) from error
     settle_heap()
     # No per-message compression on WebSockets: events are small JSON, and each connection's zlib state
     # (~100 KiB) and the compression of every event for every subscriber cost more than they save.
@@ -82,7 +89,10 @@ def migrate() -> None:
 @click.option("--admin", is_flag=True, help="Make the user an administrator.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_user(username: str, admin: bool, password_stdin: bool) -> None:
-    """Create a user; the password is asked for (or read from stdin)."""
+    """Create a user; the password is asked for (or read from stdin).
+
+    A password needs at least 10 characters, not only spaces, and may not be the user name.
+    """
     from server.db import users
     from server.db.engine import create_engine, session_factory
     from server.domain.auth import PasswordPolicy, Passwords, check_username
@@ -98,7 +108,7 @@ def create_user(username: str, admin: bool, password_stdin: bool) -> None:
     )
     try:
         check_username(username)
-        password_hash = passwords.hash(password)
+        password_hash = passwords.hash(password, username)
     except InvalidInputError as error:
         raise click.ClickException(str(error)) from error
 
@@ -173,3 +183,30 @@ async def _tell_servers(settings: Settings, user_id: int) -> str | None:
     finally:
         await bus.close()
     return None
+@server.command("rotate-signing-key")
+def rotate_signing_key() -> None:
+    """Sign image URLs with a new key from now on; URLs handed out before are refused.
+
+    Use it after removing a member, whose URLs would otherwise work until they expire (up to
+    SPHEROSEG_DELIVERY_URL_TTL_SECONDS plus a day). The new key is kept in the database, so every replica
+    takes it up (within SPHEROSEG_DELIVERY_SIGNING_KEY_REFRESH_SECONDS); clients ask for fresh URLs. A CDN
+    may keep serving what it cached until it is purged.
+    """
+    from server.db import signing
+    from server.db.engine import create_engine, session_factory
+    from server.delivery.keyring import Rotation
+
+    settings = Settings()
+
+    async def run() -> Rotation:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine).begin() as db:
+                row = await signing.add_rotation(db)
+                return Rotation(row.id, row.salt)
+        finally:
+            await engine.dispose()
+
+    key_id = asyncio.run(run()).key_id
+    wait = settings.delivery_signing_key_refresh_seconds
+    click.echo(f"image URLs are now signed with key {key_id}; running servers take it up within {wait:.0f} s")

@@ -15,7 +15,6 @@ development mode (GraphiQL on). A lab sets, e.g.::
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +26,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from server.exceptions import ConfigError
 
 __all__ = ["Settings", "default_data_dir"]
 
@@ -56,7 +57,16 @@ class Settings(BaseSettings):
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
     s3_multipart_threshold_bytes: int = 16 * 1024 * 1024
-    secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where a development server keeps the secret key it made (the default SQLite file and "
+        "blobs are there too).",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs image and download URLs; required in production (the same on every replica). "
+        "Unset in development: one is made and kept in data_dir (see server.keys).",
+    )
     public_url: str = ""
     session_hours: float = 24 * 14
     session_recheck_seconds: float = Field(
@@ -82,7 +92,16 @@ class Settings(BaseSettings):
     max_cost: int = 5_000
     default_page_size: int = 50
     max_page_size: int = 500
-    login_attempts_per_minute: int = 10
+    login_attempts_per_minute: int = Field(
+        default=10,
+        description="Login attempts a minute for one user name from one client address (5x that from one "
+        "address for any names).",
+    )
+    login_attempts_per_user_per_minute: int = Field(
+        default=100,
+        description="Login attempts a minute for one user name from all addresses together; much higher than "
+        "the per-address limit, so that one attacker's guesses cannot lock the real user out.",
+    )
     expensive_mutations_per_minute: int = 30
     presign_seconds: int = 3600
     export_expiry_seconds: int = Field(
@@ -125,6 +144,11 @@ class Settings(BaseSettings):
         default_factory=dict, description="Key id -> secret; empty: one key 'k0' derived from secret_key."
     )
     delivery_signing_key_id: str = Field(default="", description="The key that signs new URLs.")
+    delivery_signing_key_refresh_seconds: float = Field(
+        default=30.0,
+        description="How often a replica looks for a signing key rotated elsewhere (it also looks at once "
+        "when a URL names a newer key than its own).",
+    )
     delivery_url_ttl_seconds: int = 7 * 24 * 3600
     delivery_url_window_seconds: int = 24 * 3600
     delivery_thumbnail_size: int = 256
@@ -173,6 +197,12 @@ class Settings(BaseSettings):
         if config:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
         return tuple(sources)
+
+    def secret(self) -> str:
+        """The secret key's value; :func:`server.keys.with_secret_key` has filled it in for the app."""
+        if self.secret_key is None:
+            raise ConfigError("SPHEROSEG_SECRET_KEY is not set (server.keys.with_secret_key fills it in)")
+        return self.secret_key.get_secret_value()
 
     @property
     def introspection_enabled(self) -> bool:

@@ -9,8 +9,12 @@ micrometre value without a pixel size, a metric that could not be computed) is a
 NaN.
 
 The CSV is UTF-8 (no byte-order mark), comma-separated, with a header row; numbers are written with full
-precision. The workbook has a sheet ``metrics`` (the same table; numbers stored as numbers, header frozen)
-and a sheet ``images`` with one row per image (:data:`IMAGE_COLUMNS`), images without spheroids included.
+precision. Text that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or
+a carriage return: an image name, a model name typed by an editor) gets a leading ``'``, as OWASP
+recommends, so opening another member's export runs nothing; numbers are never quoted this way.
+
+The workbook has a sheet ``metrics`` (the same table; numbers stored as numbers, header frozen) and a sheet
+``images`` with one row per image (:data:`IMAGE_COLUMNS`), images without spheroids included.
 """
 
 from __future__ import annotations
@@ -160,9 +164,16 @@ def write_xlsx(images: Sequence[ExportImage], out_dir: Path) -> list[Path]:
     return [atomic_write(out_dir / XLSX_FILE_NAME, buffer.getvalue())]
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make Excel, LibreOffice or Google Sheets read a CSV cell as a formula."""
+
+
 def _csv_text(value: Cell) -> str:
     if value is None:
         return ""
+    if isinstance(value, str):
+        # Only text is escaped: -3.5 in a numeric column is a float here and stays a number.
+        return "'" + value if value.startswith(_FORMULA_STARTS) else value
     return repr(value) if isinstance(value, float) else str(value)
 
 

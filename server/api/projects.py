@@ -14,9 +14,10 @@ from server.api.cost import Cost, ListSize
 from server.api.images import ImageConnection, ImageFilterInput, image_connection
 from server.api.jobs import JobType
 from server.api.permissions import CanManageProject, CanViewProject, IsAuthenticated, project_role
-from server.api.results import InputError, OperationInfo
+from server.api.results import InputError, OperationInfo, input_error
 from server.db import projects, users
 from server.db.models import Project, utcnow
+from server.domain.errors import LastOwnerError
 from server.domain.listing import ImageOrder
 from server.domain.roles import ProjectRole
 from server.events import Event, EventKind
@@ -226,7 +227,10 @@ class ProjectMutation:
             user = await users.user_by_name(db, username)
             if user is None:
                 return InputError(field="username", message=f"no user {username!r}")
-            await projects.set_member(db, id, user.id, role.value)
+            try:
+                await projects.set_member(db, id, user.id, role.value)
+            except LastOwnerError as error:
+                return input_error(error)
             row = (await projects.projects_by_ids(db, [id]))[id]
         return ProjectSuccess(project=ProjectType.of(row))
 
@@ -237,8 +241,10 @@ class ProjectMutation:
             user = await users.user_by_name(db, username)
             if user is None:
                 return InputError(field="username", message=f"no user {username!r}")
-            if not await projects.remove_member(db, id, user.id):
-                return InputError(field="username", message="a project keeps at least one owner")
+            try:
+                await projects.remove_member(db, id, user.id)
+            except LastOwnerError as error:
+                return input_error(error)
             row = (await projects.projects_by_ids(db, [id]))[id]
         # The removed member's open subscriptions on the project end on this (see server.api.access).
         lost = {"user_ids": [user.id]}

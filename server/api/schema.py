@@ -26,6 +26,7 @@ from server.api.jobs import ClusterMutation, ClusterQuery, JobMutation, JobQuery
 from server.api.live import Subscription
 from server.api.projects import ProjectMutation, ProjectQuery
 from server.api.segmentations import SegmentationMutation
+from server.api.signing import SigningMutation
 from server.api.users import UserMutation, UserQuery
 from server.settings import Settings
 
@@ -44,6 +45,7 @@ Mutation = merge_types(
         SegmentationMutation,
         ExportMutation,
         CdnMutation,
+        SigningMutation,
         JobMutation,
         ClusterMutation,
     ),

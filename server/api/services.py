@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -15,17 +18,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.db.engine import create_engine, session_factory
 from server.db.models import Job
-from server.delivery import Delivery, build_delivery
+from server.delivery import Delivery, Keyring, base_signing_keys, build_delivery
 from server.domain.auth import PasswordPolicy, Passwords
 from server.domain.jobs import JobStatus
-from server.domain.ratelimit import RateLimiter
+from server.domain.ratelimit import LoginLimits, RateLimiter
 from server.events import EventBus, open_event_bus
 from server.jobs import ClusterHandle, Dispatcher
+from server.keys import with_secret_key
 from server.settings import Settings
 from server.storage import BlobStore, open_store
 from server.storage.sweep import ExportSweeper
 
 __all__ = ["Metrics", "Services"]
+
+logger = logging.getLogger(__name__)
 
 ACTIVE_JOBS = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
@@ -89,6 +95,15 @@ class LiveCounts(Collector):
         yield GaugeMetricFamily(
             "spheroseg_stored_export_bytes", "Bytes of export zips in the store", value=exports.stored_bytes
         )
+        dropped = CounterMetricFamily(
+            "spheroseg_results_dropped",
+            "Results from the cluster this replica's dispatcher dropped, by reason: deleted (the image or "
+            "project went meanwhile), stale (the task was cancelled or its result stored already)",
+            labels=["reason"],
+        )
+        for reason in ("deleted", "stale"):
+            dropped.add_metric([reason], dispatcher.dropped[reason] if dispatcher else 0)
+        yield dropped
         yield GaugeMetricFamily(
             "spheroseg_tasks_in_flight",
             "Images on the cluster now",
@@ -103,41 +118,47 @@ class Services:
     db: async_sessionmaker[AsyncSession]
     store: BlobStore
     passwords: Passwords
-    login_by_user: RateLimiter
-    login_by_address: RateLimiter
+    logins: LoginLimits
     expensive: RateLimiter
     delivery: Delivery
     exports: ExportSweeper
+    keyring: Keyring
     bus: EventBus
     cluster: ClusterHandle
     dispatcher: Dispatcher | None
     metrics: Metrics = field(default_factory=Metrics)
     websockets: collections.Counter[int] = field(default_factory=collections.Counter)
     """Open GraphQL WebSocket connections per user id (limited by ``max_connections_per_user``)."""
+    _key_refresher: asyncio.Task[None] | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
+        """Everything ``settings`` describe; :class:`ConfigError` (one line, naming the variable) for a
+        production server without ``SPHEROSEG_SECRET_KEY`` or another setting it cannot start with."""
+        settings = with_secret_key(settings)
         engine = create_engine(settings.database_url)
         per_minute = settings.login_attempts_per_minute
         store = open_store(settings)
         bus = open_event_bus(settings.database_url)
         cluster = ClusterHandle(settings)
         dispatcher = Dispatcher(settings, engine, store, bus, cluster) if settings.dispatcher else None
+        sessions = session_factory(engine)
+        delivery = build_delivery(settings, store)
         return cls(
             settings=settings,
             engine=engine,
-            db=session_factory(engine),
+            db=sessions,
             store=store,
             passwords=Passwords(
                 PasswordPolicy(time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib)
             ),
-            login_by_user=RateLimiter(per_minute, 60.0),
-            login_by_address=RateLimiter(per_minute * 5, 60.0),
+            logins=LoginLimits(per_minute, per_minute * 5, settings.login_attempts_per_user_per_minute),
             expensive=RateLimiter(settings.expensive_mutations_per_minute, 60.0),
-            delivery=build_delivery(settings, store),
             exports=ExportSweeper(
                 store, dt.timedelta(seconds=settings.export_expiry_seconds), settings.export_sweep_seconds
             ),
+            delivery=delivery,
+            keyring=Keyring(delivery.signer, *base_signing_keys(settings), sessions),
             bus=bus,
             cluster=cluster,
             dispatcher=dispatcher,
@@ -167,13 +188,30 @@ class Services:
 
     async def start(self) -> None:
         """Connect the event bus, start dispatching and sweeping exports (the app's lifespan calls this)."""
+        """Connect the event bus, take up the newest signing key and start dispatching (the app's lifespan
+        calls this)."""
         await self.bus.start()
+        await self.keyring.refresh()
+        self._key_refresher = asyncio.create_task(self._refresh_keys(), name="spheroseg-signing-keys")
         if self.dispatcher is not None:
             self.dispatcher.start()
         self.exports.start()
 
+    async def _refresh_keys(self) -> None:
+        """Take up signing key rotations made elsewhere (another replica, the command line)."""
+        while True:
+            await asyncio.sleep(self.settings.delivery_signing_key_refresh_seconds)
+            try:
+                await self.keyring.refresh()
+            except Exception:  # the database may be away for a moment; the next round tries again
+                logger.exception("could not read the newest signing key; trying again later")
+
     async def close(self) -> None:
         await self.exports.stop()
+        if self._key_refresher is not None:
+            self._key_refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._key_refresher
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         await self.cluster.close()

@@ -81,9 +81,7 @@ class UserMutation:
     async def login(self, info: Info, username: str, password: str) -> LoginResult:
         context = info.context
         services = context.services
-        wait = max(
-            services.login_by_user.hit(username.lower()), services.login_by_address.hit(context.address)
-        )
+        wait = services.logins.hit(username, context.address)
         if wait:
             return rate_limited("login attempts", wait)
         async with services.db.begin() as db:
@@ -109,7 +107,7 @@ class UserMutation:
         services = info.context.services
         try:
             username = check_username(input.username)
-            password_hash = services.passwords.hash(input.password)
+            password_hash = services.passwords.hash(input.password, username)
         except InvalidInputError as error:
             return input_error(error)
         async with services.db.begin() as db:

@@ -33,6 +33,7 @@ __all__ = [
     "ProjectStatsRow",
     "Segmentation",
     "Session",
+    "SigningKey",
     "Task",
     "User",
     "utcnow",
@@ -50,6 +51,10 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+NEVER_REUSE_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
+"""Table option: SQLite never gives a deleted row's id to a new one (PostgreSQL's sequences never do)."""
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: DateTime(timezone=True)}
@@ -57,6 +62,7 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSE_IDS
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
@@ -66,6 +72,7 @@ class User(Base):
 
 class Session(Base):
     __tablename__ = "sessions"
+    __table_args__ = NEVER_REUSE_IDS
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -76,6 +83,7 @@ class Session(Base):
 
 class Project(Base):
     __tablename__ = "projects"
+    __table_args__ = NEVER_REUSE_IDS
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -99,6 +107,7 @@ class Image(Base):
         UniqueConstraint("project_id", "content_hash", name="uq_images_project_hash"),
         Index("ix_images_project_name", "project_id", "name", "id"),
         Index("ix_images_project_created", "project_id", "created_at", "id"),
+        NEVER_REUSE_IDS,
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
@@ -127,7 +136,10 @@ class Image(Base):
 
 class Segmentation(Base):
     __tablename__ = "segmentations"
-    __table_args__ = (UniqueConstraint("image_id", "version", name="uq_segmentations_image_version"),)
+    __table_args__ = (
+        UniqueConstraint("image_id", "version", name="uq_segmentations_image_version"),
+        NEVER_REUSE_IDS,
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
     version: Mapped[int]
@@ -167,7 +179,7 @@ class Job(Base):
     """A request to segment images; its counters and status move with its tasks (server.domain.jobs)."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_project_id", "project_id", "id"),)
+    __table_args__ = (Index("ix_jobs_project_id", "project_id", "id"), NEVER_REUSE_IDS)
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -193,6 +205,7 @@ class Task(Base):
     __table_args__ = (
         UniqueConstraint("job_id", "image_id", name="uq_tasks_job_id"),
         Index("ix_tasks_status", "status", "job_id", "id"),
+        NEVER_REUSE_IDS,
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
@@ -203,3 +216,13 @@ class Task(Base):
     result_version: Mapped[int | None]
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+
+
+class SigningKey(Base):
+    """A rotation of the image URL key: the key is derived from the secret key and ``salt``, never stored."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = NEVER_REUSE_IDS
+    id: Mapped[int] = mapped_column(primary_key=True)
+    salt: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Image, Project, ProjectMember, utcnow
+from server.domain.roles import ProjectRole, check_keeps_owner
 
 __all__ = [
     "create_project",
@@ -74,27 +75,50 @@ async def members_of(db: AsyncSession, project_ids: Sequence[int]) -> dict[int, 
 
 
 async def set_member(db: AsyncSession, project_id: int, user_id: int, role: str) -> None:
-    member = await db.get(ProjectMember, (project_id, user_id))
+    """Add a member or change their role; :class:`LastOwnerError` when that demotes the last owner."""
+    member = await _membership_locked(db, project_id, user_id)
     if member is None:
         db.add(ProjectMember(project_id=project_id, user_id=user_id, role=role))
     else:
+        await _check_keeps_owner(db, project_id, member, ProjectRole(role))
         member.role = role
     await db.flush()
 
 
 async def remove_member(db: AsyncSession, project_id: int, user_id: int) -> bool:
-    """Remove a membership; ``False`` when that would leave the project without an owner."""
-    owners = await db.scalar(
-        select(func.count()).where(ProjectMember.project_id == project_id, ProjectMember.role == "owner")
-    )
-    member = await db.get(ProjectMember, (project_id, user_id))
+    """Remove a membership; ``False`` if there was none, :class:`LastOwnerError` if it is the last owner's."""
+    member = await _membership_locked(db, project_id, user_id)
     if member is None:
-        return True
-    if member.role == "owner" and (owners or 0) <= 1:
         return False
+    await _check_keeps_owner(db, project_id, member, None)
     await db.delete(member)
     await db.flush()
     return True
+
+
+async def _membership_locked(db: AsyncSession, project_id: int, user_id: int) -> ProjectMember | None:
+    """Lock the project's memberships for this transaction, then read one.
+
+    Two owners demoting themselves at once must not both see the other still owner: a no-op update of the
+    project row makes membership changes of one project wait for each other (a row lock on PostgreSQL, the
+    write lock on SQLite), and the owners are counted only after it.
+    """
+    await db.execute(
+        update(Project)
+        .where(Project.id == project_id)
+        .values(updated_at=Project.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    return await db.get(ProjectMember, (project_id, user_id), populate_existing=True)
+
+
+async def _check_keeps_owner(
+    db: AsyncSession, project_id: int, member: ProjectMember, after: ProjectRole | None
+) -> None:
+    owners = await db.scalar(
+        select(func.count()).where(ProjectMember.project_id == project_id, ProjectMember.role == "owner")
+    )
+    check_keeps_owner(owners or 0, ProjectRole(member.role), after)
 
 
 async def project_ids_of_images(db: AsyncSession, image_ids: Sequence[int]) -> dict[int, int]:

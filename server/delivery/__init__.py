@@ -6,6 +6,7 @@ immutable URLs that any HTTP cache or CDN can keep, never through the GraphQL AP
 - :mod:`~server.delivery.specs`: what a rendition is, its URL name and storage key;
 - :mod:`~server.delivery.renditions`: original → 8-bit stretched WebP/AVIF/PNG/JPEG (Pillow);
 - :mod:`~server.delivery.signing`: HMAC-signed paths with key ids and rounded expiry;
+- :mod:`~server.delivery.keyring`: the signing keys, rotated for every replica through the database;
 - :mod:`~server.delivery.urls`: one URL builder per provider (origin, CloudFront, Cloudflare, Fastly,
   imgproxy, a custom template); :mod:`~server.delivery.responsive`: width ladder, DPR-aware quality;
 - :mod:`~server.delivery.headers`: Cache-Control classes, ETags, ranges, purge tags;
@@ -19,9 +20,10 @@ from __future__ import annotations
 
 from server.delivery.endpoint import ImageEndpoint
 from server.delivery.headers import CacheControlMiddleware
+from server.delivery.keyring import Keyring
 from server.delivery.purge import PurgeReport, PurgeRequest
 from server.delivery.service import Delivery
-from server.delivery.setup import build_delivery
+from server.delivery.setup import base_signing_keys, build_delivery
 from server.delivery.specs import Fit, RenditionFormat, RenditionSpec
 from server.delivery.urls import ImageRef
 
@@ -31,9 +33,11 @@ __all__ = [
     "Fit",
     "ImageEndpoint",
     "ImageRef",
+    "Keyring",
     "PurgeReport",
     "PurgeRequest",
     "RenditionFormat",
     "RenditionSpec",
+    "base_signing_keys",
     "build_delivery",
 ]

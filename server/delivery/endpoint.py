@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 from cluster.exceptions import ImageReadError, ImageTooLargeError
 from server.db import images
 from server.delivery.headers import IMMUTABLE, NO_STORE, etag_matches, parse_range, tag_headers
+from server.delivery.keyring import Keyring
 from server.delivery.service import Delivery
 from server.delivery.signing import ImagePath, PathProblem
 from server.delivery.specs import RenditionSpec, SpecError
@@ -51,18 +52,21 @@ def _refuse(status: int, message: str) -> Response:
 class ImageEndpoint:
     """An ASGI app for ``/img/{path}``, built with the app's delivery service and database."""
 
-    def __init__(self, delivery: Delivery, db: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, delivery: Delivery, db: async_sessionmaker[AsyncSession], keyring: Keyring) -> None:
         self.delivery = delivery
         self.db = db
+        self.keyring = keyring
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.respond(Request(scope, receive))
         await response(scope, receive, send)
 
     async def respond(self, request: Request) -> Response:
-        verified = self.delivery.signer.verify(request.url.path)
+        verified = await self.keyring.verify(request.url.path)
         if verified in (PathProblem.MALFORMED, PathProblem.UNKNOWN_KEY):
             return _refuse(404, "not found")
+        if verified is PathProblem.RETIRED_KEY:
+            return _refuse(403, "the image link was signed with a retired key; ask the server for a new one")
         if verified is PathProblem.BAD_SIGNATURE:
             return _refuse(403, "the image link is invalid; ask the server for a new one")
         if verified is PathProblem.EXPIRED:

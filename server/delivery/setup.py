@@ -43,6 +43,7 @@ MASTER_EDGE = 4096
 
 __all__ = [
     "MASTER_EDGE",
+    "base_signing_keys",
     "build_builder",
     "build_delivery",
     "build_purger",
@@ -57,16 +58,22 @@ def _secret(value: SecretStr | None, variable: str, why: str) -> str:
     return value.get_secret_value()
 
 
-def build_signer(settings: Settings) -> UrlSigner:
+def base_signing_keys(settings: Settings) -> tuple[dict[str, bytes], str]:
+    """The configured image URL keys and the one that signs, before any rotation (server.delivery.keyring)."""
     keys = {kid: secret.get_secret_value().encode() for kid, secret in settings.delivery_signing_keys.items()}
     if not keys:
-        derived = hmac.new(settings.secret_key.get_secret_value().encode(), b"image urls", hashlib.sha256)
+        derived = hmac.new(settings.secret().encode(), b"image urls", hashlib.sha256)
         keys = {"k0": derived.digest()}
     current = settings.delivery_signing_key_id or next(iter(keys))
     if current not in keys:
         raise ConfigError(
             f"SPHEROSEG_DELIVERY_SIGNING_KEY_ID={current!r} names no key of DELIVERY_SIGNING_KEYS"
         )
+    return keys, current
+
+
+def build_signer(settings: Settings) -> UrlSigner:
+    keys, current = base_signing_keys(settings)
     return UrlSigner(keys, current, settings.delivery_url_ttl_seconds, settings.delivery_url_window_seconds)
 
 

@@ -36,6 +36,7 @@ _PATH = re.compile(
 class PathProblem(Enum):
     MALFORMED = "malformed"  # not an image path at all            -> 404
     UNKNOWN_KEY = "unknown key"  # signed with a key this server lacks  -> 404
+    RETIRED_KEY = "retired key"  # signed with a key rotated away       -> 403
     BAD_SIGNATURE = "bad signature"  # tampered                          -> 403
     EXPIRED = "expired"  # signature fine, but too late             -> 403
 
@@ -108,9 +109,17 @@ class UrlSigner:
             raise ValueError("the URL lifetime and its rounding window must be positive")
         self._keys = dict(keys)
         self.current = current
+        self._retired: Callable[[str], bool] = lambda key_id: False
         self.ttl = ttl
         self.window = window
         self.clock = clock
+
+    def use(self, keys: dict[str, bytes], current: str, retired: Callable[[str], bool]) -> None:
+        """Sign with ``current`` from now on and verify with ``keys`` only; URLs of a key for which
+        ``retired`` says yes are refused as such (403, so a client asks for new ones)."""
+        if current not in keys:
+            raise ValueError(f"the current signing key {current!r} is not among the keys")
+        self._keys, self.current, self._retired = dict(keys), current, retired
 
     def expiry(self, now: float | None = None) -> int:
         moment = self.clock() if now is None else now
@@ -144,7 +153,7 @@ class UrlSigner:
         if parsed is None:
             return PathProblem.MALFORMED
         if parsed.key_id not in self._keys:
-            return PathProblem.UNKNOWN_KEY
+            return PathProblem.RETIRED_KEY if self._retired(parsed.key_id) else PathProblem.UNKNOWN_KEY
         if not hmac.compare_digest(self._mac(parsed.key_id, parsed.signed_part()), parsed.signature):
             return PathProblem.BAD_SIGNATURE
         if parsed.expires < (self.clock() if now is None else now):

@@ -18,7 +18,7 @@ from argon2.low_level import Type
 
 from server.domain.errors import InvalidInputError
 
-__all__ = ["PasswordPolicy", "Passwords", "check_username", "hash_token", "new_token"]
+__all__ = ["PasswordPolicy", "Passwords", "check_password", "check_username", "hash_token", "new_token"]
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
 
@@ -46,9 +46,9 @@ class Passwords:
         )
         self._dummy = self._hasher.hash(secrets.token_hex(16))
 
-    def hash(self, password: str) -> str:
-        if len(password) < self.policy.min_length:
-            raise InvalidInputError("password", f"at least {self.policy.min_length} characters are needed")
+    def hash(self, password: str, username: str = "") -> str:
+        """The argon2id hash of an acceptable password (see :func:`check_password`) for ``username``."""
+        check_password(password, username, self.policy.min_length)
         return self._hasher.hash(password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
@@ -57,6 +57,18 @@ class Passwords:
             return self._hasher.verify(password_hash or self._dummy, password) and password_hash is not None
         except (VerificationError, InvalidHashError):
             return False
+
+
+def check_password(password: str, username: str = "", min_length: int = 10) -> str:
+    """The rules most labs expect (NIST SP 800-63B): long enough, not blank, not the user name; no rules on
+    character classes, which push people to predictable patterns. The error names the rule that failed."""
+    if not password.strip():
+        raise InvalidInputError("password", "it is empty or only spaces; choose a passphrase")
+    if len(password) < min_length:
+        raise InvalidInputError("password", f"at least {min_length} characters are needed")
+    if username and password.strip().casefold() == username.casefold():
+        raise InvalidInputError("password", "it may not be the user name")
+    return password
 
 
 def check_username(username: str) -> str:

@@ -2,6 +2,7 @@
 
 DomainError
 ├── InvalidInputError     a field is wrong (``field`` names it)
+│   └── LastOwnerError    a role change or removal would leave a project without an owner
 ├── ReviewRuleError       a review state may not be set (no segmentation, no comment)
 ├── VersionConflictError  a save based on a version that is no longer current (``current_version``)
 ├── InvalidSpheroidsError rings that are not closed, degenerate, outside the image or too many vertices
@@ -15,6 +16,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidSpheroidsError",
     "JobStateError",
+    "LastOwnerError",
     "ReviewRuleError",
     "VersionConflictError",
 ]
@@ -29,6 +31,11 @@ class InvalidInputError(DomainError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class LastOwnerError(InvalidInputError):
+    def __init__(self) -> None:
+        super().__init__("username", "a project keeps at least one owner; make another member owner first")
 
 
 class ReviewRuleError(DomainError):

@@ -3,14 +3,17 @@
 A user is an ``admin`` (manages users, may do everything in every project) or a ``member``. Within a
 project a member is a ``viewer`` (reads images, segmentations, stats, exports), an ``editor`` (also uploads,
 edits segmentations, reviews and deletes images) or an ``owner`` (also renames, shares and deletes the
-project). A user with no membership sees nothing of the project, not even that it exists.
+project). A user with no membership sees nothing of the project, not even that it exists. A project always
+keeps at least one owner: no role change or removal may take away its last one (:func:`check_keeps_owner`).
 """
 
 from __future__ import annotations
 
 import enum
 
-__all__ = ["Action", "ProjectRole", "UserRole", "allows", "effective_role"]
+from server.domain.errors import LastOwnerError
+
+__all__ = ["Action", "ProjectRole", "UserRole", "allows", "check_keeps_owner", "effective_role"]
 
 
 class UserRole(enum.StrEnum):
@@ -56,3 +59,10 @@ def effective_role(user_role: UserRole | None, member_role: ProjectRole | None) 
 def allows(role: ProjectRole | None, action: Action) -> bool:
     """Whether ``role`` (``None``: no membership) may perform ``action``."""
     return role is not None and role.rank >= action.needs.rank
+
+
+def check_keeps_owner(owners: int, before: ProjectRole | None, after: ProjectRole | None) -> None:
+    """Refuse moving one member from ``before`` to ``after`` (``None``: no membership) when the project has
+    ``owners`` owners and that would leave it none; every path that changes a membership asks this."""
+    if before is ProjectRole.OWNER and after is not ProjectRole.OWNER and owners <= 1:
+        raise LastOwnerError()

@@ -11,7 +11,12 @@ the queue, so nothing is lost. Then, in a loop:
   :func:`server.db.jobs.change_task`): a duplicate, or one for a cancelled job, changes nothing;
 - an image that cannot be segmented fails alone with its reason; a cluster that cannot be reached puts
   the wave's tasks back in the queue and is tried again after a pause;
-- after each commit it publishes the events (task finished or failed, job progress, job finished).
+- after each commit it publishes the events (task finished or failed, job progress, job finished);
+- images deleted (``deleteImages``, ``deleteProject``, on any replica: events) are taken off the cluster
+  (:meth:`cluster.client.SegmentationJob.cancel_images`); a result that still arrives for a task that is
+  gone is dropped and counted (``spheroseg_results_dropped{reason="deleted"}``), as is one for a task no
+  longer running (``reason="stale"``: cancelled, or stored already). Ids are never reused (migration
+  0005), so such a result can never be taken for a newer task's or image's.
 
 It wakes up when a job is created or cancelled (events) and otherwise polls every ``dispatch_poll_seconds``.
 """
@@ -24,8 +29,10 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cluster.client import SegmentationJob, SegmentationRequest, submit_images
@@ -34,7 +41,7 @@ from cluster.pipeline import ImageOutcome
 from cluster.worker import BatchSettings, SegmenterSpec
 from server.db import jobs
 from server.db.jobs import ClaimedTask
-from server.db.models import Job
+from server.db.models import Job, Task
 from server.domain.errors import VersionConflictError
 from server.domain.jobs import JobStatus, TaskStatus
 from server.events import Event, EventBus, EventKind, Subscription
@@ -51,6 +58,27 @@ log = logging.getLogger(__name__)
 
 RETRY_PAUSE = 5.0
 """Seconds before a wave whose cluster could not be reached is tried again."""
+
+WATCHED = (EventKind.JOB_CREATED, EventKind.JOB_CANCELLED, EventKind.IMAGE_STATUS, EventKind.PROJECT_DELETED)
+
+
+@dataclass(eq=False)
+class _Wave:
+    """Images of one job on the cluster together; ``deleted`` holds indices of those deleted meanwhile."""
+
+    tasks: list[ClaimedTask]
+    cluster_job: SegmentationJob | None = None
+    deleted: set[int] = field(default_factory=set)
+
+    async def forget(self, gone: Callable[[ClaimedTask], bool]) -> None:
+        """Take the images ``gone`` says were deleted off the cluster."""
+        self.deleted |= {index for index, task in enumerate(self.tasks) if gone(task)}
+        await self.sync()
+
+    async def sync(self) -> None:
+        """Cancel the deleted images on the cluster, once the wave is there (again: no harm)."""
+        if self.deleted and self.cluster_job is not None:
+            await self.cluster_job.cancel_images(sorted(self.deleted))
 
 
 class Dispatcher:
@@ -73,10 +101,14 @@ class Dispatcher:
         self._runner: asyncio.Task[None] | None = None
         self._waves: dict[int, set[asyncio.Task[None]]] = defaultdict(set)
         self._cluster_jobs: dict[int, set[SegmentationJob]] = defaultdict(set)
+        self._on_cluster: set[_Wave] = set()
         self._in_flight = 0
         self._paused_until = 0.0
         self.finished: collections.Counter[str] = collections.Counter()
         """Tasks this dispatcher ended, by outcome (done, failed), for /metrics."""
+        self.dropped: collections.Counter[str] = collections.Counter()
+        """Results that changed nothing, by reason: ``deleted`` (the task is gone with its image or
+        project) or ``stale`` (the task was cancelled, or its result stored already), for /metrics."""
 
     @property
     def in_flight(self) -> int:
@@ -107,6 +139,12 @@ class Dispatcher:
         for wave in list(self._waves.get(job_id, ())):
             wave.cancel()
 
+    async def forget_images(self, image_ids: Sequence[int] = (), project_id: int | None = None) -> None:
+        """Take images just deleted (or all of a deleted project's) off the cluster."""
+        gone = set(image_ids)
+        for wave in list(self._on_cluster):
+            await wave.forget(lambda task: task.image_id in gone or task.project_id == project_id)
+
     # -- the loop ---------------------------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -129,7 +167,7 @@ class Dispatcher:
             requeued = await jobs.requeue_running(db)
         if requeued:
             log.info("put %d task(s) left running by the previous dispatcher back in the queue", requeued)
-        subscription = self.bus.subscribe(kinds=(EventKind.JOB_CREATED, EventKind.JOB_CANCELLED))
+        subscription = self.bus.subscribe(kinds=WATCHED)
         watcher = asyncio.create_task(self._watch(subscription))
         try:
             while await self.leadership.holds():
@@ -148,6 +186,12 @@ class Dispatcher:
         async for event in subscription:
             if event.kind is EventKind.JOB_CANCELLED and event.job_id is not None:
                 await self.cancel(event.job_id)
+            elif event.kind is EventKind.IMAGE_STATUS:
+                if event.data.get("deleted"):
+                    await self.forget_images(event.image_ids)
+                continue  # nothing new to dispatch
+            elif event.kind is EventKind.PROJECT_DELETED:
+                await self.forget_images(project_id=event.project_id)
             self.wake()
 
     async def _fill(self) -> None:
@@ -171,6 +215,8 @@ class Dispatcher:
 
     async def _run_wave(self, job_id: int, wave: list[ClaimedTask]) -> None:
         pending = {task.task_id: task for task in wave}
+        on_cluster = _Wave(wave)
+        self._on_cluster.add(on_cluster)
         try:
             client = await self.cluster.client()
             references = [await self._reference(task) for task in wave]
@@ -181,6 +227,8 @@ class Dispatcher:
             )
             cluster_job = await submit_images(client, references, request, names=[t.image_name for t in wave])
             self._cluster_jobs[job_id].add(cluster_job)
+            on_cluster.cluster_job = cluster_job
+            await on_cluster.sync()  # images deleted while the wave was being submitted
             try:
                 async with cluster_job:
                     async for result in cluster_job:
@@ -202,6 +250,7 @@ class Dispatcher:
             self._paused_until = time.monotonic() + RETRY_PAUSE
             await self._report(job_id, f"{error}; the images wait in the queue and are tried again")
         finally:
+            self._on_cluster.discard(on_cluster)
             self._in_flight -= len(wave)
             if pending:
                 await self._requeue(list(pending.values()))
@@ -231,8 +280,9 @@ class Dispatcher:
             except VersionConflictError:  # a person saved this image at this instant: store on top of it
                 if attempt == 2:
                     raise
-        if not stored or job is None:
-            return  # cancelled, deleted or already stored: nothing changed
+        if not stored or job is None:  # cancelled, deleted or already stored: nothing changed
+            self.dropped["deleted" if await self._is_gone(task) else "stale"] += 1
+            return
         self.finished["done" if outcome.segmentation is not None else "failed"] += 1
         kind = EventKind.TASK_FINISHED if outcome.segmentation is not None else EventKind.TASK_FAILED
         data = {"imageName": task.image_name, "error": outcome.error} if outcome.error else {}
@@ -241,6 +291,10 @@ class Dispatcher:
         if job.status in (JobStatus.DONE.value, JobStatus.CANCELLED.value):
             events.append(progress_event(job, EventKind.JOB_FINISHED, last_image_name=task.image_name))
         await self._publish(events)
+
+    async def _is_gone(self, task: ClaimedTask) -> bool:
+        async with self.db() as db:
+            return await db.scalar(select(Task.id).where(Task.id == task.task_id)) is None
 
     async def _report(self, job_id: int, problem: str) -> None:
         """Tell the job's watchers why it is not moving (kept on the job until a task ends)."""

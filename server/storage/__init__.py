@@ -37,4 +37,4 @@ def open_store(settings: Settings) -> BlobStore:
             multipart_threshold=settings.s3_multipart_threshold_bytes,
         )
     folder = url.removeprefix("file://")
-    return LocalBlobStore(folder, secret=settings.secret_key.get_secret_value())
+    return LocalBlobStore(folder, secret=settings.secret())

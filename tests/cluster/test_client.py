@@ -262,3 +262,39 @@ def test_gpu_tasks_run_only_on_gpu_workers_in_batches_sized_for_gpus(tmp_path: P
     assert done["cpu"] == 0 and done["gpu-0"] + done["gpu-1"] == 40
     assert gpu_batch == 5  # GPU policy: 40 images, 2 GPU workers, 4 tasks each
     assert any_batch == 4  # a pool with a CPU worker gets CPU-sized batches
+
+
+def test_cancelling_some_images_releases_their_tasks_and_delivers_the_others(
+    tmp_path: Path, shared_cluster: str
+) -> None:
+    paths = write_images(tmp_path, 12)
+
+    async def body(client: Any) -> tuple[list[int], dict[str, int]]:
+        request = SegmentationRequest(segmenter=fake(0.3), batch_size=1)
+        job = await submit_images(client, paths, request)
+        await job.cancel_images(range(4, 12))
+        received = sorted([result.index async for result in job])
+        await asyncio.sleep(0.5)
+        states: dict[str, int] = await client.run_on_scheduler(
+            lambda dask_scheduler: dict(Counter(ts.state for ts in dask_scheduler.tasks.values()))
+        )
+        return received, states
+
+    received, states = run_on_shared(shared_cluster, body)
+    assert received == [0, 1, 2, 3]
+    assert not states, f"tasks left on the scheduler: {states}"
+
+
+def test_cancelling_every_image_left_ends_the_job(tmp_path: Path, shared_cluster: str) -> None:
+    paths = write_images(tmp_path, 6)
+
+    async def body(client: Any) -> list[int]:
+        request = SegmentationRequest(segmenter=fake(0.3), batch_size=1)
+        job = await submit_images(client, paths, request)
+        received = []
+        async for result in job:
+            received.append(result.index)
+            await job.cancel_images(range(6))
+        return received
+
+    assert len(run_on_shared(shared_cluster, body)) == 1

@@ -120,3 +120,20 @@ def test_xlsx_images_sheet_lists_every_image(tmp_path: Path) -> None:
     assert rows[1][:6] == ("A01.tif", 128, 96, 0.65, 4, "resunet")
     assert rows[2][:6] == ("empty.tif", 64, 48, None, 0, "resunet")
     assert sheet.freeze_panes == "A2"
+
+
+def test_csv_escapes_formula_text_but_keeps_negative_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cluster.exports import tables
+
+    row: list[str | int | float | None] = [None] * len(METRIC_COLUMNS)
+    row[METRIC_COLUMNS.index("image")] = "-2+3.tif"
+    row[METRIC_COLUMNS.index("model_name")] = "\t=1+1"
+    row[METRIC_COLUMNS.index("orientation_deg")] = -3.5
+    row[METRIC_COLUMNS.index("spheroid_id")] = -1
+    monkeypatch.setattr(tables, "metric_rows", lambda images: [row])
+    tables.write_csv([], tmp_path)
+    _, rows = read_csv(tmp_path / "metrics.csv")
+    assert rows[0]["image"] == "'-2+3.tif" and rows[0]["model_name"] == "'\t=1+1"
+    assert rows[0]["orientation_deg"] == "-3.5" and rows[0]["spheroid_id"] == "-1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -94,6 +95,16 @@ def test_cli_migrate_create_user_and_login(tmp_path: Path) -> None:
         check=False,
     )
     assert short.returncode != 0 and "password" in short.stderr
+    for password, rule in ((" " * 10, "only spaces"), ("Lab-Manager", "not be the user name")):
+        weak = subprocess.run(
+            [*spheroseg, "server", "create-user", "lab-manager", "--password-stdin"],
+            env=env,
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert weak.returncode != 0 and rule in weak.stderr, weak.stderr
 
 
 def test_settings_from_environment_and_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -106,3 +117,67 @@ def test_settings_from_environment_and_toml(tmp_path: Path, monkeypatch: pytest.
     settings = Settings()
     assert settings.storage_url == "s3://lab-bucket/seg" and settings.max_cost == 456
     assert not settings.graphiql and not settings.introspection_enabled
+
+
+async def test_upgrading_an_existing_sqlite_database_keeps_every_row_and_stops_id_reuse(
+    tmp_path: Path,
+) -> None:
+    """Migration 0005 rebuilds SQLite tables with AUTOINCREMENT: rows, ids, foreign keys, the counters'
+    triggers and indexes all survive, and a deleted image's id is not given to the next one."""
+    import sqlite3
+
+    from server.db.migrate import upgrade
+
+    path = tmp_path / "lab.sqlite3"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        await upgrade(engine, "0004")
+    finally:
+        await engine.dispose()
+    image = (
+        "INSERT INTO images (id, project_id, name, content_hash, format, width, height, bit_depth, "
+        "byte_size, segmentation_status, review_status, current_version, spheroid_count, area_sum_px, "
+        "diameter_sum_px, created_at, updated_at) VALUES (?, 1, ?, ?, 'png', 8, 8, 8, 1, 'done', "
+        "'unreviewed', 1, 2, 3.0, 4.0, '2026-01-01', '2026-01-01')"
+    )
+    with contextlib.closing(sqlite3.connect(path)) as lab, lab:
+        lab.execute("PRAGMA foreign_keys=ON")
+        lab.execute("INSERT INTO users VALUES (1, 'ana', 'x', 'member', '2026-01-01')")
+        lab.execute("INSERT INTO projects VALUES (1, 'Plate', '', 1, '2026-01-01', '2026-01-01')")
+        lab.execute("INSERT INTO project_members VALUES (1, 1, 'owner')")
+        for image_id in (1, 2, 3):
+            lab.execute(image, (image_id, f"{image_id}.png", f"{image_id:064d}"))
+            lab.execute(
+                "INSERT INTO segmentations (image_id, version, model_name, model_version, parameters, "
+                "spheroids, spheroid_count, area_sum_px, diameter_sum_px, created_at) "
+                "VALUES (?, 1, '', '', '{}', '[]', 2, 3.0, 4.0, '2026-01-01')",
+                (image_id,),
+            )
+    with contextlib.closing(sqlite3.connect(path)) as lab:
+        before = lab.execute("SELECT * FROM project_stats").fetchall()
+        indexes = lab.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type IN ('index', 'trigger')"
+        ).fetchall()
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        await upgrade(engine)
+        assert await current_revision(engine) == head_revision()
+    finally:
+        await engine.dispose()
+    with contextlib.closing(sqlite3.connect(path)) as lab, lab:
+        lab.execute("PRAGMA foreign_keys=ON")
+        assert lab.execute("SELECT image_id FROM segmentations ORDER BY image_id").fetchall() == [
+            (1,),
+            (2,),
+            (3,),
+        ]
+        assert lab.execute("SELECT * FROM project_stats").fetchall() == before
+        assert sorted(indexes) == sorted(
+            lab.execute("SELECT name, sql FROM sqlite_master WHERE type IN ('index', 'trigger')").fetchall()
+        )
+        lab.execute("DELETE FROM images WHERE id = 3")
+        assert lab.execute("SELECT count(*) FROM segmentations").fetchone() == (2,)  # cascades still work
+        lab.execute(image, (None, "4.png", "4" * 64))  # no id given: SQLite chooses it
+        assert lab.execute("SELECT max(id) FROM images").fetchone() == (4,)  # not 3 again
+        assert lab.execute("SELECT image_count FROM project_stats").fetchone() == (3,)  # triggers kept
+        assert lab.execute("PRAGMA foreign_key_check").fetchall() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import httpx
 import pytest
 from sqlalchemy import update
 
@@ -87,3 +88,61 @@ async def test_login_attempts_are_rate_limited_per_username(api: Api) -> None:
     blocked = (await api.ok(LOGIN, u="alice", p=PASSWORD))["login"]
     assert blocked["__typename"] == "RateLimited" and 0 < blocked["retryAfterSeconds"] <= 60
     assert "try again in" in blocked["message"]
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "rule"),
+    [
+        ("carol", " " * 10, "only spaces"),
+        ("carol", "\t \n" * 4, "only spaces"),
+        ("carol", "short", "at least 10 characters"),
+        ("jonathan.smith", "Jonathan.Smith", "not be the user name"),
+    ],
+)
+async def test_create_user_says_which_password_rule_failed(
+    api: Api, username: str, password: str, rule: str
+) -> None:
+    admin = await api.user("root", admin=True)
+    create = (
+        "mutation($u: String!, $p: String!) { createUser(input: {username: $u, password: $p}) "
+        "{ __typename ... on InputError { field message } } }"
+    )
+    refused = (await api.ok(create, admin, u=username, p=password))["createUser"]
+    assert refused["__typename"] == "InputError" and refused["field"] == "password"
+    assert rule in refused["message"]
+    assert (await api.ok(LOGIN, u=username, p=password))["login"]["__typename"] == "InvalidCredentials"
+
+
+async def test_an_attacker_guessing_cannot_lock_the_real_user_out(api: Api) -> None:
+    """Wrong logins for alice from one address are refused after the limit, while alice at her own desk
+    still logs in; only very many attempts from many addresses reach the per-user-name limit."""
+    from server.app import create_app
+
+    await api.user("alice")
+    settings = api.services.settings
+    app = create_app(services=api.services)
+
+    def client_at(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+    async def login(client: httpx.AsyncClient, password: str) -> str:
+        query = {"query": LOGIN, "variables": {"u": "alice", "p": password}}
+        typename: str = (await client.post("/graphql", json=query)).json()["data"]["login"]["__typename"]
+        return typename
+
+    async with client_at("10.0.0.66") as attacker, client_at("10.0.0.7") as alice:
+        tries = [await login(attacker, "guess") for _ in range(settings.login_attempts_per_minute + 5)]
+        assert tries[-1] == "RateLimited"
+        assert await login(alice, PASSWORD) == "LoginSuccess"
+        assert tries.count("InvalidCredentials") == settings.login_attempts_per_minute
+        assert await login(alice, "one typo") == "InvalidCredentials"
+    # the per-user-name limit counts every address, but not the attempts refused above
+    per_user = settings.login_attempts_per_user_per_minute
+    used = 1 + settings.login_attempts_per_minute + 2  # the fixture's login, the attacker's, alice's
+    for index in range((per_user - used) // settings.login_attempts_per_minute + 1):
+        async with client_at(f"10.0.1.{index}") as botnet:
+            for _ in range(settings.login_attempts_per_minute):
+                await login(botnet, "guess")
+    async with client_at("10.0.0.7") as alice:
+        assert await login(alice, PASSWORD) == "RateLimited"

@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -274,6 +275,63 @@ async def test_cancel_mid_job_and_a_corrupt_image_fails_alone(lab: Lab) -> None:
     statuses = {e["node"]["segmentationStatus"] for e in edges}
     assert statuses <= {"DONE", "NONE"}, statuses  # nothing stuck queued or running
     assert sum(bool(e["node"]["segmentationHistory"]) for e in edges) == job["done"]
+
+
+def _segment_tasks(dask_scheduler: Any) -> list[str]:
+    return sorted(str(key) for key in dask_scheduler.tasks if "spheroseg-segment" in str(key))
+
+
+async def test_deleting_images_mid_job_takes_them_off_the_cluster(
+    lab: Lab, dask_cluster: LocalCluster
+) -> None:
+    """Every worker is kept busy (by this test), so the job's images wait on the scheduler; deleting them
+    (some images, then the project) must release them there instead of leaving them to be computed."""
+    lab.create_user("ana")
+    server = lab.start()
+    token = login(server.url, "ana", PASSWORD)
+    project_id = _project_with_images(
+        server, token, [(f"d_{i}.png", disc_png(400 + i, 128)) for i in range(6)]
+    )
+    ids = [
+        e["node"]["id"]
+        for e in graphql(server.url, token, IMAGES, p=project_id)["project"]["images"]["edges"]
+    ]
+    hold_name = f"spheroseg-test-hold-{uuid.uuid4().hex}"
+
+    def hold() -> bool:
+        from distributed import Event
+
+        return bool(Event(hold_name).wait(120))
+
+    with Client(dask_cluster.scheduler_address) as client:
+        workers = list(client.scheduler_info()["workers"])
+        hogs = [client.submit(hold, workers=[w], allow_other_workers=False, pure=False) for w in workers]
+        try:
+            await wait_until(lambda: sum(map(len, client.processing().values())) >= len(workers), 30, "hogs")
+            _start_job(server, token, project_id)
+            await wait_until(lambda: client.run_on_scheduler(_segment_tasks), 60, "the job on the cluster")
+            graphql(
+                server.url,
+                token,
+                "mutation($i: [Int!]!) { deleteImages(imageIds: $i) { __typename } }",
+                i=ids[:2],
+            )
+            graphql(
+                server.url, token, "mutation($p: Int!) { deleteProject(id: $p) { message } }", p=project_id
+            )
+            await wait_until(
+                lambda: not client.run_on_scheduler(_segment_tasks), 30, "the deleted images off the cluster"
+            )
+            await wait_until(
+                lambda: "spheroseg_tasks_in_flight 0.0" in httpx.get(server.url + "/metrics").text,
+                30,
+                "the dispatcher to let the wave go",
+            )
+        finally:
+            from distributed import Event
+
+            Event(hold_name, client=client).set()
+            client.gather(hogs)
 
 
 async def test_two_replicas_share_events_and_hand_dispatch_over(

@@ -103,6 +103,7 @@ OPERATIONS: dict[str, tuple[str, str, Any]] = {
     ),
     "clusterStatus": ("admin", "{ clusterStatus { launchedHere } }", lambda p, i, j: {}),
     "scaleCluster": ("admin", "mutation { scaleCluster(workers: 1) { __typename } }", lambda p, i, j: {}),
+    "rotateSigningKey": ("admin", "mutation { rotateSigningKey { message } }", lambda p, i, j: {}),
     "purgeCdn": (
         "admin",
         "mutation($p: Int!) { purgeCdn(projectId: $p) { __typename } }",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import csv
 import io
 import zipfile
 
@@ -48,7 +50,51 @@ async def test_sharing_gives_roles_and_strangers_see_nothing(api: Api) -> None:
         owner,
         id=project_id,
     )
-    assert last_owner["removeProjectMember"]["message"] == "a project keeps at least one owner"
+    assert last_owner["removeProjectMember"]["message"].startswith("a project keeps at least one owner")
+
+
+ROLE = (
+    "mutation($id: Int!, $u: String!, $r: ProjectRole!) { addProjectMember(id: $id, username: $u, role: $r) "
+    "{ __typename ... on InputError { field message } } }"
+)
+MY_ROLE = "query($id: Int!) { project(id: $id) { myRole members { role } } }"
+
+
+@pytest.mark.parametrize("role", ["VIEWER", "EDITOR"])
+async def test_the_last_owner_cannot_demote_themselves(api: Api, role: str) -> None:
+    owner = await api.user("owner")
+    project_id = await api.project(owner)
+    refused = (await api.ok(ROLE, owner, id=project_id, u="owner", r=role))["addProjectMember"]
+    assert refused == {
+        "__typename": "InputError",
+        "field": "username",
+        "message": "a project keeps at least one owner; make another member owner first",
+    }
+    assert (await api.ok(MY_ROLE, owner, id=project_id))["project"]["myRole"] == "OWNER"
+    admin = await api.user("root", admin=True)  # an administrator acts as owner, under the same rule
+    by_admin = (await api.ok(ROLE, admin, id=project_id, u="owner", r=role))["addProjectMember"]
+    assert by_admin["__typename"] == "InputError"
+    await api.share(owner, project_id, "root", "OWNER")
+    demoted = (await api.ok(ROLE, owner, id=project_id, u="owner", r=role))["addProjectMember"]
+    assert demoted["__typename"] == "ProjectSuccess"
+
+
+async def test_two_owners_demoting_themselves_at_once_leave_one_owner(api: Api) -> None:
+    tokens = {name: await api.user(name) for name in ("ann", "ben")}
+    project_id = await api.project(tokens["ann"])
+    await api.share(tokens["ann"], project_id, "ben", "OWNER")
+    for _ in range(5):  # several rounds: the two requests interleave differently each time
+        names = list(tokens)
+        results = await asyncio.gather(
+            *(api.ok(ROLE, tokens[name], id=project_id, u=name, r="VIEWER") for name in names)
+        )
+        outcomes = {name: r["addProjectMember"]["__typename"] for name, r in zip(names, results, strict=True)}
+        assert sorted(outcomes.values()) == ["InputError", "ProjectSuccess"]
+        members = (await api.ok(MY_ROLE, tokens["ann"], id=project_id))["project"]["members"]
+        assert [member["role"] for member in members].count("OWNER") == 1
+        demoted = next(name for name, outcome in outcomes.items() if outcome == "ProjectSuccess")
+        owner = next(name for name in names if name != demoted)
+        await api.share(tokens[owner], project_id, demoted, "OWNER")
 
 
 async def test_upload_reads_headers_refuses_duplicates_bad_and_oversized_files(api: Api) -> None:
@@ -230,3 +276,38 @@ async def test_project_page_pagination_filters_and_stats(api: Api) -> None:
         id=project_id,
     )
     assert "cursor" in forged["errors"][0]["message"]
+
+
+async def test_csv_export_escapes_formulas_in_every_text_column(api: Api) -> None:
+    """An editor's free text that a spreadsheet would run (=, +, -, @) reaches another member's metrics.csv
+    as text; numeric columns stay numbers."""
+    owner = await api.user("owner")
+    editor = await api.user("editor")
+    project_id = await api.project(owner)
+    await api.share(owner, project_id, "editor", "EDITOR")
+    uploaded = await api.upload(editor, project_id, [("@SUM(1+1).png", png_bytes())])
+    image_id = uploaded.json()["files"][0]["imageId"]
+    save = (
+        "mutation($id: Int!, $sph: [SpheroidInput!]!, $m: String!, $v: String!) { saveSegmentation("
+        "imageId: $id, baseVersion: 0, spheroids: $sph, modelName: $m, modelVersion: $v) { __typename } }"
+    )
+    formula = '=HYPERLINK("https://evil.example","click")'
+    saved = await api.ok(save, editor, id=image_id, sph=[{"exterior": SQUARE}], m=formula, v="-1+2")
+    assert saved["saveSegmentation"]["__typename"] == "SegmentationSaveSuccess"
+    data = await api.ok(
+        "mutation($id: Int!) { exportProject(id: $id, format: CSV) { ... on ProjectExportSuccess { url } } }",
+        owner,
+        id=project_id,
+    )
+    archive = zipfile.ZipFile(io.BytesIO((await api.client.get(data["exportProject"]["url"])).content))
+    name = next(n for n in archive.namelist() if n.endswith("metrics.csv"))
+    rows = list(csv.DictReader(io.StringIO(archive.read(name).decode("utf-8"))))
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["image"] == "'@SUM(1+1).png" and row["file_stem"].startswith("'@SUM")
+    assert row["model_name"] == "'" + formula and row["model_version"] == "'-1+2"
+    text_columns = {"image", "model_name", "model_version", "file_stem"}
+    for column, value in row.items():
+        assert not value.startswith(("=", "+", "-", "@")) or column not in text_columns, column
+        if column not in text_columns and value:
+            float(value)  # a number, not escaped text
