@@ -16,7 +16,13 @@ import tifffile
 from numpy.typing import NDArray
 
 from cluster.exceptions import EmptyImageError
-from cluster.imaging._image import ImageInfo, LoadedImage, check_pixel_count, decoding_errors
+from cluster.imaging._image import (
+    ImageInfo,
+    LoadedImage,
+    check_decoded_size,
+    check_pixel_count,
+    decoding_errors,
+)
 from cluster.imaging._pixels import as_delivered, delivered_dtype, to_grayscale
 from cluster.imaging._resolution import (
     micrometres_per_unit,
@@ -25,7 +31,7 @@ from cluster.imaging._resolution import (
     pixel_size_from_length,
 )
 
-__all__ = ["read_tiff", "read_tiff_info"]
+__all__ = ["check_tiff", "read_tiff", "read_tiff_info"]
 
 _log = logging.getLogger(__name__)
 
@@ -35,25 +41,39 @@ _RESUNIT = tifffile.RESUNIT
 _MICROMETRES_PER_CM = 1e4
 
 
-def read_tiff_info(stream: IO[bytes], name: str, max_pixels: int) -> ImageInfo:
+def read_tiff_info(stream: IO[bytes], name: str, max_pixels: int, max_bytes: int) -> ImageInfo:
     """Read the header of a TIFF (all IFDs, no pixel data)."""
     with decoding_errors(name, "TIFF"):
         tif = tifffile.TiffFile(stream)
     with tif, decoding_errors(name, "TIFF"):
-        return _describe(tif, name, max_pixels)
+        return _describe(tif, name, max_pixels, max_bytes)
 
 
-def read_tiff(stream: IO[bytes], name: str, max_pixels: int, page: int) -> LoadedImage:
+def read_tiff(stream: IO[bytes], name: str, max_pixels: int, max_bytes: int, page: int) -> LoadedImage:
     """Read plane ``page`` of a TIFF's first series as 2-D grayscale, after checking its size."""
     with decoding_errors(name, "TIFF"):
         tif = tifffile.TiffFile(stream)
     with tif:
         with decoding_errors(name, "TIFF"):
-            info = _describe(tif, name, max_pixels)
+            info = _describe(tif, name, max_pixels, max_bytes)
         _check_page(name, page, info.pages)
         with decoding_errors(name, "TIFF"):
             pixels = _read_plane(tif.series[0], page)
     return LoadedImage(info=info, pixels=pixels)
+
+
+def check_tiff(stream: IO[bytes], name: str, max_pixels: int, max_bytes: int, budget: int) -> ImageInfo:
+    """Decode the planes of a TIFF one at a time, the first always and the others while the bytes decoded
+    so far stay within ``budget``, so a damaged or cut-off file is found before anyone relies on it."""
+    with decoding_errors(name, "TIFF"):
+        tif = tifffile.TiffFile(stream)
+    with tif, decoding_errors(name, "TIFF"):
+        info = _describe(tif, name, max_pixels, max_bytes)
+        series = tif.series[0]
+        plane_bytes = max(1, int(series.keyframe.nbytes))
+        for page in range(max(1, min(info.pages, budget // plane_bytes))):
+            _read_plane(series, page)
+    return info
 
 
 def _check_page(name: str, page: int, pages: int) -> None:
@@ -61,7 +81,7 @@ def _check_page(name: str, page: int, pages: int) -> None:
         raise ValueError(f"{name}: page {page} requested, but the image has {pages} page(s) (0..{pages - 1})")
 
 
-def _describe(tif: tifffile.TiffFile, name: str, max_pixels: int) -> ImageInfo:
+def _describe(tif: tifffile.TiffFile, name: str, max_pixels: int, max_bytes: int) -> ImageInfo:
     if not tif.series:
         raise EmptyImageError(name, "the TIFF holds no images")
     series = tif.series[0]
@@ -70,6 +90,8 @@ def _describe(tif: tifffile.TiffFile, name: str, max_pixels: int) -> ImageInfo:
     check_pixel_count(name, width, height, max_pixels)
     if keyframe.dtype is None:
         raise EmptyImageError(name, "the TIFF's pixel format is not one we can decode")
+    # shape holds samples and a tile's depth as well as the pixels: all of them are decoded together
+    check_decoded_size(name, tuple(int(n) for n in keyframe.shape), keyframe.dtype.itemsize, max_bytes)
     dtype = np.dtype(np.uint8) if _is_palette(keyframe) else delivered_dtype(keyframe.dtype)
     return ImageInfo(
         name=name,
@@ -116,10 +138,12 @@ def _read_plane(series: tifffile.TiffPageSeries, page: int) -> NDArray[Any]:
         raise ValueError(f"unexpected plane layout {keyframe.axes!r}")
     if _is_palette(keyframe):
         return to_grayscale(_apply_colormap(data, np.asarray(keyframe.colormap)))
-    data = as_delivered(data)
+    # Keep only the samples shown before converting, so extra samples are never copied.
     if data.ndim == 3 and keyframe.photometric in _COLOUR and data.shape[2] >= 3:
-        return to_grayscale(data[:, :, :4])
-    return data[:, :, 0] if data.ndim == 3 else data
+        return to_grayscale(as_delivered(data[:, :, :4]))
+    if data.ndim == 3:  # a copy of the first sample, so that the others' memory is freed right away
+        data = np.ascontiguousarray(data[:, :, 0])
+    return as_delivered(data)
 
 
 def _apply_colormap(indices: NDArray[Any], colormap: NDArray[Any]) -> NDArray[np.uint8]:

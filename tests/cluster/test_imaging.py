@@ -28,6 +28,7 @@ from cluster.exceptions import (
 from cluster.imaging import (
     DEFAULT_MAX_PIXELS,
     ImageInfo,
+    check_image,
     normalize,
     read_image,
     read_image_info,
@@ -226,6 +227,58 @@ def test_a_huge_header_is_refused_fast_without_allocating() -> None:
         tracemalloc.stop()
     assert elapsed < 2.0
     assert peak < 20_000_000  # the pixels would be 10 GB
+
+
+def test_decoded_bytes_are_limited_from_the_header_not_only_pixels() -> None:
+    """4 megapixels of 32 float64 samples each: far under the pixel limit, but 1 GB once decoded."""
+    data = images.sample_heavy_tiff(2000, 2000, samples=32)
+    assert len(data) < 1000
+    tracemalloc.start()
+    try:
+        for read in (read_image_info, read_image, check_image):
+            with pytest.raises(ImageTooLargeError) as caught:
+                read(data, name="stack.tif")
+            assert "stack.tif" in str(caught.value)
+            assert "1,024,000,000 bytes (2000 x 2000 x 32 values of 8 byte(s))" in caught.value.reason
+            assert "fewer samples per pixel or a smaller bit depth" in caught.value.reason
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000
+
+
+@pytest.mark.parametrize(
+    ("name", "samples"), [("rgb.tif", 3), ("rgb16.png", 3), ("rgb.jpg", 3), ("gray8.png", 1)]
+)
+def test_max_bytes_is_checked_per_call_with_samples_and_bit_depth(name: str, samples: int) -> None:
+    info = read_image_info(DATA / name)
+    decoded = W * H * samples * info.bit_depth // 8
+    assert read_image(DATA / name, max_bytes=decoded).pixels.shape == (H, W)
+    for read in (read_image_info, read_image, check_image):
+        with pytest.raises(ImageTooLargeError, match=f"{decoded:,} bytes"):
+            read(DATA / name, max_bytes=decoded - 1)
+
+
+@pytest.mark.parametrize("name", ["truncated.tif", "truncated_lzw.tif", "truncated.png", "truncated.jpg"])
+def test_check_image_refuses_a_file_whose_header_reads_but_pixels_do_not(name: str) -> None:
+    with pytest.raises(CorruptImageError, match=name):
+        check_image(DATA / name)
+
+
+def test_check_image_decodes_every_plane_of_a_stack_and_reports_the_header(tmp_path: Any) -> None:
+    assert check_image(DATA / "multipage.tif") == read_image_info(DATA / "multipage.tif")
+    data = (DATA / "multipage.tif").read_bytes()
+    last = tifffile_last_strip_end(data)
+    with pytest.raises(CorruptImageError, match="cut.tif"):
+        check_image(data[: last - 10], name="cut.tif")  # only the last plane is damaged
+    assert read_image(data[: last - 10], name="cut.tif").pixels.shape == (H, W)  # the first still reads
+
+
+def tifffile_last_strip_end(data: bytes) -> int:
+    import tifffile
+
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        return max(int(o) + int(n) for p in tif.pages for o, n in zip(p.dataoffsets, p.databytecounts))
 
 
 @pytest.mark.parametrize("name", ["gray8.tif", "gray8.png", "gray.jpg", "gray8.bmp", "multipage.tif"])
