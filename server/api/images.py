@@ -95,7 +95,9 @@ class ImageType:
         permission_classes=[CanViewProject],
         directives=[Cost(weight=1)],
         description="A signed, cacheable URL of an 8-bit contrast-stretched thumbnail that fits in "
-        "`size` x `size` pixels (default: the server's thumbnail size, made right after upload).",
+        "`size` x `size` pixels (default: the server's thumbnail size, made right after upload). `size` "
+        "(16 to 1024) is rounded up to the next of 64, 128, 256, 512 or 1024, so that a few renditions of "
+        "each image serve every size; scale the image in the client for sizes in between.",
     )
     def thumbnail_url(self, info: Info, size: int | None = None) -> str:
         return image_urls.thumbnail_url(info, self, size)
