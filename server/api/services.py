@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import datetime as dt
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from server.api.spool import remove_stale_spools, spool_root
 from server.db.engine import create_engine, session_factory
 from server.db.models import Job
 from server.delivery import Delivery, build_delivery
@@ -156,7 +158,9 @@ class Services:
             self.metrics.jobs.labels(status).set(counts.get(status, 0))
 
     async def start(self) -> None:
-        """Connect the event bus and start dispatching (the app's lifespan calls this)."""
+        """Remove uploads left by a killed server, connect the event bus and start dispatching (the app's
+        lifespan calls this)."""
+        await asyncio.to_thread(remove_stale_spools, spool_root(self.settings.upload_temp_dir))
         await self.bus.start()
         if self.dispatcher is not None:
             self.dispatcher.start()

@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from cluster.imaging import DEFAULT_MAX_DECODED_BYTES
 from server.delivery.purge import Purger, PurgeReport, PurgeRequest
 from server.delivery.renditions import Rendition, Stretch, read_stretch, render
 from server.delivery.responsive import quality_for, snap_width
@@ -88,6 +89,7 @@ class Delivery:
         purger: Purger,
         *,
         max_pixels: int,
+        max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
         thumbnail: RenditionSpec,
         preview_quality: int,
         master: RenditionSpec,
@@ -99,6 +101,7 @@ class Delivery:
         self.builder = builder
         self.purger = purger
         self.max_pixels = max_pixels
+        self.max_decoded_bytes = max_decoded_bytes
         self.thumbnail = thumbnail
         self.preview_quality = preview_quality
         self.master = master
@@ -201,7 +204,7 @@ class Delivery:
         self, original: bytes, spec: RenditionSpec, content_hash: str, background: bool
     ) -> Rendition:
         if not background or self._background_processes < 1:
-            return await asyncio.to_thread(render, original, spec, self.max_pixels, content_hash)
+            return await asyncio.to_thread(render, *self._render_args(original, spec, content_hash))
         if self._background_pool is None:
             self._background_pool = ProcessPoolExecutor(
                 self._background_processes,
@@ -210,9 +213,14 @@ class Delivery:
                 initargs=(os.getpid(),),
             )
         loop = asyncio.get_running_loop()
-        args = (original, spec, self.max_pixels, content_hash)
+        args = self._render_args(original, spec, content_hash)
         made: Rendition = await loop.run_in_executor(self._background_pool, render, *args)
         return made
+
+    def _render_args(
+        self, original: bytes, spec: RenditionSpec, content_hash: str
+    ) -> tuple[bytes, RenditionSpec, int, str, int]:
+        return (original, spec, self.max_pixels, content_hash, self.max_decoded_bytes)
 
     def schedule_renditions(self, content_hashes: Iterable[str]) -> None:
         """Make the standard rendition of freshly uploaded originals in the background."""
