@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import tifffile
 from numpy.typing import NDArray
 from PIL import Image, ImageFile
 
@@ -265,20 +266,21 @@ def test_check_image_refuses_a_file_whose_header_reads_but_pixels_do_not(name: s
         check_image(DATA / name)
 
 
-def test_check_image_decodes_every_plane_of_a_stack_and_reports_the_header(tmp_path: Any) -> None:
+def test_check_image_decodes_every_plane_of_a_stack_and_reports_the_header() -> None:
     assert check_image(DATA / "multipage.tif") == read_image_info(DATA / "multipage.tif")
     data = (DATA / "multipage.tif").read_bytes()
-    last = tifffile_last_strip_end(data)
-    with pytest.raises(CorruptImageError, match="cut.tif"):
-        check_image(data[: last - 10], name="cut.tif")  # only the last plane is damaged
-    assert read_image(data[: last - 10], name="cut.tif").pixels.shape == (H, W)  # the first still reads
+    cut = data[: _pixel_data_end(data) - 10]  # the last plane loses its last bytes
+    with pytest.raises(CorruptImageError, match=r"cut\.tif"):
+        check_image(cut, name="cut.tif")
+    assert read_image(cut, name="cut.tif").pixels.shape == (H, W)  # the first plane alone still reads
 
 
-def tifffile_last_strip_end(data: bytes) -> int:
-    import tifffile
-
+def _pixel_data_end(data: bytes) -> int:
     with tifffile.TiffFile(io.BytesIO(data)) as tif:
-        return max(int(o) + int(n) for p in tif.pages for o, n in zip(p.dataoffsets, p.databytecounts))
+        ends = (
+            int(o) + int(n) for p in tif.pages for o, n in zip(p.dataoffsets, p.databytecounts, strict=True)
+        )
+        return max(ends)
 
 
 @pytest.mark.parametrize("name", ["gray8.tif", "gray8.png", "gray.jpg", "gray8.bmp", "multipage.tif"])

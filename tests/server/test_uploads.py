@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import os
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from server.db.models import Image as ImageRow
 from server.storage import image_key
 from tests.data import make_images
 from tests.server.conftest import Api, make_settings, png_bytes
+from tests.server.processes import SPHEROSEG, graphql, login, start_server, wait_until
 from tests.server.test_delivery_renditions import spheroid, tiff_bytes
 
 pytestmark = pytest.mark.anyio
@@ -254,3 +257,76 @@ async def test_an_upload_racing_the_deletion_of_the_same_content_keeps_its_origi
     url = await api.ok("query($i: Int!) { image(id: $i) { originalUrl } }", owner, i=file["imageId"])
     original = await api.client.get(url["image"]["originalUrl"])
     assert original.status_code == 200 and original.content == data
+
+
+# -- a server killed mid-upload ------------------------------------------------------------------------------
+
+
+async def test_a_server_killed_mid_upload_leaves_no_partial_file_after_its_restart(
+    database_url: str, tmp_path: Path
+) -> None:
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    other_server = spool / f"spheroseg-upload-{os.getpid()}-x1y2z3"  # a live process's spool: not touched
+    other_server.mkdir()
+    env = {
+        "SPHEROSEG_DATABASE_URL": database_url,
+        "SPHEROSEG_STORAGE_URL": str(tmp_path / "blobs"),
+        "SPHEROSEG_SECRET_KEY": "upload-test-secret",
+        "SPHEROSEG_PASSWORD_TIME_COST": "1",
+        "SPHEROSEG_PASSWORD_MEMORY_KIB": "1024",
+        "SPHEROSEG_DISPATCHER": "false",
+        "TMPDIR": str(spool),  # where the server spools uploads by default
+    }
+    password = "a long enough password"
+    subprocess.run(
+        [SPHEROSEG, "server", "create-user", "ana", "--password-stdin"],
+        input=password + "\n",
+        text=True,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+    )
+    server = start_server(env, tmp_path / "server.log")
+    try:
+        token = login(server.url, "ana", password)
+        project = graphql(
+            server.url,
+            token,
+            'mutation { createProject(input: {name: "P"}) { ... on ProjectSuccess { project { id } } } }',
+        )["createProject"]["project"]["id"]
+        head = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="big.tif"\r\n\r\n'
+
+        async def body() -> AsyncIterator[bytes]:
+            yield head.encode()
+            for _ in range(4):
+                yield b"\0" * 1024 * 1024
+            await asyncio.Event().wait()  # the rest never comes: the server dies first
+
+        async with httpx.AsyncClient(timeout=30) as client:
+            upload = asyncio.ensure_future(
+                client.post(
+                    f"{server.url}/api/projects/{project}/images",
+                    content=body(),
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+                    },
+                )
+            )
+            await wait_until(lambda: _spooled_bytes(spool) >= 3 * 1024 * 1024, 30, "the upload to be spooled")
+            server.kill()
+            upload.cancel()  # its body waits forever: it cannot notice the server is gone
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                await upload
+        assert _spooled_bytes(spool) >= 3 * 1024 * 1024  # what the killed server left
+        server = start_server(env, tmp_path / "restarted.log")
+        assert sorted(p.name for p in spool.iterdir() if p.name.startswith("spheroseg-upload-")) == [
+            other_server.name
+        ]
+    finally:
+        server.stop()
+
+
+def _spooled_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.glob("spheroseg-upload-*/*") if f.is_file())
