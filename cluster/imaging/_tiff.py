@@ -2,7 +2,8 @@
 
 A file's first series is the image: its planes (pages, frames, OME channels and z-slices) are the
 ``pages`` of :class:`ImageInfo`, and one of them is decoded. RGB and YCbCr planes become luminance,
-palette planes go through their colour map, and other multi-sample planes keep their first sample.
+palette planes go through their colour map, and other multi-sample planes keep their first sample. Where
+samples are stored apart (planar configuration "separate"), only the samples shown are read and decoded.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = ["check_tiff", "read_tiff", "read_tiff_info"]
 _log = logging.getLogger(__name__)
 
 _PHOTOMETRIC = tifffile.PHOTOMETRIC
+_SEPARATE = tifffile.PLANARCONFIG.SEPARATE
 _COLOUR = (_PHOTOMETRIC.RGB, _PHOTOMETRIC.YCBCR)
 _RESUNIT = tifffile.RESUNIT
 _MICROMETRES_PER_CM = 1e4
@@ -72,7 +74,7 @@ def check_tiff(stream: IO[bytes], name: str, max_pixels: int, max_bytes: int, bu
         series = tif.series[0]
         plane_bytes = max(1, int(series.keyframe.nbytes))
         for page in range(max(1, min(info.pages, budget // plane_bytes))):
-            _read_plane(series, page)
+            _read_plane(series, page, every_sample=True)
     return info
 
 
@@ -121,12 +123,12 @@ def _channels(series: tifffile.TiffPageSeries, keyframe: Any) -> int:
     return int(series.shape[axes.index("C")]) if "C" in axes else 1
 
 
-def _read_plane(series: tifffile.TiffPageSeries, page: int) -> NDArray[Any]:
+def _read_plane(series: tifffile.TiffPageSeries, page: int, every_sample: bool = False) -> NDArray[Any]:
     keyframe = series.keyframe
     frame = series[page]
     if frame is None:
         raise ValueError(f"plane {page} is missing from the file")
-    data = np.asarray(frame.asarray()).reshape(keyframe.shape)
+    data = _decode(keyframe, frame, every_sample)
     axes = keyframe.axes
     # Keep Y, X and samples; take the first slice of anything else (a tile's depth, for instance).
     data = data[tuple(slice(None) if axis in "YXS" else 0 for axis in axes)]
@@ -144,6 +146,34 @@ def _read_plane(series: tifffile.TiffPageSeries, page: int) -> NDArray[Any]:
     if data.ndim == 3:  # a copy of the first sample, so that the others' memory is freed right away
         data = np.ascontiguousarray(data[:, :, 0])
     return as_delivered(data)
+
+
+def _decode(keyframe: Any, frame: Any, every_sample: bool) -> NDArray[Any]:
+    """The plane's values in the layout of ``keyframe.shape``; of samples stored apart, only those shown
+    (so a 32-sample plane costs one sample's memory) unless ``every_sample``, otherwise all of them (they
+    are interleaved)."""
+    shown = 3 if keyframe.photometric in _COLOUR else 1
+    samples = int(keyframe.samplesperpixel)
+    if every_sample or keyframe.planarconfig != _SEPARATE or samples <= shown or _is_palette(keyframe):
+        return np.asarray(frame.asarray()).reshape(keyframe.shape)
+    _, depth, length, width, _ = keyframe.shaped
+    out = np.zeros((shown, depth, length, width), keyframe.dtype)
+    handle = keyframe.parent.filehandle
+    per_sample = len(frame.dataoffsets) // samples  # segments are stored sample after sample
+    for index in range(shown * per_sample):
+        offset, count = int(frame.dataoffsets[index]), int(frame.databytecounts[index])
+        handle.seek(offset)
+        data = handle.read(count)
+        if len(data) != count:
+            raise ValueError(f"failed to read {count} bytes, got {len(data)}")
+        segment, (sample, z, y, x, _), _ = keyframe.decode(
+            data or None, index, jpegtables=keyframe.jpegtables
+        )
+        if segment is None:
+            continue  # an empty segment: zeros (tifffile's fill value)
+        target = out[sample, z : z + segment.shape[0], y : y + segment.shape[1], x : x + segment.shape[2]]
+        target[...] = segment[: target.shape[0], : target.shape[1], : target.shape[2], 0]
+    return out.reshape((shown, *keyframe.shape[1:]))
 
 
 def _apply_colormap(indices: NDArray[Any], colormap: NDArray[Any]) -> NDArray[np.uint8]:

@@ -260,6 +260,35 @@ def test_max_bytes_is_checked_per_call_with_samples_and_bit_depth(name: str, sam
             read(DATA / name, max_bytes=decoded - 1)
 
 
+def _separate_samples_tiff(samples: int, size: int, **options: Any) -> tuple[bytes, NDArray[Any]]:
+    values = np.random.default_rng(3).random((samples, size, size)) * 1000
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, values, planarconfig="separate", photometric="minisblack", **options)
+    return buffer.getvalue(), values
+
+
+@pytest.mark.parametrize("options", [{}, {"rowsperstrip": 64}, {"tile": (64, 64), "compression": "zlib"}])
+def test_of_samples_stored_apart_only_the_one_shown_is_decoded(options: dict[str, Any]) -> None:
+    """32 float64 samples of 500 x 500 stored one after another: 64 MB decoded, 2 MB shown."""
+    data, values = _separate_samples_tiff(32, 500, **options)
+    tracemalloc.start()
+    try:
+        pixels = read_image(data, name="channels.tif").pixels
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(pixels, values[0].astype(np.float32))
+    assert peak < 16_000_000  # not the 64 MB of every sample
+
+
+def test_check_image_decodes_every_sample_even_where_display_needs_one() -> None:
+    data, _ = _separate_samples_tiff(8, 200)
+    cut = data[: len(data) * 3 // 4]  # the first samples are whole, the last ones cut off
+    read_image(cut, name="cut.tif")
+    with pytest.raises(CorruptImageError, match=r"cut\.tif"):
+        check_image(cut, name="cut.tif")
+
+
 @pytest.mark.parametrize("name", ["truncated.tif", "truncated_lzw.tif", "truncated.png", "truncated.jpg"])
 def test_check_image_refuses_a_file_whose_header_reads_but_pixels_do_not(name: str) -> None:
     with pytest.raises(CorruptImageError, match=name):

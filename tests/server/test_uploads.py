@@ -9,12 +9,15 @@ import hashlib
 import io
 import os
 import subprocess
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+import tifffile
 from PIL import Image
 
 from server.api.services import Services
@@ -193,6 +196,30 @@ async def test_a_small_file_that_is_huge_decoded_is_refused_and_never_decoded(
     assert (
         response.status_code == 413 and "decoding one plane would take 1,024,000,000 bytes" in response.text
     )
+
+
+async def test_a_thumbnail_decodes_only_the_sample_it_shows(api: Api) -> None:
+    """32 float64 samples stored one after another: 64 MB to decode whole, 2 MB for the one shown."""
+    owner = await api.user("owner")
+    project_id = await api.project(owner)
+    ramp = (np.arange(500 * 500).reshape(500, 500) % 1000).astype(np.float64)
+    buffer = io.BytesIO()  # under 1 MB compressed
+    tifffile.imwrite(
+        buffer, np.stack([ramp + s for s in range(32)]), planarconfig="separate", compression="zlib"
+    )
+    (stored,) = (await api.upload(owner, project_id, [("channels.tif", buffer.getvalue())])).json()["files"]
+    assert stored["accepted"], stored
+    await api.services.delivery.drain()
+    query = "query($i: Int!) { image(id: $i) { thumbnailUrl(size: 64) } }"
+    url = (await api.ok(query, owner, i=stored["imageId"]))["image"]["thumbnailUrl"]
+    tracemalloc.start()  # counts the render thread's allocations too
+    try:
+        response = await api.client.get(url)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 200 and max(Image.open(io.BytesIO(response.content)).size) == 64
+    assert peak < 24_000_000  # one sample and its copies, not the 64 MB of all 32
 
 
 def _row(project_id: int, name: str, sha: str, width: int, height: int, size: int) -> ImageRow:
