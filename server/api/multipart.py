@@ -143,19 +143,18 @@ class Receiver:
 
     def _data(self, data: bytes, start: int, end: int) -> None:
         part = self.parts[-1]
-        if part.file is None:
-            return
-        part.size += end - start
-        self.total += end - start
-        if part.size > self.limits.file_bytes:
-            part.drop(f"larger than the limit of {self.limits.file_bytes:,} bytes")
-            return
-        if self.total > self.limits.request_bytes:
+        self.total += end - start  # every part counts, kept or not: all of them are read
+        if self.stopped is None and self.total > self.limits.request_bytes:
             self._stop(
                 413,
                 f"the files of this request together pass the limit of {self.limits.request_bytes:,} bytes; "
                 "the rest of it was not read: send the remaining files in another request",
             )
+        if part.file is None:
+            return
+        part.size += end - start
+        if part.size > self.limits.file_bytes:
+            part.drop(f"larger than the limit of {self.limits.file_bytes:,} bytes")
             return
         part.digest.update(data[start:end])
         part.file.write(data[start:end])

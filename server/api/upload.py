@@ -6,7 +6,7 @@ complete file is then decoded with ``cluster`` (format from the bytes; the limit
 bytes checked from the header first; every plane, or the first planes of a big stack, decoded), so a
 damaged or cut-off file is refused at the door. A file already in the project is reported as a duplicate
 naming the image that holds it; the original goes to the blob store under its content hash. Each file is
-stored in its own transaction, under the lock of its content (see :func:`server.db.images.lock_content`),
+recorded in its own transaction, under the lock of its content (see :func:`server.db.images.lock_content`),
 so concurrent uploads of one file store it once and report the others as duplicates.
 
 The answer lists every file with ``accepted`` and the image, or the reason it was refused. A request
@@ -139,37 +139,56 @@ async def _store(services: Services, project_id: int, part: Part) -> dict[str, A
     except ImageReadError as error:
         return _refused(name, error.reason)
     content_hash = part.digest.hexdigest()
+    async with services.db() as db:
+        existing = await images.images_with_hashes(db, project_id, [content_hash])
+    if content_hash in existing:  # known already: not even sent to the store
+        return _duplicate(name, *existing[content_hash])
     try:
-        async with services.db.begin() as db:
-            await images.lock_content(db, content_hash)
-            existing = await images.images_with_hashes(db, project_id, [content_hash])
-            if content_hash in existing:
-                return _duplicate(name, *existing[content_hash])
-            try:
-                await services.store.put_file(image_key(content_hash), path, "application/octet-stream")
-            except StorageError as error:
-                return _refused(name, f"storage failed: {error}")
-            row = await images.add_image(db, _image_row(project_id, name, content_hash, info, part.size))
-    except IntegrityError:
-        # The content lock makes this rare (a database without it, say); the other upload won: say so.
-        async with services.db.begin() as db:
-            existing = await images.images_with_hashes(db, project_id, [content_hash])
-        if content_hash in existing:
-            return _duplicate(name, *existing[content_hash])
-        raise
+        # The long part (a big file to S3) comes before the content lock, so the lock is held briefly.
+        await services.store.put_file(image_key(content_hash), path, "application/octet-stream")
+        recorded = await _record(services, _image_row(project_id, name, content_hash, info, part.size), path)
+    except StorageError as error:
+        return _refused(name, f"storage failed: {error}")
     except OperationalError:
         logger.exception("the database refused to record the upload of %s", name)
         return _refused(name, "the database was busy and nothing was stored; upload this file again")
+    if not isinstance(recorded, Image):
+        return _duplicate(name, *recorded)
     return {
         "name": name,
         "accepted": True,
-        "imageId": row.id,
+        "imageId": recorded.id,
         "width": info.width,
         "height": info.height,
         "bitDepth": info.bit_depth,
         "format": info.format,
         "pixelSizeUm": info.pixel_size_um,
     }
+
+
+async def _record(services: Services, image: Image, path: Path) -> Image | tuple[int, str]:
+    """Add the image under its content's lock, or return ``(id, name)`` of the one that holds its content.
+
+    Under the lock the duplicate check is made again (a concurrent upload of the same file may have won),
+    and the original is put again if a deletion elsewhere removed it after it was put.
+    """
+    content_hash = image.content_hash
+    try:
+        async with services.db.begin() as db:
+            await images.lock_content(db, content_hash)
+            existing = await images.images_with_hashes(db, image.project_id, [content_hash])
+            if content_hash in existing:
+                return existing[content_hash]
+            key = image_key(content_hash)
+            if not await services.store.exists(key):
+                await services.store.put_file(key, path, "application/octet-stream")
+            return await images.add_image(db, image)
+    except IntegrityError:  # a database where the lock is not enough: the other upload won all the same
+        async with services.db() as db:
+            existing = await images.images_with_hashes(db, image.project_id, [content_hash])
+        if content_hash in existing:
+            return existing[content_hash]
+        raise
 
 
 def _image_row(project_id: int, name: str, content_hash: str, info: ImageInfo, size: int) -> Image:
