@@ -9,6 +9,7 @@ import hashlib
 import io
 import os
 import subprocess
+import time
 import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +22,7 @@ import tifffile
 from PIL import Image
 
 from server.api.services import Services
+from server.api.spool import remove_stale_spools
 from server.app import create_app
 from server.db import images
 from server.db.models import Image as ImageRow
@@ -357,3 +359,27 @@ async def test_a_server_killed_mid_upload_leaves_no_partial_file_after_its_resta
 
 def _spooled_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.glob("spheroseg-upload-*/*") if f.is_file())
+
+
+def test_startup_removes_spools_no_running_server_owns(tmp_path: Path) -> None:
+    """A container restarts its server under the same pid: a spool with our own pid is stale at startup."""
+    ended = subprocess.Popen(["true"])  # a pid that has just ended
+    ended.wait()
+    folders = {
+        "own": tmp_path / f"spheroseg-upload-{os.getpid()}-aaaa",
+        "ended": tmp_path / f"spheroseg-upload-{ended.pid}-bbbb",
+        "alive": tmp_path / f"spheroseg-upload-{os.getppid()}-cccc",
+        "old, untouched": tmp_path / "spheroseg-upload-dddd",
+        "old, in use": tmp_path / "spheroseg-upload-eeee",
+        "not ours": tmp_path / "something-else",
+    }
+    for folder in folders.values():
+        folder.mkdir()
+    hours_ago = time.time() - 2 * 3600
+    os.utime(folders["old, untouched"], (hours_ago, hours_ago))
+    remove_stale_spools(tmp_path)
+    assert {what for what, folder in folders.items() if folder.exists()} == {
+        "alive",
+        "old, in use",
+        "not ours",
+    }
