@@ -7,7 +7,7 @@ Every error a user can cause carries a message that names the file or field and 
     │   ├── UnsupportedFormatError    the bytes are no format we read (whatever the file name says)
     │   ├── CorruptImageError         the format is known but the data is damaged or truncated
     │   ├── EmptyImageError           zero bytes, or an image with no pixels
-    │   ├── ImageTooLargeError        more pixels than the limit; refused before decoding
+    │   ├── ImageTooLargeError        more pixels or decoded bytes than the limit; refused before decoding
     │   └── SourceUnavailableError    a reference (path, s3:// key, URL) could not be fetched
     ├── GeometryError             a ring or polygon is invalid and cannot be repaired
     ├── MetricError               a metric cannot be computed for this shape
@@ -75,7 +75,7 @@ class EmptyImageError(ImageReadError):
 
 
 class ImageTooLargeError(ImageReadError):
-    """The image has more pixels than allowed; refused before its pixels are decoded."""
+    """The image has more pixels, or one plane more decoded bytes, than allowed; refused before decoding."""
 
 
 class GeometryError(SpherosegError):

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from cluster.exceptions import SpherosegError
-from cluster.imaging import DEFAULT_MAX_PIXELS, ImageInfo, LoadedImage, normalize, read_image
+from cluster.imaging import (
+    DEFAULT_MAX_DECODED_BYTES,
+    DEFAULT_MAX_PIXELS,
+    ImageInfo,
+    LoadedImage,
+    normalize,
+    read_image,
+)
 from cluster.metrics import measure_all
 from cluster.polygons import DEFAULT_SIMPLIFY_TOLERANCE, labels_to_spheroids
 from cluster.segmentation import Segmentation
@@ -93,18 +100,23 @@ def segment_sources(
     pixel_size_um: float | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     tolerance: float = DEFAULT_SIMPLIFY_TOLERANCE,
+    *,
+    max_bytes: int = DEFAULT_MAX_DECODED_BYTES,
+    names: Sequence[str] | None = None,
 ) -> list[ImageOutcome]:
     """Read and segment each source, one outcome per source in the same order.
 
     Images are segmented one at a time: a batch of decoded full-size images is what runs a worker out of
-    memory, and batching for speed is the segmenter's business (see ``Segmenter.segment``).
+    memory, and batching for speed is the segmenter's business (see ``Segmenter.segment``). ``names`` (one
+    per source) are what outcomes and their reasons call the images; by default the path or file name,
+    which on a server would show where it keeps its files.
     """
     outcomes: list[ImageOutcome] = []
     for index, source in enumerate(sources):
-        name = _source_name(source, index)
+        name = names[index] if names is not None else _source_name(source, index)
         started = time.perf_counter()
         try:
-            image = read_image(source, name=name, max_pixels=max_pixels)
+            image = read_image(source, name=name, max_pixels=max_pixels, max_bytes=max_bytes)
             (segmentation,) = segment_images([image], segmenter, pixel_size_um, tolerance)
         except SpherosegError as exc:
             log.info("%s failed: %s", name, exc)

@@ -30,11 +30,11 @@ import numpy as np
 from distributed import WorkerPlugin
 
 from cluster.exceptions import SegmentationError, SourceUnavailableError
-from cluster.imaging import DEFAULT_MAX_PIXELS
+from cluster.imaging import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_PIXELS
 from cluster.methods import DEFAULT_METHOD, make_segmenter
 from cluster.pipeline import ImageOutcome, segment_sources
 from cluster.segmenter import Segmenter
-from cluster.sources import fetch
+from cluster.sources import display_name, fetch
 from cluster.telemetry import telemetry
 
 if TYPE_CHECKING:
@@ -112,6 +112,7 @@ class BatchSettings:
 
     pixel_size_um: float | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES
 
 
 _loaded: dict[str, LoadedSegmenter] = {}
@@ -172,13 +173,20 @@ class SegmenterPlugin(WorkerPlugin):
 
 
 def _segment_one(reference: str, name: str, loaded: LoadedSegmenter, settings: BatchSettings) -> ImageOutcome:
+    # Reasons name the image, never the reference: that is a server's storage path or a presigned URL.
     started = time.perf_counter()
     try:
         source = fetch(reference)
     except SourceUnavailableError as exc:
-        return ImageOutcome(name, None, str(exc), time.perf_counter() - started)
+        log.info("%s (%s) is unavailable: %s", name, display_name(reference), exc.reason)
+        return ImageOutcome(name, None, f"{name}: {exc.reason}", time.perf_counter() - started)
     (outcome,) = segment_sources(
-        [source], loaded.segmenter, pixel_size_um=settings.pixel_size_um, max_pixels=settings.max_pixels
+        [source],
+        loaded.segmenter,
+        pixel_size_um=settings.pixel_size_um,
+        max_pixels=settings.max_pixels,
+        max_bytes=settings.max_decoded_bytes,
+        names=[name],
     )
     segmentation = outcome.segmentation
     if segmentation is not None and segmentation.image_name != name:

@@ -84,7 +84,23 @@ class Settings(BaseSettings):
         "max_upload_bytes) and WebSocket message: larger ones get 413, or close the socket with 1009.",
     )
     max_files_per_upload: int = 500
+    max_upload_request_bytes: int = Field(
+        default=8 * 1024**3, description="All files of one upload request together, in bytes."
+    )
+    upload_temp_dir: str = Field(
+        default="", description="Where uploads are spooled as they arrive; empty: the system's temp folder."
+    )
+    upload_min_free_bytes: int = Field(
+        default=2 * 1024**3,
+        description="Free space an upload must leave on the disk of upload_temp_dir; below it, uploads are "
+        "refused (HTTP 507) until space is freed.",
+    )
     max_pixels: int = 200_000_000
+    max_decoded_bytes: int = Field(
+        default=800_000_000,
+        description="The most memory one decoded image plane may take (width x height x samples x bytes "
+        "per sample); a file over it is refused at upload, and never decoded.",
+    )
     introspection: bool | None = None
     max_depth: int = 12
     max_aliases: int = 30

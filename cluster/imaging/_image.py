@@ -13,21 +13,28 @@ from numpy.typing import NDArray
 from cluster.exceptions import CorruptImageError, EmptyImageError, ImageReadError, ImageTooLargeError
 
 __all__ = [
+    "DEFAULT_MAX_DECODED_BYTES",
     "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
     "ImageFormat",
     "ImageInfo",
     "LoadedImage",
+    "check_decoded_size",
     "check_pixel_count",
     "decoding_errors",
 ]
 
 DEFAULT_MAX_PIXELS = 200_000_000
+"""The largest plane (width x height) read by default: about 14,000 x 14,000, 400 MB as 16-bit."""
+
+DEFAULT_MAX_DECODED_BYTES = 800_000_000
+"""The most memory one decoded plane may take by default (width x height x samples x bytes per sample):
+the largest plane as float32 or as 8-bit RGBA. Pixels alone do not bound it: a 2000 x 2000 TIFF with 32
+float64 samples per pixel is only 4 megapixels but 1 GB decoded."""
 
 IMAGE_SUFFIXES = frozenset({".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp"})
 """Suffixes of image files picked up from folders. The format itself is always read from the bytes, so a
 file named explicitly is read whatever its suffix."""
-"""The largest plane (width x height) read by default: about 14,000 x 14,000, 400 MB as 16-bit."""
 
 ImageFormat = Literal["tiff", "ome-tiff", "png", "jpeg", "bmp"]
 
@@ -72,6 +79,22 @@ def check_pixel_count(name: str, width: int, height: int, max_pixels: int) -> No
             name,
             f"the image is {width} x {height} = {width * height:,} pixels, more than the limit of "
             f"{max_pixels:,}; crop or downsample it before importing",
+        )
+
+
+def check_decoded_size(name: str, shape: tuple[int, ...], itemsize: int, max_bytes: int) -> None:
+    """Refuse a plane whose decoded ``shape`` (pixels, samples, depth) of ``itemsize``-byte values would
+    take more than ``max_bytes``, before anything is decoded."""
+    size = itemsize
+    for extent in shape:
+        size *= extent
+    if size > max_bytes:
+        layout = " x ".join(str(extent) for extent in shape)
+        raise ImageTooLargeError(
+            name,
+            f"decoding one plane would take {size:,} bytes ({layout} values of {itemsize} byte(s)), more "
+            f"than the limit of {max_bytes:,}; save it with fewer samples per pixel or a smaller bit depth, "
+            "or crop it, before importing",
         )
 
 

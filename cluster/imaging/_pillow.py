@@ -18,7 +18,13 @@ from numpy.typing import NDArray
 from PIL import BmpImagePlugin, ImageFile, JpegImagePlugin, PngImagePlugin
 
 from cluster.exceptions import UnsupportedFormatError
-from cluster.imaging._image import ImageInfo, LoadedImage, check_pixel_count, decoding_errors
+from cluster.imaging._image import (
+    ImageInfo,
+    LoadedImage,
+    check_decoded_size,
+    check_pixel_count,
+    decoding_errors,
+)
 from cluster.imaging._pixels import as_delivered, to_grayscale
 from cluster.imaging._resolution import pixel_size_from_dpi
 from cluster.imaging._sniff import ContainerFormat
@@ -69,22 +75,22 @@ _PNG_MULTI_SAMPLE = {4: 2, 2: 3, 6: 4}
 
 
 def read_pillow_info(
-    stream: IO[bytes], name: str, fmt: ContainerFormat, head: bytes, max_pixels: int
+    stream: IO[bytes], name: str, fmt: ContainerFormat, head: bytes, max_pixels: int, max_bytes: int
 ) -> ImageInfo:
     """Read the header of a PNG, JPEG or BMP without decoding its pixels."""
     _check_header_size(name, fmt, head, max_pixels)
     with decoding_errors(name, fmt.upper()), _PLUGINS[fmt](stream) as image:
-        return _describe(image, name, fmt, head, max_pixels)
+        return _describe(image, name, fmt, head, max_pixels, max_bytes)
 
 
 def read_pillow(
-    stream: IO[bytes], name: str, fmt: ContainerFormat, head: bytes, max_pixels: int
+    stream: IO[bytes], name: str, fmt: ContainerFormat, head: bytes, max_pixels: int, max_bytes: int
 ) -> LoadedImage:
     """Decode a PNG, JPEG or BMP to a 2-D grayscale array, after checking its size."""
     _check_header_size(name, fmt, head, max_pixels)
     with decoding_errors(name, fmt.upper()):
         with _PLUGINS[fmt](stream) as image:
-            info = _describe(image, name, fmt, head, max_pixels)
+            info = _describe(image, name, fmt, head, max_pixels, max_bytes)
             if _is_16bit_colour_png(fmt, head):
                 stream.seek(0)
                 array = np.asarray(imagecodecs.png_decode(stream.read()))
@@ -95,7 +101,7 @@ def read_pillow(
 
 
 def _describe(
-    image: ImageFile.ImageFile, name: str, fmt: ContainerFormat, head: bytes, max_pixels: int
+    image: ImageFile.ImageFile, name: str, fmt: ContainerFormat, head: bytes, max_pixels: int, max_bytes: int
 ) -> ImageInfo:
     width, height = image.size
     check_pixel_count(name, width, height, max_pixels)
@@ -107,6 +113,7 @@ def _describe(
         channels = 4
     if _is_16bit_colour_png(fmt, head):
         dtype, channels = "uint16", _PNG_MULTI_SAMPLE[head[25]]
+    check_decoded_size(name, (height, width, channels), np.dtype(dtype).itemsize, max_bytes)
     return ImageInfo(
         name=name,
         format=fmt,

@@ -2,7 +2,8 @@
 
 Each is a signed, cacheable URL (see :mod:`server.delivery`); the fields that return them carry
 ``CanViewProject``, so only a user allowed to see an image is ever given one. Arguments are checked
-here so a client cannot ask the origin for a 100,000-pixel "thumbnail".
+here so a client cannot ask the origin for a 100,000-pixel "thumbnail", and thumbnail sizes are snapped
+to a short ladder so it cannot ask for a thousand different ones of each image either.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import strawberry
 
 from server.api.context import Info
 from server.delivery import ImageRef, RenditionFormat
-from server.delivery.responsive import responsive_widths
+from server.delivery.responsive import THUMBNAIL_SIZES, responsive_widths, snap_thumbnail
 from server.exceptions import ClientError
 
 __all__ = ["RenditionFormatEnum", "original_url", "preview_url", "preview_widths", "thumbnail_url"]
 
 RenditionFormatEnum = strawberry.enum(RenditionFormat, name="RenditionFormat")
 
-THUMBNAIL_SIZES = range(16, 1025)
+THUMBNAIL_RANGE = range(16, THUMBNAIL_SIZES[-1] + 1)
 PREVIEW_WIDTHS = range(16, 8193)
 
 
@@ -36,10 +37,11 @@ def _ref(image: _ImageLike) -> ImageRef:
 
 
 def thumbnail_url(info: Info, image: _ImageLike, size: int | None) -> str:
-    if size is not None and size not in THUMBNAIL_SIZES:
-        raise ClientError("size: must be between 16 and 1024 pixels", field="size")
+    if size is not None and size not in THUMBNAIL_RANGE:
+        raise ClientError(f"size: must be between 16 and {THUMBNAIL_RANGE[-1]} pixels", field="size")
     delivery = info.context.services.delivery
-    return delivery.rendition_url(_ref(image), delivery.thumbnail_spec(size))
+    snapped = None if size is None else snap_thumbnail(size)
+    return delivery.rendition_url(_ref(image), delivery.thumbnail_spec(snapped))
 
 
 def preview_url(info: Info, image: _ImageLike, width: int, fmt: RenditionFormat, dpr: float) -> str:

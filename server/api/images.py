@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Annotated
 
 import strawberry
 
 from server.api import image_urls
 from server.api.announce import announce
+from server.api.blobs import remove_unused_originals
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.permissions import CanEditProject, CanViewProject
@@ -22,9 +22,8 @@ from server.domain.errors import ReviewRuleError
 from server.domain.listing import ImageFilter, ImageOrder, encode_cursor
 from server.domain.review import ReviewStatus, SegmentationStatus, check_review
 from server.events import Event, EventKind
-from server.exceptions import ClientError, StorageError
+from server.exceptions import ClientError
 from server.jobs.progress import progress_event
-from server.storage import image_key
 
 __all__ = [
     "ImageConnection",
@@ -35,7 +34,6 @@ __all__ = [
     "ImageType",
 ]
 
-logger = logging.getLogger(__name__)
 
 SegmentationStatusEnum = strawberry.enum(SegmentationStatus, name="SegmentationStatus")
 ReviewStatusEnum = strawberry.enum(ReviewStatus, name="ReviewStatus")
@@ -95,7 +93,9 @@ class ImageType:
         permission_classes=[CanViewProject],
         directives=[Cost(weight=1)],
         description="A signed, cacheable URL of an 8-bit contrast-stretched thumbnail that fits in "
-        "`size` x `size` pixels (default: the server's thumbnail size, made right after upload).",
+        "`size` x `size` pixels (default: the server's thumbnail size, made right after upload). `size` "
+        "(16 to 1024) is rounded up to the next of 64, 128, 256, 512 or 1024, so that a few renditions of "
+        "each image serve every size; scale the image in the client for sizes in between.",
     )
     def thumbnail_url(self, info: Info, size: int | None = None) -> str:
         return image_urls.thumbnail_url(info, self, size)
@@ -249,11 +249,7 @@ class ImageMutation:
                 for project in sorted({projects[i] for i in deleted})
             ),
         )
-        for content_hash in orphans:
-            try:
-                await context.services.store.delete(image_key(content_hash))
-            except StorageError:
-                logger.exception("could not delete blob %s; it stays as an orphan", content_hash)
+        await remove_unused_originals(context.services, orphans)
         delivery = context.services.delivery
         purge = await delivery.purge(delivery.purge_request(images=[(projects[i], i) for i in deleted]))
         return ImagesDeleteSuccess(deleted_ids=deleted, cdn_purge_errors=purge.errors)

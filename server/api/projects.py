@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Annotated
 
 import strawberry
 
 from server.api.announce import announce
+from server.api.blobs import remove_unused_originals
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.images import ImageConnection, ImageFilterInput, image_connection
@@ -21,12 +21,9 @@ from server.domain.errors import LastOwnerError
 from server.domain.listing import ImageOrder
 from server.domain.roles import ProjectRole
 from server.events import Event, EventKind
-from server.exceptions import StorageError
-from server.storage import image_key
 
 __all__ = ["ProjectMutation", "ProjectQuery", "ProjectType"]
 
-logger = logging.getLogger(__name__)
 
 ProjectRoleEnum = strawberry.enum(ProjectRole, name="ProjectRole")
 
@@ -212,11 +209,7 @@ class ProjectMutation:
         # Open subscriptions on the project end on this (see server.api.access).
         lost = {"user_ids": [member.user_id for member in members]}
         await announce(info.context, Event(EventKind.PROJECT_DELETED, id, actor=user.username, data=lost))
-        for content_hash in orphans:
-            try:
-                await info.context.services.store.delete(image_key(content_hash))
-            except StorageError:
-                logger.exception("could not delete blob %s; it stays as an orphan", content_hash)
+        await remove_unused_originals(info.context.services, orphans)
         return OperationInfo(message=f"project {id} deleted")
 
     @strawberry.mutation(

@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from server.api.spool import remove_stale_spools, spool_root
 from server.db.engine import create_engine, session_factory
 from server.db.models import Job
 from server.delivery import Delivery, Keyring, base_signing_keys, build_delivery
@@ -187,9 +188,9 @@ class Services:
             self.metrics.jobs.labels(status).set(counts.get(status, 0))
 
     async def start(self) -> None:
-        """Connect the event bus, start dispatching and sweeping exports (the app's lifespan calls this)."""
-        """Connect the event bus, take up the newest signing key and start dispatching (the app's lifespan
-        calls this)."""
+        """Remove uploads left by a killed server, connect the event bus, take up the newest signing key,
+        start dispatching and sweeping exports (the app's lifespan calls this)."""
+        await asyncio.to_thread(remove_stale_spools, spool_root(self.settings.upload_temp_dir))
         await self.bus.start()
         await self.keyring.refresh()
         self._key_refresher = asyncio.create_task(self._refresh_keys(), name="spheroseg-signing-keys")

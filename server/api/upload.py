@@ -1,33 +1,41 @@
 """``POST /api/projects/{id}/images``: several image files in one multipart request, streamed to storage.
 
-Each part of field ``files`` is written to a temporary file while it arrives (SHA-256 and size counted on
-the way, nothing held whole in memory); a part over the size limit is dropped as soon as it passes it.
-Parsing, hashing and writing run in a worker thread, fed about a MiB of the body at a time, so a large
-upload never blocks the event loop (nor do creating and removing the temporary folder).
-Then the header is read with ``cluster`` (format from the bytes, the pixel limit, size, bit depth, pixel
-size), duplicates within the project are refused, and the original goes to the blob store under its
-content hash. The answer lists every file with ``accepted`` and the image, or the reason it was refused.
+The body is spooled to a per-request folder as it arrives (see :mod:`server.api.multipart` for the
+limits per file, per request and on free disk space, and :mod:`server.api.spool` for the folder). Each
+complete file is then decoded with ``cluster`` (format from the bytes; the limits on pixels and on decoded
+bytes checked from the header first; every plane, or the first planes of a big stack, decoded), so a
+damaged or cut-off file is refused at the door. A file already in the project is reported as a duplicate
+naming the image that holds it; the original goes to the blob store under its content hash. Each file is
+recorded in its own transaction, under the lock of its content (see :func:`server.db.images.lock_content`),
+so concurrent uploads of one file store it once and report the others as duplicates.
+
+The answer lists every file with ``accepted`` and the image, or the reason it was refused. A request
+refused as a whole is answered with ``error``: 413 when its declared size passes the per-request limit, 507
+when the disk of the spool would keep too little free space. When either limit is passed while the body
+arrives, the answer has both: the files complete by then are stored and listed, and ``error`` says why the
+rest was not read.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import logging
 import shutil
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from cluster.exceptions import ImageReadError
-from cluster.imaging import read_image_info
+from cluster.imaging import ImageInfo, check_image
 from server.api.context import build_context
+from server.api.multipart import Part, Receiver, SpoolLimits, receive
 from server.api.permissions import project_role
 from server.api.services import Services
+from server.api.spool import free_bytes, make_spool, spool_root
 from server.db import images
 from server.db.models import Image
 from server.domain.roles import Action, allows
@@ -36,116 +44,7 @@ from server.storage import image_key
 
 __all__ = ["upload_images"]
 
-MAX_NAME = 255
-FEED_BYTES = 1024 * 1024
-"""How much of the body is gathered before the parser (hashing and writing) gets it in a thread."""
-
-
-@dataclass
-class _Part:
-    name: str = ""
-    field_name: str = ""
-    file: IO[bytes] | None = None
-    size: int = 0
-    digest: Any = field(default_factory=hashlib.sha256)
-    refused: str | None = None
-
-
-class _Receiver:
-    """Callbacks of the streaming multipart parser: one temporary file per part, limits as bytes arrive."""
-
-    def __init__(self, folder: Path, max_bytes: int, max_files: int) -> None:
-        self.folder = folder
-        self.max_bytes = max_bytes
-        self.max_files = max_files
-        self.parts: list[_Part] = []
-        self._header_field = b""
-        self._headers: dict[bytes, bytes] = {}
-        self._header_value = b""
-
-    def callbacks(self) -> dict[str, Any]:
-        return {
-            "on_part_begin": self._begin,
-            "on_part_data": self._data,
-            "on_part_end": self._end,
-            "on_header_field": self._field,
-            "on_header_value": self._value,
-            "on_header_end": self._header_end,
-            "on_headers_finished": self._headers_done,
-        }
-
-    def _begin(self) -> None:
-        self._headers = {}
-        self.parts.append(_Part())
-
-    def _field(self, data: bytes, start: int, end: int) -> None:
-        self._header_field += data[start:end]
-
-    def _value(self, data: bytes, start: int, end: int) -> None:
-        self._header_value += data[start:end]
-
-    def _header_end(self) -> None:
-        self._headers[self._header_field.lower()] = self._header_value
-        self._header_field = self._header_value = b""
-
-    def _headers_done(self) -> None:
-        part = self.parts[-1]
-        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
-        part.field_name = options.get(b"name", b"").decode("utf-8", "replace")
-        raw_name = options.get(b"filename")
-        part.name = (
-            (raw_name or b"").decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1][:MAX_NAME]
-        )
-        if part.field_name != "files" or raw_name is None:
-            part.refused = "not a file in the field 'files'"
-        elif sum(1 for p in self.parts if p.refused is None) > self.max_files:
-            part.refused = f"more than {self.max_files} files in one request"
-        else:
-            part.file = tempfile.NamedTemporaryFile(dir=self.folder, delete=False)  # noqa: SIM115
-
-    def _data(self, data: bytes, start: int, end: int) -> None:
-        part = self.parts[-1]
-        if part.file is None:
-            return
-        part.size += end - start
-        if part.size > self.max_bytes:
-            part.refused = f"larger than the limit of {self.max_bytes:,} bytes"
-            part.file.close()
-            part.file = None
-            return
-        part.digest.update(data[start:end])
-        part.file.write(data[start:end])
-
-    def _end(self) -> None:
-        part = self.parts[-1]
-        if part.file is not None:
-            part.file.close()
-
-    def close(self) -> None:
-        """Close the file of a part the body broke off in."""
-        for part in self.parts:
-            if part.file is not None and not part.file.closed:
-                part.file.close()
-
-
-async def _receive(request: Request, parser: MultipartParser) -> None:
-    """Feed the body to the parser in a worker thread, ``FEED_BYTES`` at a time, then finalize it."""
-
-    def feed(chunks: list[bytes], final: bool) -> None:
-        for chunk in chunks:
-            parser.write(chunk)
-        if final:
-            parser.finalize()
-
-    pending: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        pending.append(chunk)
-        size += len(chunk)
-        if size >= FEED_BYTES:
-            await asyncio.to_thread(feed, pending, False)
-            pending, size = [], 0
-    await asyncio.to_thread(feed, pending, True)
+logger = logging.getLogger(__name__)
 
 
 async def upload_images(request: Request) -> JSONResponse:
@@ -163,16 +62,20 @@ async def upload_images(request: Request) -> JSONResponse:
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
         return _error(400, "send the files as multipart/form-data in the field 'files'")
-    settings = services.settings
-    folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="spheroseg-upload-"))
-    receiver = _Receiver(folder, settings.max_upload_bytes, settings.max_files_per_upload)
+    limits = _limits(services)
+    root = spool_root(services.settings.upload_temp_dir)
+    refusal = await asyncio.to_thread(_refusal, request, limits, root)
+    if refusal is not None:
+        return refusal
+    folder = await asyncio.to_thread(make_spool, root)
+    receiver = Receiver(folder, limits, free_bytes)
     try:
         try:
-            await _receive(request, MultipartParser(boundary, receiver.callbacks()))  # type: ignore[arg-type]
+            await receive(request, MultipartParser(boundary, receiver.callbacks()), receiver)  # type: ignore[arg-type]
         except Exception as error:  # python-multipart raises its own errors for broken bodies
             return _error(400, f"the multipart body is malformed: {error}")
         files = [p for p in receiver.parts if p.field_name == "files" or p.name]
-        if not files:
+        if not files and receiver.stopped is None:
             return _error(400, "no file in the field 'files'")
         results = [await _store(services, project_id, part) for part in files]
         # Thumbnails (or a CDN's display masters) are made in the background, so the gallery finds them.
@@ -184,58 +87,137 @@ async def upload_images(request: Request) -> JSONResponse:
     accepted = sum(1 for r in results if r["accepted"])
     for result in results:
         services.metrics.uploads.labels("accepted" if result["accepted"] else "refused").inc()
-    return JSONResponse({"accepted": accepted, "refused": len(results) - accepted, "files": results})
+    body: dict[str, Any] = {"accepted": accepted, "refused": len(results) - accepted, "files": results}
+    if receiver.stopped is not None:
+        return JSONResponse({"error": receiver.stopped.message, **body}, status_code=receiver.stopped.status)
+    return JSONResponse(body)
 
 
-async def _store(services: Services, project_id: int, part: _Part) -> dict[str, Any]:
-    name = part.name or "(unnamed)"
-    if part.refused:
-        return {"name": name, "accepted": False, "reason": part.refused}
-    path = Path(part.file.name) if part.file is not None else None
-    assert path is not None
+def _limits(services: Services) -> SpoolLimits:
+    settings = services.settings
+    return SpoolLimits(
+        file_bytes=settings.max_upload_bytes,
+        files=settings.max_files_per_upload,
+        request_bytes=settings.max_upload_request_bytes,
+        min_free_bytes=settings.upload_min_free_bytes,
+    )
+
+
+def _refusal(request: Request, limits: SpoolLimits, root: Path) -> JSONResponse | None:
+    """Refuse, before reading any of it, a request that declares more bytes than we take or than the
+    disk can hold (blocking: it asks the disk)."""
     try:
-        info = await asyncio.to_thread(read_image_info, path, name, services.settings.max_pixels)
-    except ImageReadError as error:
-        return {"name": name, "accepted": False, "reason": error.reason}
-    content_hash = part.digest.hexdigest()
-    async with services.db.begin() as db:
-        existing = await images.hashes_in_project(db, project_id, [content_hash])
-        if content_hash in existing:
-            return {
-                "name": name,
-                "accepted": False,
-                "reason": f"the same file is already here as {existing[content_hash]!r}",
-            }
-        try:
-            await services.store.put_file(image_key(content_hash), path, "application/octet-stream")
-        except StorageError as error:
-            return {"name": name, "accepted": False, "reason": f"storage failed: {error}"}
-        row = await images.add_image(
-            db,
-            Image(
-                project_id=project_id,
-                name=name,
-                content_hash=content_hash,
-                format=info.format,
-                width=info.width,
-                height=info.height,
-                bit_depth=info.bit_depth,
-                pixel_size_um=info.pixel_size_um,
-                byte_size=part.size,
-                segmentation_status="none",
-                review_status="unreviewed",
-                current_version=0,
-            ),
+        declared = int(request.headers.get("content-length", "0"))
+    except ValueError:
+        declared = 0
+    if declared > limits.request_bytes:
+        return _error(
+            413,
+            f"this request has {declared:,} bytes, more than the limit of {limits.request_bytes:,} for one "
+            "upload; send the files in several requests",
         )
+    root.mkdir(parents=True, exist_ok=True)
+    if free_bytes(root) - declared < limits.min_free_bytes:
+        return _error(
+            507,
+            "the server is low on disk space for uploads; nothing was stored: try again later, or ask the "
+            "administrator to free space",
+        )
+    return None
+
+
+async def _store(services: Services, project_id: int, part: Part) -> dict[str, Any]:
+    name = part.name or "(unnamed)"
+    path = part.path
+    if part.refused or path is None:
+        return _refused(name, part.refused or "the file did not arrive whole")
+    settings = services.settings
+    try:
+        info = await asyncio.to_thread(
+            check_image, path, name, settings.max_pixels, max_bytes=settings.max_decoded_bytes
+        )
+    except ImageReadError as error:
+        return _refused(name, error.reason)
+    content_hash = part.digest.hexdigest()
+    async with services.db() as db:
+        existing = await images.images_with_hashes(db, project_id, [content_hash])
+    if content_hash in existing:  # known already: not even sent to the store
+        return _duplicate(name, *existing[content_hash])
+    try:
+        # The long part (a big file to S3) comes before the content lock, so the lock is held briefly.
+        await services.store.put_file(image_key(content_hash), path, "application/octet-stream")
+        recorded = await _record(services, _image_row(project_id, name, content_hash, info, part.size), path)
+    except StorageError as error:
+        return _refused(name, f"storage failed: {error}")
+    except OperationalError:
+        logger.exception("the database refused to record the upload of %s", name)
+        return _refused(name, "the database was busy and nothing was stored; upload this file again")
+    if not isinstance(recorded, Image):
+        return _duplicate(name, *recorded)
     return {
         "name": name,
         "accepted": True,
-        "imageId": row.id,
+        "imageId": recorded.id,
         "width": info.width,
         "height": info.height,
         "bitDepth": info.bit_depth,
         "format": info.format,
         "pixelSizeUm": info.pixel_size_um,
+    }
+
+
+async def _record(services: Services, image: Image, path: Path) -> Image | tuple[int, str]:
+    """Add the image under its content's lock, or return ``(id, name)`` of the one that holds its content.
+
+    Under the lock the duplicate check is made again (a concurrent upload of the same file may have won),
+    and the original is put again if a deletion elsewhere removed it after it was put.
+    """
+    content_hash = image.content_hash
+    try:
+        async with services.db.begin() as db:
+            await images.lock_content(db, content_hash)
+            existing = await images.images_with_hashes(db, image.project_id, [content_hash])
+            if content_hash in existing:
+                return existing[content_hash]
+            key = image_key(content_hash)
+            if not await services.store.exists(key):
+                await services.store.put_file(key, path, "application/octet-stream")
+            return await images.add_image(db, image)
+    except IntegrityError:  # a database where the lock is not enough: the other upload won all the same
+        async with services.db() as db:
+            existing = await images.images_with_hashes(db, image.project_id, [content_hash])
+        if content_hash in existing:
+            return existing[content_hash]
+        raise
+
+
+def _image_row(project_id: int, name: str, content_hash: str, info: ImageInfo, size: int) -> Image:
+    return Image(
+        project_id=project_id,
+        name=name,
+        content_hash=content_hash,
+        format=info.format,
+        width=info.width,
+        height=info.height,
+        bit_depth=info.bit_depth,
+        pixel_size_um=info.pixel_size_um,
+        byte_size=size,
+        segmentation_status="none",
+        review_status="unreviewed",
+        current_version=0,
+    )
+
+
+def _refused(name: str, reason: str) -> dict[str, Any]:
+    return {"name": name, "accepted": False, "reason": reason}
+
+
+def _duplicate(name: str, image_id: int, existing_name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "accepted": False,
+        "reason": f"the same file is already here as {existing_name!r}",
+        "duplicateOf": image_id,
     }
 
 

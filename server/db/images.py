@@ -1,4 +1,11 @@
-"""Images: pages with filters and keyset cursors, stats, uploads, deletion and review."""
+"""Images: pages with filters and keyset cursors, stats, uploads, deletion and review.
+
+Originals are stored once per content hash, shared by every image (in any project) with that content.
+Whoever stores an original and records its image, or decides that no image uses it any more and removes
+it, first takes :func:`lock_content` in the same transaction: the two can then never interleave, so an
+upload cannot lose its original to a deletion elsewhere, and two uploads of one file cannot both pass
+the duplicate check.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Select, delete, func, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, delete, false, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Image, ProjectStatsRow, utcnow
@@ -17,11 +24,13 @@ __all__ = [
     "ImagePage",
     "ProjectStats",
     "add_image",
+    "content_in_use",
     "delete_images",
-    "hashes_in_project",
     "image_ids_of_project",
     "images_by_ids",
     "images_page",
+    "images_with_hashes",
+    "lock_content",
     "set_review",
     "stats_of",
 ]
@@ -123,14 +132,37 @@ async def images_of_project(db: AsyncSession, project_id: int, where: ImageFilte
     return list(await db.scalars(_filtered(select(Image), project_id, where).order_by(Image.name, Image.id)))
 
 
-async def hashes_in_project(db: AsyncSession, project_id: int, hashes: Sequence[str]) -> dict[str, str]:
-    """Content hashes already in the project, each with the name of the image holding it."""
+async def images_with_hashes(
+    db: AsyncSession, project_id: int, hashes: Sequence[str]
+) -> dict[str, tuple[int, str]]:
+    """The project's images holding these content hashes: hash -> (image id, name)."""
     rows = await db.execute(
-        select(Image.content_hash, Image.name).where(
+        select(Image.content_hash, Image.id, Image.name).where(
             Image.project_id == project_id, Image.content_hash.in_(hashes)
         )
     )
-    return {content_hash: name for content_hash, name in rows}
+    return {content_hash: (image_id, name) for content_hash, image_id, name in rows}
+
+
+async def lock_content(db: AsyncSession, content_hash: str) -> None:
+    """Hold the lock of one content hash until this transaction ends; call it before anything else.
+
+    PostgreSQL: a transaction-scoped advisory lock on the hash, so different contents do not wait for each
+    other. SQLite allows one writer at a time: a first statement that writes (and changes nothing) makes
+    this transaction that writer until it ends, and the reads after it see every commit before it.
+    """
+    bind = db.get_bind()
+    if bind.dialect.name == "postgresql":
+        key = int(content_hash[:16], 16) - (1 << 63)  # the hash's first 64 bits as a signed bigint
+        await db.execute(select(func.pg_advisory_xact_lock(key)))
+    else:
+        await db.execute(update(Image).where(false()).values(id=Image.id))
+
+
+async def content_in_use(db: AsyncSession, content_hash: str) -> bool:
+    """Whether any image, in any project, holds this content."""
+    found = await db.scalar(select(Image.id).where(Image.content_hash == content_hash).limit(1))
+    return found is not None
 
 
 async def add_image(db: AsyncSession, image: Image) -> Image:

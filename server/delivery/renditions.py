@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from cluster.imaging import read_image
+from cluster.imaging import DEFAULT_MAX_DECODED_BYTES, read_image
 from server.delivery.specs import Fit, RenditionFormat, RenditionSpec
 
 __all__ = ["Rendition", "Stretch", "read_stretch", "render", "target_size"]
@@ -142,13 +142,21 @@ def _resized(pixels: NDArray[np.generic], spec: RenditionSpec, stretch: Stretch)
     return display.resize(size, Image.Resampling.BICUBIC, box=box)
 
 
-def render(data: bytes, spec: RenditionSpec, max_pixels: int, name: str = "original") -> Rendition:
-    """Decode ``data`` with ``cluster.imaging`` (the pixel limit is checked before decoding) and encode it.
+def render(
+    data: bytes,
+    spec: RenditionSpec,
+    max_pixels: int,
+    name: str = "original",
+    max_bytes: int = DEFAULT_MAX_DECODED_BYTES,
+) -> Rendition:
+    """Decode ``data`` with ``cluster.imaging`` and encode it.
 
-    Raises :class:`~cluster.exceptions.ImageReadError` for an image that cannot or may not be decoded.
-    Blocking and CPU-bound: call it in a worker thread.
+    Both limits are checked from the header before decoding, and only the first plane, the one shown, is
+    decoded (and of its samples only those shown are kept). Raises
+    :class:`~cluster.exceptions.ImageReadError` for an image that cannot or may not be decoded. Blocking and
+    CPU-bound: call it in a worker thread.
     """
-    pixels = read_image(data, name=name, max_pixels=max_pixels).pixels
+    pixels = read_image(data, name=name, max_pixels=max_pixels, max_bytes=max_bytes).pixels
     stretch = _stretch_of(pixels, spec)
     image = _resized(pixels, spec, stretch)
     exif = Image.Exif()

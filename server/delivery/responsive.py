@@ -1,16 +1,23 @@
-"""Responsive widths and a device-pixel-ratio aware quality.
+"""Responsive widths, thumbnail sizes and a device-pixel-ratio aware quality.
 
 Requested widths are snapped up to a short ladder, so a hundred window sizes share a handful of
-renditions (and CDN cache entries) instead of making a hundred. On a high-DPI screen each image pixel is
-smaller, so compression artefacts are less visible: the quality drops as the ratio rises, which roughly
-halves the bytes of a 2x preview for the same perceived quality.
+renditions (and CDN cache entries) instead of making a hundred. Thumbnail sizes likewise: each distinct
+size is a render of the original, so without the ladder one viewer could make a thousand of every image.
+On a high-DPI screen each image pixel is smaller, so compression artefacts are less visible: the quality
+drops as the ratio rises, which roughly halves the bytes of a 2x preview for the same perceived quality.
 """
 
 from __future__ import annotations
 
-__all__ = ["WIDTHS", "quality_for", "responsive_widths", "snap_width"]
+__all__ = ["THUMBNAIL_SIZES", "WIDTHS", "quality_for", "responsive_widths", "snap_thumbnail", "snap_width"]
 
 WIDTHS = (256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096)
+THUMBNAIL_SIZES = (64, 128, 256, 512, 1024)
+
+
+def snap_thumbnail(requested: int) -> int:
+    """The thumbnail size at or above ``requested`` (the largest for anything bigger)."""
+    return next((size for size in THUMBNAIL_SIZES if size >= requested), THUMBNAIL_SIZES[-1])
 
 
 def snap_width(requested: int, original_width: int) -> int:

@@ -26,6 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
+from cluster.imaging import DEFAULT_MAX_DECODED_BYTES
 from server.delivery.purge import Purger, PurgeReport, PurgeRequest
 from server.delivery.renditions import Rendition, Stretch, read_stretch, render
 from server.delivery.responsive import quality_for, snap_width
@@ -89,6 +90,7 @@ class Delivery:
         purger: Purger,
         *,
         max_pixels: int,
+        max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
         thumbnail: RenditionSpec,
         preview_quality: int,
         master: RenditionSpec,
@@ -100,6 +102,7 @@ class Delivery:
         self.builder = builder
         self.purger = purger
         self.max_pixels = max_pixels
+        self.max_decoded_bytes = max_decoded_bytes
         self.thumbnail = thumbnail
         self.preview_quality = preview_quality
         self.master = master
@@ -202,8 +205,8 @@ class Delivery:
         self, original: bytes, spec: RenditionSpec, content_hash: str, background: bool
     ) -> Rendition:
         if not background or self._background_processes < 1:
-            return await asyncio.to_thread(render, original, spec, self.max_pixels, content_hash)
-        args = (original, spec, self.max_pixels, content_hash)
+            return await asyncio.to_thread(render, *self._render_args(original, spec, content_hash))
+        args = self._render_args(original, spec, content_hash)
         try:
             return await self._render_in_pool(args)
         except BrokenProcessPool:
@@ -211,7 +214,7 @@ class Delivery:
             # (then a request for it renders it in the server and reports the error).
             return await self._render_in_pool(args)
 
-    async def _render_in_pool(self, args: tuple[bytes, RenditionSpec, int, str]) -> Rendition:
+    async def _render_in_pool(self, args: tuple[bytes, RenditionSpec, int, str, int]) -> Rendition:
         """A render in the background pool; a renderer that dies (killed for memory, say) breaks the pool
         for good, so a broken one is replaced before the error goes on."""
         pool = self._pool()
@@ -238,6 +241,11 @@ class Delivery:
             logger.warning("a background renderer died; starting new ones for the next thumbnails")
             self._background_pool = None
             broken.shutdown(wait=False, cancel_futures=True)
+
+    def _render_args(
+        self, original: bytes, spec: RenditionSpec, content_hash: str
+    ) -> tuple[bytes, RenditionSpec, int, str, int]:
+        return (original, spec, self.max_pixels, content_hash, self.max_decoded_bytes)
 
     def schedule_renditions(self, content_hashes: Iterable[str]) -> None:
         """Make the standard rendition of freshly uploaded originals in the background."""

@@ -206,6 +206,7 @@ def build_delivery(settings: Settings, store: BlobStore) -> Delivery:
         build_builder(settings, signer, master),
         build_purger(settings),
         max_pixels=settings.max_pixels,
+        max_decoded_bytes=settings.max_decoded_bytes,
         thumbnail=thumbnail,
         preview_quality=settings.delivery_preview_quality,
         master=master,

@@ -223,7 +223,9 @@ class Dispatcher:
             first = wave[0]
             request = SegmentationRequest(
                 segmenter=SegmenterSpec.of(first.method, **first.parameters),
-                settings=BatchSettings(max_pixels=self.settings.max_pixels),
+                settings=BatchSettings(
+                    max_pixels=self.settings.max_pixels, max_decoded_bytes=self.settings.max_decoded_bytes
+                ),
             )
             cluster_job = await submit_images(client, references, request, names=[t.image_name for t in wave])
             self._cluster_jobs[job_id].add(cluster_job)

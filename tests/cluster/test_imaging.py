@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import tifffile
 from numpy.typing import NDArray
 from PIL import Image, ImageFile
 
@@ -28,6 +29,7 @@ from cluster.exceptions import (
 from cluster.imaging import (
     DEFAULT_MAX_PIXELS,
     ImageInfo,
+    check_image,
     normalize,
     read_image,
     read_image_info,
@@ -226,6 +228,88 @@ def test_a_huge_header_is_refused_fast_without_allocating() -> None:
         tracemalloc.stop()
     assert elapsed < 2.0
     assert peak < 20_000_000  # the pixels would be 10 GB
+
+
+def test_decoded_bytes_are_limited_from_the_header_not_only_pixels() -> None:
+    """4 megapixels of 32 float64 samples each: far under the pixel limit, but 1 GB once decoded."""
+    data = images.sample_heavy_tiff(2000, 2000, samples=32)
+    assert len(data) < 1000
+    tracemalloc.start()
+    try:
+        for read in (read_image_info, read_image, check_image):
+            with pytest.raises(ImageTooLargeError) as caught:
+                read(data, name="stack.tif")
+            assert "stack.tif" in str(caught.value)
+            assert "1,024,000,000 bytes (2000 x 2000 x 32 values of 8 byte(s))" in caught.value.reason
+            assert "fewer samples per pixel or a smaller bit depth" in caught.value.reason
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000
+
+
+@pytest.mark.parametrize(
+    ("name", "samples"), [("rgb.tif", 3), ("rgb16.png", 3), ("rgb.jpg", 3), ("gray8.png", 1)]
+)
+def test_max_bytes_is_checked_per_call_with_samples_and_bit_depth(name: str, samples: int) -> None:
+    info = read_image_info(DATA / name)
+    decoded = W * H * samples * info.bit_depth // 8
+    assert read_image(DATA / name, max_bytes=decoded).pixels.shape == (H, W)
+    for read in (read_image_info, read_image, check_image):
+        with pytest.raises(ImageTooLargeError, match=f"{decoded:,} bytes"):
+            read(DATA / name, max_bytes=decoded - 1)
+
+
+def _separate_samples_tiff(samples: int, size: int, **options: Any) -> tuple[bytes, NDArray[Any]]:
+    values = np.random.default_rng(3).random((samples, size, size)) * 1000
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, values, planarconfig="separate", photometric="minisblack", **options)
+    return buffer.getvalue(), values
+
+
+@pytest.mark.parametrize("options", [{}, {"rowsperstrip": 64}, {"tile": (64, 64), "compression": "zlib"}])
+def test_of_samples_stored_apart_only_the_one_shown_is_decoded(options: dict[str, Any]) -> None:
+    """32 float64 samples of 500 x 500 stored one after another: 64 MB decoded, 2 MB shown."""
+    data, values = _separate_samples_tiff(32, 500, **options)
+    tracemalloc.start()
+    try:
+        pixels = read_image(data, name="channels.tif").pixels
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(pixels, values[0].astype(np.float32))
+    assert peak < 16_000_000  # not the 64 MB of every sample
+
+
+def test_check_image_decodes_every_sample_even_where_display_needs_one() -> None:
+    data, _ = _separate_samples_tiff(8, 200)
+    cut = data[: len(data) * 3 // 4]  # the first samples are whole, the last ones cut off
+    read_image(cut, name="cut.tif")
+    with pytest.raises(CorruptImageError, match=r"cut\.tif"):
+        check_image(cut, name="cut.tif")
+
+
+@pytest.mark.parametrize("name", ["truncated.tif", "truncated_lzw.tif", "truncated.png", "truncated.jpg"])
+def test_check_image_refuses_a_file_whose_header_reads_but_pixels_do_not(name: str) -> None:
+    with pytest.raises(CorruptImageError, match=name):
+        check_image(DATA / name)
+
+
+def test_check_image_decodes_every_plane_of_a_stack_and_reports_the_header() -> None:
+    assert check_image(DATA / "multipage.tif") == read_image_info(DATA / "multipage.tif")
+    data = (DATA / "multipage.tif").read_bytes()
+    cut = data[: _pixel_data_end(data) - 10]  # the last plane loses its last bytes
+    with pytest.raises(CorruptImageError, match=r"cut\.tif"):
+        check_image(cut, name="cut.tif")
+    assert read_image(cut, name="cut.tif").pixels.shape == (H, W)  # the first plane alone still reads
+
+
+def _pixel_data_end(data: bytes) -> int:
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        ends = (
+            int(o) + int(n) for p in tif.pages for o, n in zip(p.dataoffsets, p.databytecounts, strict=True)
+        )
+        return max(ends)
 
 
 @pytest.mark.parametrize("name", ["gray8.tif", "gray8.png", "gray.jpg", "gray8.bmp", "multipage.tif"])

@@ -38,6 +38,22 @@ def test_a_batch_runs_in_any_process_and_a_bad_image_fails_only_its_own_entry(tm
     assert "broken.png" in (results[1][1].error or "")
 
 
+def test_failure_reasons_name_the_image_never_where_the_server_keeps_it(tmp_path: Path) -> None:
+    """A server hands workers its storage paths; a reason is shown to users and must not contain them."""
+    (good,) = write_images(tmp_path, 1)
+    storage = tmp_path / "storage" / "blobs" / "images"
+    storage.mkdir(parents=True)
+    truncated = storage / ("ab" * 32)
+    truncated.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    missing = storage / ("cd" * 32)
+    batch = [(0, str(truncated), "plate1.tif"), (1, str(missing), "plate2.tif")]
+    results = segment_batch(batch, SegmenterSpec("fake", (), factory=FakeSegmenter))
+    reasons = [outcome.error or "" for _, outcome in results]
+    assert reasons[0].startswith("plate1.tif: ") and "truncated" in reasons[0], reasons
+    assert reasons[1] == "plate2.tif: no such file", reasons
+    assert not any(str(tmp_path) in reason or "blobs" in reason for reason in reasons), reasons
+
+
 def _scenes(folder: Path, count: int) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -181,6 +181,42 @@ def huge_header_tiff(width: int = 100_000, height: int = 100_000) -> bytes:
     return bytes(out)
 
 
+def sample_heavy_tiff(width: int, height: int, samples: int, bits: int = 64) -> bytes:
+    """A TIFF whose IFD claims ``width`` x ``height`` pixels of ``samples`` IEEE-float samples each (so few
+    pixels, but ``width * height * samples * bits / 8`` bytes decoded) and holds a single byte."""
+    entries = [  # (tag, type, values); type 3 = SHORT, 4 = LONG
+        (256, 4, [width]),  # ImageWidth
+        (257, 4, [height]),  # ImageLength
+        (258, 3, [bits] * samples),  # BitsPerSample
+        (259, 3, [1]),  # Compression: none
+        (262, 3, [1]),  # PhotometricInterpretation: BlackIsZero
+        (273, 4, [0]),  # StripOffsets: the last byte, set below
+        (277, 3, [samples]),  # SamplesPerPixel
+        (278, 4, [height]),  # RowsPerStrip
+        (279, 4, [1]),  # StripByteCounts
+        (284, 3, [1]),  # PlanarConfiguration: contiguous
+        (339, 3, [3] * samples),  # SampleFormat: IEEE float
+    ]
+    ifd_offset = 8
+    arrays_offset = ifd_offset + 2 + 12 * len(entries) + 4
+    packed = [
+        b"".join(struct.pack("<H" if kind == 3 else "<I", v) for v in values) for _, kind, values in entries
+    ]
+    data_offset = arrays_offset + sum(len(p) for p in packed if len(p) > 4)
+    out = bytearray(b"II*\x00" + struct.pack("<I", ifd_offset) + struct.pack("<H", len(entries)))
+    arrays = b""
+    for (tag, kind, values), value in zip(entries, packed, strict=True):
+        if tag == 273:
+            value = struct.pack("<I", data_offset)
+        if len(value) > 4:  # stored after the IFD, which holds its offset
+            out += struct.pack("<HHII", tag, kind, len(values), arrays_offset + len(arrays))
+            arrays += value
+        else:
+            out += struct.pack("<HHI", tag, kind, len(values)) + value.ljust(4, b"\x00")
+    out += struct.pack("<I", 0) + arrays + b"\x00"  # no next IFD; the one byte of "pixel data"
+    return bytes(out)
+
+
 def _cut(data: bytes, fraction: float = 0.6) -> bytes:
     return data[: int(len(data) * fraction)]
 

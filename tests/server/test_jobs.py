@@ -254,6 +254,8 @@ async def test_cancel_mid_job_and_a_corrupt_image_fails_alone(lab: Lab) -> None:
     failures = graphql(server.url, token, JOB, id=job_id)["job"]["failures"]
     assert len(failures) == 1, failures
     assert any(word in failures[0]["reason"].lower() for word in ("truncated", "corrupt")), failures
+    # the reason names the image, never where the server keeps it
+    assert failures[0]["reason"].startswith("a_0") and str(lab.root) not in failures[0]["reason"], failures
 
     many = [(f"b_{i:02d}.png", disc_png(300 + i, size=640)) for i in range(30)]
     other = _project_with_images(server, token, many)

@@ -248,16 +248,16 @@ async def test_a_missing_bucket_refuses_uploads_and_records_nothing(
 
 
 async def test_upload_parses_and_writes_off_the_event_loop(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    from server.api import upload
+    from server.api import multipart
 
     threads: set[int] = set()
-    original = upload._Receiver._data
+    original = multipart.Receiver._data
 
-    def recording(self: upload._Receiver, data: bytes, start: int, end: int) -> None:
+    def recording(self: multipart.Receiver, data: bytes, start: int, end: int) -> None:
         threads.add(threading.get_ident())
         original(self, data, start, end)
 
-    monkeypatch.setattr(upload._Receiver, "_data", recording)
+    monkeypatch.setattr(multipart.Receiver, "_data", recording)
     owner = await api.user("owner")
     project_id = await api.project(owner)
     response = await api.upload(owner, project_id, [("large.png", png_bytes(1200, 1000, seed=2))])
