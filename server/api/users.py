@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import enum
 from typing import Annotated
@@ -86,7 +87,10 @@ class UserMutation:
             return rate_limited("login attempts", wait)
         async with services.db.begin() as db:
             user = await users.user_by_name(db, username)
-            if not services.passwords.verify(user.password_hash if user else None, password) or user is None:
+            # argon2 takes tens of milliseconds of CPU on purpose: off the event loop, so that logins
+            # (even refused ones) never hold up other requests
+            stored = user.password_hash if user else None
+            if not await asyncio.to_thread(services.passwords.verify, stored, password) or user is None:
                 return InvalidCredentials()
             token = new_token()
             session = await users.create_session(db, user.id, hash_token(token), services.session_lifetime)

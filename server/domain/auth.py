@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.low_level import Type
 
+from server.domain.accounts import is_disabled
 from server.domain.errors import InvalidInputError
 
 __all__ = ["PasswordPolicy", "Passwords", "check_password", "check_username", "hash_token", "new_token"]
@@ -52,7 +53,10 @@ class Passwords:
         return self._hasher.hash(password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
-        """Whether ``password`` matches; with no hash (unknown user) it spends the same time and says no."""
+        """Whether ``password`` matches; with no hash (unknown user) or a disabled account's it spends the
+        same time and says no, so the answer's time tells nobody which user names exist or are disabled."""
+        if password_hash is not None and is_disabled(password_hash):
+            password_hash = None
         try:
             return self._hasher.verify(password_hash or self._dummy, password) and password_hash is not None
         except (VerificationError, InvalidHashError):

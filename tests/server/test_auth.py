@@ -6,8 +6,10 @@ import datetime as dt
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import update
 
+from server.db import users
 from server.db.models import Session
 from tests.server.conftest import PASSWORD, Api
 
@@ -35,6 +37,27 @@ async def test_wrong_password_and_unknown_user_look_the_same(api: Api) -> None:
     wrong = await api.ok(LOGIN, u="alice", p="not the password")
     unknown = await api.ok(LOGIN, u="nobody", p="not the password")
     assert wrong["login"]["__typename"] == unknown["login"]["__typename"] == "InvalidCredentials"
+
+
+async def test_a_disabled_account_answers_like_a_wrong_password_and_as_slowly(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disabled account must not answer faster than a live one: a quick "no" would tell an attacker
+    which accounts exist and are disabled. Every refusal runs a full argon2 verification."""
+    await api.user("alice")
+    async with api.services.db.begin() as db:
+        await users.set_disabled(db, "alice", True)
+    verified: list[str] = []
+    real_verify = PasswordHasher.verify
+
+    def recording_verify(self: PasswordHasher, stored: str, password: str) -> bool:
+        verified.append(stored)
+        return real_verify(self, stored, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", recording_verify)
+    disabled = await api.ok(LOGIN, u="alice", p=PASSWORD)
+    assert disabled["login"]["__typename"] == "InvalidCredentials"
+    assert len(verified) == 1 and verified[0].startswith("$argon2id$")  # a real hash, really verified
 
 
 async def test_passwords_are_stored_as_argon2id_and_tokens_hashed(api: Api) -> None:
