@@ -36,12 +36,12 @@ def default_data_dir() -> Path:
     return user_data_path("spheroseg", appauthor=False)
 
 
-def _default_database_url() -> str:
-    return f"sqlite+aiosqlite:///{default_data_dir() / 'spheroseg.sqlite3'}"
+def _default_database_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{data_dir / 'spheroseg.sqlite3'}"
 
 
-def _default_storage_url() -> str:
-    return str(default_data_dir() / "blobs")
+def _default_storage_url(data_dir: Path) -> str:
+    return str(data_dir / "blobs")
 
 
 class Settings(BaseSettings):
@@ -50,18 +50,19 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SPHEROSEG_", extra="ignore")
 
     environment: Literal["development", "production"] = "development"
-    database_url: str = Field(default_factory=_default_database_url)
-    storage_url: str = Field(default_factory=_default_storage_url)
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="The server's own folder: the default SQLite database and blob folder, and the secret "
+        "key a development server makes.",
+    )
+    # Defined after data_dir: their defaults are made from it.
+    database_url: str = Field(default_factory=lambda data: _default_database_url(data["data_dir"]))
+    storage_url: str = Field(default_factory=lambda data: _default_storage_url(data["data_dir"]))
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
     s3_multipart_threshold_bytes: int = 16 * 1024 * 1024
-    data_dir: Path = Field(
-        default_factory=default_data_dir,
-        description="Where a development server keeps the secret key it made (the default SQLite file and "
-        "blobs are there too).",
-    )
     secret_key: SecretStr | None = Field(
         default=None,
         description="Signs image and download URLs; required in production (the same on every replica). "

@@ -58,11 +58,7 @@ def test_cli_migrate_create_user_and_login(tmp_path: Path) -> None:
         "SPHEROSEG_STORAGE_URL": str(tmp_path / "blobs"),
         "SPHEROSEG_PASSWORD_MEMORY_KIB": "1024",
     }
-    spheroseg = (
-        [sys.executable, "-m", "cluster.cli.main"]
-        if False
-        else [str(Path(sys.executable).parent / "spheroseg")]
-    )
+    spheroseg = [str(Path(sys.executable).parent / "spheroseg")]
     migrated = subprocess.run(
         [*spheroseg, "server", "migrate"], env=env, capture_output=True, text=True, check=False
     )
@@ -117,6 +113,17 @@ def test_settings_from_environment_and_toml(tmp_path: Path, monkeypatch: pytest.
     settings = Settings()
     assert settings.storage_url == "s3://lab-bucket/seg" and settings.max_cost == 456
     assert not settings.graphiql and not settings.introspection_enabled
+
+
+def test_the_data_folder_setting_moves_everything_the_server_keeps(tmp_path: Path) -> None:
+    """One setting says where an embedded server keeps its database, images and key (the offline mode and
+    a second instance for a test both rely on it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPHEROSEG_")}
+    env["SPHEROSEG_DATA_DIR"] = str(tmp_path / "data")
+    spheroseg = str(Path(sys.executable).parent / "spheroseg")
+    migrated = subprocess.run([spheroseg, "server", "migrate"], env=env, capture_output=True, text=True)
+    assert migrated.returncode == 0, migrated.stderr
+    assert (tmp_path / "data" / "spheroseg.sqlite3").is_file()
 
 
 async def test_upgrading_an_existing_sqlite_database_keeps_every_row_and_stops_id_reuse(
