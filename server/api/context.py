@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from strawberry.types import Info as StrawberryInfo
 
+from server.api.cost import CostAccount
 from server.api.loaders import Loaders
 from server.api.services import Services
 from server.db import users
@@ -35,6 +36,8 @@ class Context:
     connection_params: dict[str, Any] | None = None
     """A WebSocket's ``connection_init`` payload (strawberry sets it), where its token comes from."""
     counted_connection: bool = False
+    cost: CostAccount | None = None
+    """The operation's cost and budget, once :class:`~server.api.extensions.CostLimit` has estimated it."""
     session_expires_at: dt.datetime | None = None
     """When the session ends by itself; an open subscription ends then (:mod:`server.api.sessions`)."""
 

@@ -8,10 +8,16 @@ variable that cannot be coerced, an explicit null) the size is ``max_list_size``
 returns. A list without a slicing argument counts ``assumedSize``. ``sizedFields`` says which child list
 the size belongs to (a connection's ``edges``). The cost is computed before execution; a query over the
 budget is refused with its cost and the budget in the error's extensions.
+
+A list without a slicing argument may turn out longer than its ``assumedSize`` (an image with 5,000
+spheroids). So that the cost is never lower than the real lists allow, such a list is counted again once it
+is resolved, before its items are: :func:`list_overrun` is what its extra items cost, and the operation is
+refused there if that takes it over the budget (see ``server.api.extensions.CountedList``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
@@ -24,6 +30,7 @@ from graphql import (
     GraphQLList,
     GraphQLNamedType,
     GraphQLObjectType,
+    GraphQLResolveInfo,
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
@@ -36,11 +43,28 @@ from graphql import (
 from graphql.execution.values import VariableValues
 from strawberry.schema_directive import Location
 
-__all__ = ["DEFAULT_LIST_SIZE", "MAX_LIST_SIZE", "Cost", "ListSize", "query_cost"]
+__all__ = [
+    "DEFAULT_LIST_SIZE",
+    "MAX_LIST_SIZE",
+    "Cost",
+    "CostAccount",
+    "ListSize",
+    "list_overrun",
+    "query_cost",
+]
 
 DEFAULT_LIST_SIZE = 10
 MAX_LIST_SIZE = 500
 """The size of a sliced list whose slicing argument has no value in force (the server's largest page)."""
+
+
+@dataclass
+class CostAccount:
+    """An operation's cost so far (the estimate, plus lists found longer than assumed) and its budget."""
+
+    spent: int
+    maximum: int
+    max_list_size: int = MAX_LIST_SIZE
 
 
 @strawberry.schema_directive(locations=[Location.FIELD_DEFINITION], name="cost")
@@ -165,3 +189,19 @@ def _coerced(schema: GraphQLSchema, operation: OperationDefinitionNode, variable
     sent = variables if isinstance(variables, dict) else {}
     found = get_variable_values(schema, operation.variable_definitions or (), sent, max_errors=1)
     return VariableValues({}, {}) if isinstance(found, list) else found
+
+
+def list_overrun(
+    info: GraphQLResolveInfo[Any], length: int, *, max_list_size: int = MAX_LIST_SIZE
+) -> int:
+    """What the items of a resolved list beyond its ``assumedSize`` cost (0 when it is no longer)."""
+    definition = info.parent_type.fields[info.field_name]
+    _, list_size = _directives(definition)
+    assumed = list_size.assumed_size if list_size and list_size.assumed_size is not None else None
+    assumed = DEFAULT_LIST_SIZE if assumed is None else assumed
+    if length <= assumed:
+        return 0
+    fragments = dict(info.fragments)
+    walker = _Walker(info.schema, fragments, info.variable_values, max_list_size)
+    item = walker.selection(get_named_type(definition.type), info.field_nodes[0].selection_set, {})
+    return (length - assumed) * item

@@ -10,15 +10,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import ExecutionResult, FragmentDefinitionNode, GraphQLError, OperationDefinitionNode
-from strawberry.extensions import ParserCache, SchemaExtension
+from strawberry.extensions import FieldExtension, ParserCache, SchemaExtension
 
-from server.api.context import Context
-from server.api.cost import MAX_LIST_SIZE, query_cost
+from server.api.context import Context, Info
+from server.api.cost import MAX_LIST_SIZE, CostAccount, list_overrun, query_cost
 from server.api.errors import code_of
 from server.domain.errors import DomainError
-from server.exceptions import ClientError, InternalError
+from server.exceptions import ClientError, InternalError, QueryLimitError
 
-__all__ = ["CachedParser", "CostLimit", "ErrorMasking", "OperationMetrics"]
+__all__ = ["CachedParser", "CostLimit", "CountedList", "ErrorMasking", "OperationMetrics"]
 
 logger = logging.getLogger("server.api")
 
@@ -49,6 +49,7 @@ class CostLimit(SchemaExtension):
             self.cost = query_cost(
                 ctx.schema._schema, operation, fragments, ctx.variables, max_list_size=self.max_list_size
             )
+            ctx.context.cost = CostAccount(self.cost, self.max_cost, self.max_list_size)
             if self.cost > self.max_cost:
                 ctx.result = ExecutionResult(
                     data=None,
@@ -69,6 +70,28 @@ class CostLimit(SchemaExtension):
 
     def get_results(self) -> dict[str, Any]:
         return {"cost": {"requested": self.cost, "maximum": self.max_cost}} if self.cost is not None else {}
+
+
+class CountedList(FieldExtension):
+    """On a list without a slicing argument: once resolved, its items beyond the ``assumedSize`` the
+    estimate counted are added to the operation's cost, and the operation is refused (before those items
+    are resolved) if that takes it over the budget. The estimate can then never be beaten by a list that
+    turns out long, such as the spheroids of a crowded image asked for under thirty aliases."""
+
+    async def resolve_async(self, next_: Any, source: Any, info: Info, **kwargs: Any) -> Any:
+        items = await next_(source, info, **kwargs)
+        account = info.context.cost
+        if account is None or items is None:
+            return items
+        account.spent += list_overrun(info._raw_info, len(items), max_list_size=account.max_list_size)
+        if account.spent > account.maximum:
+            raise QueryLimitError(
+                f"the query costs at least {account.spent} with the lists as long as they are, over the "
+                f"budget of {account.maximum}; ask for fewer fields or fewer aliases of {info.field_name}",
+                cost=account.spent,
+                maxCost=account.maximum,
+            )
+        return items
 
 
 def _operation(definitions: Any, name: str | None) -> OperationDefinitionNode | None:

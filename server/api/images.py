@@ -12,6 +12,7 @@ from server.api.announce import announce
 from server.api.blobs import remove_unused_originals
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
+from server.api.extensions import CountedList
 from server.api.permissions import CanEditProject, CanViewProject
 from server.api.results import InputError, RateLimited, input_error, rate_limited
 from server.api.segmentations import SegmentationType
@@ -85,7 +86,11 @@ class ImageType:
         row = await info.context.loaders.segmentation.load(self.id)
         return SegmentationType.of(row) if row is not None else None
 
-    @strawberry.field(permission_classes=[CanViewProject], directives=[ListSize(assumed_size=20)])
+    @strawberry.field(
+        permission_classes=[CanViewProject],
+        directives=[ListSize(assumed_size=20)],
+        extensions=[CountedList()],
+    )
     async def segmentation_history(self, info: Info) -> list[SegmentationType]:
         return [SegmentationType.of(row) for row in await info.context.loaders.history.load(self.id)]
 

@@ -17,6 +17,7 @@ from cluster.methods import DEFAULT_METHOD, JOB_PARAMETERS, METHODS, checked_par
 from server.api.announce import announce
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
+from server.api.extensions import CountedList
 from server.api.images import ImageFilterInput
 from server.api.permissions import CanEditProject, CanViewProject, IsAdmin
 from server.api.results import InputError, RateLimited, rate_limited
@@ -93,7 +94,11 @@ class JobType:
         user = await info.context.loaders.user.load(self.created_by_id)
         return user.username if user is not None else ""
 
-    @strawberry.field(directives=[ListSize(assumed_size=50)], description="The images that failed, and why.")
+    @strawberry.field(
+        directives=[ListSize(assumed_size=50)],
+        extensions=[CountedList()],
+        description="The images that failed, and why.",
+    )
     async def failures(self, info: Info) -> list[TaskFailureType]:
         found = await info.context.loaders.job_failures.load(self.id)
         return [TaskFailureType(image_id=i, image_name=name, reason=reason) for i, name, reason in found]

@@ -11,6 +11,7 @@ from server.api.announce import announce
 from server.api.blobs import remove_unused_originals
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
+from server.api.extensions import CountedList
 from server.api.images import ImageConnection, ImageFilterInput, image_connection
 from server.api.jobs import JobType
 from server.api.permissions import CanManageProject, CanViewProject, IsAuthenticated, project_role
@@ -83,7 +84,11 @@ class ProjectType:
     async def my_role(self, info: Info) -> ProjectRole | None:
         return await project_role(info.context, self.id)
 
-    @strawberry.field(permission_classes=[CanViewProject], directives=[ListSize(assumed_size=20)])
+    @strawberry.field(
+        permission_classes=[CanViewProject],
+        directives=[ListSize(assumed_size=20)],
+        extensions=[CountedList()],
+    )
     async def members(self, info: Info) -> list[ProjectMemberType]:
         rows = await info.context.loaders.members.load(self.id)
         return [ProjectMemberType(user_id=row.user_id, role=ProjectRole(row.role)) for row in rows]
@@ -157,7 +162,11 @@ def _checked_name(name: str) -> str | InputError:
 
 @strawberry.type
 class ProjectQuery:
-    @strawberry.field(permission_classes=[IsAuthenticated], directives=[ListSize(assumed_size=20)])
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        directives=[ListSize(assumed_size=20)],
+        extensions=[CountedList()],
+    )
     async def projects(self, info: Info) -> list[ProjectType]:
         context = info.context
         user = context.require_user()

@@ -13,6 +13,7 @@ from cluster.segmentation import Spheroid
 from server.api.announce import announce
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
+from server.api.extensions import CountedList
 from server.api.permissions import CanEditProject
 from server.api.results import InputError, RateLimited, rate_limited
 from server.db import segmentations
@@ -103,7 +104,7 @@ class SegmentationType:
         user = await info.context.loaders.user.load(self.author_id)
         return user.username if user is not None else ""
 
-    @strawberry.field(directives=[Cost(weight=5), ListSize(assumed_size=50)])
+    @strawberry.field(directives=[Cost(weight=5), ListSize(assumed_size=50)], extensions=[CountedList()])
     async def spheroids(self, info: Info) -> list[SpheroidType]:
         records = await info.context.loaders.spheroids.load(self.id)
         return [_spheroid_type(record) for record in records]

@@ -10,7 +10,7 @@ import pytest
 
 from server.api.services import Services
 from server.app import create_app
-from tests.server.conftest import Api, make_settings
+from tests.server.conftest import Api, make_settings, png_bytes
 
 pytestmark = pytest.mark.anyio
 
@@ -195,3 +195,38 @@ async def test_production_suggests_no_names_of_the_schema(production: Api, api: 
     # in development, where introspection shows the schema anyway, the hints stay
     development = await api.gql("{ projekt(id: 1) { id } }", await api.user("dev"))
     assert "Did you mean 'project'" in development["errors"][0]["message"]
+
+
+async def test_a_list_longer_than_assumed_counts_at_its_real_length(api: Api) -> None:
+    """`spheroids` takes no page size and is estimated at 50 a segmentation; an image with 400 of them,
+    asked for under 30 aliases, must not deliver 12,000 spheroids within a budget meant for 1,500."""
+    owner = await api.user("owner")
+    project_id = await api.project(owner)
+    upload = await api.upload(owner, project_id, [("crowded.png", png_bytes(200, 200))])
+    image_id = upload.json()["files"][0]["imageId"]
+    squares = [
+        {"exterior": [[x, y], [x + 4, y], [x + 4, y + 4], [x, y + 4]]}
+        for x in range(0, 200, 10)
+        for y in range(0, 200, 10)
+    ]
+    save = (
+        "mutation($i: Int!, $s: [SpheroidInput!]!) { saveSegmentation(imageId: $i, baseVersion: 0, "
+        "spheroids: $s) { __typename } }"
+    )
+    assert (await api.ok(save, owner, i=image_id, s=squares))["saveSegmentation"]["__typename"] == (
+        "SegmentationSaveSuccess"
+    )
+    field = f"image(id: {image_id}) {{ segmentation {{ spheroids {{ exterior metrics {{ areaPx }} }} }} }}"
+    alone = await api.ok(f"{{ {field} }}", owner)
+    assert len(alone["image"]["segmentation"]["spheroids"]) == 400  # one such list is well within budget
+
+    crowded = await api.gql("{ " + " ".join(f"a{i}: {field}" for i in range(30)) + " }", owner)
+    assert crowded["extensions"]["cost"]["requested"] < 5_000  # what the estimate alone let through
+    codes = {error["extensions"]["code"] for error in crowded["errors"]}
+    assert codes == {"QUERY_TOO_COMPLEX"}
+    delivered = sum(
+        len(image["segmentation"]["spheroids"])
+        for image in (crowded["data"] or {}).values()
+        if image is not None and image["segmentation"] is not None
+    )
+    assert delivered <= 5_000  # each spheroid costs at least 1: the budget bounds what is sent
