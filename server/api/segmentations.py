@@ -19,7 +19,6 @@ from server.api.results import InputError, RateLimited, input_error, rate_limite
 from server.db import segmentations
 from server.db.images import images_by_ids
 from server.db.models import Image, SegmentationVersion
-from server.db.records import spheroids_of_row
 from server.domain.errors import InvalidInputError, InvalidSpheroidsError, VersionConflictError
 from server.domain.spheroids import SpheroidDraft, checked_spheroids
 from server.domain.versions import Provenance, SaveOrigin, SegmentationSave
@@ -62,7 +61,7 @@ class SpheroidType:
     exterior: Points = strawberry.field(description="Open ring of (x, y) image pixels, top-left origin.")
     holes: list[Points]
     metrics: MetricsType | None = strawberry.field(
-        description="Null only for a spheroid stored before one of its metrics existed; exports measure it."
+        description="Null only for a spheroid stored by an older server that cannot be measured."
     )
 
     @classmethod
@@ -224,11 +223,12 @@ class SegmentationMutation:
         self, info: Info, image_id: int, version: int, base_version: int
     ) -> SegmentationSaveResult:
         async with info.context.services.db() as db:
-            old = await segmentations.version_of(db, image_id, version)
+            old = await segmentations.segmentation_at(db, image_id, version)
         if old is None:
             return InputError(field="version", message=f"image {image_id} has no version {version}")
         provenance = Provenance(
             old.model_name, old.model_version, {**old.parameters, "revertedFrom": version}
         )
-        stored = spheroids_of_row(old)
-        return await save_spheroids(info, image_id, base_version, stored, SaveOrigin.REVERT, provenance)
+        return await save_spheroids(
+            info, image_id, base_version, old.spheroids, SaveOrigin.REVERT, provenance
+        )

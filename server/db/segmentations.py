@@ -29,6 +29,7 @@ __all__ = [
     "current_segmentations",
     "history_of",
     "save_segmentation",
+    "segmentation_at",
     "spheroids_of",
     "version_of",
 ]
@@ -54,11 +55,14 @@ async def current_of(db: AsyncSession, image_ids: Sequence[int]) -> dict[int, Se
 async def spheroids_of(db: AsyncSession, segmentation_ids: Sequence[int]) -> dict[int, list[Spheroid]]:
     """The spheroids of each version, with their stored metrics."""
     rows = await db.execute(
-        select(SegmentationVersion.id, SegmentationVersion.spheroids).where(
-            SegmentationVersion.id.in_(segmentation_ids)
-        )
+        select(SegmentationVersion.id, SegmentationVersion.spheroids, Image.pixel_size_um)
+        .join(Image, Image.id == SegmentationVersion.image_id)
+        .where(SegmentationVersion.id.in_(segmentation_ids))
     )
-    return {seg_id: [spheroid_of(record) for record in records] for seg_id, records in rows}
+    return {
+        seg_id: [spheroid_of(record, pixel_size_um) for record in records]
+        for seg_id, records, pixel_size_um in rows
+    }
 
 
 async def history_of(db: AsyncSession, image_ids: Sequence[int]) -> dict[int, list[SegmentationVersion]]:
@@ -81,6 +85,13 @@ async def version_of(db: AsyncSession, image_id: int, version: int) -> Segmentat
         )
     )
     return found
+
+
+async def segmentation_at(db: AsyncSession, image_id: int, version: int) -> Segmentation | None:
+    """An image's segmentation as it was saved at ``version``, as a cluster object; ``None`` if none."""
+    image = await db.get(Image, image_id)
+    row = await version_of(db, image_id, version)
+    return segmentation_of(image, row) if image is not None and row is not None else None
 
 
 async def current_segmentations(db: AsyncSession, images: Sequence[Image]) -> list[Segmentation]:
