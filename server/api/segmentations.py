@@ -165,7 +165,9 @@ async def save_spheroids(
         return rate_limited("saves", wait)
     async with context.services.db.begin() as db:
         try:
-            image = (await images_by_ids(db, [image_id]))[image_id]
+            image = (await images_by_ids(db, [image_id])).get(image_id)
+            if image is None:  # deleted since the permission check
+                raise InvalidInputError("imageId", f"there is no image {image_id}; it may have been deleted")
             measured = await _checked(spheroids, image)
             change = SegmentationSave(image_id, base_version, measured, origin, user.id, provenance)
             row = await segmentations.save_segmentation(db, change)

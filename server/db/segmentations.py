@@ -149,7 +149,7 @@ async def save_segmentation(db: AsyncSession, save: SegmentationSave) -> Segment
     row.created_at = now
     db.add(row)
     await db.flush()
-    logger.info("image %d: version %d saved (%s)", image.id, version, save.origin.value)
+    logger.debug("image %d: version %d saved (%s)", image.id, version, save.origin.value)
     return row
 
 
