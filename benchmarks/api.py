@@ -70,8 +70,8 @@ from server.app import create_app  # noqa: E402
 from server.db import projects, users  # noqa: E402
 from server.db.engine import StatementCounter, create_engine, session_factory  # noqa: E402
 from server.db.migrate import upgrade  # noqa: E402
-from server.db.models import Image, Segmentation, utcnow  # noqa: E402
-from server.db.segmentations import spheroid_record  # noqa: E402
+from server.db.models import Image, SegmentationVersion, utcnow  # noqa: E402
+from server.db.records import spheroid_record  # noqa: E402
 from server.domain.auth import hash_token, new_token  # noqa: E402
 from server.runtime import settle_heap  # noqa: E402
 from server.settings import Settings  # noqa: E402
@@ -180,7 +180,7 @@ async def seed_project(
             for version in range(1, row["current_version"] + 1):
                 segmentations.append(_segmentation_row(ids[row["name"]], version, spheroids, editors, rng))
         for start in range(0, len(segmentations), 2000):
-            await session.execute(insert(Segmentation), segmentations[start : start + 2000])
+            await session.execute(insert(SegmentationVersion), segmentations[start : start + 2000])
     return {"images": count, "segmentation_rows": len(segmentations)}
 
 

@@ -56,9 +56,9 @@ first with :func:`cluster.polygons.repair_spheroid`) and for a zero net area. It
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
@@ -115,8 +115,23 @@ class SpheroidMetrics:
     hole_area_px: float
     hole_area_um2: float | None
 
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The metric names, in declaration order: the keys of :meth:`as_dict`, stored metrics and export
+        columns. The one list of them; everything else derives from it."""
+        return tuple(field.name for field in fields(cls))
+
     def as_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> SpheroidMetrics | None:
+        """Metrics from :meth:`as_dict`'s output (extra keys ignored); ``None`` when a metric is missing,
+        as in metrics stored before that metric existed."""
+        names = cls.names()
+        if not all(name in values for name in names):
+            return None
+        return cls(**{name: values[name] for name in names})
 
 
 def measure(spheroid: Spheroid, pixel_size_um: float | None = None) -> SpheroidMetrics:

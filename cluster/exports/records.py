@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
 
@@ -20,12 +20,9 @@ from cluster.exports.files import unique_stems
 from cluster.metrics import SpheroidMetrics, measure
 from cluster.segmentation import Segmentation, Spheroid
 
-__all__ = ["METRIC_FIELDS", "ExportImage", "clean_number", "metrics_of", "prepare_images", "provenance"]
+__all__ = ["ExportImage", "clean_number", "metrics_of", "prepare_images", "provenance"]
 
 logger = logging.getLogger(__name__)
-
-METRIC_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(SpheroidMetrics))
-"""Names of the :class:`SpheroidMetrics` fields, in declaration order."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +41,7 @@ class ExportImage:
         """Metrics of spheroid ``index`` (0-based) by field name; unknown or non-finite ones ``None``."""
         metrics = self.metrics[index]
         if metrics is None:
-            return dict.fromkeys(METRIC_FIELDS)
+            return dict.fromkeys(SpheroidMetrics.names())
         return {name: clean_number(value) for name, value in metrics.as_dict().items()}
 
 

@@ -33,7 +33,8 @@ from openpyxl.utils import get_column_letter
 
 from cluster.exceptions import ExportError
 from cluster.exports.files import atomic_write
-from cluster.exports.records import METRIC_FIELDS, ExportImage
+from cluster.exports.records import ExportImage
+from cluster.metrics import SpheroidMetrics
 
 __all__ = [
     "CSV_FILE_NAME",
@@ -83,7 +84,7 @@ _LEADING_COLUMNS = (
 )
 METRIC_COLUMNS: tuple[str, ...] = (
     *_LEADING_COLUMNS,
-    *(name for name in METRIC_FIELDS if name not in _LEADING_COLUMNS),
+    *(name for name in SpheroidMetrics.names() if name not in _LEADING_COLUMNS),
     "model_name",
     "model_version",
     "image_id",

@@ -11,20 +11,16 @@ import zipfile
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import strawberry
 
 from cluster.exports import ALL_FORMATS, write_exports
-from cluster.metrics import SpheroidMetrics
-from cluster.segmentation import Segmentation, Spheroid
+from cluster.segmentation import Segmentation
 from server.api.context import Info
 from server.api.cost import Cost
 from server.api.images import ImageFilterInput
 from server.api.permissions import CanViewProject
 from server.api.results import RateLimited, rate_limited
 from server.db import images, segmentations
-from server.db.models import Image
-from server.db.models import Segmentation as SegmentationRow
 
 __all__ = ["ExportMutation"]
 
@@ -48,38 +44,6 @@ class ProjectExportSuccess:
 
 
 ProjectExportResult = Annotated[ProjectExportSuccess | RateLimited, strawberry.union("ProjectExportResult")]
-
-
-def _segmentation(image: Image, row: SegmentationRow | None) -> Segmentation:
-    spheroids = [
-        Spheroid(
-            np.asarray(r["exterior"], dtype=np.float64),
-            tuple(np.asarray(h, dtype=np.float64) for h in r["holes"]),
-            _metrics(r.get("metrics") or {}),
-        )
-        for r in (row.spheroids if row is not None else [])
-    ]
-    return Segmentation(
-        image_name=image.name,
-        width=image.width,
-        height=image.height,
-        spheroids=spheroids,
-        pixel_size_um=image.pixel_size_um,
-        model_name=row.model_name if row else "",
-        model_version=row.model_version if row else "",
-        parameters=dict(row.parameters) if row else {},
-        version=row.version if row else 0,
-    )
-
-
-_METRIC_NAMES = tuple(SpheroidMetrics.__dataclass_fields__)
-
-
-def _metrics(stored: dict[str, Any]) -> SpheroidMetrics | None:
-    """Stored metrics, or ``None`` (measured again by the export) when they are incomplete."""
-    if not all(name in stored for name in _METRIC_NAMES):
-        return None
-    return SpheroidMetrics(**{name: stored[name] for name in _METRIC_NAMES})
 
 
 def _write_zip(items: list[Segmentation], formats: tuple[str, ...], folder: Path, stem: str) -> Path:
@@ -113,8 +77,8 @@ class ExportMutation:
             return rate_limited("exports", wait)
         async with services.db() as db:
             rows = await images.images_of_project(db, id, (filter or ImageFilterInput()).to_domain())
-            current = await segmentations.current_with_spheroids(db, [row.id for row in rows])
-        items = [_segmentation(row, current.get(row.id)) for row in rows]
+            # with the metrics stored when each version was saved: the export measures nothing again
+            items = await segmentations.current_segmentations(db, rows)
         formats = ALL_FORMATS if format is ExportFormat.ALL else (format.value,)
         stem = f"project-{id}-{format.value}"
         key = f"exports/{uuid.uuid4().hex}/{stem}.zip"

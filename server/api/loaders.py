@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
+from cluster.segmentation import Spheroid
 from server.db import images, jobs, projects, segmentations, users
 from server.db.images import ProjectStats
-from server.db.models import Image, Job, Project, ProjectMember, Segmentation, User
+from server.db.models import Image, Job, Project, ProjectMember, SegmentationVersion, User
 
 __all__ = ["Grants", "Loaders"]
 
@@ -50,9 +51,11 @@ class Loaders:
         self.members = self._make(projects.members_of, list[ProjectMember]())
         self.stats = self._make(images.stats_of, ProjectStats())
         self.image: DataLoader[int, Image | None] = self._make(images.images_by_ids, None)
-        self.segmentation: DataLoader[int, Segmentation | None] = self._make(segmentations.current_of, None)
-        self.spheroids = self._make(segmentations.spheroids_of, list[Any]())
-        self.history = self._make(segmentations.history_of, list[Segmentation]())
+        self.segmentation: DataLoader[int, SegmentationVersion | None] = self._make(
+            segmentations.current_of, None
+        )
+        self.spheroids = self._make(segmentations.spheroids_of, list[Spheroid]())
+        self.history = self._make(segmentations.history_of, list[SegmentationVersion]())
         self.user: DataLoader[int, User | None] = self._make(users.users_by_ids, None)
         self.job: DataLoader[int, Job | None] = self._make(jobs.jobs_by_ids, None)
         self.jobs_of_project = self._make(jobs.jobs_of_projects, list[Job]())

@@ -9,20 +9,20 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
+from cluster.metrics import SpheroidMetrics
 from cluster.segmentation import Spheroid
 from server.api.announce import announce
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.extensions import CountedList
 from server.api.permissions import CanEditProject
-from server.api.results import InputError, RateLimited, rate_limited
+from server.api.results import InputError, RateLimited, input_error, rate_limited
 from server.db import segmentations
 from server.db.images import images_by_ids
-from server.db.models import Segmentation
-from server.domain.errors import InvalidSpheroidsError, VersionConflictError
-from server.domain.review import ReviewStatus, review_after_save
+from server.db.models import Image, SegmentationVersion
+from server.domain.errors import InvalidInputError, InvalidSpheroidsError, VersionConflictError
 from server.domain.spheroids import SpheroidDraft, checked_spheroids
-from server.domain.versions import next_version
+from server.domain.versions import Provenance, SaveOrigin, SegmentationSave
 from server.events import Event, EventKind
 
 __all__ = ["SegmentationMutation", "SegmentationType"]
@@ -51,24 +51,27 @@ class MetricsType:
     centroid_y: float
     hole_count: int
 
-
-_METRIC_FIELDS = [name for name in MetricsType.__annotations__]
+    @classmethod
+    def of(cls, metrics: SpheroidMetrics) -> MetricsType:
+        """The metrics this type shows (a subset of :class:`SpheroidMetrics`, by name)."""
+        return cls(**{name: getattr(metrics, name) for name in cls.__annotations__})
 
 
 @strawberry.type(name="Spheroid")
 class SpheroidType:
     exterior: Points = strawberry.field(description="Open ring of (x, y) image pixels, top-left origin.")
     holes: list[Points]
-    metrics: MetricsType
-
-
-def _spheroid_type(record: dict[str, Any]) -> SpheroidType:
-    metrics = record["metrics"]
-    return SpheroidType(
-        exterior=record["exterior"],
-        holes=record["holes"],
-        metrics=MetricsType(**{name: metrics.get(name) for name in _METRIC_FIELDS}),
+    metrics: MetricsType | None = strawberry.field(
+        description="Null only for a spheroid stored by an older server that cannot be measured."
     )
+
+    @classmethod
+    def of(cls, spheroid: Spheroid) -> SpheroidType:
+        return cls(
+            exterior=spheroid.exterior.tolist(),
+            holes=[hole.tolist() for hole in spheroid.holes],
+            metrics=MetricsType.of(spheroid.metrics) if spheroid.metrics is not None else None,
+        )
 
 
 @strawberry.type(name="Segmentation")
@@ -84,7 +87,7 @@ class SegmentationType:
     created_at: dt.datetime
 
     @classmethod
-    def of(cls, row: Segmentation) -> SegmentationType:
+    def of(cls, row: SegmentationVersion) -> SegmentationType:
         return cls(
             id=row.id,
             image_id=row.image_id,
@@ -106,8 +109,8 @@ class SegmentationType:
 
     @strawberry.field(directives=[Cost(weight=5), ListSize(assumed_size=50)], extensions=[CountedList()])
     async def spheroids(self, info: Info) -> list[SpheroidType]:
-        records = await info.context.loaders.spheroids.load(self.id)
-        return [_spheroid_type(record) for record in records]
+        spheroids = await info.context.loaders.spheroids.load(self.id)
+        return [SpheroidType.of(spheroid) for spheroid in spheroids]
 
 
 @strawberry.input
@@ -150,41 +153,45 @@ async def save_spheroids(
     info: Info,
     image_id: int,
     base_version: int,
-    spheroids: list[Spheroid] | list[SpheroidDraft],
-    model: tuple[str, str, dict[str, Any]],
+    spheroids: list[SpheroidDraft] | list[Spheroid],
+    origin: SaveOrigin,
+    provenance: Provenance,
 ) -> SegmentationSaveResult:
-    """Measure (for drafts), check the base version and store a new version, all or nothing."""
+    """Check and measure drafts, then store a new version (:func:`segmentations.save_segmentation`), all or
+    nothing; stored spheroids (a revert) are saved as they are."""
     context = info.context
     user = context.require_user()
     wait = context.services.expensive.hit(f"save:{user.id}")
     if wait:
         return rate_limited("saves", wait)
     async with context.services.db.begin() as db:
-        image = (await images_by_ids(db, [image_id]))[image_id]
         try:
-            version = next_version(image.current_version, base_version)
-            if spheroids and isinstance(spheroids[0], SpheroidDraft):
-                drafts = [s for s in spheroids if isinstance(s, SpheroidDraft)]
-                measured = await asyncio.to_thread(
-                    checked_spheroids, drafts, image.width, image.height, image.pixel_size_um
-                )
-            else:
-                measured = [s for s in spheroids if isinstance(s, Spheroid)]
+            image = (await images_by_ids(db, [image_id])).get(image_id)
+            if image is None:  # deleted since the permission check
+                raise InvalidInputError("imageId", f"there is no image {image_id}; it may have been deleted")
+            measured = await _checked(spheroids, image)
+            change = SegmentationSave(image_id, base_version, measured, origin, user.id, provenance)
+            row = await segmentations.save_segmentation(db, change)
         except VersionConflictError as error:
             return _conflict(error)
         except InvalidSpheroidsError as error:
             return InvalidSpheroids(
                 message=f"{len(error.problems)} problem(s); nothing saved", problems=error.problems
             )
-        row = segmentations.new_version(image_id, version, user.id, model, measured)
-        review = review_after_save(ReviewStatus(image.review_status)).value
-        if not await segmentations.save_version(db, image, row, review):
-            current = (await images_by_ids(db, [image_id]))[image_id].current_version
-            return _conflict(VersionConflictError(base_version, current))
-    data = {"version": row.version, "spheroidCount": row.spheroid_count}
+        except InvalidInputError as error:
+            return input_error(error)
+    data = {"version": row.version, "spheroidCount": row.spheroid_count, "origin": origin.value}
     event = Event(EventKind.SEGMENTATION_SAVED, image.project_id, None, (image_id,), user.username, data)
     await announce(context, event)
     return SegmentationSaveSuccess(segmentation=SegmentationType.of(row))
+
+
+async def _checked(spheroids: list[SpheroidDraft] | list[Spheroid], image: Image) -> list[Spheroid]:
+    """Drafts checked and measured against the image (in a thread); stored spheroids as they are."""
+    drafts = [s for s in spheroids if isinstance(s, SpheroidDraft)]
+    if not drafts:
+        return [s for s in spheroids if isinstance(s, Spheroid)]
+    return await asyncio.to_thread(checked_spheroids, drafts, image.width, image.height, image.pixel_size_um)
 
 
 @strawberry.type
@@ -207,7 +214,8 @@ class SegmentationMutation:
     ) -> SegmentationSaveResult:
         drafts = [SpheroidDraft(s.exterior, s.holes) for s in spheroids]
         params: dict[str, Any] = dict(parameters) if isinstance(parameters, dict) else {}
-        return await save_spheroids(info, image_id, base_version, drafts, (model_name, model_version, params))
+        provenance = Provenance(model_name, model_version, params)
+        return await save_spheroids(info, image_id, base_version, drafts, SaveOrigin.EDIT, provenance)
 
     @strawberry.mutation(
         permission_classes=[CanEditProject],
@@ -218,9 +226,12 @@ class SegmentationMutation:
         self, info: Info, image_id: int, version: int, base_version: int
     ) -> SegmentationSaveResult:
         async with info.context.services.db() as db:
-            old = await segmentations.version_of(db, image_id, version)
+            old = await segmentations.segmentation_at(db, image_id, version)
         if old is None:
             return InputError(field="version", message=f"image {image_id} has no version {version}")
-        drafts = [SpheroidDraft(r["exterior"], r["holes"]) for r in old.spheroids]
-        model = (old.model_name, old.model_version, {**old.parameters, "revertedFrom": version})
-        return await save_spheroids(info, image_id, base_version, drafts, model)
+        provenance = Provenance(
+            old.model_name, old.model_version, {**old.parameters, "revertedFrom": version}
+        )
+        return await save_spheroids(
+            info, image_id, base_version, old.spheroids, SaveOrigin.REVERT, provenance
+        )

@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cluster.segmentation import Segmentation as Outlines
+from cluster.segmentation import Segmentation
 from server.db.models import Image, Job, Task, utcnow
-from server.db.segmentations import new_version, save_version
-from server.domain.errors import VersionConflictError
+from server.db.segmentations import save_segmentation
 from server.domain.jobs import JobCounts, JobStatus, TaskStatus, job_status, task_change
-from server.domain.review import ReviewStatus, SegmentationStatus, review_after_save
+from server.domain.review import SegmentationStatus
+from server.domain.versions import Provenance, SaveOrigin, SegmentationSave
 
 __all__ = [
     "ClaimedTask",
@@ -193,24 +193,23 @@ async def change_task(
     return True
 
 
-async def store_result(db: AsyncSession, task: ClaimedTask, outlines: Outlines) -> int | None:
-    """Store a finished task's outlines as its image's next version and end the task ``done``.
+async def store_result(db: AsyncSession, task: ClaimedTask, result: Segmentation) -> int | None:
+    """Store a finished task's segmentation as its image's next version and end the task ``done``.
 
     ``None``, storing nothing, when the task is no longer running (cancelled, its image deleted, or its
-    result already stored). A person saving the same image at the same instant raises
-    :class:`VersionConflictError`; the caller's transaction then rolls back and the result can be retried.
+    result already stored). The result is based on the version current now (a job replaces whatever is
+    there, and history keeps it); a person saving the same image at the same instant makes the save raise
+    :class:`VersionConflictError`: the caller's transaction then rolls back and the result can be retried.
     """
     image = await db.get(Image, task.image_id, populate_existing=True)
     if image is None:
         return None
-    version = image.current_version + 1
-    if not await change_task(db, task.task_id, TaskStatus.RUNNING, TaskStatus.DONE, result_version=version):
+    base = image.current_version
+    if not await change_task(db, task.task_id, TaskStatus.RUNNING, TaskStatus.DONE, result_version=base + 1):
         return None
-    model = (outlines.model_name or task.method, outlines.model_version, task.parameters)
-    row = new_version(image.id, version, None, model, outlines.spheroids)
-    if not await save_version(db, image, row, review_after_save(ReviewStatus(image.review_status)).value):
-        raise VersionConflictError(image.current_version, version)
-    return version
+    provenance = Provenance(result.model_name or task.method, result.model_version, task.parameters)
+    save = SegmentationSave(image.id, base, result.spheroids, SaveOrigin.JOB, None, provenance)
+    return (await save_segmentation(db, save)).version
 
 
 async def _settle_job(db: AsyncSession, job_id: int) -> None:

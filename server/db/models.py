@@ -31,7 +31,7 @@ __all__ = [
     "Project",
     "ProjectMember",
     "ProjectStatsRow",
-    "Segmentation",
+    "SegmentationVersion",
     "Session",
     "SigningKey",
     "Task",
@@ -134,7 +134,9 @@ class Image(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class Segmentation(Base):
+class SegmentationVersion(Base):
+    """One saved version of an image's segmentation (the spheroids as stored JSON, see server.db.records)."""
+
     __tablename__ = "segmentations"
     __table_args__ = (
         UniqueConstraint("image_id", "version", name="uq_segmentations_image_version"),

@@ -1,142 +1,176 @@
-"""Segmentation versions: the current one of each image, history, saving a new version."""
+"""Segmentation versions: the current one of each image, history, and :func:`save_segmentation`, the one
+way a new version is stored.
+
+How a version's spheroids are stored is :mod:`server.db.records`' business; this module reads and writes
+rows and hands out cluster objects.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from cluster.metrics import SpheroidMetrics
-from cluster.segmentation import Spheroid
-from server.db.models import Image, Segmentation, utcnow
+from cluster.exceptions import MetricError
+from cluster.metrics import measure
+from cluster.segmentation import Segmentation, Spheroid
+from server.db.models import Image, SegmentationVersion, utcnow
+from server.db.records import segmentation_of, spheroid_of, version_row
+from server.domain.errors import InvalidInputError, InvalidSpheroidsError, VersionConflictError
+from server.domain.review import ReviewStatus, SegmentationStatus, review_after_save
+from server.domain.versions import SegmentationSave, next_version
 
 __all__ = [
     "current_of",
+    "current_segmentations",
     "history_of",
-    "new_version",
-    "save_version",
-    "spheroid_record",
+    "save_segmentation",
+    "segmentation_at",
     "spheroids_of",
     "version_of",
 ]
 
+logger = logging.getLogger(__name__)
 
-async def current_of(db: AsyncSession, image_ids: Sequence[int]) -> dict[int, Segmentation]:
+
+async def current_of(db: AsyncSession, image_ids: Sequence[int]) -> dict[int, SegmentationVersion]:
     """The current segmentation of each image that has one, without its spheroids (a summary row)."""
     rows = await db.scalars(
-        select(Segmentation)
-        .join(Image, (Image.id == Segmentation.image_id) & (Image.current_version == Segmentation.version))
+        select(SegmentationVersion)
+        .join(
+            Image,
+            (Image.id == SegmentationVersion.image_id)
+            & (Image.current_version == SegmentationVersion.version),
+        )
         .where(Image.id.in_(image_ids))
-        .options(defer(Segmentation.spheroids))
+        .options(defer(SegmentationVersion.spheroids))
     )
     return {row.image_id: row for row in rows}
 
 
-async def spheroids_of(db: AsyncSession, segmentation_ids: Sequence[int]) -> dict[int, list[Any]]:
+async def spheroids_of(db: AsyncSession, segmentation_ids: Sequence[int]) -> dict[int, list[Spheroid]]:
+    """The spheroids of each version, with their stored metrics."""
     rows = await db.execute(
-        select(Segmentation.id, Segmentation.spheroids).where(Segmentation.id.in_(segmentation_ids))
+        select(SegmentationVersion.id, SegmentationVersion.spheroids, Image.pixel_size_um)
+        .join(Image, Image.id == SegmentationVersion.image_id)
+        .where(SegmentationVersion.id.in_(segmentation_ids))
     )
-    return {seg_id: list(spheroids) for seg_id, spheroids in rows}
+    return {
+        seg_id: [spheroid_of(record, pixel_size_um) for record in records]
+        for seg_id, records, pixel_size_um in rows
+    }
 
 
-async def history_of(db: AsyncSession, image_ids: Sequence[int]) -> dict[int, list[Segmentation]]:
-    result: dict[int, list[Segmentation]] = {image_id: [] for image_id in image_ids}
+async def history_of(db: AsyncSession, image_ids: Sequence[int]) -> dict[int, list[SegmentationVersion]]:
+    result: dict[int, list[SegmentationVersion]] = {image_id: [] for image_id in image_ids}
     rows = await db.scalars(
-        select(Segmentation)
-        .where(Segmentation.image_id.in_(image_ids))
-        .order_by(Segmentation.image_id, Segmentation.version.desc())
-        .options(defer(Segmentation.spheroids))
+        select(SegmentationVersion)
+        .where(SegmentationVersion.image_id.in_(image_ids))
+        .order_by(SegmentationVersion.image_id, SegmentationVersion.version.desc())
+        .options(defer(SegmentationVersion.spheroids))
     )
     for row in rows:
         result[row.image_id].append(row)
     return result
 
 
-async def version_of(db: AsyncSession, image_id: int, version: int) -> Segmentation | None:
-    found: Segmentation | None = await db.scalar(
-        select(Segmentation).where(Segmentation.image_id == image_id, Segmentation.version == version)
+async def version_of(db: AsyncSession, image_id: int, version: int) -> SegmentationVersion | None:
+    found: SegmentationVersion | None = await db.scalar(
+        select(SegmentationVersion).where(
+            SegmentationVersion.image_id == image_id, SegmentationVersion.version == version
+        )
     )
     return found
 
 
-async def save_version(
-    db: AsyncSession, image: Image, segmentation: Segmentation, review_status: str
-) -> bool:
-    """Insert ``segmentation`` as the image's next version and make it current.
+async def segmentation_at(db: AsyncSession, image_id: int, version: int) -> Segmentation | None:
+    """An image's segmentation as it was saved at ``version``, as a cluster object; ``None`` if none."""
+    image = await db.get(Image, image_id)
+    row = await version_of(db, image_id, version)
+    return segmentation_of(image, row) if image is not None and row is not None else None
 
-    The image row is updated only while its ``current_version`` is still the one the caller read
-    (compare-and-set), so two concurrent saves cannot both win; ``False`` means someone else saved first.
+
+async def current_segmentations(db: AsyncSession, images: Sequence[Image]) -> list[Segmentation]:
+    """The current segmentation of each image, in order, as cluster objects with their stored metrics (an
+    image without one gets an empty segmentation of version 0)."""
+    rows = await db.scalars(
+        select(SegmentationVersion)
+        .join(
+            Image,
+            (Image.id == SegmentationVersion.image_id)
+            & (Image.current_version == SegmentationVersion.version),
+        )
+        .where(Image.id.in_([image.id for image in images]))
+    )
+    current = {row.image_id: row for row in rows}
+    return [segmentation_of(image, current.get(image.id)) for image in images]
+
+
+async def save_segmentation(db: AsyncSession, save: SegmentationSave) -> SegmentationVersion:
+    """Store ``save.spheroids`` as the image's next version and make it current, in the caller's
+    transaction: every save (job result, edit, revert, import) goes through here.
+
+    The rule: the new version is ``save.base_version + 1``; it is stored only while the image's current
+    version is still ``base_version`` (checked, then compare-and-set on the image row, so two concurrent
+    saves cannot both win); an accepted image goes back to unreviewed (:func:`review_after_save`). Spheroids
+    without metrics are measured here, once, so that no reader has to measure them again.
+
+    Raises :class:`VersionConflictError` when the base is stale and :class:`InvalidSpheroidsError` for a
+    spheroid that cannot be measured, storing nothing; :class:`InvalidInputError` when the image is gone.
     """
-    base = segmentation.version - 1
+    image = await db.get(Image, save.image_id, populate_existing=True)
+    if image is None:
+        raise InvalidInputError("imageId", f"there is no image {save.image_id}; it may have been deleted")
+    version = next_version(image.current_version, save.base_version)
+    spheroids = await _measured(save.spheroids, image.pixel_size_um)
+    row = version_row(image.id, version, save.author_id, save.provenance, spheroids)
     now = utcnow()
     result = await db.execute(
         update(Image)
-        .where(Image.id == image.id, Image.current_version == base)
+        .where(Image.id == image.id, Image.current_version == save.base_version)
         .values(
-            current_version=segmentation.version,
-            segmentation_status="done",
-            review_status=review_status,
-            spheroid_count=segmentation.spheroid_count,
-            area_sum_px=segmentation.area_sum_px,
-            diameter_sum_px=segmentation.diameter_sum_px,
+            current_version=version,
+            segmentation_status=SegmentationStatus.DONE.value,
+            review_status=review_after_save(ReviewStatus(image.review_status)).value,
+            spheroid_count=row.spheroid_count,
+            area_sum_px=row.area_sum_px,
+            diameter_sum_px=row.diameter_sum_px,
             updated_at=now,
         )
         .execution_options(synchronize_session=False)
     )
-    if getattr(result, "rowcount", 0) != 1:
-        return False
-    segmentation.created_at = now
-    db.add(segmentation)
+    if getattr(result, "rowcount", 0) != 1:  # someone saved between the check and here
+        current = await db.scalar(select(Image.current_version).where(Image.id == image.id))
+        raise VersionConflictError(save.base_version, current or 0)
+    row.created_at = now
+    db.add(row)
     await db.flush()
-    return True
+    logger.debug("image %d: version %d saved (%s)", image.id, version, save.origin.value)
+    return row
 
 
-async def current_with_spheroids(db: AsyncSession, image_ids: Sequence[int]) -> dict[int, Segmentation]:
-    """The current segmentation of each image, spheroids included (for exports)."""
-    rows = await db.scalars(
-        select(Segmentation)
-        .join(Image, (Image.id == Segmentation.image_id) & (Image.current_version == Segmentation.version))
-        .where(Image.id.in_(image_ids))
-    )
-    return {row.image_id: row for row in rows}
+async def _measured(spheroids: Sequence[Spheroid], pixel_size_um: float | None) -> list[Spheroid]:
+    """The spheroids, those without metrics measured (in a thread: big outlines take a while)."""
+    if all(spheroid.metrics is not None for spheroid in spheroids):
+        return list(spheroids)
+    return await asyncio.to_thread(_measure_missing, spheroids, pixel_size_um)
 
 
-def spheroid_record(spheroid: Spheroid) -> dict[str, Any]:
-    """How a measured spheroid is stored (JSON): rings as lists of (x, y), metrics by name."""
-    metrics = spheroid.metrics.as_dict() if spheroid.metrics is not None else {}
-    return {
-        "exterior": spheroid.exterior.tolist(),
-        "holes": [hole.tolist() for hole in spheroid.holes],
-        "metrics": metrics,
-    }
-
-
-def new_version(
-    image_id: int,
-    version: int,
-    author_id: int | None,
-    model: tuple[str, str, dict[str, Any]],
-    spheroids: Sequence[Spheroid],
-) -> Segmentation:
-    """The row of a new version made of measured spheroids, with its totals; ``model`` is (name,
-    version, parameters) of what made it, empty for a person's drawing."""
-    records = [spheroid_record(s) for s in spheroids]
-    return Segmentation(
-        image_id=image_id,
-        version=version,
-        author_id=author_id,
-        model_name=model[0],
-        model_version=model[1],
-        parameters=model[2],
-        spheroids=records,
-        spheroid_count=len(records),
-        area_sum_px=sum(_metric(s.metrics, "area_px") for s in spheroids),
-        diameter_sum_px=sum(_metric(s.metrics, "equivalent_diameter_px") for s in spheroids),
-    )
-
-
-def _metric(metrics: SpheroidMetrics | None, name: str) -> float:
-    return float(getattr(metrics, name)) if metrics is not None else 0.0
+def _measure_missing(spheroids: Sequence[Spheroid], pixel_size_um: float | None) -> list[Spheroid]:
+    measured: list[Spheroid] = []
+    problems: list[str] = []
+    for index, spheroid in enumerate(spheroids):
+        if spheroid.metrics is not None:
+            measured.append(spheroid)
+            continue
+        try:
+            measured.append(spheroid.with_metrics(measure(spheroid, pixel_size_um)))
+        except MetricError as error:
+            problems.append(f"spheroid {index}: {error}")
+    if problems:
+        raise InvalidSpheroidsError(problems)
+    return measured

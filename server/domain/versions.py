@@ -1,10 +1,60 @@
-"""Version rules of segmentations: every save makes a new version, based on the current one."""
+"""Version rules of segmentations: every save makes a new version, based on the current one.
+
+A save, whoever makes it, is a :class:`SegmentationSave`: the measured spheroids, the version they were
+based on, where they come from (:class:`SaveOrigin`), who saved them and what produced them. The database
+applies every one of them the same way (``server.db.segmentations.save_segmentation``).
+"""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cluster.segmentation import Spheroid
 from server.domain.errors import VersionConflictError
 
-__all__ = ["next_version"]
+__all__ = ["Provenance", "SaveOrigin", "SegmentationSave", "next_version"]
+
+
+class SaveOrigin(enum.StrEnum):
+    """Where a new version comes from."""
+
+    JOB = "job"
+    """A segmentation job's result for the image."""
+    EDIT = "edit"
+    """Spheroids a person drew or corrected."""
+    REVERT = "revert"
+    """An older version made current again."""
+    IMPORT = "import"
+    """Spheroids read from a file (COCO, GeoJSON)."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What produced the spheroids: a model's name, version and parameters; empty for a person's drawing."""
+
+    model_name: str = ""
+    model_version: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SegmentationSave:
+    """One save of an image's segmentation: ``spheroids`` become version ``base_version + 1``.
+
+    ``base_version`` is the version the spheroids were made from (0 for an image without one); the save is
+    refused when it is no longer the current one. Spheroids should carry their metrics; any that do not
+    are measured when saved.
+    """
+
+    image_id: int
+    base_version: int
+    spheroids: Sequence[Spheroid]
+    origin: SaveOrigin
+    author_id: int | None = None
+    provenance: Provenance = field(default_factory=Provenance)
 
 
 def next_version(current_version: int, base_version: int) -> int:

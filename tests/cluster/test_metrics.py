@@ -408,3 +408,14 @@ def test_measure_all_sets_metrics_and_names_the_bad_spheroid() -> None:
     assert measured.exterior is good.exterior
     with pytest.raises(MetricError, match="spheroid 1"):
         measure_all([good, bad], None)
+
+
+def test_metrics_round_trip_by_name_and_incomplete_ones_are_refused() -> None:
+    metrics = measure(Spheroid(_ellipse_ring(30, 30, 20, 10, n=64)), 0.5)
+    stored = metrics.as_dict()
+
+    assert SpheroidMetrics.names() == tuple(field.name for field in fields(SpheroidMetrics))
+    assert tuple(stored) == SpheroidMetrics.names()
+    assert SpheroidMetrics.from_dict({**stored, "retired_metric": 1.0}) == metrics
+    del stored["hole_area_um2"]  # as stored before that metric existed
+    assert SpheroidMetrics.from_dict(stored) is None

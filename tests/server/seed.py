@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.db.models import Image, Segmentation, utcnow
+from server.db.models import Image, SegmentationVersion, utcnow
 
 STATUSES = ("none", "done")
 REVIEWS = ("unreviewed", "accepted", "needs_fix", "rejected")
@@ -53,7 +53,7 @@ async def seed_images(db: async_sessionmaker[AsyncSession], project_id: int, cou
         }
         if ids:
             await session.execute(
-                insert(Segmentation),
+                insert(SegmentationVersion),
                 [
                     {
                         "image_id": image_id,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from server.db.models import Image, ProjectStatsRow, Segmentation
+from server.db.models import Image, ProjectStatsRow, SegmentationVersion
 from tests.server.conftest import Api, png_bytes
 from tests.server.test_projects import SAVE
 
@@ -31,10 +31,11 @@ async def _recount(api: Api, project_id: int) -> dict[str, Any]:
         images = list(await session.scalars(select(Image).where(Image.project_id == project_id)))
         current = list(
             await session.scalars(
-                select(Segmentation)
+                select(SegmentationVersion)
                 .join(
                     Image,
-                    (Image.id == Segmentation.image_id) & (Image.current_version == Segmentation.version),
+                    (Image.id == SegmentationVersion.image_id)
+                    & (Image.current_version == SegmentationVersion.version),
                 )
                 .where(Image.project_id == project_id)
             )

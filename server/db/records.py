@@ -1,0 +1,109 @@
+"""How a segmentation is stored, and the one conversion between that and ``cluster`` objects.
+
+A saved version is a :class:`~server.db.models.SegmentationVersion` row. Its ``spheroids`` column holds one
+JSON record per spheroid, in order::
+
+    {"exterior": [[x, y], ...], "holes": [[[x, y], ...], ...], "metrics": {"area_px": ..., ...}}
+
+Rings are open, in image pixels (as :mod:`cluster.segmentation` keeps them); ``metrics`` is
+:meth:`SpheroidMetrics.as_dict` (``null`` for µm values when the pixel size is unknown). Records written
+before a metric existed lack it (and a spheroid saved unmeasured by an older server has ``{}``): reading
+such a record measures the outline once to fill in what is missing, keeping every stored value. Rows also
+keep totals of the metrics (count, area, diameter) for the project counters.
+
+Nothing else reads or writes this JSON: the API, the exports and the job results see cluster objects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from cluster.exceptions import GeometryError, MetricError
+from cluster.metrics import SpheroidMetrics, measure
+from cluster.segmentation import Segmentation, Spheroid
+from server.db.models import Image, SegmentationVersion
+from server.domain.versions import Provenance
+
+__all__ = ["segmentation_of", "spheroid_of", "spheroid_record", "spheroids_of_row", "version_row"]
+
+logger = logging.getLogger(__name__)
+
+
+def spheroid_record(spheroid: Spheroid) -> dict[str, Any]:
+    """How a spheroid is stored: rings as lists of (x, y), metrics by name (``{}`` when unmeasured)."""
+    metrics = spheroid.metrics.as_dict() if spheroid.metrics is not None else {}
+    return {
+        "exterior": spheroid.exterior.tolist(),
+        "holes": [hole.tolist() for hole in spheroid.holes],
+        "metrics": metrics,
+    }
+
+
+def spheroid_of(record: Mapping[str, Any], pixel_size_um: float | None) -> Spheroid:
+    """The spheroid a record stores, with its stored metrics; metrics missing from an older record are
+    measured (``pixel_size_um`` is the image's), and ``metrics`` is ``None`` only when that fails."""
+    spheroid = Spheroid(
+        np.asarray(record["exterior"], dtype=np.float64).reshape(-1, 2),
+        tuple(np.asarray(hole, dtype=np.float64).reshape(-1, 2) for hole in record.get("holes") or ()),
+    )
+    stored: Mapping[str, Any] = record.get("metrics") or {}
+    metrics = SpheroidMetrics.from_dict(stored) or _completed(spheroid, stored, pixel_size_um)
+    return spheroid if metrics is None else spheroid.with_metrics(metrics)
+
+
+def spheroids_of_row(row: SegmentationVersion, pixel_size_um: float | None) -> list[Spheroid]:
+    return [spheroid_of(record, pixel_size_um) for record in row.spheroids]
+
+
+def version_row(
+    image_id: int,
+    version: int,
+    author_id: int | None,
+    provenance: Provenance,
+    spheroids: Sequence[Spheroid],
+) -> SegmentationVersion:
+    """The row of a new version made of measured spheroids, with its totals."""
+    measured = [s.metrics for s in spheroids if s.metrics is not None]
+    return SegmentationVersion(
+        image_id=image_id,
+        version=version,
+        author_id=author_id,
+        model_name=provenance.model_name,
+        model_version=provenance.model_version,
+        parameters=dict(provenance.parameters),
+        spheroids=[spheroid_record(s) for s in spheroids],
+        spheroid_count=len(spheroids),
+        area_sum_px=sum(m.area_px for m in measured),
+        diameter_sum_px=sum(m.equivalent_diameter_px for m in measured),
+    )
+
+
+def segmentation_of(image: Image, row: SegmentationVersion | None) -> Segmentation:
+    """The cluster segmentation of an image at a stored version (empty, version 0, without one)."""
+    return Segmentation(
+        image_name=image.name,
+        width=image.width,
+        height=image.height,
+        spheroids=spheroids_of_row(row, image.pixel_size_um) if row is not None else [],
+        pixel_size_um=image.pixel_size_um,
+        model_name=row.model_name if row is not None else "",
+        model_version=row.model_version if row is not None else "",
+        parameters=dict(row.parameters) if row is not None else {},
+        version=row.version if row is not None else 0,
+    )
+
+
+def _completed(
+    spheroid: Spheroid, stored: Mapping[str, Any], pixel_size_um: float | None
+) -> SpheroidMetrics | None:
+    """Metrics of an older record: the stored ones, the missing ones measured now."""
+    try:
+        measured = measure(spheroid, pixel_size_um).as_dict()
+    except (MetricError, GeometryError) as error:
+        logger.warning("stored spheroid cannot be measured, its metrics stay unknown: %s", error)
+        return None
+    return SpheroidMetrics.from_dict({**measured, **stored})
