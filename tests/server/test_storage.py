@@ -19,6 +19,7 @@ import pytest
 
 from server.api.services import Services
 from server.app import create_app
+from server.delivery.signing import UrlSigner
 from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
 from server.settings import Settings
 from server.storage import CHUNK_BYTES, LocalBlobStore, S3BlobStore, image_key
@@ -36,10 +37,14 @@ def _s3_kwargs(endpoint: str) -> dict[str, str]:
     }
 
 
+def _signer() -> UrlSigner:
+    return UrlSigner({"k1": b"secret"}, "k1", ttl=3600, window=60)
+
+
 @pytest.fixture(params=["local", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> LocalBlobStore | S3BlobStore:
     if request.param == "local":
-        return LocalBlobStore(tmp_path / "blobs", secret="s")
+        return LocalBlobStore(tmp_path / "blobs", _signer())
     endpoint = request.getfixturevalue("moto_endpoint")
     kwargs = _s3_kwargs(endpoint)
     bucket = f"blobs-{os.urandom(4).hex()}"
@@ -126,7 +131,7 @@ async def test_listing_names_the_servers_blobs_of_a_folder_only(
     "key", ["../etc/passwd", "images/abc", "images/" + "A" * 64, "exports/x/y.zip", "/abs"]
 )
 async def test_keys_made_by_clients_are_refused(key: str, tmp_path: Path) -> None:
-    store = LocalBlobStore(tmp_path, secret="s")
+    store = LocalBlobStore(tmp_path, _signer())
     with pytest.raises(InvalidKeyError):
         await store.get_bytes(key)
 
