@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 def _failure(what: str, path: Path, error: OSError) -> StorageError:
     """A :class:`StorageError` saying ``what`` failed and why, without ``path``, which goes to the log."""
     reason = error.strerror or type(error).__name__
-    log.warning("blob store: %s failed at %s: %s", what, path, error)
+    log.warning("blob store: %s (at %s): %s", what, path, error)
     return StorageError(f"{what}: {reason}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import hashlib
@@ -17,12 +18,13 @@ import boto3
 import httpx
 import pytest
 
+from cluster.sources import fetch
 from server.api.services import Services
 from server.app import create_app
 from server.delivery.signing import UrlSigner
 from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
 from server.settings import Settings
-from server.storage import CHUNK_BYTES, LocalBlobStore, S3BlobStore, image_key
+from server.storage import CHUNK_BYTES, LocalBlobStore, S3BlobStore, image_key, open_store
 from tests.server.conftest import Api, make_settings, png_bytes
 
 pytestmark = pytest.mark.anyio
@@ -66,6 +68,39 @@ async def test_round_trip_exists_delete(store: LocalBlobStore | S3BlobStore, tmp
     assert not await store.exists(key)
     with pytest.raises(BlobNotFoundError):
         await store.get_bytes(key)
+
+
+@pytest.mark.parametrize("access", ["presigned", "direct"])
+async def test_a_worker_reads_a_blob_through_the_reference_its_store_gives(
+    store: LocalBlobStore | S3BlobStore, access: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dispatcher hands workers ``worker_reference``; cluster.sources must read each kind (a path, a
+    presigned URL, an ``s3://`` key with the worker's own SPHEROSEG_S3_* variables)."""
+    if isinstance(store, LocalBlobStore) and access == "direct":
+        pytest.skip("a local store has one way: its file")
+    if isinstance(store, S3BlobStore):
+        store.worker_access = "direct" if access == "direct" else "presigned"
+        endpoint = store._client.meta.endpoint_url
+        for name, value in _worker_variables(endpoint).items():
+            monkeypatch.setenv(name, value)
+    data = os.urandom(3000)
+    source = tmp_path / "upload"
+    source.write_bytes(data)
+    key = image_key(hashlib.sha256(data).hexdigest())
+    await store.put_file(key, source)
+    reference = await store.worker_reference(key, 60)
+    expected = {"local": "/", "presigned": "http://", "direct": "s3://"}
+    assert reference.startswith(expected["local" if isinstance(store, LocalBlobStore) else access])
+    fetched = await asyncio.to_thread(fetch, reference)
+    assert (fetched.read_bytes() if isinstance(fetched, Path) else fetched.getvalue()) == data
+
+
+def _worker_variables(endpoint: str) -> dict[str, str]:
+    return {
+        "SPHEROSEG_S3_ENDPOINT_URL": endpoint,
+        "SPHEROSEG_S3_ACCESS_KEY_ID": "k",
+        "SPHEROSEG_S3_SECRET_ACCESS_KEY": "s",
+    }
 
 
 async def test_large_files_go_up_in_parts_and_presigned_urls_fetch_them(
@@ -268,3 +303,29 @@ async def test_upload_parses_and_writes_off_the_event_loop(api: Api, monkeypatch
     response = await api.upload(owner, project_id, [("large.png", png_bytes(1200, 1000, seed=2))])
     assert response.json()["accepted"] == 1
     assert threads and threading.get_ident() not in threads
+
+
+async def test_a_failed_write_tells_the_client_why_without_the_server_path(
+    database_url: str, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "lab-storage"
+    blocked.write_text("a file where the blob folder should be")
+    async with _app(make_settings(database_url, str(blocked))) as api:
+        owner = await api.user("owner")
+        project_id = await api.project(owner)
+        answer = (await api.upload(owner, project_id, [("a.png", png_bytes())])).json()
+        reason = answer["files"][0]["reason"]
+        assert answer["accepted"] == 0
+        assert reason.startswith("storage failed: could not write images/") and "Not a directory" in reason
+        assert str(tmp_path) not in reason
+        ready = (await api.client.get("/health/ready")).json()
+        assert ready["storage"].startswith("unreachable: the storage folder is not writable: ")
+        assert str(tmp_path) not in ready["storage"]
+
+
+def test_the_setting_picks_how_workers_reach_s3() -> None:
+    def store(**overrides: Any) -> Any:
+        return open_store(Settings(storage_url="s3://lab/prefix", **overrides), _signer())
+
+    assert store().worker_access == "presigned"  # no credentials needed on the workers
+    assert store(s3_worker_access="direct").worker_access == "direct"
