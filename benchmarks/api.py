@@ -61,7 +61,7 @@ import numpy as np
 from sqlalchemy import insert, select, text
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the PostgreSQL helper lives with the server tests
+sys.path.insert(0, str(ROOT))  # spheroseg_testing (the service starters) lives at the root
 
 from cluster.metrics import measure_all  # noqa: E402
 from cluster.polygons import mask_to_spheroids  # noqa: E402
@@ -75,7 +75,7 @@ from server.db.segmentations import spheroid_record  # noqa: E402
 from server.domain.auth import hash_token, new_token  # noqa: E402
 from server.runtime import settle_heap  # noqa: E402
 from server.settings import Settings  # noqa: E402
-from tests.server.services import Postgres, start_postgres  # noqa: E402
+from spheroseg_testing import Postgres, start_postgres  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 SECRET = "benchmark-secret"

@@ -14,6 +14,7 @@ import pytest
 from cluster.exceptions import SourceUnavailableError
 from cluster.imaging import read_image
 from cluster.sources import S3_ENDPOINT_ENV, S3_ENV, NamedBytes, display_name, fetch
+from spheroseg_testing import start_moto
 from tests.cluster.cluster_fakes import write_disc
 
 
@@ -126,12 +127,10 @@ def test_a_worker_reads_s3_with_the_servers_variables_through_one_client(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     boto3 = pytest.importorskip("boto3")
-    moto_server = pytest.importorskip("moto.server")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
+    pytest.importorskip("moto.server")
+    moto = start_moto()
     try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+        endpoint = moto.endpoint
         _worker_environment(monkeypatch, tmp_path, endpoint)
         s3 = boto3.client(
             "s3",
@@ -157,7 +156,7 @@ def test_a_worker_reads_s3_with_the_servers_variables_through_one_client(
             assert isinstance(source, NamedBytes) and source.getvalue() == data
         assert len(made) == 1, "a worker should keep one S3 client (and its connections) for every image"
     finally:
-        server.stop()
+        moto.stop()
 
 
 def test_s3_requests_are_retried_by_botocores_standard_mode(
