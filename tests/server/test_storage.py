@@ -24,7 +24,7 @@ from server.app import create_app
 from server.delivery.signing import UrlSigner
 from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
 from server.settings import Settings
-from server.storage import CHUNK_BYTES, LocalBlobStore, S3BlobStore, image_key, open_store
+from server.storage import CHUNK_BYTES, LocalBlobStore, S3BlobStore, WorkerAccess, image_key, open_store
 from tests.server.conftest import Api, make_settings, png_bytes
 
 pytestmark = pytest.mark.anyio
@@ -70,17 +70,27 @@ async def test_round_trip_exists_delete(store: LocalBlobStore | S3BlobStore, tmp
         await store.get_bytes(key)
 
 
-@pytest.mark.parametrize("access", ["presigned", "direct"])
+@pytest.mark.parametrize(
+    ("kind", "access", "scheme"),
+    [("local", None, "/"), ("s3", "presigned", "http://"), ("s3", "direct", "s3://")],
+)
 async def test_a_worker_reads_a_blob_through_the_reference_its_store_gives(
-    store: LocalBlobStore | S3BlobStore, access: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kind: str,
+    access: WorkerAccess | None,
+    scheme: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The dispatcher hands workers ``worker_reference``; cluster.sources must read each kind (a path, a
     presigned URL, an ``s3://`` key with the worker's own SPHEROSEG_S3_* variables)."""
-    if isinstance(store, LocalBlobStore) and access == "direct":
-        pytest.skip("a local store has one way: its file")
-    if isinstance(store, S3BlobStore):
-        store.worker_access = "direct" if access == "direct" else "presigned"
-        endpoint = store._client.meta.endpoint_url
+    if kind == "local":
+        store: LocalBlobStore | S3BlobStore = LocalBlobStore(tmp_path / "blobs", _signer())
+    else:
+        endpoint = request.getfixturevalue("moto_endpoint")
+        bucket = f"workers-{os.urandom(4).hex()}"
+        boto3.client("s3", **_s3_kwargs(endpoint)).create_bucket(Bucket=bucket)
+        store = S3BlobStore(bucket, "lab", _s3_kwargs(endpoint), worker_access=access or "presigned")
         for name, value in _worker_variables(endpoint).items():
             monkeypatch.setenv(name, value)
     data = os.urandom(3000)
@@ -89,8 +99,7 @@ async def test_a_worker_reads_a_blob_through_the_reference_its_store_gives(
     key = image_key(hashlib.sha256(data).hexdigest())
     await store.put_file(key, source)
     reference = await store.worker_reference(key, 60)
-    expected = {"local": "/", "presigned": "http://", "direct": "s3://"}
-    assert reference.startswith(expected["local" if isinstance(store, LocalBlobStore) else access])
+    assert reference.startswith(scheme)
     fetched = await asyncio.to_thread(fetch, reference)
     assert (fetched.read_bytes() if isinstance(fetched, Path) else fetched.getvalue()) == data
 
