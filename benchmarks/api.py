@@ -202,6 +202,9 @@ def _segmentation_row(
     }
 
 
+NO_PASSWORD = "benchmark: no password"
+
+
 async def prepare_database(url: str, images: int) -> dict[str, Any]:
     """Migrate, seed users, a large and a small project; return ids, a token and what was seeded."""
     engine = create_engine(url)
@@ -209,8 +212,12 @@ async def prepare_database(url: str, images: int) -> dict[str, Any]:
         await upgrade(engine)
         db = session_factory(engine)
         async with db.begin() as session:
-            owner = await users.create_user(session, "owner", "!", "member")
-            editors = [await users.create_user(session, f"annotator{i}", "!", "member") for i in range(3)]
+            # no usable password (nobody logs in: the token below is stored directly); not "!", which marks
+            # a disabled account whose sessions are refused
+            owner = await users.create_user(session, "owner", NO_PASSWORD, "member")
+            editors = [
+                await users.create_user(session, f"annotator{i}", NO_PASSWORD, "member") for i in range(3)
+            ]
             assert owner is not None and all(e is not None for e in editors)
             token = new_token()
             await users.create_session(session, owner.id, hash_token(token), dt.timedelta(hours=2))
