@@ -61,7 +61,7 @@ import numpy as np
 from sqlalchemy import insert, select, text
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the PostgreSQL helper lives with the server tests
+sys.path.insert(0, str(ROOT))  # spheroseg_testing (the service starters) lives at the root
 
 from cluster.metrics import measure_all  # noqa: E402
 from cluster.polygons import mask_to_spheroids  # noqa: E402
@@ -75,7 +75,7 @@ from server.db.records import spheroid_record  # noqa: E402
 from server.domain.auth import hash_token, new_token  # noqa: E402
 from server.runtime import settle_heap  # noqa: E402
 from server.settings import Settings  # noqa: E402
-from tests.server.services import Postgres, start_postgres  # noqa: E402
+from spheroseg_testing import Postgres, start_postgres  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 SECRET = "benchmark-secret"
@@ -202,6 +202,9 @@ def _segmentation_row(
     }
 
 
+NO_PASSWORD = "benchmark: no password"
+
+
 async def prepare_database(url: str, images: int) -> dict[str, Any]:
     """Migrate, seed users, a large and a small project; return ids, a token and what was seeded."""
     engine = create_engine(url)
@@ -209,8 +212,12 @@ async def prepare_database(url: str, images: int) -> dict[str, Any]:
         await upgrade(engine)
         db = session_factory(engine)
         async with db.begin() as session:
-            owner = await users.create_user(session, "owner", "!", "member")
-            editors = [await users.create_user(session, f"annotator{i}", "!", "member") for i in range(3)]
+            # no usable password (nobody logs in: the token below is stored directly); not "!", which marks
+            # a disabled account whose sessions are refused
+            owner = await users.create_user(session, "owner", NO_PASSWORD, "member")
+            editors = [
+                await users.create_user(session, f"annotator{i}", NO_PASSWORD, "member") for i in range(3)
+            ]
             assert owner is not None and all(e is not None for e in editors)
             token = new_token()
             await users.create_session(session, owner.id, hash_token(token), dt.timedelta(hours=2))

@@ -52,8 +52,7 @@ from server.db.migrate import upgrade  # noqa: E402
 from server.delivery.renditions import render  # noqa: E402
 from server.delivery.specs import Fit, RenditionFormat, RenditionSpec  # noqa: E402
 from server.settings import Settings  # noqa: E402
-from tests.server.edge import find_nginx, serve, start_nginx  # noqa: E402
-from tests.server.services import free_port  # noqa: E402
+from spheroseg_testing import find_nginx, free_port, serve, start_nginx  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "cdn.json"
 LIMIT = 200_000_000

@@ -3,7 +3,7 @@
 One Dask LocalCluster (2 worker processes, 1 thread each) is started in this process before anything is
 timed and serves both paths below, so cluster start-up is in neither measurement. The server is the real
 ``spheroseg server serve --port 0`` process, production settings, SQLite and blobs in a temporary folder,
-``SPHEROSEG_SCHEDULER`` pointing at that cluster (the test helper ``tests/server/processes.py`` starts it).
+``SPHEROSEG_SCHEDULER`` pointing at that cluster (``spheroseg_testing/server.py`` starts it).
 
 Subscriptions: N ``projectEvents`` subscriptions on one project, one per WebSocket connection, opened by 4
 child processes (so the client's JSON parsing and WebSocket frames do not share one core with the
@@ -60,11 +60,11 @@ import numpy as np
 import tifffile
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the server-process helpers live with the server tests
+sys.path.insert(0, str(ROOT))  # spheroseg_testing (the service starters) lives at the root
 
 from cluster.methods import DEFAULT_METHOD  # noqa: E402
 from cluster.synthetic import generate_scene  # noqa: E402
-from tests.server.processes import SPHEROSEG, ServerProcess, graphql, login, start_server  # noqa: E402
+from spheroseg_testing import SPHEROSEG, ServerProcess, graphql, login, start_server  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 PASSWORD = "a long enough benchmark password"

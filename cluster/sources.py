@@ -8,16 +8,22 @@ them and nothing large passes through the scheduler::
     source = fetch("/shared/plate1/A01.tif")                 # a Path, read in place
 
 - **Local paths** must exist and be files; they are returned as :class:`~pathlib.Path` objects.
-- **S3** uses boto3 with its usual configuration (environment, profiles, instance roles); an S3-compatible
-  store is reached through ``SPHEROSEG_S3_ENDPOINT_URL`` (or boto3's own ``AWS_ENDPOINT_URL``).
+- **S3** uses the variables the server reads for its own store (``SPHEROSEG_S3_ENDPOINT_URL``,
+  ``SPHEROSEG_S3_REGION``, ``SPHEROSEG_S3_ACCESS_KEY_ID``, ``SPHEROSEG_S3_SECRET_ACCESS_KEY``), so a worker
+  started with the server's environment reaches the same bucket; unset ones fall back to boto3's usual
+  configuration (environment, profiles, instance roles). Each process keeps one client (boto3 clients are
+  thread-safe and pool their connections) with botocore's *standard* retry mode, which retries throttling,
+  5xx answers and dropped connections with backoff.
 - **HTTP(S)** uses httpx with a timeout; a presigned URL works as it is.
 
 Failures raise :class:`~cluster.exceptions.SourceUnavailableError` naming the reference. Transient ones (a
-timeout, a dropped connection, HTTP 429/5xx, S3 throttling) are retried with a short backoff first.
+timeout, a dropped connection, HTTP 429/5xx, S3 throttling) are retried with a short backoff first: by this
+module for HTTP and for an S3 body cut short, by botocore for S3 requests.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import time
@@ -33,6 +39,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_TIMEOUT",
     "S3_ENDPOINT_ENV",
+    "S3_ENV",
     "NamedBytes",
     "display_name",
     "fetch",
@@ -45,6 +52,13 @@ DEFAULT_ATTEMPTS = 3
 DEFAULT_MAX_BYTES = 2 * 1024**3
 """Largest download accepted (2 GiB); the image reader then applies its own pixel limit."""
 S3_ENDPOINT_ENV = "SPHEROSEG_S3_ENDPOINT_URL"
+S3_ENV = {
+    "endpoint_url": S3_ENDPOINT_ENV,
+    "region_name": "SPHEROSEG_S3_REGION",
+    "aws_access_key_id": "SPHEROSEG_S3_ACCESS_KEY_ID",
+    "aws_secret_access_key": "SPHEROSEG_S3_SECRET_ACCESS_KEY",
+}
+"""boto3 client argument -> the variable that sets it (the names of ``server.settings``)."""
 
 _TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
 _TRANSIENT_S3 = frozenset({"SlowDown", "Throttling", "RequestTimeout", "InternalError", "ServiceUnavailable"})
@@ -78,7 +92,8 @@ def fetch(
     """Return something :func:`cluster.imaging.read_image` can read for ``reference``."""
     text = str(reference)
     if text.startswith("s3://"):
-        return _retrying(lambda: _fetch_s3(text, timeout, max_bytes), text, attempts, backoff)
+        client = _s3_client(timeout, attempts, **_s3_arguments())
+        return _fetch_s3(client, text, max_bytes, attempts, backoff)
     if text.startswith(("http://", "https://")):
         return _retrying(lambda: _fetch_http(text, timeout, max_bytes), text, attempts, backoff)
     if "://" in text and not text.startswith("file://"):
@@ -124,26 +139,54 @@ def _fetch_http(url: str, timeout: float, max_bytes: int) -> NamedBytes:
     return NamedBytes(bytes(data), name)
 
 
-def _s3_client(timeout: float) -> Any:
+def _s3_arguments() -> dict[str, str]:
+    """The client arguments the environment sets now (read per fetch, so a changed environment counts)."""
+    return {argument: value for argument, name in S3_ENV.items() if (value := os.environ.get(name))}
+
+
+@functools.lru_cache(maxsize=4)
+def _s3_client(timeout: float, attempts: int, **arguments: str) -> Any:
+    """This process's client for these arguments: made once, so its connections are reused image after
+    image (a client takes ~50 ms to make and opens a new connection)."""
     import boto3
     from botocore.config import Config
 
-    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1})
-    endpoint = os.environ.get(S3_ENDPOINT_ENV) or None
-    return boto3.client("s3", endpoint_url=endpoint, config=config)
+    retries: Any = {"mode": "standard", "total_max_attempts": max(1, attempts)}
+    config = Config(connect_timeout=timeout, read_timeout=timeout, retries=retries)
+    return boto3.session.Session().client("s3", config=config, **arguments)
 
 
-def _fetch_s3(reference: str, timeout: float, max_bytes: int) -> NamedBytes:
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+def _fetch_s3(client: Any, reference: str, max_bytes: int, attempts: int, backoff: float) -> NamedBytes:
+    """The object's bytes. Requests are retried by botocore; a body cut short is asked for again here
+    (botocore does not retry reading it)."""
+    from botocore.exceptions import BotoCoreError
 
     bucket, _, key = reference.removeprefix("s3://").partition("/")
     if not bucket or not key:
         raise SourceUnavailableError(reference, "an S3 reference reads s3://BUCKET/KEY")
-    try:
-        obj = _s3_client(timeout).get_object(Bucket=bucket, Key=key)
+    for number in range(1, max(1, attempts) + 1):
+        obj = _get_object(client, reference, bucket, key)
         if int(obj.get("ContentLength", 0)) > max_bytes:
+            obj["Body"].close()
             raise SourceUnavailableError(reference, f"larger than {max_bytes} bytes")
-        data: bytes = obj["Body"].read()
+        try:
+            with obj["Body"] as body:
+                data: bytes = body.read()
+            return NamedBytes(data, reference)
+        except BotoCoreError as exc:  # the connection dropped or stalled mid-body
+            if number >= attempts:
+                reason = f"{type(exc).__name__}: {exc}"
+                raise SourceUnavailableError(reference, reason, transient=True) from exc
+        time.sleep(backoff * 2 ** (number - 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _get_object(client: Any, reference: str, bucket: str, key: str) -> Any:
+    """``get_object``'s answer, its failures (after botocore's retries) as :class:`SourceUnavailableError`."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    try:
+        return client.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
@@ -154,4 +197,3 @@ def _fetch_s3(reference: str, timeout: float, max_bytes: int) -> NamedBytes:
         raise SourceUnavailableError(reference, "no S3 credentials configured on this worker") from exc
     except BotoCoreError as exc:  # endpoint unreachable, timeouts
         raise SourceUnavailableError(reference, f"{type(exc).__name__}: {exc}", transient=True) from exc
-    return NamedBytes(data, reference)

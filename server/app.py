@@ -25,7 +25,7 @@ from server.api.upload import upload_images
 from server.delivery import CacheControlMiddleware, ImageEndpoint
 from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
 from server.settings import Settings
-from server.storage import LocalBlobStore
+from server.storage import download_message
 
 __all__ = ["create_app"]
 
@@ -64,15 +64,19 @@ async def metrics(request: Request) -> Response:
 
 
 async def blob(request: Request) -> Response:
-    """A local store's signed download (S3 stores hand out presigned S3 URLs instead)."""
-    store = request.app.state.services.store
-    if not isinstance(store, LocalBlobStore):
-        return PlainTextResponse("not found", status_code=404)
+    """A signed download link of the store (a local one makes them; S3 stores hand out presigned S3 URLs),
+    streamed from the store whatever it is."""
+    services: Services = request.app.state.services
+    store = services.store
     key = request.path_params["key"]
+    query = request.query_params
     try:
-        expires = int(request.query_params.get("expires", "0"))
-        if not store.verify(key, expires, request.query_params.get("signature", "")):
-            return PlainTextResponse("the link is invalid or has expired", status_code=403)
+        expires = int(query.get("expires", "0"))
+        problem = await services.keyring.verify_message(
+            download_message(key), query.get("kid", ""), expires, query.get("signature", "")
+        )
+        if problem is not None:
+            return PlainTextResponse("the link is invalid or has expired; ask for a new one", status_code=403)
         size = await store.size(key)
         chunks = await store.read_range(key, 0, size - 1)  # streamed: an export may be large
     except (ValueError, InvalidKeyError, BlobNotFoundError):

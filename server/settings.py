@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
     s3_multipart_threshold_bytes: int = 16 * 1024 * 1024
+    s3_worker_access: Literal["presigned", "direct"] = Field(
+        default="presigned",
+        description="How segmentation workers reach images in S3: 'presigned' hands them presigned URLs "
+        "(no credentials on the workers); 'direct' hands them s3:// keys, read with the workers' own "
+        "SPHEROSEG_S3_ENDPOINT_URL, SPHEROSEG_S3_REGION and credentials (or boto3's).",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         description="Signs image and download URLs; required in production (the same on every replica). "

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from server.api.spool import remove_stale_spools, spool_root
 from server.db.engine import create_engine, session_factory
 from server.db.models import Job
-from server.delivery import Delivery, Keyring, base_signing_keys, build_delivery
+from server.delivery import Delivery, Keyring, base_signing_keys, build_delivery, build_signer
 from server.domain.auth import PasswordPolicy, Passwords
 from server.domain.jobs import JobStatus
 from server.domain.ratelimit import LoginLimits, RateLimiter
@@ -139,12 +139,13 @@ class Services:
         settings = with_secret_key(settings)
         engine = create_engine(settings.database_url)
         per_minute = settings.login_attempts_per_minute
-        store = open_store(settings)
+        signer = build_signer(settings)  # image URLs and a local store's download links: one key ring
+        store = open_store(settings, signer)
         bus = open_event_bus(settings.database_url)
         cluster = ClusterHandle(settings)
         dispatcher = Dispatcher(settings, engine, store, bus, cluster) if settings.dispatcher else None
         sessions = session_factory(engine)
-        delivery = build_delivery(settings, store)
+        delivery = build_delivery(settings, store, signer)
         return cls(
             settings=settings,
             engine=engine,

@@ -23,7 +23,7 @@ from server.delivery.headers import CacheControlMiddleware
 from server.delivery.keyring import Keyring
 from server.delivery.purge import PurgeReport, PurgeRequest
 from server.delivery.service import Delivery
-from server.delivery.setup import base_signing_keys, build_delivery
+from server.delivery.setup import base_signing_keys, build_delivery, build_signer
 from server.delivery.specs import Fit, RenditionFormat, RenditionSpec
 from server.delivery.urls import ImageRef
 
@@ -40,4 +40,5 @@ __all__ = [
     "RenditionSpec",
     "base_signing_keys",
     "build_delivery",
+    "build_signer",
 ]

@@ -97,18 +97,28 @@ class Keyring:
     async def verify(self, path: str) -> ImagePath | PathProblem:
         """The signer's verdict, after taking up a rotation this replica has not seen yet."""
         verified = self.signer.verify(path)
-        now = time.monotonic()
-        if (
-            verified is PathProblem.UNKNOWN_KEY
-            and self._is_newer(path)
-            and now - self._looked_at >= LOOK_AGAIN_SECONDS
-        ):
-            self._looked_at = now
-            await self.refresh()
+        parsed = parse_image_path(path)
+        if verified is PathProblem.UNKNOWN_KEY and parsed is not None and await self._took_up(parsed.key_id):
             verified = self.signer.verify(path)
         return verified
 
-    def _is_newer(self, path: str) -> bool:
-        parsed = parse_image_path(path)
-        number = _rotation_number(parsed.key_id) if parsed is not None else None
-        return number is not None and number > (self.rotation.id if self.rotation else 0)
+    async def verify_message(
+        self, message: str, key_id: str, expires: int, signature: str
+    ) -> PathProblem | None:
+        """Likewise for a link signed with :meth:`UrlSigner.sign_message`."""
+        verified = self.signer.verify_message(message, key_id, expires, signature)
+        if verified is PathProblem.UNKNOWN_KEY and await self._took_up(key_id):
+            verified = self.signer.verify_message(message, key_id, expires, signature)
+        return verified
+
+    async def _took_up(self, key_id: str) -> bool:
+        """Whether ``key_id`` names a newer rotation and the database was read for it (at most once a
+        :data:`LOOK_AGAIN_SECONDS`)."""
+        number = _rotation_number(key_id)
+        now = time.monotonic()
+        newer = number is not None and number > (self.rotation.id if self.rotation else 0)
+        if not newer or now - self._looked_at < LOOK_AGAIN_SECONDS:
+            return False
+        self._looked_at = now
+        await self.refresh()
+        return True

@@ -186,7 +186,8 @@ def build_purger(settings: Settings, **overrides: Any) -> Purger:
     return NullPurger()
 
 
-def build_delivery(settings: Settings, store: BlobStore) -> Delivery:
+def build_delivery(settings: Settings, store: BlobStore, signer: UrlSigner) -> Delivery:
+    """The delivery service; ``signer`` (:func:`build_signer`) is the one the store's download links use."""
     per_mille = settings.delivery_stretch_per_mille
     size = settings.delivery_thumbnail_size
     thumbnail = RenditionSpec(
@@ -199,7 +200,6 @@ def build_delivery(settings: Settings, store: BlobStore) -> Delivery:
     )
     master_format = RenditionFormat(settings.delivery_master_format)
     master = RenditionSpec(MASTER_EDGE, MASTER_EDGE, Fit.SCALE_DOWN, master_format, 90, per_mille)
-    signer = build_signer(settings)
     return Delivery(
         store,
         signer,

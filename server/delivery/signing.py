@@ -11,6 +11,10 @@ for an image, as a CloudFront wildcard invalidation) reaches every URL of it, wh
 Expiry times are rounded up to a window (a day by default), so every URL handed out within a window is
 the same string and a CDN's cache keeps serving it; a URL is valid for at least ``ttl`` and at most
 ``ttl + window`` seconds.
+
+The same keys sign other links whose lifetime their maker picks (:meth:`UrlSigner.sign_message`: a local
+blob store's download links, ``/api/blobs/<key>?kid=…&expires=…&signature=…``), so one rotation retires
+them all.
 """
 
 from __future__ import annotations
@@ -152,13 +156,31 @@ class UrlSigner:
         parsed = parse_image_path(path)
         if parsed is None:
             return PathProblem.MALFORMED
-        if parsed.key_id not in self._keys:
-            return PathProblem.RETIRED_KEY if self._retired(parsed.key_id) else PathProblem.UNKNOWN_KEY
-        if not hmac.compare_digest(self._mac(parsed.key_id, parsed.signed_part()), parsed.signature):
+        problem = self._check(parsed.key_id, parsed.signed_part(), parsed.signature, parsed.expires, now)
+        return parsed if problem is None else problem
+
+    def sign_message(self, message: str, expires: int) -> tuple[str, str]:
+        """The current key's id and its signature of ``message`` until ``expires`` (a Unix time the caller
+        picks). Callers keep their messages apart from image paths (``server.storage.download_message``)."""
+        return self.current, self._mac(self.current, f"{message}\n{expires}")
+
+    def verify_message(
+        self, message: str, key_id: str, expires: int, signature: str, now: float | None = None
+    ) -> PathProblem | None:
+        """``None`` when ``signature`` is what :meth:`sign_message` made for ``message`` and it has not
+        expired; otherwise what is wrong with it."""
+        return self._check(key_id, f"{message}\n{expires}", signature, expires, now)
+
+    def _check(
+        self, key_id: str, signed: str, signature: str, expires: int, now: float | None
+    ) -> PathProblem | None:
+        if key_id not in self._keys:
+            return PathProblem.RETIRED_KEY if self._retired(key_id) else PathProblem.UNKNOWN_KEY
+        if not hmac.compare_digest(self._mac(key_id, signed), signature):
             return PathProblem.BAD_SIGNATURE
-        if parsed.expires < (self.clock() if now is None else now):
+        if expires < (self.clock() if now is None else now):
             return PathProblem.EXPIRED
-        return parsed
+        return None
 
 
 __all__ += ["image_prefix", "project_prefix"]

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Collection
 from types import TracebackType
 
 from server.events.events import Event, EventKind
+from server.exceptions import EventBusError
 
 __all__ = ["Fanout", "Subscription"]
 
@@ -153,10 +154,12 @@ class Subscription:
 
 
 class Fanout:
-    """The open subscriptions of one bus; a closed subscription removes itself."""
+    """The open subscriptions of one bus; a closed subscription removes itself. Once :meth:`close_all` has
+    run, the bus is shutting down and :meth:`subscribe` refuses (every bus delegates that check here)."""
 
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
+        self.closed = False
 
     def subscribe(
         self,
@@ -168,6 +171,8 @@ class Fanout:
         always: Collection[EventKind] = (),
         max_queue: int = 256,
     ) -> Subscription:
+        if self.closed:
+            raise EventBusError("the event bus is closed (the server is shutting down)")
         subscription = Subscription(
             project_id=project_id,
             job_id=job_id,
@@ -191,6 +196,7 @@ class Fanout:
             subscription.missed = True
 
     def close_all(self) -> None:
+        self.closed = True
         for subscription in list(self._subscriptions):
             subscription.close()
 

@@ -17,17 +17,15 @@ class LocalEventBus:
     def __init__(self) -> None:
         self._fanout = Fanout()
         self._published = 0
-        self._closed = False
 
     async def start(self) -> None:
         """Nothing to connect; here so both buses start the same way."""
 
     async def close(self) -> None:
-        self._closed = True
         self._fanout.close_all()
 
     async def publish(self, event: Event) -> None:
-        if self._closed:
+        if self._fanout.closed:
             raise EventBusError("the event bus is closed (the server is shutting down)")
         # Serialised only to fail here as the PostgreSQL bus would: data that is no JSON is a bug to find
         # on a laptop, not on the lab server.
@@ -45,8 +43,6 @@ class LocalEventBus:
         always: Collection[EventKind] = (),
         max_queue: int = 256,
     ) -> Subscription:
-        if self._closed:
-            raise EventBusError("the event bus is closed (the server is shutting down)")
         return self._fanout.subscribe(
             project_id=project_id, job_id=job_id, kinds=kinds, also=also, always=always, max_queue=max_queue
         )

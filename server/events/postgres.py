@@ -106,7 +106,6 @@ class PostgresEventBus:
         self._listener: Any = None
         self._lost = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
-        self._closed = False
         self._published = 0
         self.reconnects = 0
         """How often the listener connection was lost and LISTENed again."""
@@ -128,10 +127,13 @@ class PostgresEventBus:
         self._supervisor = asyncio.create_task(self._supervise(), name="spheroseg-event-listener")
         self._supervisor.add_done_callback(_log_crash)
 
+    @property
+    def _closed(self) -> bool:
+        return self._fanout.closed
+
     async def close(self) -> None:
         if self._closed:
             return
-        self._closed = True
         self._fanout.close_all()
         if self._supervisor is not None:
             self._supervisor.cancel()
@@ -162,8 +164,6 @@ class PostgresEventBus:
         always: Collection[EventKind] = (),
         max_queue: int = 256,
     ) -> Subscription:
-        if self._closed:
-            raise EventBusError("the event bus is closed (the server is shutting down)")
         subscription = self._fanout.subscribe(
             project_id=project_id, job_id=job_id, kinds=kinds, also=also, always=always, max_queue=max_queue
         )

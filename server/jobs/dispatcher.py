@@ -50,7 +50,7 @@ from server.jobs.cluster import ClusterHandle
 from server.jobs.leadership import open_leadership
 from server.jobs.progress import progress_event
 from server.settings import Settings
-from server.storage import BlobStore, LocalBlobStore, image_key
+from server.storage import BlobStore, image_key
 
 __all__ = ["Dispatcher"]
 
@@ -259,12 +259,8 @@ class Dispatcher:
             self.wake()
 
     async def _reference(self, task: ClaimedTask) -> str:
-        """Where a worker reads the image: the file of a local store, else a presigned URL."""
-        store = self.store
-        key = image_key(task.content_hash)
-        if isinstance(store, LocalBlobStore):
-            return str(store.path_of(key))
-        return await store.presigned_url(key, self.settings.presign_seconds)
+        """Where a worker reads the image (the store says how: a path, an ``s3://`` key or a URL)."""
+        return await self.store.worker_reference(image_key(task.content_hash), self.settings.presign_seconds)
 
     async def _record(self, task: ClaimedTask, outcome: ImageOutcome) -> None:
         for attempt in range(3):

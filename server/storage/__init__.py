@@ -9,24 +9,36 @@ name ever reaches a path or an object key.
 from __future__ import annotations
 
 from server.settings import Settings
-from server.storage.base import CHUNK_BYTES, BlobInfo, BlobStore, check_key, image_key
+from server.storage.base import (
+    CHUNK_BYTES,
+    BlobInfo,
+    BlobStore,
+    LinkSigner,
+    check_key,
+    download_message,
+    image_key,
+)
 from server.storage.local import LocalBlobStore
-from server.storage.s3 import S3BlobStore
+from server.storage.s3 import S3BlobStore, WorkerAccess
 
 __all__ = [
     "CHUNK_BYTES",
     "BlobInfo",
     "BlobStore",
+    "LinkSigner",
     "LocalBlobStore",
     "S3BlobStore",
+    "WorkerAccess",
     "check_key",
+    "download_message",
     "image_key",
     "open_store",
 ]
 
 
-def open_store(settings: Settings) -> BlobStore:
-    """The store ``settings.storage_url`` names: ``s3://bucket/prefix`` or a local folder."""
+def open_store(settings: Settings, signer: LinkSigner) -> BlobStore:
+    """The store ``settings.storage_url`` names: ``s3://bucket/prefix`` or a local folder (whose download
+    links ``signer`` signs)."""
     url = settings.storage_url
     if url.startswith("s3://"):
         bucket, _, prefix = url[len("s3://") :].partition("/")
@@ -35,6 +47,7 @@ def open_store(settings: Settings) -> BlobStore:
             prefix,
             settings.s3_client_kwargs(),
             multipart_threshold=settings.s3_multipart_threshold_bytes,
+            worker_access=settings.s3_worker_access,
         )
     folder = url.removeprefix("file://")
-    return LocalBlobStore(folder, secret=settings.secret())
+    return LocalBlobStore(folder, signer)

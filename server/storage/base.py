@@ -11,7 +11,17 @@ from typing import Protocol
 
 from server.exceptions import InvalidKeyError
 
-__all__ = ["CHUNK_BYTES", "BlobInfo", "BlobStore", "check_key", "check_prefix", "image_key", "no_chunks"]
+__all__ = [
+    "CHUNK_BYTES",
+    "BlobInfo",
+    "BlobStore",
+    "LinkSigner",
+    "check_key",
+    "check_prefix",
+    "download_message",
+    "image_key",
+    "no_chunks",
+]
 
 CHUNK_BYTES = 256 * 1024
 """What a streamed read holds at a time: a few of these per request, however large the blob."""
@@ -48,6 +58,20 @@ class BlobInfo:
 
 def image_key(sha256: str) -> str:
     return check_key(f"images/{sha256}")
+
+
+def download_message(key: str) -> str:
+    """What a signed ``/api/blobs/<key>`` download link signs: the key, in a form no image path can take, so
+    a signature made for one kind of URL never passes for the other."""
+    return f"blob\n{check_key(key)}"
+
+
+class LinkSigner(Protocol):
+    """Signs download links with a named key that can rotate (:class:`server.delivery.signing.UrlSigner`)."""
+
+    def sign_message(self, message: str, expires: int) -> tuple[str, str]:
+        """The id of the signing key and the signature of ``message`` valid until ``expires``."""
+        ...
 
 
 async def no_chunks() -> AsyncIterator[bytes]:
@@ -91,6 +115,12 @@ class BlobStore(Protocol):
 
     async def presigned_url(self, key: str, expires_in: int) -> str:
         """A URL that fetches the blob without credentials until it expires (relative for a local store)."""
+        ...
+
+    async def worker_reference(self, key: str, expires_in: int) -> str:
+        """How a segmentation worker reaches the blob (see :func:`cluster.sources.fetch`): a file path (a
+        folder the workers share), an ``s3://bucket/key`` (workers with S3 credentials of their own) or a
+        URL that fetches it without credentials for ``expires_in`` seconds."""
         ...
 
     async def check(self) -> None:

@@ -1,45 +1,67 @@
-"""A blob store in a local folder; downloads go through the server's signed ``/api/blobs/…`` URLs."""
+"""A blob store in a local folder; downloads go through the server's signed ``/api/blobs/…`` URLs.
+
+The links are signed by the image URL signer (:mod:`server.delivery.signing`), so rotating its key retires
+download links too. Error messages name the blob's key, never the folder: they reach clients (upload
+reasons, the readiness probe); the log keeps the path.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
-import hmac
+import logging
 import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import urlencode
 
 from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
-from server.storage.base import CHUNK_BYTES, BlobInfo, check_key, check_prefix, no_chunks
+from server.storage.base import (
+    CHUNK_BYTES,
+    BlobInfo,
+    LinkSigner,
+    check_key,
+    check_prefix,
+    download_message,
+    no_chunks,
+)
 
 __all__ = ["LocalBlobStore"]
 
+log = logging.getLogger(__name__)
+
+
+def _failure(what: str, path: Path, error: OSError) -> StorageError:
+    """A :class:`StorageError` saying ``what`` failed and why, without ``path``, which goes to the log."""
+    reason = error.strerror or type(error).__name__
+    log.warning("blob store: %s (at %s): %s", what, path, error)
+    return StorageError(f"{what}: {reason}")
+
 
 class LocalBlobStore:
-    def __init__(self, root: str | Path, secret: str) -> None:
+    def __init__(self, root: str | Path, signer: LinkSigner) -> None:
         self.root = Path(root)
-        self._secret = secret.encode()
+        self._signer = signer
 
     def path_of(self, key: str) -> Path:
         return self.root / check_key(key)
 
     async def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
         target = self.path_of(key)
-        await asyncio.to_thread(self._copy, path, target)
+        await asyncio.to_thread(self._copy, path, target, key)
 
     @staticmethod
-    def _copy(source: Path, target: Path) -> None:
+    def _copy(source: Path, target: Path, key: str) -> None:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
             shutil.copyfile(source, partial)
             partial.replace(target)
         except OSError as error:
-            raise StorageError(f"could not write {target}: {error.strerror or error}") from error
+            raise _failure(f"could not write {key}", target, error) from error
 
     async def get_bytes(self, key: str) -> bytes:
         path = self.path_of(key)
@@ -63,7 +85,7 @@ class LocalBlobStore:
             handle = await asyncio.to_thread(path.open, "rb")
         except FileNotFoundError as error:
             raise BlobNotFoundError(f"no blob {key}") from error
-        return _chunks(handle, start, end, path)
+        return _chunks(handle, start, end, key, path)
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self.path_of(key).is_file)
@@ -87,20 +109,20 @@ class LocalBlobStore:
         try:
             return await asyncio.to_thread(scan)
         except OSError as error:
-            raise StorageError(f"could not list {folder}: {error.strerror or error}") from error
+            raise _failure(f"could not list {prefix}", folder, error) from error
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.path_of(key).unlink, True)
 
     async def presigned_url(self, key: str, expires_in: int) -> str:
         expires = int(time.time()) + expires_in
-        return f"/api/blobs/{check_key(key)}?expires={expires}&signature={self.signature(key, expires)}"
+        key_id, signature = self._signer.sign_message(download_message(key), expires)
+        query = urlencode({"kid": key_id, "expires": expires, "signature": signature})
+        return f"/api/blobs/{key}?{query}"
 
-    def signature(self, key: str, expires: int) -> str:
-        return hmac.new(self._secret, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
-
-    def verify(self, key: str, expires: int, signature: str) -> bool:
-        return expires >= time.time() and hmac.compare_digest(self.signature(key, expires), signature)
+    async def worker_reference(self, key: str, expires_in: int) -> str:
+        """The blob's file: the workers share this folder (a worker elsewhere reports it missing)."""
+        return str(self.path_of(key).resolve())
 
     async def check(self) -> None:
         def probe() -> None:
@@ -112,12 +134,10 @@ class LocalBlobStore:
         try:
             await asyncio.to_thread(probe)
         except OSError as error:
-            raise StorageError(
-                f"storage folder {self.root} is not writable: {error.strerror or error}"
-            ) from error
+            raise _failure("the storage folder is not writable", self.root, error) from error
 
 
-async def _chunks(handle: BinaryIO, start: int, end: int, path: Path) -> AsyncIterator[bytes]:
+async def _chunks(handle: BinaryIO, start: int, end: int, key: str, path: Path) -> AsyncIterator[bytes]:
     """The bytes of an open file, a chunk per thread hop; the file is closed however the reader stops."""
 
     def read(offset: int, length: int) -> bytes:
@@ -130,9 +150,10 @@ async def _chunks(handle: BinaryIO, start: int, end: int, path: Path) -> AsyncIt
             try:
                 chunk = await asyncio.to_thread(read, offset, min(CHUNK_BYTES, end + 1 - offset))
             except OSError as error:
-                raise StorageError(f"could not read {path}: {error.strerror or error}") from error
+                raise _failure(f"could not read {key}", path, error) from error
             if not chunk:
-                raise StorageError(f"{path} ended at byte {offset}, before byte {end}")
+                log.warning("blob store: %s ended at byte %d, before byte %d", path, offset, end)
+                raise StorageError(f"{key} ended at byte {offset}, before byte {end}")
             offset += len(chunk)
             yield chunk
     finally:

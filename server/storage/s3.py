@@ -6,7 +6,7 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from boto3.exceptions import S3UploadFailedError
@@ -17,15 +17,25 @@ from botocore.exceptions import BotoCoreError, ClientError
 from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
 from server.storage.base import CHUNK_BYTES, BlobInfo, check_key, check_prefix, no_chunks
 
-__all__ = ["S3BlobStore"]
+__all__ = ["S3BlobStore", "WorkerAccess"]
+
+WorkerAccess = Literal["presigned", "direct"]
+"""How workers reach an object: a presigned HTTPS URL (no credentials on the workers), or ``s3://`` with
+the workers' own credentials and endpoint (``SPHEROSEG_S3_*`` in their environment, cluster.sources)."""
 
 
 class S3BlobStore:
     def __init__(
-        self, bucket: str, prefix: str, client_kwargs: dict[str, Any], multipart_threshold: int = 16 * 1024**2
+        self,
+        bucket: str,
+        prefix: str,
+        client_kwargs: dict[str, Any],
+        multipart_threshold: int = 16 * 1024**2,
+        worker_access: WorkerAccess = "presigned",
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        self.worker_access = worker_access
         config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60)
         self._client = boto3.client("s3", config=config, **client_kwargs)
         self._transfer = TransferConfig(
@@ -137,6 +147,11 @@ class S3BlobStore:
             ExpiresIn=expires_in,
         )
         return url
+
+    async def worker_reference(self, key: str, expires_in: int) -> str:
+        if self.worker_access == "direct":
+            return f"s3://{self.bucket}/{self.object_key(key)}"
+        return await self.presigned_url(key, expires_in)
 
     async def check(self) -> None:
         await self._call("the bucket", self._client.head_bucket, Bucket=self.bucket)

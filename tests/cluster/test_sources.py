@@ -7,13 +7,14 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
 from cluster.exceptions import SourceUnavailableError
 from cluster.imaging import read_image
-from cluster.sources import S3_ENDPOINT_ENV, NamedBytes, display_name, fetch
+from cluster.sources import S3_ENDPOINT_ENV, S3_ENV, NamedBytes, display_name, fetch
+from spheroseg_testing import start_moto
 from tests.cluster.cluster_fakes import write_disc
 
 
@@ -103,3 +104,70 @@ def test_s3_keys_are_read_from_an_s3_compatible_store(
             fetch("s3://lab-images")
     finally:
         server.stop()
+
+
+def _worker_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, endpoint: str) -> None:
+    """A worker started with the server's S3 variables and no AWS configuration of its own."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    values = {
+        "endpoint_url": endpoint,
+        "region_name": "eu-west-1",
+        "aws_access_key_id": "k",
+        "aws_secret_access_key": "s",
+    }
+    for argument, name in S3_ENV.items():
+        monkeypatch.setenv(name, values[argument])
+
+
+def test_a_worker_reads_s3_with_the_servers_variables_through_one_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    boto3 = pytest.importorskip("boto3")
+    pytest.importorskip("moto.server")
+    moto = start_moto()
+    try:
+        endpoint = moto.endpoint
+        _worker_environment(monkeypatch, tmp_path, endpoint)
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="k",
+            aws_secret_access_key="s",
+        )
+        s3.create_bucket(Bucket="lab-images")
+        data = write_disc(tmp_path / "a.png").read_bytes()
+        for index in range(3):
+            s3.put_object(Bucket="lab-images", Key=f"plate1/{index}.png", Body=data)
+        made: list[object] = []
+        original = boto3.session.Session.client
+
+        def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+            made.append(kwargs.get("config"))
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(boto3.session.Session, "client", counted)
+        for index in range(3):
+            source = fetch(f"s3://lab-images/plate1/{index}.png")
+            assert isinstance(source, NamedBytes) and source.getvalue() == data
+        assert len(made) == 1, "a worker should keep one S3 client (and its connections) for every image"
+    finally:
+        moto.stop()
+
+
+def test_s3_requests_are_retried_by_botocores_standard_mode(
+    http_base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("boto3")
+    _worker_environment(monkeypatch, tmp_path, http_base)  # the loopback server answers path-style keys
+    _Handler.failures["/img/a.png"] = 2  # two 503s (S3's SlowDown/ServiceUnavailable), then the object
+    source = fetch("s3://img/a.png", attempts=3)
+    assert isinstance(source, NamedBytes) and read_image(source).pixels.shape == (48, 48)
+    _Handler.failures["/img/a.png"] = 5
+    with pytest.raises(SourceUnavailableError, match="S3 error 503") as caught:
+        fetch("s3://img/a.png", attempts=2)
+    assert caught.value.transient and _Handler.failures["/img/a.png"] == 3  # two requests, no more

@@ -22,7 +22,8 @@ from server.app import create_app
 from server.db.engine import create_engine
 from server.db.migrate import upgrade
 from server.settings import Settings
-from tests.server.services import Postgres, free_port, start_postgres
+from spheroseg_testing import start_moto
+from tests.server.services import Postgres, start_postgres
 
 PASSWORD = "correct horse battery"
 _counter = itertools.count()
@@ -82,15 +83,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    moto = start_moto()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield moto.endpoint
     finally:
-        server.stop()
+        moto.stop()
 
 
 def make_settings(database_url: str, storage_url: str, **overrides: Any) -> Settings:

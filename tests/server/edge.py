@@ -1,36 +1,27 @@
 """Real edges for the delivery tests: nginx as a caching reverse proxy, the origin in uvicorn, a CDN API fake.
 
-nginx is Debian's package, started here on 127.0.0.1 with a configuration written to a temporary folder
-(pid file, temp paths, cache and error log all inside it, ``daemon off`` so this process owns it, ``user``
-set to whoever runs the tests so it is harmless as root) and stopped again by :meth:`Nginx.stop`.
-``proxy_cache_key`` is ``$request_uri``, which the server's nginx purger matches; the response header
-``X-Cache-Status`` says HIT or MISS. Tests skip without nginx, unless SPHEROSEG_REQUIRE_SERVICES is set
-(CI), where a missing nginx fails them.
+nginx and uvicorn are started by :mod:`spheroseg_testing` (the benchmarks use them too). Tests skip without
+nginx, unless SPHEROSEG_REQUIRE_SERVICES is set (CI), where a missing nginx fails them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from tests.server.services import free_port
+from spheroseg_testing import nginx
+from spheroseg_testing.nginx import Nginx, find_nginx
+from spheroseg_testing.ports import free_port
+from spheroseg_testing.serving import ASGIApp, serve
 
 __all__ = [
     "ApiFake",
@@ -43,47 +34,6 @@ __all__ = [
     "start_nginx",
 ]
 
-CONFIG = """
-worker_processes 1;
-daemon off;
-pid {root}/nginx.pid;
-error_log {root}/error.log warn;
-{user}
-events {{ worker_connections 256; }}
-http {{
-    access_log {root}/access.log;
-    client_body_temp_path {root}/client_body;
-    proxy_temp_path {root}/proxy_temp;
-    fastcgi_temp_path {root}/fastcgi_temp;
-    uwsgi_temp_path {root}/uwsgi_temp;
-    scgi_temp_path {root}/scgi_temp;
-    proxy_cache_path {root}/cache levels=1:2 keys_zone=images:10m max_size=1g inactive=7d use_temp_path=off;
-    server {{
-        listen 127.0.0.1:{port};
-        location /img/ {{
-            proxy_pass http://127.0.0.1:{origin};
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_cache images;
-            proxy_cache_key $request_uri;
-            proxy_cache_lock on;
-            add_header X-Cache-Status $upstream_cache_status always;
-        }}
-        location / {{
-            proxy_pass http://127.0.0.1:{origin};
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-}}
-"""
-
-
-def find_nginx() -> str | None:
-    return shutil.which("nginx") or next(
-        (str(p) for p in (Path("/usr/sbin/nginx"), Path("/usr/local/sbin/nginx")) if p.exists()), None
-    )
-
 
 def require_nginx() -> str:
     binary = find_nginx()
@@ -94,65 +44,13 @@ def require_nginx() -> str:
     return binary
 
 
-@dataclass
-class Nginx:
-    root: Path
-    port: int
-    process: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def cache_path(self) -> Path:
-        return self.root / "cache"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"nginx exited with {process.returncode}: {log.read_text(errors='replace')}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return
-        time.sleep(0.02)
-    raise RuntimeError("nginx did not start listening within 10 s")
-
-
 def start_nginx(origin_port: int, port: int | None = None, root: Path | None = None) -> Nginx:
-    binary = require_nginx()
-    root = root or Path(tempfile.mkdtemp(prefix="spheroseg-nginx-"))
-    (root / "cache").mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
-    user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
-    config = CONFIG.format(root=root, port=port, origin=origin_port, user=user)
-    (root / "nginx.conf").write_text(config)
-    process = subprocess.Popen(
-        [binary, "-p", str(root), "-c", str(root / "nginx.conf"), "-e", str(root / "error.log")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for_port(port, process, root / "error.log")
-    except RuntimeError:
-        process.kill()
-        process.wait()
-        raise
-    return Nginx(root, port, process)
+    """:func:`spheroseg_testing.start_nginx`, skipped (or failed, see :func:`require_nginx`) without nginx."""
+    require_nginx()
+    return nginx.start_nginx(origin_port, port, root)
 
 
 Scope = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 
 
 class OriginCounter:
@@ -169,24 +67,6 @@ class OriginCounter:
 
     def images(self) -> list[str]:
         return [p for p in self.paths if p.startswith("/img/")]
-
-
-@contextlib.asynccontextmanager
-async def serve(app: ASGIApp, port: int) -> AsyncIterator[str]:
-    """The app in uvicorn on 127.0.0.1:``port``, in this event loop (so it shares the test's services)."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.get_running_loop().create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @dataclass

@@ -1,33 +1,30 @@
 """Real processes for the job tests: the server as a user starts it, a Dask cluster, a gql client.
 
-:func:`start_server` runs ``spheroseg server serve --port 0`` with ``SPHEROSEG_*`` settings in the
-environment and reads the port it chose from its log; :class:`ServerProcess.kill` is a SIGKILL, as a
-crash or an out-of-memory kill would be. :func:`subscribe` follows a subscription with gql over
-``graphql-transport-ws``, authenticated in ``connection_init`` as the workbench does.
+:func:`start_server` (kept in :mod:`spheroseg_testing.server`, which the benchmarks use too) runs
+``spheroseg server serve --port 0`` with ``SPHEROSEG_*`` settings in the environment and reads the port it
+chose from its log; :class:`ServerProcess.kill` is a SIGKILL, as a crash or an out-of-memory kill would be.
+:func:`subscribe` follows a subscription with gql over ``graphql-transport-ws``, authenticated in
+``connection_init`` as the workbench does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-import os
-import re
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 from PIL import Image
 
+from spheroseg_testing.server import SPHEROSEG, ServerProcess, graphql, login, start_server
+
 __all__ = [
+    "SPHEROSEG",
     "ServerProcess",
     "alive",
     "disc_png",
@@ -37,63 +34,6 @@ __all__ = [
     "subscribe",
     "wait_until",
 ]
-
-SPHEROSEG = str(Path(sys.executable).parent / "spheroseg")
-_LISTENING = re.compile(r"Uvicorn running on (http://127\.0\.0\.1:\d+)")
-
-
-@dataclass
-class ServerProcess:
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    @property
-    def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://") + "/graphql"
-
-    def children(self) -> set[int]:
-        """Processes the server started (thumbnail renderers, multiprocessing's resource tracker)."""
-        found: set[int] = set()
-        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
-            found |= {int(pid) for pid in (task / "children").read_text().split()}
-        return found
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, as when a machine loses power or the kernel kills it."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def start_server(env: Mapping[str, str], log: Path, timeout: float = 60.0) -> ServerProcess:
-    """``spheroseg server migrate`` then ``serve --port 0``; returns once ``/health/live`` answers."""
-    full_env = {**os.environ, **env}
-    subprocess.run([SPHEROSEG, "server", "migrate"], env=full_env, check=True, capture_output=True)
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [SPHEROSEG, "server", "serve", "--port", "0"], env=full_env, stdout=out, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = _LISTENING.findall(log.read_text(errors="replace"))
-        if found and process.poll() is None:
-            server = ServerProcess(process, found[-1], log)
-            if httpx.get(server.url + "/health/live", timeout=5).status_code == 200:
-                return server
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"the server did not start; its log:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def disc_png(seed: int, size: int = 384) -> bytes:
@@ -107,30 +47,6 @@ def disc_png(seed: int, size: int = 384) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def graphql(url: str, token: str | None, query: str, **variables: Any) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = httpx.post(
-        url + "/graphql", json={"query": query, "variables": variables}, headers=headers, timeout=60
-    )
-    body: dict[str, Any] = response.json()
-    assert not body.get("errors"), body
-    data: dict[str, Any] = body["data"]
-    return data
-
-
-def login(url: str, username: str, password: str) -> str:
-    data = graphql(
-        url,
-        None,
-        "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { "
-        "... on LoginSuccess { token } } }",
-        u=username,
-        p=password,
-    )
-    token: str = data["login"]["token"]
-    return token
 
 
 async def subscribe(

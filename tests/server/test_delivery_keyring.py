@@ -9,6 +9,7 @@ import os
 import subprocess
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +24,8 @@ pytestmark = pytest.mark.anyio
 
 ROTATE = "mutation { rotateSigningKey { message } }"
 URL = "query($i: Int!) { image(id: $i) { originalUrl } }"
+EXPORT = """mutation($id: Int!) { exportProject(id: $id, format: CSV) {
+  __typename ... on ProjectExportSuccess { url } } }"""
 
 
 async def _image(api: Api) -> tuple[str, int]:
@@ -102,3 +105,31 @@ async def test_the_command_line_rotates_the_key_of_running_servers(api: Api, set
         while (status := (await replica.get(old)).status_code) == 200 and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         assert status == 403, "the running server kept accepting URLs of the retired key"
+
+
+def _path(export: dict[str, Any]) -> str:
+    """The export link without the server's address (the same on every replica)."""
+    url = httpx.URL(export["exportProject"]["url"])
+    return f"{url.path}?{url.query.decode()}"
+
+
+async def test_a_rotation_retires_download_links_too_on_every_replica(api: Api, settings: Settings) -> None:
+    """A local store's export links are signed by the same key ring as image URLs."""
+    token = await api.user("owner")
+    project = await api.project(token)
+    await api.upload(token, project, [("a.png", png_bytes())])
+    old = _path(await api.ok(EXPORT, token, id=project))
+    assert old.startswith("/api/blobs/exports/")
+    assert (await api.client.get(old)).status_code == 200
+    forged = old.replace("kid=k0", "kid=k9")
+    assert (await api.client.get(forged)).status_code == 403
+    admin = await api.user("root", admin=True)
+    async with _replica(settings, refresh_seconds=3600) as replica:
+        await api.ok(ROTATE, admin)
+        stale = await api.client.get(old)
+        assert stale.status_code == 403 and "ask for a new one" in stale.text
+        fresh = _path(await api.ok(EXPORT, token, id=project))
+        assert "kid=r1" in fresh and (await api.client.get(fresh)).status_code == 200
+        # the replica has not looked yet: a link of a newer key makes it look at once
+        assert (await replica.get(fresh)).status_code == 200
+        assert (await replica.get(old)).status_code == 403

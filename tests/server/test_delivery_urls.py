@@ -26,9 +26,9 @@ from server.delivery.urls import (
     OriginBuilder,
     imgproxy_signature,
 )
-from server.exceptions import ConfigError
+from server.exceptions import ConfigError, InvalidKeyError
 from server.settings import Settings
-from server.storage import check_key
+from server.storage import check_key, download_message
 
 NOW = 1_800_000_000.0
 SHA = "ab" * 32
@@ -243,3 +243,17 @@ def test_responsive_widths_snap_and_quality_drops_with_device_pixel_ratio() -> N
 def test_cloudfront_expiry_is_the_origin_expiry() -> None:
     signer = _signer()
     assert dt.datetime.fromtimestamp(signer.expiry(), dt.UTC) > dt.datetime.fromtimestamp(NOW, dt.UTC)
+
+
+def test_download_links_are_signed_for_one_blob_until_their_own_expiry() -> None:
+    signer = UrlSigner({"k1": b"one"}, "k1", 3600, 600, lambda: NOW)
+    message = download_message(f"exports/{'a' * 32}/plate.zip")
+    expires = int(NOW) + 60  # the caller's lifetime, not rounded to the image URL window
+    key_id, signature = signer.sign_message(message, expires)
+    assert key_id == "k1" and signer.verify_message(message, key_id, expires, signature) is None
+    other = download_message(f"exports/{'b' * 32}/plate.zip")
+    assert signer.verify_message(other, key_id, expires, signature) is PathProblem.BAD_SIGNATURE
+    assert signer.verify_message(message, key_id, expires + 3600, signature) is PathProblem.BAD_SIGNATURE
+    assert signer.verify_message(message, key_id, expires, signature, now=expires + 1) is PathProblem.EXPIRED
+    with pytest.raises(InvalidKeyError):  # only keys the server makes are ever signed
+        download_message("../secret")

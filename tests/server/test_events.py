@@ -226,6 +226,8 @@ async def test_closing_the_bus_ends_every_subscription(bus: EventBus) -> None:
     assert [event async for event in second] == []
     with pytest.raises(EventBusError):
         await bus.publish(finished(1))
+    with pytest.raises(EventBusError, match="shutting down"):  # a late subscriber would wait forever
+        bus.subscribe()
 
 
 async def test_details_that_are_no_json_are_refused_by_both_buses(bus: EventBus) -> None:

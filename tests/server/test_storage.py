@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import hashlib
@@ -17,11 +18,13 @@ import boto3
 import httpx
 import pytest
 
+from cluster.sources import fetch
 from server.api.services import Services
 from server.app import create_app
+from server.delivery.signing import UrlSigner
 from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
 from server.settings import Settings
-from server.storage import CHUNK_BYTES, LocalBlobStore, S3BlobStore, image_key
+from server.storage import CHUNK_BYTES, LocalBlobStore, S3BlobStore, WorkerAccess, image_key, open_store
 from tests.server.conftest import Api, make_settings, png_bytes
 
 pytestmark = pytest.mark.anyio
@@ -36,10 +39,14 @@ def _s3_kwargs(endpoint: str) -> dict[str, str]:
     }
 
 
+def _signer() -> UrlSigner:
+    return UrlSigner({"k1": b"secret"}, "k1", ttl=3600, window=60)
+
+
 @pytest.fixture(params=["local", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> LocalBlobStore | S3BlobStore:
     if request.param == "local":
-        return LocalBlobStore(tmp_path / "blobs", secret="s")
+        return LocalBlobStore(tmp_path / "blobs", _signer())
     endpoint = request.getfixturevalue("moto_endpoint")
     kwargs = _s3_kwargs(endpoint)
     bucket = f"blobs-{os.urandom(4).hex()}"
@@ -61,6 +68,48 @@ async def test_round_trip_exists_delete(store: LocalBlobStore | S3BlobStore, tmp
     assert not await store.exists(key)
     with pytest.raises(BlobNotFoundError):
         await store.get_bytes(key)
+
+
+@pytest.mark.parametrize(
+    ("kind", "access", "scheme"),
+    [("local", None, "/"), ("s3", "presigned", "http://"), ("s3", "direct", "s3://")],
+)
+async def test_a_worker_reads_a_blob_through_the_reference_its_store_gives(
+    kind: str,
+    access: WorkerAccess | None,
+    scheme: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The dispatcher hands workers ``worker_reference``; cluster.sources must read each kind (a path, a
+    presigned URL, an ``s3://`` key with the worker's own SPHEROSEG_S3_* variables)."""
+    if kind == "local":
+        store: LocalBlobStore | S3BlobStore = LocalBlobStore(tmp_path / "blobs", _signer())
+    else:
+        endpoint = request.getfixturevalue("moto_endpoint")
+        bucket = f"workers-{os.urandom(4).hex()}"
+        boto3.client("s3", **_s3_kwargs(endpoint)).create_bucket(Bucket=bucket)
+        store = S3BlobStore(bucket, "lab", _s3_kwargs(endpoint), worker_access=access or "presigned")
+        for name, value in _worker_variables(endpoint).items():
+            monkeypatch.setenv(name, value)
+    data = os.urandom(3000)
+    source = tmp_path / "upload"
+    source.write_bytes(data)
+    key = image_key(hashlib.sha256(data).hexdigest())
+    await store.put_file(key, source)
+    reference = await store.worker_reference(key, 60)
+    assert reference.startswith(scheme)
+    fetched = await asyncio.to_thread(fetch, reference)
+    assert (fetched.read_bytes() if isinstance(fetched, Path) else fetched.getvalue()) == data
+
+
+def _worker_variables(endpoint: str) -> dict[str, str]:
+    return {
+        "SPHEROSEG_S3_ENDPOINT_URL": endpoint,
+        "SPHEROSEG_S3_ACCESS_KEY_ID": "k",
+        "SPHEROSEG_S3_SECRET_ACCESS_KEY": "s",
+    }
 
 
 async def test_large_files_go_up_in_parts_and_presigned_urls_fetch_them(
@@ -126,7 +175,7 @@ async def test_listing_names_the_servers_blobs_of_a_folder_only(
     "key", ["../etc/passwd", "images/abc", "images/" + "A" * 64, "exports/x/y.zip", "/abs"]
 )
 async def test_keys_made_by_clients_are_refused(key: str, tmp_path: Path) -> None:
-    store = LocalBlobStore(tmp_path, secret="s")
+    store = LocalBlobStore(tmp_path, _signer())
     with pytest.raises(InvalidKeyError):
         await store.get_bytes(key)
 
@@ -263,3 +312,29 @@ async def test_upload_parses_and_writes_off_the_event_loop(api: Api, monkeypatch
     response = await api.upload(owner, project_id, [("large.png", png_bytes(1200, 1000, seed=2))])
     assert response.json()["accepted"] == 1
     assert threads and threading.get_ident() not in threads
+
+
+async def test_a_failed_write_tells_the_client_why_without_the_server_path(
+    database_url: str, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "lab-storage"
+    blocked.write_text("a file where the blob folder should be")
+    async with _app(make_settings(database_url, str(blocked))) as api:
+        owner = await api.user("owner")
+        project_id = await api.project(owner)
+        answer = (await api.upload(owner, project_id, [("a.png", png_bytes())])).json()
+        reason = answer["files"][0]["reason"]
+        assert answer["accepted"] == 0
+        assert reason.startswith("storage failed: could not write images/") and "Not a directory" in reason
+        assert str(tmp_path) not in reason
+        ready = (await api.client.get("/health/ready")).json()
+        assert ready["storage"].startswith("unreachable: the storage folder is not writable: ")
+        assert str(tmp_path) not in ready["storage"]
+
+
+def test_the_setting_picks_how_workers_reach_s3() -> None:
+    def store(**overrides: Any) -> Any:
+        return open_store(Settings(storage_url="s3://lab/prefix", **overrides), _signer())
+
+    assert store().worker_access == "presigned"  # no credentials needed on the workers
+    assert store(s3_worker_access="direct").worker_access == "direct"
