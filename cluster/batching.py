@@ -15,7 +15,7 @@ Inside a task, a worker hands the segmenter images of one working size together,
 estimate misses and the other processes on the device), on a CPU a fixed number chosen by measurement::
 
     DevicePolicy().images_per_call("cuda:0", free_bytes=8 * 2**30, bytes_per_image=300 * 2**20)  # 13
-    DevicePolicy().images_per_call("cpu", free_bytes=None, bytes_per_image=None)                   # 4
+    DevicePolicy().images_per_call("cpu", free_bytes=None, bytes_per_image=None)                   # 1
 """
 
 from __future__ import annotations
@@ -59,13 +59,15 @@ class BatchPolicy:
 class DevicePolicy:
     """Images per call of the network from the device and, on a GPU, its free memory.
 
-    The CPU figure is measured (benchmarks/cluster_scaling.py, part (e)): on 2 cores, the shipped ResUNet at
-    its 256-pixel working size took about 49, 45, 44 and 59 ms per image with 1, 2, 4 and 8 images per
-    call on one thread, and 33, 29, 30 and 27 ms on two. Up to 4 gains a little; 8 loses on one thread,
-    which is what a Dask worker has.
+    The CPU figure is measured (benchmarks/worker_batching.py: 2 shared cores, one torch thread as a Dask
+    worker has, the shipped ResUNet at its 256-pixel working size, 32 scenes of 512², 8 per task). Through
+    the worker path, 4 images per call gave 0.55, 1.44 and 0.75 times the images per second of 1 in three
+    runs (results/worker_batching.json holds the 0.75 one, medians of 5 alternating rounds); the network
+    alone at 1, 2, 4 and 8 per call took 40, 49, 56 and 62 ms per image in that run. Batching shows no clear
+    gain on a CPU, so CPUs keep 1, as before.
     """
 
-    cpu: int = 4
+    cpu: int = 1
     """Images per call on a CPU."""
     gpu: int = 8
     """Images per call on a GPU whose free memory is unknown."""
