@@ -172,6 +172,7 @@ def segment_readers(
     """
     outcomes: list[ImageOutcome | None] = [None] * len(named)
     waiting: dict[Hashable, list[_Read]] = {}
+    plan = _batch_plan(segmenter)
 
     def run(key: Hashable) -> None:
         for outcome_index, outcome in _segment_group(waiting.pop(key), segmenter, pixel_size_um, tolerance):
@@ -181,7 +182,7 @@ def segment_readers(
         if read.failed is not None or read.pixels is None:
             outcomes[read.index] = read.failed
             continue
-        key, limit = _batch_plan(segmenter, (read.pixels.shape[0], read.pixels.shape[1]))
+        key, limit = plan((read.pixels.shape[0], read.pixels.shape[1]))
         waiting.setdefault(key, []).append(read)
         if len(waiting[key]) >= limit:
             run(key)
@@ -191,10 +192,12 @@ def segment_readers(
     return [outcome for outcome in outcomes if outcome is not None]
 
 
-def _batch_plan(segmenter: Segmenter, shape: tuple[int, int]) -> tuple[Hashable, int]:
+def _batch_plan(segmenter: Segmenter) -> Callable[[tuple[int, int]], tuple[Hashable, int]]:
+    """The batch key and images per call of an image of a given shape (one a call if it does not batch)."""
     if isinstance(segmenter, BatchingSegmenter):
-        return segmenter.batch_key(shape), max(1, segmenter.batch_limit(shape))
-    return shape, 1
+        batching = segmenter
+        return lambda shape: (batching.batch_key(shape), max(1, batching.batch_limit(shape)))
+    return lambda shape: (shape, 1)
 
 
 def _read_ahead(named: Sequence[tuple[str, Reader]], threads: int) -> Iterator[_Read]:
