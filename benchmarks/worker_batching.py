@@ -3,7 +3,7 @@
 A one-worker cluster (the ``local`` launcher; with ``--device cuda`` one GPU worker, pinned, GPU=1) segments
 synthetic scenes (16-bit TIFFs on local disk, fixed seeds) with the shipped ResUNet, ``--per-task`` images
 per task, through the whole worker path (reference → fetch and decode in the reading threads → network →
-polygons → metrics → result), twice in the same run:
+polygons → metrics → result), in the same run:
 
 - **batch 1**: ``ResUNetParams.batch_size=1``, one image per network call, as every worker ran before;
 - **the device's choice** (:class:`cluster.batching.DevicePolicy`: from the free memory on CUDA, the
@@ -15,10 +15,11 @@ machine slows all of them alike.
 
 Beside them, in this process with the same torch threads as the worker: **the model's own throughput**,
 decoded and normalised images through ``ResUNetSegmenter.segment`` in batches of the size the worker used
-(no reading, no polygons, no cluster). The goal on a GPU is the worker path within 15% of it
-(``worker_over_model`` >= 0.85; anchor: the V4 paper's 11.8 images/s batched on an RTX A5000). On a CPU
-the network alone at the working size with 1, 2, 4 and 8 images per call is measured too: the figures
-behind ``DevicePolicy.cpu``.
+(the device's choice, at most a task's images), and of the device's choice alone (no reading, no polygons,
+no cluster). The goal on a GPU is the worker path at the device's choice within 15% of the model at the
+worker's batch (``worker_over_model`` >= 0.85; anchor: the V4 paper's 11.8 images/s batched on an RTX
+A5000). On a CPU the network alone at the working size with 1, 2, 4 and 8 images per call is measured
+too: the figures behind ``DevicePolicy.cpu``.
 
 Job times exclude starting the cluster and loading the model (a warm-up job runs first for each setting).
 Times on a shared machine are noisy: compare the ratios measured in the same run.
@@ -126,15 +127,19 @@ def _model_rate(segmenter: ResUNetSegmenter, images: list[Any], batch: int, devi
     return len(images) / (time.perf_counter() - started)
 
 
-def model_rates(device: str, paths: Sequence[Path], threads: int, rounds: int) -> dict[str, Any]:
-    """The model's own images per second at batch 1 and at the batch the device's policy picks."""
+def model_rates(
+    device: str, paths: Sequence[Path], threads: int, rounds: int, per_task: int
+) -> dict[str, Any]:
+    """The model's own images per second at batch 1, at the batch a worker's task allows (the device's
+    choice, at most ``per_task``) and at the device's choice alone (more than a task holds on a big GPU)."""
     images = [normalize(read_image(path).pixels) for path in paths]
     with torch_threads(threads):
         segmenter = ResUNetSegmenter(ResUNetParams(device=device))
         shape = (images[0].shape[0], images[0].shape[1])
-        batch = min(segmenter.batch_limit(shape), len(images))
-        segmenter.segment(images[:batch])  # load, first calls
-        samples: dict[int, list[float]] = {1: [], batch: []}
+        policy = min(segmenter.batch_limit(shape), len(images))
+        batch = min(policy, per_task)
+        segmenter.segment(images[:policy])  # load, first calls
+        samples: dict[int, list[float]] = {1: [], batch: [], policy: []}
         for _ in range(rounds):
             for size in samples:
                 samples[size].append(_model_rate(segmenter, images, size, device))
@@ -142,6 +147,8 @@ def model_rates(device: str, paths: Sequence[Path], threads: int, rounds: int) -
         "batch": batch,
         "batch_1_images_per_second": statistics.median(samples[1]),
         "batched_images_per_second": statistics.median(samples[batch]),
+        "policy_batch": policy,
+        "policy_batch_images_per_second": statistics.median(samples[policy]),
     }
 
 
@@ -171,7 +178,7 @@ def measure(
     """The whole comparison (what benchmarks/gpu.py runs as its worker section)."""
     paths = _scenes(folder, images, size)
     worker = asyncio.run(_worker_rates(device, paths, per_task, rounds, fixed))
-    model = model_rates(device, paths, worker["worker_torch_threads"], rounds)
+    model = model_rates(device, paths, worker["worker_torch_threads"], rounds, per_task)
     baseline = worker["batch_1"]["images_per_second"]
     result: dict[str, Any] = {
         "device": device,
@@ -208,8 +215,14 @@ def print_table(result: dict[str, Any]) -> None:
             label = "worker, " + ("device's choice" if name == "policy" else name.replace("_", " "))
             print(f"{label:>30} {row['images_per_second']:>9.2f} {ratio:>10.2f}")
     print(f"{'model alone, batch 1':>30} {model['batch_1_images_per_second']:>9.2f}")
-    if model["batch"] != 1:
-        print(f"{'model alone, batch ' + str(model['batch']):>30} {model['batched_images_per_second']:>9.2f}")
+    for batch, rate in sorted(
+        {
+            model["batch"]: model["batched_images_per_second"],
+            model["policy_batch"]: model["policy_batch_images_per_second"],
+        }.items()
+    ):
+        if batch != 1:
+            print(f"{'model alone, batch ' + str(batch):>30} {rate:>9.2f}")
     print(
         f"worker (device's choice) / model alone (batch {model['batch']}): {result['worker_over_model']:.2f}"
         f" (goal on a GPU: >= {GOAL}); medians of {result['rounds']} alternating rounds"

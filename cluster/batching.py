@@ -61,10 +61,9 @@ class DevicePolicy:
 
     The CPU figure is measured (benchmarks/worker_batching.py: 2 shared cores, one torch thread as a Dask
     worker has, the shipped ResUNet at its 256-pixel working size, 32 scenes of 512², 8 per task). Through
-    the worker path, 4 images per call gave 0.55, 1.44 and 0.75 times the images per second of 1 in three
-    runs (results/worker_batching.json holds the 0.75 one, medians of 5 alternating rounds); the network
-    alone at 1, 2, 4 and 8 per call took 40, 49, 56 and 62 ms per image in that run. Batching shows no clear
-    gain on a CPU, so CPUs keep 1, as before.
+    the worker path, 4 images per call gave 0.91 times the images per second of 1 (medians of 5 alternating
+    rounds, results/worker_batching.json; busier runs gave 0.55 to 1.44), and the network alone took 33,
+    37, 38 and 37 ms per image with 1, 2, 4 and 8 per call. So CPUs keep 1, as before.
     """
 
     cpu: int = 1
