@@ -57,6 +57,11 @@ class ResUNetParams:
             raise SegmentationError(f"threshold must be between 0 and 1, not {self.threshold}")
         if not 1.0 <= self.max_downscale <= 64.0:
             raise SegmentationError(f"max_downscale must be within 1..64, not {self.max_downscale}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise SegmentationError(
+                f"batch_size must be 1 or more, or left out to size batches by the device, "
+                f"not {self.batch_size}"
+            )
         if self.min_diameter_px < 0:
             raise SegmentationError(f"min_diameter_px must be 0 or more, not {self.min_diameter_px}")
 

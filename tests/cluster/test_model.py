@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
 from cluster.batching import DevicePolicy  # noqa: E402
+from cluster.exceptions import SegmentationError  # noqa: E402
 from cluster.imaging import normalize  # noqa: E402
 from cluster.model.card import file_sha256, read_card  # noqa: E402
 from cluster.model.decoding import (  # noqa: E402
@@ -105,6 +106,8 @@ def test_images_of_one_working_size_batch_together_as_many_as_the_device_takes(t
     assert segmenter.batch_limit((128, 128)) == DevicePolicy().cpu  # no batch_size given: the CPU's count
     assert segmenter.batch_limit((180, 700)) == 1  # bigger than one tile: its tiles are its batch
     assert _segmenter(tiny_weights, batch_size=2).batch_limit((64, 64)) == 2
+    with pytest.raises(SegmentationError, match="batch_size must be 1 or more, or left out"):
+        ResUNetParams(batch_size=0)
 
 
 def test_inference_is_deterministic_and_survives_pickling(tiny_weights: Path) -> None:
