@@ -16,8 +16,12 @@ Made for a short lease of a GPU machine; one run answers the model issue and the
 (c) Cluster. The ``local`` launcher with GPUs (one worker per GPU, pinned, GPU=1), the ResUNet on CUDA
     (auto precision), 96 synthetic 1024² TIFFs on local disk: images per second with 1, 4 and 8 images per
     task (``SegmentationRequest.batch_size``); each job checks that every image got exactly one result. A
-    worker segments a task's images one at a time (``cluster.worker.segment_batch``), so the network sees
-    batches of 1 there whatever the task's size.
+    worker hands the network a task's images of one working size together (``cluster.worker.segment_batch``,
+    as many per call as the GPU's free memory allows), so here the task size bounds the network batch.
+(d) Worker batching (benchmarks/worker_batching.py). One GPU worker, 64 synthetic 1024² TIFFs, 8 per
+    task: images per second through the worker path with network batch 1 and with batching, and the
+    model's own batched throughput in this process; goal: the worker within 15% of the model (>= 0.85).
+    It runs right after (a), so a short lease still answers it.
 
 A time budget (--budget-s) bounds the run: a section, and each inference setting, starts only when the time
 left covers it and the sections after it, else it is skipped with a note. The JSON is rewritten after each
@@ -58,6 +62,8 @@ import tifffile
 import torch
 from cluster_scaling import Tally, _job, _scenes
 from segment_model import _conv_gflops, _end_to_end, _tiff_bytes
+from worker_batching import measure as measure_worker
+from worker_batching import print_table as print_worker
 
 from cluster.client import SegmentationRequest
 from cluster.evaluation import evaluate, load_cases
@@ -93,9 +99,13 @@ class Plan:
     cluster_images: int = 96
     cluster_size: int = 1024
     cluster_s: float = 60.0
+    worker_images: int = 64
+    worker_size: int = 1024
+    worker_per_task: int = 8
+    worker_s: float = 60.0
 
 
-QUICK = Plan((256,), (1, 2), ("fp32", "bf16"), 2, 1, 3, 4, 256, 5, 2, 5.0, 6, 256, 20.0)
+QUICK = Plan((256,), (1, 2), ("fp32", "bf16"), 2, 1, 3, 4, 256, 5, 2, 5.0, 6, 256, 20.0, 8, 256, 4, 20.0)
 
 
 class Budget:
@@ -363,6 +373,15 @@ def cluster(device: str, plan: Plan, budget: Budget, reserve: float, report: Rep
         return asyncio.run(_cluster_jobs(device, plan, paths, budget))
 
 
+def worker_batching(
+    device: str, plan: Plan, budget: Budget, reserve: float, report: Report
+) -> dict[str, Any]:
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()  # the worker is another process on the same GPU
+    with tempfile.TemporaryDirectory() as tmp:
+        return measure_worker(device, Path(tmp), plan.worker_images, plan.worker_size, plan.worker_per_task)
+
+
 Section = Callable[[str, Plan, Budget, float, Report], dict[str, Any]]
 
 
@@ -392,6 +411,7 @@ def main() -> int:
     print(", ".join(f"{k} {v}" for k, v in report.data["machine"].items()), flush=True)
     sections: list[tuple[str, Section, float]] = [
         ("inference", inference, 20.0),
+        ("worker_batching", worker_batching, plan.worker_s),
         ("fine_tune", fine_tuning, plan.fine_tune_s),
         ("cluster", cluster, plan.cluster_s),
     ]
@@ -429,6 +449,9 @@ def _print(data: dict[str, Any]) -> None:
                 ms = row.get(key, {}).get("ms_per_image")
                 cells += f" {'-' if ms is None else f'{ms:.1f}':>14}"
             print(cells)
+    if "worker_batching" in sections:
+        print("\n(d) worker batching")
+        print_worker(sections["worker_batching"])
     if "fine_tune" in sections:
         ft = sections["fine_tune"]
         print(

@@ -3,17 +3,21 @@
 A segmenter turns normalised grayscale images into label images (0 = background, 1..n = one spheroid each,
 at the input's full resolution). Everything after that — polygons, metrics, exports — is shared, so the
 classical baseline and the ResUNet are measured and exported by exactly the same code.
+
+A segmenter that gains from several images per call (a network on a GPU) also implements
+:class:`BatchingSegmenter`: it says which images compute at the same size and how many of them one call
+should get. The pipeline groups a task's images by that; other segmenters get one image per call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["FloatImage", "LabelImage", "Segmenter"]
+__all__ = ["BatchingSegmenter", "FloatImage", "LabelImage", "Segmenter"]
 
 FloatImage = NDArray[np.float32]
 """A 2-D grayscale image normalised by :func:`cluster.imaging.normalize` (about 0..1)."""
@@ -40,3 +44,14 @@ class Segmenter(Protocol):
 
     def segment(self, images: Sequence[FloatImage]) -> list[LabelImage]:
         """Return one label image per input image, each the shape of its input."""
+
+
+@runtime_checkable
+class BatchingSegmenter(Segmenter, Protocol):
+    """A segmenter that runs several images per call faster than one at a time."""
+
+    def batch_key(self, shape: tuple[int, int]) -> Hashable:
+        """What images of ``shape`` (rows, columns) are computed at; equal keys batch together."""
+
+    def batch_limit(self, shape: tuple[int, int]) -> int:
+        """Most images of ``shape`` one call should get now (from the device and its free memory)."""

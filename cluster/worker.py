@@ -6,7 +6,8 @@ runs it once on a blank image so the first real image does not pay for lazy init
 its device and load time. :func:`segment_batch` is the task: it takes image *references* (a path, an
 ``s3://`` key or a URL, see :mod:`cluster.sources`), so pixels never pass through the scheduler, and returns
 one small :class:`~cluster.pipeline.ImageOutcome` (polygons and metrics, or a reason) per image. A bad image
-fails only its own entry.
+fails only its own entry. Within a task, images are read in a few threads while the segmenter works, and
+a GPU segmenter gets the images of one working size in batches sized to its free memory.
 
 The loaded segmenter is cached per process and per spec, so the plugin and a task that runs before the
 plugin finished (or on a worker that never got it) share one copy: a model is loaded once per worker.
@@ -22,7 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +31,9 @@ import numpy as np
 from distributed import WorkerPlugin
 
 from cluster.exceptions import SegmentationError, SourceUnavailableError
-from cluster.imaging import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_PIXELS
+from cluster.imaging import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_PIXELS, LoadedImage, read_image
 from cluster.methods import DEFAULT_METHOD, make_segmenter
-from cluster.pipeline import ImageOutcome, segment_sources
+from cluster.pipeline import DEFAULT_READ_THREADS, ImageOutcome, Reader, segment_readers
 from cluster.segmenter import Segmenter
 from cluster.sources import display_name, fetch
 from cluster.telemetry import telemetry
@@ -113,6 +114,8 @@ class BatchSettings:
     pixel_size_um: float | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES
+    read_threads: int = DEFAULT_READ_THREADS
+    """Images of a task fetched and decoded at once, while the segmenter works on others."""
 
 
 _loaded: dict[str, LoadedSegmenter] = {}
@@ -172,26 +175,21 @@ class SegmenterPlugin(WorkerPlugin):
         unload_segmenter(self.spec)
 
 
-def _segment_one(reference: str, name: str, loaded: LoadedSegmenter, settings: BatchSettings) -> ImageOutcome:
-    # Reasons name the image, never the reference: that is a server's storage path or a presigned URL.
-    started = time.perf_counter()
-    try:
-        source = fetch(reference)
-    except SourceUnavailableError as exc:
-        log.info("%s (%s) is unavailable: %s", name, display_name(reference), exc.reason)
-        return ImageOutcome(name, None, f"{name}: {exc.reason}", time.perf_counter() - started)
-    (outcome,) = segment_sources(
-        [source],
-        loaded.segmenter,
-        pixel_size_um=settings.pixel_size_um,
-        max_pixels=settings.max_pixels,
-        max_bytes=settings.max_decoded_bytes,
-        names=[name],
-    )
-    segmentation = outcome.segmentation
-    if segmentation is not None and segmentation.image_name != name:
-        segmentation = replace(segmentation, image_name=name)
-    return ImageOutcome(name, segmentation, outcome.error, time.perf_counter() - started)
+def _reader(reference: str, name: str, settings: BatchSettings) -> Reader:
+    """Fetches and decodes ``reference``; its reasons name the image, never the reference (that is a
+    server's storage path or a presigned URL)."""
+
+    def read() -> LoadedImage:
+        try:
+            source = fetch(reference)
+        except SourceUnavailableError as exc:
+            log.info("%s (%s) is unavailable: %s", name, display_name(reference), exc.reason)
+            raise SourceUnavailableError(name, exc.reason, exc.transient) from None
+        return read_image(
+            source, name=name, max_pixels=settings.max_pixels, max_bytes=settings.max_decoded_bytes
+        )
+
+    return read
 
 
 def segment_batch(
@@ -200,17 +198,18 @@ def segment_batch(
     """The task: segment each ``(index, reference, name)``; return ``(index, outcome)`` pairs in order.
 
     ``name`` is the image name the result carries (the reference may be an absolute path or a presigned
-    URL). A failure to load the segmenter raises (the task is retried, then every image in it fails with
-    the reason); a failure of one image is that image's outcome.
+    URL). Images are fetched and decoded in a few threads while the segmenter works, and a segmenter
+    that batches gets the images of one working size together (:func:`cluster.pipeline.segment_readers`).
+    A failure to load the segmenter raises (the task is retried, then every image in it fails with the
+    reason); a failure of one image is that image's outcome.
     """
     loaded = load_segmenter(spec)
+    named = [(name, _reader(reference, name, settings)) for _, reference, name in batch]
+    outcomes = segment_readers(named, loaded.segmenter, settings.pixel_size_um, threads=settings.read_threads)
     record = telemetry().record_image
-    results = []
-    for index, reference, name in batch:
-        outcome = _segment_one(reference, name, loaded, settings)
+    for outcome in outcomes:
         record(spec.method, outcome.seconds, outcome.ok)
-        results.append((index, outcome))
-    return results
+    return [(index, outcome) for (index, _, _), outcome in zip(batch, outcomes, strict=True)]
 
 
 def worker_report(dask_worker: Worker) -> dict[str, Any]:

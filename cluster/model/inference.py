@@ -5,8 +5,9 @@ For each image (a 2-D float32 array from :func:`cluster.imaging.normalize`):
 1. **Resize.** Area-average so the long side is ``working_size`` (aspect ratio kept; never enlarged). An
    image larger than ``working_size * max_downscale`` is shrunk by ``max_downscale`` only, so small
    spheroids in huge images (stitched wells, slide scans) keep enough pixels; it is then run in tiles.
-2. **Pad** (edge values) to a multiple of the network's stride, **batch** images of equal padded size
-   (``batch_size`` per call: 1 on CPUs, where bigger batches are slower per image, 8 on GPUs).
+2. **Pad** (edge values) to a multiple of the network's stride, **batch** images of equal padded size:
+   ``batch_size`` per call if given, else what :class:`~cluster.batching.DevicePolicy` allows (on CUDA
+   from the free memory and the memory one image of that size was measured to take, once per size).
 3. **Tiles** of ``working_size`` with ``tile_overlap`` working pixels of overlap, blended with weights that
    fall off linearly towards each tile's edge, for images larger than one tile.
 4. **Infer** under the placement's autocast (bf16/fp16) and memory format (channels_last).
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ import torch.nn.functional as F  # noqa: N812
 from numpy.typing import NDArray
 from torch import Tensor
 
+from cluster.batching import DevicePolicy
 from cluster.model.devices import Placement
 from cluster.model.exceptions import ModelError
 from cluster.model.network import ResUNet
@@ -63,6 +65,7 @@ class Predictor:
         max_downscale: float = 8.0,
         tile_overlap: int = 32,
         threshold: float = 0.5,
+        policy: DevicePolicy | None = None,
     ) -> None:
         self.placement = placement
         self.model = model.place(placement.device, placement.channels_last).eval()
@@ -71,7 +74,10 @@ class Predictor:
         if working_size % self.multiple:
             raise ModelError(f"working_size {working_size} is not a multiple of {self.multiple}")
         self.working_size = working_size
-        self.batch_size = batch_size or (8 if placement.device.type == "cuda" else 1)
+        self.batch_size = batch_size
+        """Images per network call; ``None``: from ``policy`` (see :meth:`images_per_call`)."""
+        self.policy = policy or DevicePolicy()
+        self._bytes_per_image: dict[tuple[int, int], int] = {}
         self.max_downscale = max_downscale
         self.tile_overlap = tile_overlap
         self.threshold = threshold
@@ -80,6 +86,46 @@ class Predictor:
         """Working ``(height, width)`` of an image of ``shape``, and the scale used."""
         scale = min(1.0, max(self.working_size / max(shape), 1.0 / self.max_downscale))
         return (max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))), scale
+
+    def batch_key(self, shape: tuple[int, int]) -> Hashable:
+        """Images of ``shape`` with equal keys run in one network call (tiled images run alone)."""
+        working, _scale = self.working_shape(shape)
+        if max(working) > self.working_size:
+            return ("tiled", working)
+        return self._padded(working)
+
+    def batch_limit(self, shape: tuple[int, int]) -> int:
+        """Images of ``shape`` one network call should get now."""
+        working, _scale = self.working_shape(shape)
+        if max(working) > self.working_size:
+            return 1
+        return self.images_per_call(self._padded(working))
+
+    def images_per_call(self, padded: tuple[int, int]) -> int:
+        """``batch_size`` if given, else the policy's choice for inputs of ``padded`` size on this device."""
+        if self.batch_size is not None:
+            return self.batch_size
+        device = self.placement.device
+        if device.type != "cuda":
+            return self.policy.images_per_call(str(device), None, None)
+        return self.policy.images_per_call(str(device), _cuda_free_bytes(device), self._cuda_bytes(padded))
+
+    @torch.inference_mode()
+    def _cuda_bytes(self, padded: tuple[int, int]) -> int:
+        """Peak CUDA memory one image of ``padded`` size takes, measured by running one (once per size).
+
+        Batch 1 includes the fixed workspace of the convolutions, so this overestimates the memory each
+        further image adds: batches err on the small side.
+        """
+        if padded not in self._bytes_per_image:
+            device = self.placement.device
+            torch.cuda.synchronize(device)
+            before = torch.cuda.memory_allocated(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            self._run(torch.zeros((1, 1, *padded), device=device))
+            torch.cuda.synchronize(device)
+            self._bytes_per_image[padded] = max(1, torch.cuda.max_memory_allocated(device) - before)
+        return self._bytes_per_image[padded]
 
     @torch.inference_mode()
     def predict(self, images: Sequence[FloatArray]) -> list[Prediction]:
@@ -100,8 +146,9 @@ class Predictor:
             else:
                 groups[self._padded(shape)].append(index)
         for padded, indices in groups.items():
-            for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start : start + self.batch_size]
+            step = self.images_per_call(padded)
+            for start in range(0, len(indices), step):
+                chunk = indices[start : start + step]
                 batch = torch.cat([self._pad(prepared[i][0], padded) for i in chunk])
                 probabilities = self._run(batch)
                 for row, i in enumerate(chunk):
@@ -139,10 +186,11 @@ class Predictor:
         tiles: list[tuple[int, int]] = [
             (top, left) for top in _starts(height, tile, overlap) for left in _starts(width, tile, overlap)
         ]
-        for start in range(0, len(tiles), self.batch_size):
-            chunk = tiles[start : start + self.batch_size]
+        padded = self._padded((min(tile, height), min(tile, width)))
+        step = self.images_per_call(padded)
+        for start in range(0, len(tiles), step):
+            chunk = tiles[start : start + step]
             crops = [small[..., t : t + tile, left : left + tile] for t, left in chunk]
-            padded = self._padded((min(tile, height), min(tile, width)))
             probabilities = self._run(torch.cat([self._pad(c, padded) for c in crops]))
             for row, (top, left) in enumerate(chunk):
                 h, w = crops[row].shape[-2:]
@@ -158,6 +206,13 @@ class Predictor:
         foreground_full = (full[0, 0] > self.threshold).cpu().numpy()
         maps = probabilities[0].float().cpu().numpy()
         return Prediction(maps[0], maps[1], foreground_full, scale)
+
+
+def _cuda_free_bytes(device: torch.device) -> int:
+    """Free memory on ``device``: the driver's figure plus what torch holds cached but unused."""
+    free, _total = torch.cuda.mem_get_info(device)
+    cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    return int(free + cached)
 
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:

@@ -10,7 +10,7 @@ methods or reading the model card never loads it::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +43,8 @@ class ResUNetParams:
     threads: int | None = None
     """CPU threads torch may use in this process; ``None`` leaves torch's default."""
     batch_size: int | None = None
-    """Images per network call; ``None``: 1 on CPUs, 8 on GPUs."""
+    """Images per network call; ``None``: from the device (and on CUDA its free memory), see
+    :class:`cluster.batching.DevicePolicy`."""
     threshold: float = 0.5
     """Probability above which a pixel is foreground (and core)."""
     min_diameter_px: float = 16.0
@@ -56,12 +57,17 @@ class ResUNetParams:
             raise SegmentationError(f"threshold must be between 0 and 1, not {self.threshold}")
         if not 1.0 <= self.max_downscale <= 64.0:
             raise SegmentationError(f"max_downscale must be within 1..64, not {self.max_downscale}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise SegmentationError(
+                f"batch_size must be 1 or more, or left out to size batches by the device, "
+                f"not {self.batch_size}"
+            )
         if self.min_diameter_px < 0:
             raise SegmentationError(f"min_diameter_px must be 0 or more, not {self.min_diameter_px}")
 
 
 class ResUNetSegmenter:
-    """Implements :class:`cluster.segmenter.Segmenter` with the ResUNet."""
+    """Implements :class:`cluster.segmenter.BatchingSegmenter` with the ResUNet."""
 
     name = "resunet"
 
@@ -123,6 +129,14 @@ class ResUNetSegmenter:
             max_downscale=self.params.max_downscale,
             threshold=self.params.threshold,
         )
+
+    def batch_key(self, shape: tuple[int, int]) -> Hashable:
+        """Images with equal keys run through the network together (see
+        :class:`cluster.segmenter.BatchingSegmenter`)."""
+        return self.predictor.batch_key(shape)
+
+    def batch_limit(self, shape: tuple[int, int]) -> int:
+        return self.predictor.batch_limit(shape)
 
     def segment(self, images: Sequence[FloatImage]) -> list[LabelImage]:
         for image in images:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cluster.exceptions import SegmentationError
 from cluster.segmenter import FloatImage, LabelImage
 
 POISON_SHAPE = (13, 17)
@@ -58,6 +59,29 @@ class FakeSegmenter:
                 time.sleep(self.seconds)
             labels.append((image < 0.5).astype(np.int32))
         return labels
+
+
+class BatchingFake(FakeSegmenter):
+    """A segmenter that batches (images of equal shape, up to ``limit`` a call) and records each call's
+    size; a call holding a blank 48² image fails as a whole, as a batch with one bad input fails on a GPU
+    (blank images of other sizes, like the warm-up's, are fine)."""
+
+    def __init__(self, limit: int = 8) -> None:
+        super().__init__()
+        self.limit = limit
+        self.calls: list[int] = []
+
+    def batch_key(self, shape: tuple[int, int]) -> Hashable:
+        return shape
+
+    def batch_limit(self, shape: tuple[int, int]) -> int:
+        return self.limit
+
+    def segment(self, images: Sequence[FloatImage]) -> list[LabelImage]:
+        self.calls.append(len(images))
+        if any(image.shape == (48, 48) and not image.any() for image in images):
+            raise SegmentationError("a blank image has nothing to segment")
+        return super().segment(images)
 
 
 def write_disc(path: Path, size: int = 48, radius: int = 12) -> Path:

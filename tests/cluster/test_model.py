@@ -15,6 +15,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
+from cluster.batching import DevicePolicy  # noqa: E402
+from cluster.exceptions import SegmentationError  # noqa: E402
 from cluster.imaging import normalize  # noqa: E402
 from cluster.model.card import file_sha256, read_card  # noqa: E402
 from cluster.model.decoding import (  # noqa: E402
@@ -96,6 +98,16 @@ def test_several_images_per_call_match_one_at_a_time(tiny_weights: Path) -> None
         assert np.allclose(p.foreground, single.foreground, atol=1e-3)
         assert np.allclose(p.core, single.core, atol=1e-3)
         assert a.max() == b.max() and np.mean((a > 0) == (b > 0)) > 0.999
+
+
+def test_images_of_one_working_size_batch_together_as_many_as_the_device_takes(tiny_weights: Path) -> None:
+    segmenter = _segmenter(tiny_weights)  # working size 64
+    assert segmenter.batch_key((64, 64)) == segmenter.batch_key((128, 128)) != segmenter.batch_key((80, 50))
+    assert segmenter.batch_limit((128, 128)) == DevicePolicy().cpu  # no batch_size given: the CPU's count
+    assert segmenter.batch_limit((180, 700)) == 1  # bigger than one tile: its tiles are its batch
+    assert _segmenter(tiny_weights, batch_size=2).batch_limit((64, 64)) == 2
+    with pytest.raises(SegmentationError, match="batch_size must be 1 or more, or left out"):
+        ResUNetParams(batch_size=0)
 
 
 def test_inference_is_deterministic_and_survives_pickling(tiny_weights: Path) -> None:

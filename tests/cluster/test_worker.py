@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import tifffile
+from PIL import Image
 
 from cluster.client import SegmentationRequest, segment_references
 from cluster.launch import connect
@@ -18,8 +19,8 @@ from cluster.methods import make_segmenter
 from cluster.monitor import cluster_metrics, cluster_status
 from cluster.pipeline import segment_sources
 from cluster.synthetic import generate_scene
-from cluster.worker import SegmenterSpec, segment_batch, worker_report
-from tests.cluster.cluster_fakes import FakeSegmenter, write_images
+from cluster.worker import SegmenterSpec, load_segmenter, segment_batch, worker_report
+from tests.cluster.cluster_fakes import BatchingFake, FakeSegmenter, write_images
 from tests.cluster.cluster_fakes import shared_cluster as shared_cluster  # a fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
@@ -52,6 +53,91 @@ def test_failure_reasons_name_the_image_never_where_the_server_keeps_it(tmp_path
     assert reasons[0].startswith("plate1.tif: ") and "truncated" in reasons[0], reasons
     assert reasons[1] == "plate2.tif: no such file", reasons
     assert not any(str(tmp_path) in reason or "blobs" in reason for reason in reasons), reasons
+
+
+def test_a_task_hands_a_batching_segmenter_its_images_together_and_a_bad_one_still_fails_alone(
+    tmp_path: Path,
+) -> None:
+    """Good, corrupt, missing and blank images in one task: the good ones share calls; the blank one
+    breaks the call it is in, so that call is redone one image at a time and only the blank one fails."""
+    paths = write_images(tmp_path, 5)
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(paths[0].read_bytes()[:60])
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((48, 48), 90, dtype=np.uint8)).save(blank)
+    names = ["a.png", "corrupt.png", "b.png", "missing.png", "c.png", "blank.png", "d.png", "e.png"]
+    files = [paths[0], corrupt, paths[1], tmp_path / "nowhere.png", paths[2], blank, paths[3], paths[4]]
+    spec = SegmenterSpec("batching-fake", (("limit", 8),), factory=BatchingFake)
+    results = segment_batch([(i, str(f), n) for i, (f, n) in enumerate(zip(files, names, strict=True))], spec)
+    outcomes = [outcome for _, outcome in results]
+    assert [index for index, _ in results] == list(range(8))
+    assert [o.ok for o in outcomes] == [True, False, True, False, True, False, True, True]
+    named = [o.segmentation.image_name for o in outcomes if o.segmentation]
+    assert named == ["a.png", "b.png", "c.png", "d.png", "e.png"]
+    assert outcomes[1].error is not None and outcomes[1].error.startswith("corrupt.png: ")
+    assert outcomes[3].error == "missing.png: no such file"
+    assert outcomes[5].error == "blank.png: a blank image has nothing to segment"
+    segmenter = load_segmenter(spec).segmenter
+    assert isinstance(segmenter, BatchingFake)
+    assert segmenter.calls[-7:] == [6, 1, 1, 1, 1, 1, 1], "one call of 6, then each alone"
+
+
+def test_a_batching_segmenter_gets_batches_up_to_its_limit(tmp_path: Path) -> None:
+    paths = write_images(tmp_path, 7)
+    spec = SegmenterSpec("batching-fake", (("limit", 3),), factory=BatchingFake)
+    results = segment_batch([(i, str(path), path.name) for i, path in enumerate(paths)], spec)
+    assert all(outcome.ok for _, outcome in results)
+    segmenter = load_segmenter(spec).segmenter
+    assert isinstance(segmenter, BatchingFake) and segmenter.calls[-3:] == [3, 3, 1]
+
+
+def test_the_resunet_in_batches_finds_what_it_finds_one_image_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shipped ResUNet through the worker path, network batches of 1 against batches of 4 (what a GPU
+    would get; CPUs get 1), in a task that also holds a corrupt, a missing and a too small image."""
+    from cluster.model.inference import Predictor
+
+    scenes = _scenes(tmp_path / "scenes", 5)
+    corrupt = tmp_path / "corrupt.tif"
+    corrupt.write_bytes(scenes[0].read_bytes()[:300])
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(np.full((6, 6), 90, dtype=np.uint8)).save(tiny)
+    files = [scenes[0], corrupt, scenes[1], tmp_path / "gone.tif", scenes[2], tiny, scenes[3], scenes[4]]
+    batch = [(i, str(f), f.name) for i, f in enumerate(files)]
+    network_calls: list[int] = []
+    run = Predictor._run
+    monkeypatch.setattr(Predictor, "_run", lambda self, x: network_calls.append(len(x)) or run(self, x))
+
+    def outcomes(batch_size: int) -> list[Any]:
+        spec = SegmenterSpec.of("resunet", device="cpu", precision="fp32", batch_size=batch_size)
+        load_segmenter(spec)  # warm-up call outside the record
+        network_calls.clear()
+        return [outcome for _, outcome in segment_batch(batch, spec)]
+
+    alone = outcomes(1)
+    assert network_calls == [1] * 5
+    together = outcomes(4)
+    assert network_calls == [4, 1], "five 192² scenes: a call of four, then one"
+    assert (
+        [o.ok for o in together]
+        == [o.ok for o in alone]
+        == [True, False, True, False, True, False, True, True]
+    )
+    assert together[3].error == alone[3].error == "gone.tif: no such file"
+    assert together[5].error == alone[5].error
+    assert (together[5].error or "").startswith("tiny.png: expected a 2-D image of at least 8x8 pixels")
+    for ours, theirs in zip(together, alone, strict=True):
+        if ours.segmentation is None or theirs.segmentation is None:
+            continue
+        assert ours.segmentation.image_name == theirs.segmentation.image_name
+        # As in test_model.py: batched kernels sum in another order, so a pixel at the threshold may flip.
+        areas = [
+            [s.metrics.area_px for s in seg.spheroids if s.metrics]
+            for seg in (ours.segmentation, theirs.segmentation)
+        ]
+        assert len(areas[0]) == len(areas[1]) > 0
+        np.testing.assert_allclose(sorted(areas[0]), sorted(areas[1]), atol=0.001 * 192 * 192)
 
 
 def _scenes(folder: Path, count: int) -> list[Path]:
