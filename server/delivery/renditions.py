@@ -18,6 +18,7 @@ import io
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -143,13 +144,14 @@ def _resized(pixels: NDArray[np.generic], spec: RenditionSpec, stretch: Stretch)
 
 
 def render(
-    data: bytes,
+    data: bytes | Path,
     spec: RenditionSpec,
     max_pixels: int,
     name: str = "original",
     max_bytes: int = DEFAULT_MAX_DECODED_BYTES,
 ) -> Rendition:
-    """Decode ``data`` with ``cluster.imaging`` and encode it.
+    """Decode ``data`` (bytes, or a file of which only what is shown is read) with ``cluster.imaging`` and
+    encode it.
 
     Both limits are checked from the header before decoding, and only the first plane, the one shown, is
     decoded (and of its samples only those shown are kept). Raises

@@ -173,12 +173,14 @@ class Delivery:
             return StoredRendition(data, spec.media_type, await asyncio.to_thread(read_stretch, data))
         except BlobNotFoundError:
             pass
-        original = await self.store.get_bytes(image_key(content_hash))
-        if background:  # bounded by the pool's processes; starved ones must not hold a request's slot
-            made = await self._render(original, spec, content_hash, background)
-        else:
-            async with self._render_slots:
+        # The renderer reads the original from a file: only the plane it shows is read, where a stack of
+        # up to max_upload_bytes would otherwise sit whole in memory (and be copied to a renderer process).
+        async with self.store.local_file(image_key(content_hash)) as original:
+            if background:  # bounded by the pool's processes; starved ones must not hold a request's slot
                 made = await self._render(original, spec, content_hash, background)
+            else:
+                async with self._render_slots:
+                    made = await self._render(original, spec, content_hash, background)
         self.renders += 1
         await self._put(key, made.data, made.media_type)
         return StoredRendition(made.data, made.media_type, made.stretch)
@@ -202,7 +204,7 @@ class Delivery:
         return self.master if self.builder.transforms_at_edge else self.thumbnail
 
     async def _render(
-        self, original: bytes, spec: RenditionSpec, content_hash: str, background: bool
+        self, original: Path, spec: RenditionSpec, content_hash: str, background: bool
     ) -> Rendition:
         if not background or self._background_processes < 1:
             return await asyncio.to_thread(render, *self._render_args(original, spec, content_hash))
@@ -214,7 +216,7 @@ class Delivery:
             # (then a request for it renders it in the server and reports the error).
             return await self._render_in_pool(args)
 
-    async def _render_in_pool(self, args: tuple[bytes, RenditionSpec, int, str, int]) -> Rendition:
+    async def _render_in_pool(self, args: tuple[Path, RenditionSpec, int, str, int]) -> Rendition:
         """A render in the background pool; a renderer that dies (killed for memory, say) breaks the pool
         for good, so a broken one is replaced before the error goes on."""
         pool = self._pool()
@@ -243,8 +245,8 @@ class Delivery:
             broken.shutdown(wait=False, cancel_futures=True)
 
     def _render_args(
-        self, original: bytes, spec: RenditionSpec, content_hash: str
-    ) -> tuple[bytes, RenditionSpec, int, str, int]:
+        self, original: Path, spec: RenditionSpec, content_hash: str
+    ) -> tuple[Path, RenditionSpec, int, str, int]:
         return (original, spec, self.max_pixels, content_hash, self.max_decoded_bytes)
 
     def schedule_renditions(self, content_hashes: Iterable[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import AsyncIterator
@@ -101,6 +102,13 @@ class BlobStore(Protocol):
         :data:`CHUNK_BYTES`, each read only when the previous one was taken. The blob is opened before this
         returns (:class:`BlobNotFoundError` then); a store that fails later raises :class:`StorageError`
         from the iterator. Empty when ``end < start``."""
+        ...
+
+    def local_file(self, key: str) -> contextlib.AbstractAsyncContextManager[Path]:
+        """The blob as a file on this machine while the context lasts, for a decoder that reads only the
+        parts it needs (a rendition reads one plane of a stack, not the whole original into memory): the
+        blob's own file for a local store, a temporary copy streamed to disk for a remote one.
+        :class:`BlobNotFoundError` on entry when there is none."""
         ...
 
     async def exists(self, key: str) -> bool: ...

@@ -8,6 +8,7 @@ reasons, the readiness probe); the log keeps the path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import shutil
@@ -48,6 +49,13 @@ class LocalBlobStore:
 
     def path_of(self, key: str) -> Path:
         return self.root / check_key(key)
+
+    @contextlib.asynccontextmanager
+    async def local_file(self, key: str) -> AsyncIterator[Path]:
+        path = self.path_of(key)
+        if not await asyncio.to_thread(path.is_file):
+            raise BlobNotFoundError(f"no blob {key}")
+        yield path
 
     async def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
         target = self.path_of(key)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
@@ -81,6 +84,20 @@ class S3BlobStore:
 
         result: bytes = await self._call(key, read)
         return result
+
+    @contextlib.asynccontextmanager
+    async def local_file(self, key: str) -> AsyncIterator[Path]:
+        """A temporary copy, streamed to disk by boto3's transfer manager (in parts, never whole in
+        memory)."""
+        handle, name = await asyncio.to_thread(tempfile.mkstemp, prefix="spheroseg-blob-")
+        os.close(handle)
+        copy = Path(name)
+        try:
+            download = self._client.download_file
+            await self._call(key, download, self.bucket, self.object_key(key), name, Config=self._transfer)
+            yield copy
+        finally:
+            await asyncio.to_thread(copy.unlink, True)
 
     async def size(self, key: str) -> int:
         head = await self._call(key, self._client.head_object, Bucket=self.bucket, Key=self.object_key(key))

@@ -321,3 +321,53 @@ async def test_ranges_of_an_original_in_s3_fetch_only_those_bytes(stored_api: Ap
 
 def _mebibyte_at(offset: int) -> dict[str, str]:
     return {"Range": f"bytes={offset}-{offset + 2**20 - 1}"}
+
+
+async def test_a_thumbnail_of_a_large_stack_reads_one_plane_not_the_original(
+    stored_api: Api, tmp_path: Path
+) -> None:
+    """A 16-plane, 32 MiB stack: its thumbnail needs the first plane (2 MiB) only, on either store. On a
+    local store Python's allocations are measured (moto's own copies rule that out for S3)."""
+    import numpy as np
+    import tifffile
+
+    api = stored_api
+    stack = np.random.default_rng(7).integers(0, 65535, (16, 1024, 1024), dtype=np.uint16)
+    source = tmp_path / "stack.tif"
+    tifffile.imwrite(source, stack)
+    data = source.read_bytes()
+    token = await api.user("owner")
+    project = await api.project(token)
+    sha = hashlib.sha256(data).hexdigest()
+    await api.services.store.put_file(f"images/{sha}", source)
+    async with api.services.db.begin() as db:
+        row = await images.add_image(
+            db,
+            ImageRow(
+                project_id=project,
+                name="stack.tif",
+                content_hash=sha,
+                format="tiff",
+                width=1024,
+                height=1024,
+                bit_depth=16,
+                pixel_size_um=None,
+                byte_size=len(data),
+                segmentation_status="none",
+                review_status="unreviewed",
+                current_version=0,
+            ),
+        )
+    url = (await _urls(api, token, row.id))["thumbnailUrl"]
+    measured = not isinstance(api.services.store, S3BlobStore)
+    if measured:
+        tracemalloc.start()
+    try:
+        answer = await api.client.get(url)
+        _, peak = tracemalloc.get_traced_memory() if measured else (0, 0)
+    finally:
+        tracemalloc.stop()
+    assert answer.status_code == 200
+    thumbnail = Image.open(io.BytesIO(answer.content))
+    assert max(thumbnail.size) == 256
+    assert peak < len(data) // 2, f"{peak / 2**20:.1f} MiB held for a thumbnail of a 32 MiB stack"
