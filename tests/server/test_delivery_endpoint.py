@@ -131,29 +131,9 @@ async def test_no_url_is_given_to_someone_who_may_not_see_the_image(api: Api) ->
 async def test_an_over_limit_original_is_refused_before_decoding(api: Api, tmp_path: Path) -> None:
     token = await api.user("owner")
     project = await api.project(token)
-    data = huge_png_header(30_000, 30_000)
-    sha = hashlib.sha256(data).hexdigest()
     source = tmp_path / "huge.png"
-    source.write_bytes(data)
-    await api.services.store.put_file(f"images/{sha}", source)
-    async with api.services.db.begin() as db:
-        row = await images.add_image(
-            db,
-            ImageRow(
-                project_id=project,
-                name="huge.png",
-                content_hash=sha,
-                format="png",
-                width=30_000,
-                height=30_000,
-                bit_depth=8,
-                pixel_size_um=None,
-                byte_size=len(data),
-                segmentation_status="none",
-                review_status="unreviewed",
-                current_version=0,
-            ),
-        )
+    source.write_bytes(huge_png_header(30_000, 30_000))
+    row = await _put_original(api, project, source, "png", (30_000, 30_000), bit_depth=8)
     url = (await api.ok("query($i: Int!) { image(id: $i) { thumbnailUrl } }", token, i=row.id))["image"]
     response = await api.client.get(url["thumbnailUrl"])
     assert response.status_code == 413 and "more than the limit" in response.text
@@ -250,21 +230,30 @@ async def _stored_original(api: Api, tmp_path: Path, size: int) -> tuple[str, by
     token = await api.user("owner")
     project = await api.project(token)
     data = os.urandom(size)
-    sha = hashlib.sha256(data).hexdigest()
     source = tmp_path / "large.tif"
     source.write_bytes(data)
+    row = await _put_original(api, project, source, "tiff", (8192, 4096), bit_depth=8)
+    return (await _urls(api, token, row.id))["originalUrl"], data
+
+
+async def _put_original(
+    api: Api, project: int, source: Path, fmt: str, size: tuple[int, int], bit_depth: int
+) -> ImageRow:
+    """The file at ``source`` stored and recorded as an image of ``project``, without the upload's checks."""
+    data = source.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
     await api.services.store.put_file(f"images/{sha}", source)
     async with api.services.db.begin() as db:
-        row = await images.add_image(
+        return await images.add_image(
             db,
             ImageRow(
                 project_id=project,
-                name="large.tif",
+                name=source.name,
                 content_hash=sha,
-                format="tiff",
-                width=8192,
-                height=4096,
-                bit_depth=8,
+                format=fmt,
+                width=size[0],
+                height=size[1],
+                bit_depth=bit_depth,
                 pixel_size_um=None,
                 byte_size=len(data),
                 segmentation_status="none",
@@ -272,7 +261,6 @@ async def _stored_original(api: Api, tmp_path: Path, size: int) -> tuple[str, by
                 current_version=0,
             ),
         )
-    return (await _urls(api, token, row.id))["originalUrl"], data
 
 
 async def test_originals_and_ranges_are_streamed_not_read_whole(api: Api, tmp_path: Path) -> None:
@@ -335,29 +323,9 @@ async def test_a_thumbnail_of_a_large_stack_reads_one_plane_not_the_original(
     stack = np.random.default_rng(7).integers(0, 65535, (16, 1024, 1024), dtype=np.uint16)
     source = tmp_path / "stack.tif"
     tifffile.imwrite(source, stack)
-    data = source.read_bytes()
     token = await api.user("owner")
     project = await api.project(token)
-    sha = hashlib.sha256(data).hexdigest()
-    await api.services.store.put_file(f"images/{sha}", source)
-    async with api.services.db.begin() as db:
-        row = await images.add_image(
-            db,
-            ImageRow(
-                project_id=project,
-                name="stack.tif",
-                content_hash=sha,
-                format="tiff",
-                width=1024,
-                height=1024,
-                bit_depth=16,
-                pixel_size_um=None,
-                byte_size=len(data),
-                segmentation_status="none",
-                review_status="unreviewed",
-                current_version=0,
-            ),
-        )
+    row = await _put_original(api, project, source, "tiff", (1024, 1024), bit_depth=16)
     url = (await _urls(api, token, row.id))["thumbnailUrl"]
     measured = not isinstance(api.services.store, S3BlobStore)
     if measured:
@@ -370,4 +338,4 @@ async def test_a_thumbnail_of_a_large_stack_reads_one_plane_not_the_original(
     assert answer.status_code == 200
     thumbnail = Image.open(io.BytesIO(answer.content))
     assert max(thumbnail.size) == 256
-    assert peak < len(data) // 2, f"{peak / 2**20:.1f} MiB held for a thumbnail of a 32 MiB stack"
+    assert peak < source.stat().st_size // 2, f"{peak / 2**20:.1f} MiB held for a thumbnail of a 32 MiB stack"
