@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -39,7 +39,13 @@ logger = logging.getLogger(__name__)
 
 async def current_of(db: AsyncSession, image_ids: Sequence[int]) -> dict[int, SegmentationVersion]:
     """The current segmentation of each image that has one, without its spheroids (a summary row)."""
-    rows = await db.scalars(
+    rows = await db.scalars(_current_versions(image_ids).options(defer(SegmentationVersion.spheroids)))
+    return {row.image_id: row for row in rows}
+
+
+def _current_versions(image_ids: Sequence[int]) -> Select[SegmentationVersion]:
+    """The versions that are their image's current one, of these images."""
+    return (
         select(SegmentationVersion)
         .join(
             Image,
@@ -47,9 +53,7 @@ async def current_of(db: AsyncSession, image_ids: Sequence[int]) -> dict[int, Se
             & (Image.current_version == SegmentationVersion.version),
         )
         .where(Image.id.in_(image_ids))
-        .options(defer(SegmentationVersion.spheroids))
     )
-    return {row.image_id: row for row in rows}
 
 
 async def spheroids_of(db: AsyncSession, segmentation_ids: Sequence[int]) -> dict[int, list[Spheroid]]:
@@ -97,15 +101,7 @@ async def segmentation_at(db: AsyncSession, image_id: int, version: int) -> Segm
 async def current_segmentations(db: AsyncSession, images: Sequence[Image]) -> list[Segmentation]:
     """The current segmentation of each image, in order, as cluster objects with their stored metrics (an
     image without one gets an empty segmentation of version 0)."""
-    rows = await db.scalars(
-        select(SegmentationVersion)
-        .join(
-            Image,
-            (Image.id == SegmentationVersion.image_id)
-            & (Image.current_version == SegmentationVersion.version),
-        )
-        .where(Image.id.in_([image.id for image in images]))
-    )
+    rows = await db.scalars(_current_versions([image.id for image in images]))
     current = {row.image_id: row for row in rows}
     return [segmentation_of(image, current.get(image.id)) for image in images]
 
