@@ -48,6 +48,12 @@ hole_count                  1     number of hole rings.
 hole_area                   px²   ``sum |Hi|``.
 ==========================  ====  ===========================================================================
 
+Whether a spheroid **touches the image border** is not a metric of its polygon but of the polygon in its
+image: :func:`touches_border` is true when the exterior ring comes within ``BORDER_MARGIN_PX`` (1 px) of an
+edge of the ``width`` x ``height`` image. Such a spheroid may be cut by the edge: its area, diameters and
+shape ratios then describe only the part in view, so statistics usually leave it out. The exports carry it
+as ``touches_border`` next to the metrics.
+
 :func:`measure` raises :class:`~cluster.exceptions.MetricError` for a ring with fewer than 3 vertices or
 non-finite coordinates, for an invalid polygon (self-crossing rings, holes outside the exterior; repair it
 first with :func:`cluster.polygons.repair_spheroid`) and for a zero net area. It never returns NaN.
@@ -70,7 +76,11 @@ from cluster.exceptions import MetricError
 if TYPE_CHECKING:  # segmentation.py imports this module: no runtime import back
     from cluster.segmentation import Spheroid
 
-__all__ = ["SpheroidMetrics", "measure", "measure_all"]
+__all__ = ["BORDER_MARGIN_PX", "SpheroidMetrics", "measure", "measure_all", "touches_border"]
+
+BORDER_MARGIN_PX = 1.0
+"""How close to an image edge an outline may come before it counts as touching it: a mask cut by the edge
+gives vertices on the edge itself, and smoothing may move them by a fraction of a pixel."""
 
 _ISOTROPIC: float = 1e-9
 """Relative eigenvalue gap below which a region has no major axis (orientation reported as 0)."""
@@ -204,6 +214,18 @@ def measure(spheroid: Spheroid, pixel_size_um: float | None = None) -> SpheroidM
     )
     _check_finite(metrics)
     return metrics
+
+
+def touches_border(spheroid: Spheroid, width: int, height: int) -> bool:
+    """Whether the spheroid's outline reaches within :data:`BORDER_MARGIN_PX` of an edge of its image."""
+    exterior = np.asarray(spheroid.exterior, dtype=np.float64)
+    if exterior.size == 0:
+        return False
+    xs, ys = exterior[:, 0], exterior[:, 1]
+    margin = BORDER_MARGIN_PX
+    return bool(
+        xs.min() < margin or ys.min() < margin or xs.max() > width - margin or ys.max() > height - margin
+    )
 
 
 def measure_all(spheroids: Iterable[Spheroid], pixel_size_um: float | None = None) -> list[Spheroid]:

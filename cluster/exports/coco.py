@@ -11,7 +11,8 @@
   as compressed RLE, ``segmentation: {"size": [height, width], "counts": "..."}``: pycocotools'
   ``annToMask`` then gives exactly that mask, holes included. ``area`` is the polygon area (exterior minus
   holes, in pixels), ``bbox`` ``[x, y, w, h]`` the bounds of the exterior, ``iscrowd`` 0, and
-  ``attributes`` holds ``spheroid_id`` and ``metrics`` (``null`` where unknown).
+  ``attributes`` holds ``spheroid_id``, ``touches_border`` (the outline reaches the image's edge, so the
+  spheroid may be cut by it) and ``metrics`` (``null`` where unknown).
 - ``info``: the exporter, the creation time and the models (name, version) that made the outlines.
 
 pycocotools rasterises polygons by its own rule, which agrees with ``spheroid_to_mask`` pixel for pixel
@@ -55,7 +56,11 @@ def coco_document(images: Sequence[ExportImage], created: dt.datetime | None = N
         for index, spheroid in enumerate(segmentation.spheroids):
             annotation: dict[str, Any] = {"id": len(annotations) + 1, "image_id": image.image_id}
             annotation.update(_shape(spheroid, segmentation.height, segmentation.width))
-            annotation["attributes"] = {"spheroid_id": index + 1, "metrics": image.metric_values(index)}
+            annotation["attributes"] = {
+                "spheroid_id": index + 1,
+                "touches_border": image.touches_border(index),
+                "metrics": image.metric_values(index),
+            }
             annotations.append(annotation)
     return {
         "info": _info(images, created),

@@ -11,8 +11,9 @@ pointing up, which is *clockwise on screen* where y points down. Readers (QuPath
 it, and :func:`cluster.exports.read_geojson` accepts either orientation.
 
 ``properties`` hold ``objectType: "annotation"``, ``classification`` ``{"name": "Spheroid", "color":
-[r, g, b]}``, ``isLocked: false``, ``spheroid_id`` and ``measurements`` (metric name to number; unknown
-values are left out, as QuPath measurements must be numbers). Each feature's ``id`` is a UUID derived from
+[r, g, b]}``, ``isLocked: false``, ``spheroid_id``, ``touches_border`` (the outline reaches the image's
+edge) and ``measurements`` (metric name to number; unknown values are left out, as QuPath measurements must
+be numbers). Each feature's ``id`` is a UUID derived from
 the file stem and spheroid id, so exporting the same data twice gives the same file. The collection carries
 a foreign member ``spheroseg`` with the image name, size, pixel size and model, which
 :func:`cluster.exports.read_geojson` reads back and other readers ignore.
@@ -74,6 +75,7 @@ def feature_collection(image: ExportImage) -> dict[str, Any]:
                     "classification": dict(CLASSIFICATION),
                     "isLocked": False,
                     "spheroid_id": index + 1,
+                    "touches_border": image.touches_border(index),
                     "measurements": measurements,
                 },
             }

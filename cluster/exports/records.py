@@ -17,7 +17,7 @@ from typing import Any
 
 from cluster.exceptions import ExportError, GeometryError, MetricError
 from cluster.exports.files import unique_stems
-from cluster.metrics import SpheroidMetrics, measure
+from cluster.metrics import SpheroidMetrics, measure, touches_border
 from cluster.segmentation import Segmentation, Spheroid
 
 __all__ = ["ExportImage", "clean_number", "metrics_of", "prepare_images", "provenance"]
@@ -43,6 +43,13 @@ class ExportImage:
         if metrics is None:
             return dict.fromkeys(SpheroidMetrics.names())
         return {name: clean_number(value) for name, value in metrics.as_dict().items()}
+
+
+    def touches_border(self, index: int) -> bool:
+        """Whether spheroid ``index`` (0-based) may be cut by the image's edge (see
+        :func:`cluster.metrics.touches_border`)."""
+        segmentation = self.segmentation
+        return touches_border(segmentation.spheroids[index], segmentation.width, segmentation.height)
 
 
 def provenance(segmentation: Segmentation) -> dict[str, Any]:

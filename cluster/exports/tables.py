@@ -59,6 +59,7 @@ Row = list[Cell]
 _LEADING_COLUMNS = (
     "image",
     "spheroid_id",
+    "touches_border",
     "area_px",
     "area_um2",
     "perimeter_px",
@@ -113,6 +114,7 @@ def metric_rows(images: Sequence[ExportImage]) -> list[Row]:
             values.update(
                 image=segmentation.image_name,
                 spheroid_id=index + 1,
+                touches_border=image.touches_border(index),
                 model_name=segmentation.model_name,
                 model_version=segmentation.model_version,
                 image_id=image.image_id,

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from openpyxl import load_workbook
 from PIL import Image
 from skimage.draw import disk, ellipse
 
@@ -194,3 +195,28 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path: Path, monkeypatch: pyt
         write_exports([make_segmentation("other.tif")], tmp_path, formats=["csv"])
     assert (tmp_path / "metrics.csv").read_bytes() == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["metrics.csv"]
+
+
+def test_a_spheroid_cut_by_the_image_edge_says_so_in_every_export(tmp_path: Path) -> None:
+    """Statistics leave out spheroids the edge cuts: each export marks them, and only them."""
+    inside = Spheroid(as_ring([[40, 40], [60, 40], [60, 60], [40, 60]]))
+    cut_left = Spheroid(as_ring([[0, 10], [20, 10], [20, 30], [0, 30]]))
+    cut_bottom = Spheroid(as_ring([[70, HEIGHT - 20], [90, HEIGHT - 20], [90, HEIGHT - 0.4], [70, HEIGHT]]))
+    segmentation = Segmentation(
+        image_name="edge.tif",
+        width=WIDTH,
+        height=HEIGHT,
+        spheroids=measured([inside, cut_left, cut_bottom], None),
+    )
+    write_exports([segmentation], tmp_path, formats=["csv", "coco", "geojson", "xlsx"])
+    expected = [False, True, True]
+    with (tmp_path / "metrics.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["touches_border"] for row in rows] == [str(flag) for flag in expected]
+    coco = json.loads((tmp_path / "annotations.coco.json").read_text())
+    assert [a["attributes"]["touches_border"] for a in coco["annotations"]] == expected
+    geojson = json.loads((tmp_path / "geojson" / "edge.geojson").read_text())
+    assert [f["properties"]["touches_border"] for f in geojson["features"]] == expected
+    sheet = load_workbook(tmp_path / "metrics.xlsx", read_only=True)["metrics"]
+    header, *values = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert [row[header.index("touches_border")] for row in values] == expected

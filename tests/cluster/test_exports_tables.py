@@ -17,6 +17,7 @@ from tests.cluster.test_exports import make_segmentation
 LEADING = [
     "image",
     "spheroid_id",
+    "touches_border",
     "area_px",
     "area_um2",
     "perimeter_px",
