@@ -70,6 +70,19 @@ def test_the_state_file_round_trips_and_a_missing_one_says_how_to_deploy(tmp_pat
         load_state(path)
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="XDG_DATA_HOME is the Linux data folder")
+def test_a_cluster_recorded_where_earlier_versions_kept_it_is_still_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SPHEROSEG_CLUSTER_STATE", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    state = ClusterState("tcp://127.0.0.1:8786", ClusterSpec(workers=2), pid=123)
+    save_state(state, tmp_path / "spheroseg" / "cluster.json")  # the path earlier versions wrote
+    assert load_state() == state
+    clear_state()
+    assert not (tmp_path / "spheroseg" / "cluster.json").exists()
+
+
 def test_gpus_come_from_cuda_visible_devices_or_nvidia_smi() -> None:
     assert parse_visible_devices("0,2") == ("0", "2")
     assert parse_visible_devices("") == ()
