@@ -154,6 +154,23 @@ def test_local_gpu_workers_are_pinned_one_per_device_with_fake_gpus() -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)
+def test_a_local_cluster_deployed_with_a_range_starts_its_minimum_and_stays_within_its_maximum() -> None:
+    async def main() -> tuple[int, int]:
+        deployment = await launch(ClusterSpec(gpus=True, gpu_devices=("0", "1", "2"), minimum=1, maximum=2))
+        client = await connect(deployment.scheduler_address)
+        try:
+            await client.wait_for_workers(1, timeout=30)
+            adaptive = deployment.cluster._adaptive  # what Dask's adapt() left running
+            return adaptive.minimum, adaptive.maximum
+        finally:
+            await close_client(client)
+            await deployment.close()
+
+    assert asyncio.run(main()) == (1, 2)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
 def test_the_slurm_job_script_asks_for_gpus_and_its_worker_line_starts_pinned_workers(tmp_path: Path) -> None:
     from dask_jobqueue.slurm import SLURMCluster
 
