@@ -106,7 +106,7 @@ class ClassicalSegmenter:
     """The model-free baseline; implements :class:`cluster.segmenter.Segmenter`."""
 
     name = "classical"
-    version = "1.0"
+    version = "1.1"  # 1.1: lumens judged from their inside, hollow spheroids split on their outline
 
     def __init__(self, params: ClassicalParams | None = None) -> None:
         self.params = params or ClassicalParams()
@@ -288,7 +288,8 @@ def _fill_holes_except_lumens(foreground: BoolArray, flat: FloatArray, p: Classi
     hole_area = ndi.sum_labels(np.ones_like(flat), holes, index)
     inside = _away_from_rim(holes, count, _texture_reach(p.smoothing_sigma))
     hole_level = ndi.mean(flat, inside, index)
-    hole_texture = ndi.median(texture, inside, index)
+    in_holes = inside > 0  # the median sorts what it is given: only the holes' pixels, not the image
+    hole_texture = ndi.median(texture[in_holes], inside[in_holes], index)
     object_labels, _ = ndi.label(filled)
     object_area = np.bincount(object_labels.ravel())
     owner = ndi.maximum(object_labels, holes, index).astype(int)
@@ -320,9 +321,14 @@ def _away_from_rim(holes: NDArray[np.int32], count: int, reach: int) -> NDArray[
 
 
 def _split(foreground: BoolArray, p: ClassicalParams) -> NDArray[np.int32]:
-    """Split touching spheroids where a neck is markedly narrower than the bodies it joins."""
-    distance = ndi.distance_transform_edt(foreground).astype(np.float32)
-    labels, count = ndi.label(foreground)
+    """Split touching spheroids where a neck is markedly narrower than the bodies it joins.
+
+    Bodies and necks are measured on the outlines, lumens filled: a hollow spheroid is as wide as its
+    outline, not as its ring, which would otherwise be one long thin body merged with its neighbour.
+    """
+    outlines = ndi.binary_fill_holes(foreground)
+    distance = ndi.distance_transform_edt(outlines).astype(np.float32)
+    labels, count = ndi.label(outlines)
     if count == 0:
         return np.asarray(labels, dtype=np.int32)
     markers = np.zeros_like(labels)
@@ -345,7 +351,7 @@ def _split(foreground: BoolArray, p: ClassicalParams) -> NDArray[np.int32]:
         markers[region] = np.where(mask, region_markers, markers[region])
         next_marker += seed_count
     split = np.zeros_like(labels)
-    seeded = watershed(-distance, markers=np.where(foreground, markers, 0), mask=foreground)
+    seeded = watershed(-distance, markers=np.where(outlines, markers, 0), mask=outlines)
     split[foreground] = seeded[foreground]
     return np.asarray(split, dtype=np.int32)
 

@@ -109,6 +109,15 @@ def test_a_large_clear_lumen_under_uneven_light_stays_a_hole(segmenter: Classica
     assert (labels > 0).sum() / ring.sum() == pytest.approx(1.0, abs=0.03)
 
 
+def test_a_hollow_spheroid_is_one_spheroid_not_a_ring_of_pieces(segmenter: ClassicalSegmenter) -> None:
+    """A thin ring once looked like many bodies joined by necks to the splitting, which cut it in ~15."""
+    scene = generate_scene(900_000_016, (512, 512), SceneConfig.held_out())  # a large hollow one, a pair
+    (hollow,) = scene.description["hollow_labels"]
+    (labels,) = segmenter.segment([normalize(scene.image)])
+    assert labels.max() == scene.description["n_spheroids"] == 3
+    assert _matched_iou(labels, scene.labels, hollow) > 0.85
+
+
 def test_large_image_is_analysed_small_and_outlined_at_full_resolution(segmenter: ClassicalSegmenter) -> None:
     scene = generate_scene(12, (1536, 2048), MODERATE_LIGHT)
     (labels,) = segmenter.segment([normalize(scene.image)])
