@@ -14,11 +14,12 @@ background lit unevenly (vignetting, gradients, the dark rim of a well). The met
    background, or when its fine-scale texture is ``texture_z`` times stronger than the background's (the
    granular interior of a spheroid with a bright core).
 4. **Morphology.** An opening removes debris and single cells, a closing bridges gaps at the rim; then
-   holes are filled *unless* they look like background (as bright and as smooth as the medium) and are
-   large enough to be a real lumen, so hollow spheroids keep their hole.
+   holes are filled *unless* they look like background (as bright and as smooth as the medium, judged
+   away from their dark rim) and are large enough to be a real lumen, so hollow spheroids keep their hole.
 5. **Size filter and splitting.** Objects smaller than ``min_diameter_px`` go; touching spheroids are split
-   by a watershed on the distance transform, seeded only by maxima separated by a neck markedly narrower
-   than the smaller body (``split_depth``), so lobed spheroids stay whole.
+   by a watershed on the distance transform of their outlines (lumens filled), seeded only by maxima
+   separated by a neck markedly narrower than the smaller body (``split_depth``), so lobed and hollow
+   spheroids stay whole.
 6. **Back to full resolution.** Each object's mask is smoothed and upsampled bilinearly, then thresholded at
    one half, so outlines are smooth rather than stair-stepped.
 """
@@ -324,7 +325,8 @@ def _split(foreground: BoolArray, p: ClassicalParams) -> NDArray[np.int32]:
     """Split touching spheroids where a neck is markedly narrower than the bodies it joins.
 
     Bodies and necks are measured on the outlines, lumens filled: a hollow spheroid is as wide as its
-    outline, not as its ring, which would otherwise be one long thin body merged with its neighbour.
+    outline, whereas its ring alone looks like a chain of thin bodies, to be cut into pieces or merged
+    with a neighbour.
     """
     outlines = ndi.binary_fill_holes(foreground)
     distance = ndi.distance_transform_edt(outlines).astype(np.float32)
