@@ -25,7 +25,16 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+# The benchmarks also need what they measure against: Cellpose 3's network (benchmarks/segment_model.py),
+# without weights. Not in the dev extra and with --no-deps: cellpose<4 pins numpy<2.1 and pulls in opencv,
+# numba and more, none of which its network (cellpose.resnet_torch, torch only) needs.
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps 'cellpose>=3,<4'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:

@@ -25,18 +25,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import multiprocessing
 import os
 import platform
 import signal
 import statistics
-import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -51,54 +49,19 @@ from cluster.launch.control import deploy, stop
 from cluster.launch.deployment import close_client, rpc
 from cluster.methods import make_segmenter
 from cluster.pipeline import segment_sources
+from cluster.testing import StandInSegmenter
 from cluster.worker import SegmenterSpec, segment_batch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-class SimulatedAccelerator:
-    """Waits ``seconds`` per image as a worker waits on its GPU; finds nothing. Pickled by value."""
-
-    def __init__(self, seconds: float = 0.0) -> None:
-        self.seconds = seconds
-        self.device = "cuda:0" if os.environ.get("CUDA_VISIBLE_DEVICES") else "cpu"
-
-    @property
-    def name(self) -> str:
-        return "simulated"
-
-    @property
-    def version(self) -> str:
-        return "1"
-
-    @property
-    def parameters(self) -> Mapping[str, Any]:
-        return {"seconds": self.seconds}
-
-    def segment(self, images: Sequence[Any]) -> list[Any]:
-        labels = []
-        for image in images:
-            if self.seconds:
-                time.sleep(self.seconds)
-            labels.append(np.zeros(image.shape, dtype=np.int32))
-        return labels
-
-
-def _importable(cls: type) -> type:
-    """``cls`` as the workers can import it: from this file's module by name, not ``__main__``, so Dask
-    pickles a reference to it rather than the class itself with every task (as it does for a real
-    method's name)."""
-    here = str(Path(__file__).resolve().parent)
-    if here not in sys.path:
-        sys.path.insert(0, here)
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
-    imported: type = getattr(importlib.import_module(Path(__file__).stem), cls.__name__)
-    return imported
-
-
 def simulated(seconds: float) -> SegmenterSpec:
-    factory = _importable(SimulatedAccelerator)
-    return SegmenterSpec("simulated", (("seconds", seconds),), factory=factory)
+    """Accelerator work: the stand-in segmenter waits ``seconds`` per image, as a worker on its GPU.
+
+    It lives in the installed package, so the workers import it by name and Dask pickles a reference to
+    it rather than the class itself with every task (as it does for a real method's name).
+    """
+    return SegmenterSpec("simulated", (("seconds", seconds),), factory=StandInSegmenter)
 
 
 class Tally:

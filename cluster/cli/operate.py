@@ -10,11 +10,12 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
+from cluster.cli.options import scheduler_option, tls_files, tls_options
 from cluster.cli.reports import metrics_tables, status_table
 from cluster.exceptions import ClusterError, SpherosegError
 from cluster.launch.control import Target, deploy, resolve_target, send_control, stop
 from cluster.launch.deployment import Deployment, close_client
-from cluster.launch.spec import BACKENDS, ClusterSpec, SlurmOptions, SshOptions, TlsFiles
+from cluster.launch.spec import BACKENDS, ClusterSpec, SlurmOptions, SshOptions
 from cluster.launch.state import default_state_path
 from cluster.monitor import ClusterStatus, MetricsSummary, cluster_metrics, cluster_status
 
@@ -40,57 +41,17 @@ def _parse_range(value: str | None) -> tuple[int, int] | None:
     return int(low), int(high)
 
 
-def _tls(ca_file: str | None, cert: str | None, key: str | None) -> TlsFiles | None:
-    if ca_file is None and cert is None:
-        return None
-    if ca_file is None or cert is None:
-        raise click.UsageError(
-            "TLS needs both --tls-ca-file and --tls-cert (and --tls-key unless in the cert)"
-        )
-    return TlsFiles(ca_file, cert, key)
-
-
 def _target_options(command: F) -> F:
     """``--scheduler`` and the TLS files, shared by the commands that talk to a running cluster."""
-    for option in reversed(
-        [
-            click.option(
-                "--scheduler",
-                "scheduler",
-                metavar="ADDR",
-                default=None,
-                envvar="SPHEROSEG_SCHEDULER",
-                help="Talk to this scheduler instead of the deployed cluster.",
-            ),
-            click.option(
-                "--tls-ca-file",
-                type=click.Path(exists=True, dir_okay=False),
-                default=None,
-                help="CA certificate (PEM) for a tls:// scheduler.",
-            ),
-            click.option(
-                "--tls-cert",
-                type=click.Path(exists=True, dir_okay=False),
-                default=None,
-                help="Client certificate (PEM).",
-            ),
-            click.option(
-                "--tls-key",
-                type=click.Path(exists=True, dir_okay=False),
-                default=None,
-                help="Client key (PEM), unless it is in --tls-cert.",
-            ),
-        ]
-    ):
-        command = option(command)
-    return command
+    with_tls: F = tls_options(command)
+    return scheduler_option("Talk to this scheduler instead of the deployed cluster.")(with_tls)
 
 
 def _target(
     scheduler: str | None, tls_ca_file: str | None, tls_cert: str | None, tls_key: str | None
 ) -> Target:
     try:
-        return resolve_target(scheduler, _tls(tls_ca_file, tls_cert, tls_key))
+        return resolve_target(scheduler, tls_files(tls_ca_file, tls_cert, tls_key))
     except SpherosegError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -181,9 +142,7 @@ def cluster() -> None:
 @click.option("--lifetime-stagger", default="4m", show_default=True)
 @click.option("--job-extra", multiple=True, help="slurm: extra #SBATCH directive (repeat).")
 @click.option("--prologue", multiple=True, help="slurm: shell line before the worker starts (repeat).")
-@click.option("--tls-ca-file", type=click.Path(exists=True, dir_okay=False), default=None)
-@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None)
-@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), default=None)
+@tls_options
 @click.option(
     "--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for the start."
 )
@@ -243,7 +202,7 @@ def _spec_from_options(options: dict[str, Any]) -> ClusterSpec:
             minimum=adaptive[0] if adaptive else None,
             maximum=adaptive[1] if adaptive else None,
             address=options["address"],
-            tls=_tls(options["tls_ca_file"], options["tls_cert"], options["tls_key"]),
+            tls=tls_files(options["tls_ca_file"], options["tls_cert"], options["tls_key"]),
             host=options["host"],
             scheduler_port=options["port"],
             dashboard_port=options["dashboard_port"],

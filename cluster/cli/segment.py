@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from cluster.cli.options import scheduler_option, tls_files, tls_options
 from cluster.exceptions import SpherosegError
 from cluster.exports import ALL_FORMATS, write_exports
 from cluster.imaging import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
@@ -200,13 +201,9 @@ def _run_on_cluster(
     f"{MIN_IMAGES_FOR_CLUSTER} images or one core, where a cluster would not pay for its start]. With 1 "
     "the images are segmented in this process.",
 )
-@click.option(
-    "--scheduler",
-    metavar="ADDR",
-    default=None,
-    envvar="SPHEROSEG_SCHEDULER",
-    help="Run on an existing Dask scheduler (tcp://host:8786; tls://… with --tls-ca-file, --tls-cert and "
-    "--tls-key), or 'deployed' for the cluster started by 'spheroseg cluster deploy'.",
+@scheduler_option(
+    "Run on an existing Dask scheduler (tcp://host:8786; tls://… with --tls-ca-file, --tls-cert and "
+    "--tls-key), or 'deployed' for the cluster started by 'spheroseg cluster deploy'."
 )
 @click.option(
     "--gpus", is_flag=True, help="Run only on GPU workers (those offering GPU=1); fails fast if none."
@@ -217,13 +214,7 @@ def _run_on_cluster(
     default=None,
     help="Images per task [default: chosen from the workers' devices and the number of images].",
 )
-@click.option(
-    "--tls-ca-file", type=click.Path(exists=True, dir_okay=False), default=None, help="TLS: CA (PEM)."
-)
-@click.option(
-    "--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None, help="TLS: certificate."
-)
-@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), default=None, help="TLS: key.")
+@tls_options
 def segment(
     inputs: tuple[Path, ...],
     out_dir: Path,
@@ -261,6 +252,7 @@ def segment(
     if not paths:
         raise click.UsageError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) found in the inputs")
     max_pixels = int(max_megapixels * 1e6)
+    tls = tls_files(tls_ca_file, tls_cert, tls_key)
     if _in_process(paths, workers, scheduler, gpus):
         try:
             segmenter = make_segmenter(method)
@@ -268,7 +260,6 @@ def segment(
             raise click.ClickException(str(exc)) from exc
         outcomes = _run(paths, segmenter, pixel_size, max_pixels, console)
     else:
-        tls = TlsFiles(tls_ca_file, tls_cert, tls_key) if tls_ca_file and tls_cert else None
         try:
             outcomes = _run_on_cluster(
                 paths,

@@ -77,6 +77,27 @@ class Deployment:
     replace_retired: bool = False
     """Workers retire at the end of a lifetime (SLURM wall time): keep the count by adapting to it."""
 
+    @classmethod
+    def started(
+        cls, spec: ClusterSpec, cluster: Any, max_workers: int | None = None, replace_retired: bool = False
+    ) -> Deployment:
+        """The deployment of ``cluster``, just started for ``spec``; adapting if the spec gives a range.
+
+        Without a range, each backend brings up its fixed count in its own way (the local one waits for
+        its workers, SLURM adapts to the count so that retired workers are replaced).
+        """
+        deployment = cls(
+            spec=spec,
+            scheduler_address=cluster.scheduler_address,
+            dashboard_link=cluster.dashboard_link,
+            cluster=cluster,
+            max_workers=max_workers,
+            replace_retired=replace_retired,
+        )
+        if spec.minimum is not None and spec.maximum is not None:
+            deployment.adapt(spec.minimum, spec.maximum)
+        return deployment
+
     async def scale(self, n: int, grace: float = 120.0) -> int:
         """Ask for ``n`` workers and return the number asked for (capped at :attr:`max_workers`).
 

@@ -106,16 +106,8 @@ async def start(spec: ClusterSpec) -> Deployment:
         n = local_cores() if spec.workers is None else spec.workers
         cluster = await LocalCluster(n_workers=n, **options)  # type: ignore[no-untyped-call]
         max_workers = None
-    deployment = Deployment(
-        spec=spec,
-        scheduler_address=cluster.scheduler_address,
-        dashboard_link=cluster.dashboard_link,
-        cluster=cluster,
-        max_workers=max_workers,
-    )
-    if spec.minimum is not None and spec.maximum is not None:
-        deployment.adapt(spec.minimum, spec.maximum)
-    else:
+    deployment = Deployment.started(spec, cluster, max_workers=max_workers)
+    if not spec.adaptive:
         await _wait_for_workers(cluster, n)
     return deployment
 

@@ -113,16 +113,8 @@ async def start(spec: ClusterSpec) -> Deployment:
     except ImportError as exc:
         raise ClusterSpecError("the 'slurm' backend needs dask-jobqueue: pip install dask-jobqueue") from exc
     cluster = await SLURMCluster(**slurm_cluster_options(spec))
-    deployment = Deployment(
-        spec=spec,
-        scheduler_address=cluster.scheduler_address,
-        dashboard_link=cluster.dashboard_link,
-        cluster=cluster,
-        replace_retired=True,
-    )
-    if spec.minimum is not None and spec.maximum is not None:
-        deployment.adapt(spec.minimum, spec.maximum)
-    else:
+    deployment = Deployment.started(spec, cluster, replace_retired=True)
+    if not spec.adaptive:
         # Workers leave at the end of their lifetime: adapting to a fixed count submits replacements.
         deployment.adapt(spec.workers or 1, spec.workers or 1)
     return deployment

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from platformdirs import user_data_path
 
 from cluster.exceptions import ClusterNotFoundError
 from cluster.launch.spec import ClusterSpec
@@ -26,25 +27,20 @@ __all__ = [
     "load_state",
     "process_alive",
     "save_state",
-    "user_data_dir",
 ]
 
 STATE_ENV = "SPHEROSEG_CLUSTER_STATE"
 
 
-def user_data_dir() -> Path:
-    """Where SpheroSeg keeps per-user data on this platform."""
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "spheroseg"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "spheroseg"
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "spheroseg"
-
-
 def default_state_path() -> Path:
-    """The state file: ``$SPHEROSEG_CLUSTER_STATE``, else ``<user data dir>/cluster.json``."""
+    """The state file: ``$SPHEROSEG_CLUSTER_STATE``, else ``cluster.json`` in the user data directory.
+
+    That directory is platformdirs' (the server keeps its data there too). It is the folder the state file
+    always had (``$XDG_DATA_HOME/spheroseg``, ``~/Library/Application Support/spheroseg``,
+    ``%LOCALAPPDATA%\\spheroseg``), so a cluster deployed before still is found.
+    """
     override = os.environ.get(STATE_ENV)
-    return Path(override) if override else user_data_dir() / "cluster.json"
+    return Path(override) if override else user_data_path("spheroseg", appauthor=False) / "cluster.json"
 
 
 @dataclass(frozen=True)

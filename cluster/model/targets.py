@@ -15,8 +15,6 @@ Pure numpy and scipy: no torch, so data preparation can run anywhere.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
@@ -102,8 +100,3 @@ def make_targets(labels: NDArray[np.int32], shape: tuple[int, int]) -> tuple[Flo
     small = _nearest(labels, shape)
     core = core_target(small).astype(np.float32)
     return foreground, core
-
-
-def downscale_factor(shape: tuple[int, int], working_size: int) -> float:
-    """How many full-resolution pixels one working pixel spans."""
-    return max(1.0, max(shape) / working_size) if working_size > 0 else math.inf

@@ -369,11 +369,6 @@ def fine_tune(
     return train(config, out, real=samples, initial=model, card_fields=extra, progress=progress)
 
 
-def shipped_config() -> TrainConfig:
-    """The settings that made the shipped weights (``spheroseg train`` defaults)."""
-    return replace(TrainConfig(), threads=2)
-
-
 SHIPPED_FILE = f"{SHIPPED_STEM}.safetensors"
 
 MODEL_VERSION = "1.1"

@@ -14,7 +14,6 @@ __all__ = [
     "create_project",
     "delete_project",
     "members_of",
-    "project_ids_of_images",
     "projects_by_ids",
     "projects_of_user",
     "remove_member",
@@ -119,8 +118,3 @@ async def _check_keeps_owner(
         select(func.count()).where(ProjectMember.project_id == project_id, ProjectMember.role == "owner")
     )
     check_keeps_owner(owners or 0, ProjectRole(member.role), after)
-
-
-async def project_ids_of_images(db: AsyncSession, image_ids: Sequence[int]) -> dict[int, int]:
-    rows = await db.execute(select(Image.id, Image.project_id).where(Image.id.in_(image_ids)))
-    return {image_id: project_id for image_id, project_id in rows}

@@ -1,9 +1,9 @@
 """Stand-in segmenters and small images for the cluster tests.
 
 Dask pickles them by reference: the worker processes the tests start import this module (they inherit
-the test process's ``sys.path``). Each segmenter behaves like a real one (label images the size of the
-input) and adds one trait a test needs: a fixed time per image, a process that dies on a marked image, a
-record of every load.
+the test process's ``sys.path``). Each segmenter is :class:`cluster.testing.StandInSegmenter` (label
+images the size of the input, a fixed time per image) with one trait a test needs: a process that dies
+on a marked image, a record of every load, a load that fails.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -21,44 +20,27 @@ from PIL import Image
 
 from cluster.exceptions import SegmentationError
 from cluster.segmenter import FloatImage, LabelImage
+from cluster.testing import StandInSegmenter
 
 POISON_SHAPE = (13, 17)
 """An image of this shape kills the worker process that segments it (rows, columns)."""
 
 
-class FakeSegmenter:
-    """Dark pixels are one spheroid; optionally sleeps per image, records loads, dies on poison images."""
+class FakeSegmenter(StandInSegmenter):
+    """The stand-in segmenter that also records each load in a file and dies on poison images."""
 
     def __init__(self, seconds: float = 0.0, load_log: str | None = None, poison: bool = False) -> None:
-        self.seconds = seconds
+        super().__init__(seconds)
         self.poison = poison
-        self.device = "cuda:0" if os.environ.get("CUDA_VISIBLE_DEVICES") else "cpu"
         if load_log is not None:
             with Path(load_log).open("a") as log:
                 log.write(f"{os.getpid()}\n")
 
-    @property
-    def name(self) -> str:
-        return "fake"
-
-    @property
-    def version(self) -> str:
-        return "1"
-
-    @property
-    def parameters(self) -> Mapping[str, Any]:
-        return {"seconds": self.seconds}
-
     def segment(self, images: Sequence[FloatImage]) -> list[LabelImage]:
-        labels = []
-        for image in images:
-            if self.poison and image.shape == POISON_SHAPE:
-                time.sleep(0.3)  # like running out of memory: some way into the work
-                os.kill(os.getpid(), signal.SIGKILL)
-            if self.seconds:
-                time.sleep(self.seconds)
-            labels.append((image < 0.5).astype(np.int32))
-        return labels
+        if self.poison and any(image.shape == POISON_SHAPE for image in images):
+            time.sleep(0.3)  # like running out of memory: some way into the work
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().segment(images)
 
 
 class BatchingFake(FakeSegmenter):

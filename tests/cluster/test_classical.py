@@ -7,6 +7,7 @@ import pickle
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from cluster.classical import ClassicalParams, ClassicalSegmenter
 from cluster.exceptions import SegmentationError
@@ -73,11 +74,47 @@ def test_hollow_spheroid_keeps_its_lumen(segmenter: ClassicalSegmenter) -> None:
     scene = generate_scene(6, (384, 512), MODERATE_LIGHT)
     (hollow,) = scene.description["hollow_labels"]
     ring = scene.labels == hollow
-    from scipy import ndimage as ndi
-
     lumen = ndi.binary_fill_holes(ring) & ~ring
     (labels,) = segmenter.segment([normalize(scene.image)])
     assert (labels[lumen] == 0).mean() > 0.9, "the lumen was filled"
+    assert _matched_iou(labels, scene.labels, hollow) > 0.85
+
+
+def _hollow_annulus_16bit(
+    size: int = 512, outer: float = 170, inner: float = 60
+) -> tuple[np.ndarray, np.ndarray]:
+    """A 16-bit ring of granular tissue around a lumen of plain medium, under a gradient and vignetting.
+
+    The lumen is exactly as bright and as smooth as the medium outside; the noise is 1 % of the signal,
+    so it is stronger where the light is brighter, as a camera's is. Returns the image and the true ring.
+    """
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[:size, :size].astype(np.float32)
+    radius = np.hypot(rows - size / 2, cols - size / 2)
+    ring = (radius < outer) & (radius >= inner)
+    grain = ndi.gaussian_filter(rng.standard_normal((size, size)).astype(np.float32), 1.5)
+    transmission = np.where(ring, 0.55 * (1 + 0.05 * grain / grain.std()), 1.0)
+    light = 0.85 + 0.15 * cols / size + 0.15 * (1 - (radius / (0.75 * size)) ** 2)
+    counts = 40000 * transmission * light * (1 + 0.01 * rng.standard_normal((size, size)))
+    return np.clip(counts, 0, 65535).astype(np.uint16), ring
+
+
+def test_a_large_clear_lumen_under_uneven_light_stays_a_hole(segmenter: ClassicalSegmenter) -> None:
+    """Its dark rim once read as texture: the lumen was filled and the area came out 15 % too large."""
+    image, ring = _hollow_annulus_16bit()
+    lumen = ndi.binary_fill_holes(ring) & ~ring
+    (labels,) = segmenter.segment([normalize(image)])
+    assert labels.max() == 1
+    assert (labels[lumen] == 0).mean() > 0.95, "the lumen was filled"
+    assert (labels > 0).sum() / ring.sum() == pytest.approx(1.0, abs=0.03)
+
+
+def test_a_hollow_spheroid_is_one_spheroid_not_a_ring_of_pieces(segmenter: ClassicalSegmenter) -> None:
+    """A thin ring once looked like many bodies joined by necks to the splitting, which cut it in ~15."""
+    scene = generate_scene(900_000_016, (512, 512), SceneConfig.held_out())  # a large hollow one, a pair
+    (hollow,) = scene.description["hollow_labels"]
+    (labels,) = segmenter.segment([normalize(scene.image)])
+    assert labels.max() == scene.description["n_spheroids"] == 3
     assert _matched_iou(labels, scene.labels, hollow) > 0.85
 
 

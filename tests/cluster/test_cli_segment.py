@@ -84,6 +84,16 @@ def test_bad_options_are_explained(tmp_path: Path, arguments: list[str], message
     assert message in result.output
 
 
+def test_half_of_the_tls_files_is_a_usage_error_not_plain_tcp(tmp_path: Path) -> None:
+    """As for `spheroseg cluster status`: a CA without a client certificate cannot make a TLS connection."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    arguments = ["--scheduler", "tls://127.0.0.1:1", "--tls-ca-file", str(ca)]
+    result = CliRunner().invoke(cli, ["segment", str(SAMPLES), "--out", str(tmp_path / "out"), *arguments])
+    assert result.exit_code == 2, result.output
+    assert "TLS needs both --tls-ca-file and --tls-cert" in result.output
+
+
 def test_folder_without_images_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     result = CliRunner().invoke(cli, ["segment", str(tmp_path), "--out", str(tmp_path / "out")])

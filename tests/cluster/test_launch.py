@@ -70,6 +70,19 @@ def test_the_state_file_round_trips_and_a_missing_one_says_how_to_deploy(tmp_pat
         load_state(path)
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="XDG_DATA_HOME is the Linux data folder")
+def test_a_cluster_recorded_where_earlier_versions_kept_it_is_still_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SPHEROSEG_CLUSTER_STATE", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    state = ClusterState("tcp://127.0.0.1:8786", ClusterSpec(workers=2), pid=123)
+    save_state(state, tmp_path / "spheroseg" / "cluster.json")  # the path earlier versions wrote
+    assert load_state() == state
+    clear_state()
+    assert not (tmp_path / "spheroseg" / "cluster.json").exists()
+
+
 def test_gpus_come_from_cuda_visible_devices_or_nvidia_smi() -> None:
     assert parse_visible_devices("0,2") == ("0", "2")
     assert parse_visible_devices("") == ()
@@ -137,6 +150,23 @@ def test_local_gpu_workers_are_pinned_one_per_device_with_fake_gpus() -> None:
     assert facts == {"gpu-0": ("0", {"GPU": 1}), "gpu-1": ("1", {"GPU": 1})}
     assert asked == 2
     assert limits == {psutil.virtual_memory().total // 2}  # the machine's memory shared by its GPU workers
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_a_local_cluster_deployed_with_a_range_starts_its_minimum_and_stays_within_its_maximum() -> None:
+    async def main() -> tuple[int, int]:
+        deployment = await launch(ClusterSpec(gpus=True, gpu_devices=("0", "1", "2"), minimum=1, maximum=2))
+        client = await connect(deployment.scheduler_address)
+        try:
+            await client.wait_for_workers(1, timeout=30)
+            adaptive = deployment.cluster._adaptive  # what Dask's adapt() left running
+            return adaptive.minimum, adaptive.maximum
+        finally:
+            await close_client(client)
+            await deployment.close()
+
+    assert asyncio.run(main()) == (1, 2)
 
 
 @pytest.mark.slow
