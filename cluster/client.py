@@ -173,6 +173,7 @@ class SegmentationJob:
         self._isolation: deque[int] = deque()
         self._outstanding: dict[str, _Task] = {}
         self._delivered: set[int] = set()
+        self._cancelled: set[int] = set()
         self._done = 0
         self._failed = 0
         self._started = time.monotonic()
@@ -227,8 +228,10 @@ class SegmentationJob:
         self._queue.put_nowait(None)
 
     async def cancel_images(self, indices: Sequence[int]) -> None:
-        """Give up the images at ``indices``; a task that also holds other images runs on (its results for
-        these are dropped), since Dask cannot take one image out of a running task."""
+        """Give up the images at ``indices``: once this returns, no result of theirs is yielded, even one
+        that had already arrived. A task that also holds other images runs on (its results for these are
+        dropped), since Dask cannot take one image out of a running task."""
+        self._cancelled.update(indices)
         dropped = set(indices) - self._delivered
         self._delivered |= dropped  # so a result still arriving for one is not delivered (see _emit)
         self._pending = deque(
@@ -254,6 +257,8 @@ class SegmentationJob:
                     return
                 if isinstance(item, BaseException):
                     raise item
+                if item.index in self._cancelled:
+                    continue  # arrived before the images were given up, not yet taken by the caller
                 self._done += 1
                 self._failed += not item.outcome.ok
                 if self.progress_callback is not None:
