@@ -12,12 +12,12 @@ from strawberry.types import Info as StrawberryInfo
 
 from server.api.cost import CostAccount
 from server.api.loaders import Loaders
-from server.api.services import Services
 from server.db import users
 from server.db.models import User
 from server.domain.auth import hash_token
 from server.domain.roles import UserRole
 from server.exceptions import AuthenticationError
+from server.services.runtime import Runtime
 
 __all__ = ["Context", "Info", "authenticate", "build_context", "refresh_session"]
 
@@ -26,7 +26,7 @@ SESSION_ENDED = "your session has ended (logged out, expired or the account disa
 
 @dataclass
 class Context:
-    services: Services
+    services: Runtime
     request: Request | None
     user: User | None
     session_id: int | None
@@ -70,7 +70,7 @@ def bearer_token(request: Request) -> tuple[str | None, str | None]:
     return token.strip(), None
 
 
-async def build_context(services: Services, request: Request | None) -> Context:
+async def build_context(services: Runtime, request: Request | None) -> Context:
     token, problem = bearer_token(request) if request is not None else (None, None)
     context = Context(services, request, None, None, Loaders(services.db, None))
     if token is not None:

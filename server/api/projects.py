@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 
 from server.api.announce import announce
-from server.api.blobs import remove_unused_originals
+from server.services.blobs import remove_unused_originals
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.extensions import CountedList

@@ -1,7 +1,7 @@
 """``POST /api/projects/{id}/images``: several image files in one multipart request, streamed to storage.
 
 The body is spooled to a per-request folder as it arrives (see :mod:`server.api.multipart` for the
-limits per file, per request and on free disk space, and :mod:`server.api.spool` for the folder). Each
+limits per file, per request and on free disk space, and :mod:`server.services.spool` for the folder). Each
 complete file is then decoded with ``cluster`` (format from the bytes; the limits on pixels and on decoded
 bytes checked from the header first; every plane, or the first planes of a big stack, decoded), so a
 damaged or cut-off file is refused at the door. A file already in the project is reported as a duplicate
@@ -34,12 +34,12 @@ from cluster.imaging import ImageInfo, check_image
 from server.api.context import build_context
 from server.api.multipart import Part, Receiver, SpoolLimits, receive
 from server.api.permissions import project_role
-from server.api.services import Services
-from server.api.spool import free_bytes, make_spool, spool_root
 from server.db import images
 from server.db.models import Image
 from server.domain.roles import Action, allows
 from server.exceptions import StorageError
+from server.services.runtime import Runtime
+from server.services.spool import free_bytes, make_spool, spool_root
 from server.storage import image_key
 
 __all__ = ["upload_images"]
@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 
 async def upload_images(request: Request) -> JSONResponse:
-    services: Services = request.app.state.services
+    services: Runtime = request.app.state.services
     context = await build_context(services, request)
     if context.user is None:
         return _error(401, context.token_problem or "log in first: uploading needs a bearer token")
@@ -93,7 +93,7 @@ async def upload_images(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-def _limits(services: Services) -> SpoolLimits:
+def _limits(services: Runtime) -> SpoolLimits:
     settings = services.settings
     return SpoolLimits(
         file_bytes=settings.max_upload_bytes,
@@ -126,7 +126,7 @@ def _refusal(request: Request, limits: SpoolLimits, root: Path) -> JSONResponse 
     return None
 
 
-async def _store(services: Services, project_id: int, part: Part) -> dict[str, Any]:
+async def _store(services: Runtime, project_id: int, part: Part) -> dict[str, Any]:
     name = part.name or "(unnamed)"
     path = part.path
     if part.refused or path is None:
@@ -166,7 +166,7 @@ async def _store(services: Services, project_id: int, part: Part) -> dict[str, A
     }
 
 
-async def _record(services: Services, image: Image, path: Path) -> Image | tuple[int, str]:
+async def _record(services: Runtime, image: Image, path: Path) -> Image | tuple[int, str]:
     """Add the image under its content's lock, or return ``(id, name)`` of the one that holds its content.
 
     Under the lock the duplicate check is made again (a concurrent upload of the same file may have won),
