@@ -9,7 +9,6 @@ import strawberry
 
 from server.api import image_urls
 from server.api.announce import announce
-from server.services.blobs import remove_unused_originals
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.extensions import CountedList
@@ -25,6 +24,7 @@ from server.domain.review import ReviewStatus, SegmentationStatus, check_review
 from server.events import Event, EventKind
 from server.exceptions import ClientError
 from server.jobs.progress import progress_event
+from server.services.blobs import remove_unused_originals
 
 __all__ = [
     "ImageConnection",

@@ -8,7 +8,6 @@ from typing import Annotated
 import strawberry
 
 from server.api.announce import announce
-from server.services.blobs import remove_unused_originals
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.extensions import CountedList
@@ -22,6 +21,7 @@ from server.domain.errors import LastOwnerError
 from server.domain.listing import ImageOrder
 from server.domain.roles import ProjectRole
 from server.events import Event, EventKind
+from server.services.blobs import remove_unused_originals
 
 __all__ = ["ProjectMutation", "ProjectQuery", "ProjectType"]
 
