@@ -17,6 +17,7 @@ from server.db.models import User
 from server.domain.auth import hash_token
 from server.domain.roles import UserRole
 from server.exceptions import AuthenticationError
+from server.services.permissions import Actor
 from server.services.runtime import Runtime
 
 __all__ = ["Context", "Info", "authenticate", "build_context", "refresh_session"]
@@ -49,6 +50,14 @@ class Context:
     @property
     def is_admin(self) -> bool:
         return self.user is not None and self.user.role == UserRole.ADMIN
+
+    @property
+    def actor(self) -> Actor | None:
+        """Who asks, as services take it (``None``: nobody logged in)."""
+        return Actor.of(self.user) if self.user is not None else None
+
+    def require_actor(self) -> Actor:
+        return Actor.of(self.require_user())
 
     def require_user(self) -> User:
         if self.user is None:
