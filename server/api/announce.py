@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 from server.api.context import Context
 from server.events import Event
-from server.exceptions import EventBusError
+from server.services import events
 
 __all__ = ["announce"]
 
-log = logging.getLogger(__name__)
 
-
-async def announce(context: Context, *events: Event) -> None:
-    """Publish ``events``; a bus that cannot take them is logged, not raised: the change is committed
-    already, and watchers re-read the database when they learn they missed something."""
-    for event in events:
-        try:
-            await context.services.bus.publish(event)
-        except EventBusError as error:
-            log.warning("event %s not published: %s", event.kind.value, error)
+async def announce(context: Context, *changes: Event) -> None:
+    """Publish ``changes`` (see :func:`server.services.events.announce`: a bus failure is logged)."""
+    await events.announce(context.services, *changes)

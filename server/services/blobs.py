@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from server.services.runtime import Runtime
 from server.db import images
 from server.exceptions import StorageError
+from server.services.runtime import Runtime
 from server.storage import image_key
 
 __all__ = ["remove_unused_originals"]
