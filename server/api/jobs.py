@@ -20,8 +20,9 @@ from server.api.results import InputError, RateLimited, input_error, rate_limite
 from server.db.models import Job
 from server.domain.errors import InvalidInputError
 from server.domain.jobs import JobCounts, JobStatus
-from server.exceptions import ClusterUnavailableError, RateLimitedError
+from server.exceptions import RateLimitedError
 from server.jobs.progress import images_per_second
+from server.services import cluster
 from server.services import jobs as service
 
 __all__ = ["ClusterMutation", "ClusterQuery", "JobMutation", "JobQuery", "JobStatusEnum", "JobType"]
@@ -203,13 +204,13 @@ ScaleClusterResult = Annotated[ClusterScaled | InputError, strawberry.union("Sca
 class ClusterQuery:
     @strawberry.field(permission_classes=[IsAdmin], directives=[Cost(weight=20)])
     async def cluster_status(self, info: Info) -> ClusterStatusType:
-        services = info.context.services
-        status = await services.cluster.status()
+        view = await cluster.cluster_view(info.context.services, info.context.require_actor())
+        status = view.status
         return ClusterStatusType(
             address=status.address,
             dashboard=status.dashboard,
-            launched_here=services.cluster.launched_here,
-            dispatching=services.dispatcher is not None and services.dispatcher.leading,
+            launched_here=view.launched_here,
+            dispatching=view.dispatching,
             workers=[
                 ClusterWorkerType(
                     name=w.name,
@@ -236,10 +237,8 @@ class ClusterMutation:
         description="Run this many workers (only on a cluster this server started itself).",
     )
     async def scale_cluster(self, info: Info, workers: int) -> ScaleClusterResult:
-        if not 0 <= workers <= 1024:
-            return InputError(field="workers", message="must be between 0 and 1024")
         try:
-            asked = await info.context.services.cluster.scale(workers)
-        except ClusterUnavailableError as error:
-            return InputError(field="workers", message=str(error))
+            asked = await cluster.scale_cluster(info.context.services, info.context.require_actor(), workers)
+        except InvalidInputError as error:
+            return input_error(error)
         return ClusterScaled(workers=asked)

@@ -18,7 +18,7 @@ from server.db.models import User
 from server.domain.roles import Action, ProjectRole, UserRole, allows, effective_role
 from server.exceptions import PermissionDeniedError
 
-__all__ = ["Actor", "RoleLookup", "StoredRoles", "project_role", "require_project_action"]
+__all__ = ["Actor", "RoleLookup", "StoredRoles", "project_role", "require_admin", "require_project_action"]
 
 VERBS = {Action.VIEW: "see", Action.EDIT: "change", Action.MANAGE: "manage"}
 """How a refusal names each action."""
@@ -86,3 +86,9 @@ async def require_project_action(
     the message (``"not found, or you may not <what>"``)."""
     if not allows(await project_role(actor, project_id, lookup), action):
         raise PermissionDeniedError(f"not found, or you may not {what}")
+
+
+def require_admin(actor: Actor) -> None:
+    """Raise :class:`PermissionDeniedError` unless ``actor`` is an administrator."""
+    if not actor.is_admin:
+        raise PermissionDeniedError("only an administrator may do this")

@@ -20,9 +20,9 @@ from server.domain.auth import Passwords, check_username, hash_token, new_token
 from server.domain.errors import InvalidCredentialsError, UnknownUserError, UsernameTakenError
 from server.domain.roles import UserRole
 from server.events import session_ended
-from server.exceptions import PermissionDeniedError, RateLimitedError
+from server.exceptions import RateLimitedError
 from server.services.events import announce
-from server.services.permissions import Actor
+from server.services.permissions import Actor, require_admin
 from server.services.runtime import Runtime
 
 __all__ = ["Login", "create_user", "log_in", "log_out", "set_disabled"]
@@ -72,8 +72,8 @@ async def create_user(
     """The new user; :class:`InvalidInputError` for a name or password the rules refuse,
     :class:`UsernameTakenError` for a name in use, :class:`PermissionDeniedError` unless ``by`` is an
     administrator (or ``None``, the operator)."""
-    if by is not None and not by.is_admin:
-        raise PermissionDeniedError("only an administrator may do this")
+    if by is not None:
+        require_admin(by)
     username = check_username(username)
     password_hash = passwords.hash(password, username)
     async with db.begin() as session:
