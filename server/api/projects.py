@@ -14,7 +14,6 @@ from server.api.images import ImageConnection, ImageFilterInput, image_connectio
 from server.api.jobs import JobType
 from server.api.permissions import CanManageProject, CanViewProject, IsAuthenticated, project_role
 from server.api.results import InputError, OperationInfo, input_error
-from server.db import projects
 from server.db.models import Project
 from server.domain.errors import InvalidInputError
 from server.domain.listing import ImageOrder
@@ -160,9 +159,7 @@ class ProjectQuery:
     )
     async def projects(self, info: Info) -> list[ProjectType]:
         context = info.context
-        user = context.require_user()
-        async with context.services.db() as db:
-            rows = await projects.projects_of_user(db, user.id, context.is_admin)
+        rows = await service.visible_projects(context.services, context.require_actor())
         for row in rows:
             context.loaders.prime_project(row)
         return [ProjectType.of(row) for row in rows]

@@ -25,6 +25,7 @@ __all__ = [
     "delete_project",
     "remove_member",
     "update_project",
+    "visible_projects",
 ]
 
 
@@ -34,6 +35,12 @@ def checked_name(name: str) -> str:
     if not 1 <= len(name) <= 200:
         raise InvalidInputError("name", "a project name has 1 to 200 characters")
     return name
+
+
+async def visible_projects(runtime: Runtime, actor: Actor) -> list[Project]:
+    """The projects ``actor`` is a member of; every project for an administrator."""
+    async with runtime.db() as db:
+        return await projects.projects_of_user(db, actor.user_id, actor.is_admin)
 
 
 async def create_project(runtime: Runtime, actor: Actor, name: str, description: str) -> Project:
