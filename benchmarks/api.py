@@ -65,8 +65,8 @@ sys.path.insert(0, str(ROOT))  # spheroseg_testing (the service starters) lives 
 
 from cluster.metrics import measure_all  # noqa: E402
 from cluster.polygons import mask_to_spheroids  # noqa: E402
-from server.api.services import Services  # noqa: E402
 from server.app import create_app  # noqa: E402
+from server.composition import Services  # noqa: E402
 from server.db import projects, users  # noqa: E402
 from server.db.engine import StatementCounter, create_engine, session_factory  # noqa: E402
 from server.db.migrate import upgrade  # noqa: E402

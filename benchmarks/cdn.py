@@ -45,8 +45,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.cdn_streaming import streaming_ranges  # noqa: E402
 from cluster.imaging import read_image  # noqa: E402
-from server.api.services import Services  # noqa: E402
 from server.app import create_app  # noqa: E402
+from server.composition import Services  # noqa: E402
 from server.db.engine import create_engine  # noqa: E402
 from server.db.migrate import upgrade  # noqa: E402
 from server.delivery.renditions import render  # noqa: E402

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from server.api.services import Services
+from server.composition import Services
 from server.db import images
 from server.db.models import Image
 from server.storage import BlobStore, image_key

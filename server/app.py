@@ -20,8 +20,8 @@ from starlette.routing import Route, WebSocketRoute
 
 from server.api.body_limit import BodyLimitMiddleware
 from server.api.graphql_app import GraphQLApp
-from server.api.services import Services
 from server.api.upload import upload_images
+from server.composition import Services
 from server.delivery import CacheControlMiddleware, ImageEndpoint
 from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
 from server.settings import Settings

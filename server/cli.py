@@ -93,10 +93,11 @@ def create_user(username: str, admin: bool, password_stdin: bool) -> None:
 
     A password needs at least 10 characters, not only spaces, and may not be the user name.
     """
-    from server.db import users
     from server.db.engine import create_engine, session_factory
-    from server.domain.auth import PasswordPolicy, Passwords, check_username
-    from server.domain.errors import InvalidInputError
+    from server.domain.auth import PasswordPolicy, Passwords
+    from server.domain.errors import InvalidInputError, UsernameTakenError
+    from server.domain.roles import UserRole
+    from server.services import users
 
     settings = Settings()
     if password_stdin:
@@ -106,25 +107,21 @@ def create_user(username: str, admin: bool, password_stdin: bool) -> None:
     passwords: Passwords = Passwords(
         PasswordPolicy(time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib)
     )
-    try:
-        check_username(username)
-        password_hash = passwords.hash(password, username)
-    except InvalidInputError as error:
-        raise click.ClickException(str(error)) from error
+    role = UserRole.ADMIN if admin else UserRole.MEMBER
 
-    async def run() -> bool:
+    async def run() -> None:
         engine = create_engine(settings.database_url)
-        try:
-            async with session_factory(engine).begin() as db:
-                return (
-                    await users.create_user(db, username, password_hash, "admin" if admin else "member")
-                    is not None
-                )
+        try:  # by=None: whoever runs this holds the database's credentials, so acts as the operator
+            await users.create_user(session_factory(engine), passwords, None, username, password, role)
         finally:
             await engine.dispose()
 
-    if not asyncio.run(run()):
-        raise click.ClickException(f"user {username!r} exists already")
+    try:
+        asyncio.run(run())
+    except UsernameTakenError as error:
+        raise click.ClickException(f"user {username!r} exists already") from error
+    except InvalidInputError as error:
+        raise click.ClickException(str(error)) from error
     click.echo(f"created {'administrator' if admin else 'user'} {username}")
 
 
@@ -150,18 +147,17 @@ def enable_user(username: str) -> None:
 
 async def _set_disabled(settings: Settings, username: str, *, disabled: bool) -> str | None:
     """Disable or enable ``username``; why the running servers were not told at once, if they were not."""
-    from server.db import users
     from server.db.engine import create_engine, session_factory
+    from server.domain.errors import UnknownUserError
+    from server.services import users
 
     engine = create_engine(settings.database_url)
     try:
-        async with session_factory(engine).begin() as db:
-            user = await users.set_disabled(db, username, disabled)
-            user_id = None if user is None else user.id
+        user_id = await users.set_disabled(session_factory(engine), username, disabled=disabled)
+    except UnknownUserError as error:
+        raise click.ClickException(error.message) from error
     finally:
         await engine.dispose()
-    if user_id is None:
-        raise click.ClickException(f"no user {username!r}")
     return await _tell_servers(settings, user_id) if disabled else None
 
 
@@ -192,21 +188,18 @@ def rotate_signing_key() -> None:
     takes it up (within SPHEROSEG_DELIVERY_SIGNING_KEY_REFRESH_SECONDS); clients ask for fresh URLs. A CDN
     may keep serving what it cached until it is purged.
     """
-    from server.db import signing
     from server.db.engine import create_engine, session_factory
-    from server.delivery.keyring import Rotation
+    from server.services.signing import rotate_signing_key as rotate
 
     settings = Settings()
 
-    async def run() -> Rotation:
+    async def run() -> str:
         engine = create_engine(settings.database_url)
         try:
-            async with session_factory(engine).begin() as db:
-                row = await signing.add_rotation(db)
-                return Rotation(row.id, row.salt)
+            return await rotate(session_factory(engine))
         finally:
             await engine.dispose()
 
-    key_id = asyncio.run(run()).key_id
+    key_id = asyncio.run(run())
     wait = settings.delivery_signing_key_refresh_seconds
     click.echo(f"image URLs are now signed with key {key_id}; running servers take it up within {wait:.0f} s")

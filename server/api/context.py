@@ -12,12 +12,13 @@ from strawberry.types import Info as StrawberryInfo
 
 from server.api.cost import CostAccount
 from server.api.loaders import Loaders
-from server.api.services import Services
 from server.db import users
 from server.db.models import User
 from server.domain.auth import hash_token
 from server.domain.roles import UserRole
 from server.exceptions import AuthenticationError
+from server.services.permissions import Actor
+from server.services.runtime import Runtime
 
 __all__ = ["Context", "Info", "authenticate", "build_context", "refresh_session"]
 
@@ -26,7 +27,7 @@ SESSION_ENDED = "your session has ended (logged out, expired or the account disa
 
 @dataclass
 class Context:
-    services: Services
+    services: Runtime
     request: Request | None
     user: User | None
     session_id: int | None
@@ -50,6 +51,14 @@ class Context:
     def is_admin(self) -> bool:
         return self.user is not None and self.user.role == UserRole.ADMIN
 
+    @property
+    def actor(self) -> Actor | None:
+        """Who asks, as services take it (``None``: nobody logged in)."""
+        return Actor.of(self.user) if self.user is not None else None
+
+    def require_actor(self) -> Actor:
+        return Actor.of(self.require_user())
+
     def require_user(self) -> User:
         if self.user is None:
             raise AuthenticationError(self.token_problem or "log in first: this needs a bearer token")
@@ -70,7 +79,7 @@ def bearer_token(request: Request) -> tuple[str | None, str | None]:
     return token.strip(), None
 
 
-async def build_context(services: Services, request: Request | None) -> Context:
+async def build_context(services: Runtime, request: Request | None) -> Context:
     token, problem = bearer_token(request) if request is not None else (None, None)
     context = Context(services, request, None, None, Loaders(services.db, None))
     if token is not None:

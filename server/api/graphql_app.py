@@ -33,8 +33,8 @@ from strawberry.types.unset import UNSET, UnsetType
 from server.api.context import Context, authenticate, build_context, refresh_session
 from server.api.extensions import errors_masked
 from server.api.schema import build_schema
-from server.api.services import Services
 from server.exceptions import AuthenticationError, ClientError
+from server.services.runtime import Runtime
 
 __all__ = ["GraphQLApp"]
 
@@ -64,7 +64,7 @@ class _SessionCheckingHandler(BaseGraphQLTransportWSHandler[Context, None]):
 class GraphQLApp(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = _SessionCheckingHandler
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Runtime) -> None:
         settings = services.settings
         super().__init__(
             build_schema(settings),

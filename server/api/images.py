@@ -8,23 +8,20 @@ from typing import Annotated
 import strawberry
 
 from server.api import image_urls
-from server.api.announce import announce
-from server.api.blobs import remove_unused_originals
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.extensions import CountedList
 from server.api.permissions import CanEditProject, CanViewProject
-from server.api.results import InputError, RateLimited, input_error, rate_limited
+from server.api.results import InputError, RateLimited, input_error, rate_limited_result
 from server.api.segmentations import SegmentationType
-from server.db import images, jobs
+from server.db import images
 from server.db.models import Image
 from server.delivery import RenditionFormat
 from server.domain.errors import ReviewRuleError
 from server.domain.listing import ImageFilter, ImageOrder, encode_cursor
-from server.domain.review import ReviewStatus, SegmentationStatus, check_review
-from server.events import Event, EventKind
-from server.exceptions import ClientError
-from server.jobs.progress import progress_event
+from server.domain.review import ReviewStatus, SegmentationStatus
+from server.exceptions import ClientError, RateLimitedError
+from server.services import images as service
 
 __all__ = [
     "ImageConnection",
@@ -230,34 +227,13 @@ class ImageMutation:
     @strawberry.mutation(permission_classes=[CanEditProject], directives=[Cost(weight=10)])
     async def delete_images(self, info: Info, image_ids: list[int]) -> ImagesDeleteResult:
         context = info.context
-        wait = context.services.expensive.hit(f"delete:{context.require_user().id}")
-        if wait:
-            return rate_limited("deletions", wait)
-        projects = {r.id: r.project_id for r in await context.loaders.image.load_many(image_ids) if r}
-        async with context.services.db.begin() as db:
-            touched_jobs = await jobs.cancel_tasks_of_images(db, image_ids)
-            deleted, orphans = await images.delete_images(db, image_ids)
-            changed_jobs = (await jobs.jobs_by_ids(db, touched_jobs)).values()
-        user = context.require_user().username
-        await announce(
-            context,
-            *(progress_event(job, actor=user) for job in changed_jobs),
-            *(
-                Event(
-                    EventKind.IMAGE_STATUS,
-                    project,
-                    None,
-                    tuple(i for i in deleted if projects[i] == project),
-                    user,
-                    {"deleted": True},
-                )
-                for project in sorted({projects[i] for i in deleted})
-            ),
-        )
-        await remove_unused_originals(context.services, orphans)
-        delivery = context.services.delivery
-        purge = await delivery.purge(delivery.purge_request(images=[(projects[i], i) for i in deleted]))
-        return ImagesDeleteSuccess(deleted_ids=deleted, cdn_purge_errors=purge.errors)
+        try:
+            done = await service.delete_images(
+                context.services, context.require_actor(), image_ids, context.loaders
+            )
+        except RateLimitedError as error:
+            return rate_limited_result(error)
+        return ImagesDeleteSuccess(deleted_ids=done.deleted_ids, cdn_purge_errors=done.cdn_purge_errors)
 
     @strawberry.mutation(
         permission_classes=[CanEditProject],
@@ -268,24 +244,13 @@ class ImageMutation:
         self, info: Info, image_ids: list[int], status: ReviewStatus, comment: str | None = None
     ) -> ReviewSetResult:
         context = info.context
-        user = context.require_user()
-        async with context.services.db.begin() as db:
-            rows = await images.images_by_ids(db, image_ids)
-            try:
-                for row in rows.values():
-                    check_review(status, comment, row.current_version > 0, row.name)
-            except ReviewRuleError as error:
-                return InputError(field="status", message=str(error))
-            await images.set_review(db, list(rows), status.value, comment, user.id)
-            db.expire_all()
-            updated = await images.images_by_ids(db, list(rows))
-        for project in sorted({row.project_id for row in updated.values()}):
-            changed = tuple(i for i, row in updated.items() if row.project_id == project)
-            data = {"status": status.value, "comment": comment}
-            await announce(
-                context, Event(EventKind.REVIEW_CHANGED, project, None, changed, user.username, data)
+        try:
+            updated = await service.set_review(
+                context.services, context.require_actor(), image_ids, status, comment, context.loaders
             )
-        return ReviewSetSuccess(images=[ImageType.of(updated[i]) for i in image_ids if i in updated])
+        except ReviewRuleError as error:
+            return InputError(field="status", message=str(error))
+        return ReviewSetSuccess(images=[ImageType.of(row) for row in updated])
 
 
 __all__ += ["image_connection", "input_error"]

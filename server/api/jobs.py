@@ -1,7 +1,6 @@
 """Segmentation jobs over GraphQL: ``segmentImages``, ``cancelJob``, ``job``, and the cluster for admins.
 
-Jobs are written to the database in one transaction and announced on the event bus; the dispatcher (one
-per deployment, :mod:`server.jobs`) takes it from there. Live progress is in :mod:`server.api.live`.
+Starting and cancelling a job is :mod:`server.services.jobs`; live progress is in :mod:`server.api.live`.
 """
 
 from __future__ import annotations
@@ -12,22 +11,19 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from cluster.exceptions import SegmentationError
-from cluster.methods import DEFAULT_METHOD, JOB_PARAMETERS, METHODS, checked_parameters
-from server.api.announce import announce
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.extensions import CountedList
 from server.api.images import ImageFilterInput
 from server.api.permissions import CanEditProject, CanViewProject, IsAdmin
-from server.api.results import InputError, RateLimited, rate_limited
-from server.db import jobs
-from server.db.images import image_ids_of_project, images_by_ids
+from server.api.results import InputError, RateLimited, input_error, rate_limited_result
 from server.db.models import Job
+from server.domain.errors import InvalidInputError
 from server.domain.jobs import JobCounts, JobStatus
-from server.events import Event, EventKind
-from server.exceptions import ClusterUnavailableError
-from server.jobs.progress import images_per_second, progress_event
+from server.exceptions import RateLimitedError
+from server.jobs.progress import images_per_second
+from server.services import cluster
+from server.services import jobs as service
 
 __all__ = ["ClusterMutation", "ClusterQuery", "JobMutation", "JobQuery", "JobStatusEnum", "JobType"]
 
@@ -146,49 +142,18 @@ class JobMutation:
         description="Segment images on the cluster; watch it with the jobProgress subscription.",
     )
     async def segment_images(self, info: Info, input: SegmentImagesInput) -> SegmentImagesResult:
-        context, settings = info.context, info.context.services.settings
-        user = context.require_user()
-        method = input.method or DEFAULT_METHOD
-        if method not in METHODS:
-            return InputError(
-                field="method", message=f"{method!r} is not one of: {', '.join(sorted(METHODS))}"
-            )
-        given: object = {} if input.parameters is None else input.parameters
+        context = info.context
+        where = (input.filter or ImageFilterInput()).to_domain()
+        request = service.JobRequest(input.project_id, input.image_ids, where, input.method, input.parameters)
         try:
-            # Checked here, not image by image on the workers; and only the tuning options, never a
-            # worker's files or hardware (JOB_PARAMETERS says which).
-            parameters = checked_parameters(method, given, allowed=JOB_PARAMETERS[method])
-        except SegmentationError as error:
-            return InputError(field="parameters", message=str(error))
-        wait = context.services.expensive.hit(f"jobs:{user.id}")
-        if wait:
-            return rate_limited("jobs", wait)
-        async with context.services.db.begin() as db:
-            if input.image_ids is not None:
-                rows = await images_by_ids(db, input.image_ids)
-                projects = {row.project_id for row in rows.values()}
-                if len(projects) != 1 or (input.project_id is not None and projects != {input.project_id}):
-                    return InputError(field="imageIds", message="give images of one project")
-                project_id, ids = projects.pop(), sorted(rows)
-            elif input.project_id is not None:
-                where = (input.filter or ImageFilterInput()).to_domain()
-                project_id = input.project_id
-                ids = await image_ids_of_project(db, project_id, where, settings.max_images_per_job + 1)
-            else:
-                return InputError(field="input", message="give imageIds, or projectId (and a filter)")
-            if len(ids) > settings.max_images_per_job:
-                return InputError(
-                    field="input",
-                    message=f"at most {settings.max_images_per_job} images per job; filter more",
-                )
-            job, skipped = await jobs.create_job(db, project_id, user.id, method, parameters, ids)
-        queued = tuple(sorted(set(ids) - set(skipped)))
-        await announce(
-            context,
-            progress_event(job, EventKind.JOB_CREATED, actor=user.username),
-            Event(EventKind.IMAGE_STATUS, project_id, job.id, queued, user.username, {"status": "queued"}),
-        )
-        return JobStarted(job=JobType.of(job), skipped_image_ids=skipped)
+            started = await service.start_job(
+                context.services, context.require_actor(), request, context.loaders
+            )
+        except RateLimitedError as error:
+            return rate_limited_result(error)
+        except InvalidInputError as error:
+            return input_error(error)
+        return JobStarted(job=JobType.of(started.job), skipped_image_ids=started.skipped_image_ids)
 
     @strawberry.mutation(
         permission_classes=[CanEditProject],
@@ -196,21 +161,10 @@ class JobMutation:
     )
     async def cancel_job(self, info: Info, id: int) -> CancelJobResult:
         context = info.context
-        user = context.require_user()
-        async with context.services.db.begin() as db:
-            given_back = await jobs.cancel_job(db, id)
-            job = (await jobs.jobs_by_ids(db, [id]))[id]
-        if job.status != JobStatus.CANCELLED.value:
-            return InputError(field="id", message=f"job {id} has already finished ({job.status})")
-        await announce(
-            context,
-            progress_event(job, EventKind.JOB_CANCELLED, actor=user.username),
-            progress_event(job, EventKind.JOB_FINISHED, actor=user.username),
-            Event(EventKind.IMAGE_STATUS, job.project_id, job.id, tuple(given_back), user.username),
-        )
-        dispatcher = context.services.dispatcher
-        if dispatcher is not None:
-            await dispatcher.cancel(id)
+        try:
+            job = await service.cancel_job(context.services, context.require_actor(), id, context.loaders)
+        except InvalidInputError as error:
+            return input_error(error)
         return JobType.of(job)
 
 
@@ -250,13 +204,13 @@ ScaleClusterResult = Annotated[ClusterScaled | InputError, strawberry.union("Sca
 class ClusterQuery:
     @strawberry.field(permission_classes=[IsAdmin], directives=[Cost(weight=20)])
     async def cluster_status(self, info: Info) -> ClusterStatusType:
-        services = info.context.services
-        status = await services.cluster.status()
+        view = await cluster.cluster_view(info.context.services, info.context.require_actor())
+        status = view.status
         return ClusterStatusType(
             address=status.address,
             dashboard=status.dashboard,
-            launched_here=services.cluster.launched_here,
-            dispatching=services.dispatcher is not None and services.dispatcher.leading,
+            launched_here=view.launched_here,
+            dispatching=view.dispatching,
             workers=[
                 ClusterWorkerType(
                     name=w.name,
@@ -283,10 +237,8 @@ class ClusterMutation:
         description="Run this many workers (only on a cluster this server started itself).",
     )
     async def scale_cluster(self, info: Info, workers: int) -> ScaleClusterResult:
-        if not 0 <= workers <= 1024:
-            return InputError(field="workers", message="must be between 0 and 1024")
         try:
-            asked = await info.context.services.cluster.scale(workers)
-        except ClusterUnavailableError as error:
-            return InputError(field="workers", message=str(error))
+            asked = await cluster.scale_cluster(info.context.services, info.context.require_actor(), workers)
+        except InvalidInputError as error:
+            return input_error(error)
         return ClusterScaled(workers=asked)

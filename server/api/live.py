@@ -26,7 +26,6 @@ from server.api.context import Info
 from server.api.extensions import errors_masked
 from server.api.jobs import JobStatusEnum
 from server.api.permissions import CanViewProject
-from server.api.services import Services
 from server.api.sessions import SESSION_KINDS, SessionWatch
 from server.db import jobs
 from server.db.images import images_by_ids
@@ -34,6 +33,7 @@ from server.domain.jobs import JobStatus
 from server.events import Event, EventKind
 from server.exceptions import PermissionDeniedError
 from server.jobs.progress import JobSnapshot
+from server.services.runtime import Runtime
 
 __all__ = ["Subscription"]
 
@@ -92,7 +92,7 @@ class ProjectEventType:
         )
 
 
-async def _snapshot(services: Services, job_id: int) -> JobSnapshot:
+async def _snapshot(services: Runtime, job_id: int) -> JobSnapshot:
     async with services.db() as db:
         job = (await jobs.jobs_by_ids(db, [job_id])).get(job_id)
         if job is None:  # its project was deleted, and the event saying so is not here yet
@@ -100,7 +100,7 @@ async def _snapshot(services: Services, job_id: int) -> JobSnapshot:
         return JobSnapshot.of(job)
 
 
-async def _progress(services: Services, snapshot: JobSnapshot) -> JobProgressType:
+async def _progress(services: Runtime, snapshot: JobSnapshot) -> JobProgressType:
     name = snapshot.last_image_name
     if name is None and snapshot.last_image_id is not None:
         async with services.db() as db:

@@ -79,6 +79,14 @@ class Loaders:
             found = await projects.roles_of(session, [(self.user_id, pid) for pid in project_ids])
         return [found.get((self.user_id, pid)) for pid in project_ids]
 
+    async def project_exists(self, project_id: int) -> bool:
+        """For :func:`server.services.permissions.project_role` (a :class:`RoleLookup`)."""
+        return await self.project.load(project_id) is not None
+
+    async def member_role(self, project_id: int) -> str | None:
+        role: str | None = await self.role.load(project_id)
+        return role
+
     def prime_images(self, rows: Sequence[Image]) -> None:
         for row in rows:
             self.image.prime(row.id, row)

@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 from strawberry.permission import BasePermission
 
 from server.api.context import Context, Info
-from server.domain.roles import Action, ProjectRole, UserRole, allows, effective_role
+from server.domain.roles import Action, ProjectRole, UserRole, allows
 from server.exceptions import PermissionDeniedError
+from server.services import permissions
 
 __all__ = ["CanEditProject", "CanManageProject", "CanViewProject", "IsAdmin", "IsAuthenticated"]
 
@@ -38,14 +39,9 @@ class IsAdmin(BasePermission):
 
 
 async def project_role(context: Context, project_id: int) -> ProjectRole | None:
-    if context.user is None:
-        return None
-    if context.is_admin:
-        if await context.loaders.project.load(project_id) is None:
-            return None
-        return ProjectRole.OWNER
-    member = await context.loaders.role.load(project_id)
-    return effective_role(UserRole(context.user.role), ProjectRole(member) if member else None)
+    """The context's user's role in the project, by the rule every entry point shares, read through the
+    request's DataLoaders."""
+    return await permissions.project_role(context.actor, project_id, context.loaders)
 
 
 IMAGE_ID_FIELDS = frozenset({"image"})
@@ -97,7 +93,7 @@ class _ProjectPermission(BasePermission):
                 continue  # the page's 100 images share one project: decided once per request
             role = await project_role(context, project_id) if project_id is not None else None
             if not allows(role, self.action):
-                what = {Action.VIEW: "see", Action.EDIT: "change", Action.MANAGE: "manage"}[self.action]
+                what = permissions.VERBS[self.action]
                 raise PermissionDeniedError(f"not found, or you may not {what} it ({info.field_name})")
             granted.remember((project_id, self.action))
         return True

@@ -7,8 +7,6 @@ from typing import Annotated
 
 import strawberry
 
-from server.api.announce import announce
-from server.api.blobs import remove_unused_originals
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.extensions import CountedList
@@ -16,12 +14,11 @@ from server.api.images import ImageConnection, ImageFilterInput, image_connectio
 from server.api.jobs import JobType
 from server.api.permissions import CanManageProject, CanViewProject, IsAuthenticated, project_role
 from server.api.results import InputError, OperationInfo, input_error
-from server.db import projects, users
-from server.db.models import Project, utcnow
-from server.domain.errors import LastOwnerError
+from server.db.models import Project
+from server.domain.errors import InvalidInputError
 from server.domain.listing import ImageOrder
 from server.domain.roles import ProjectRole
-from server.events import Event, EventKind
+from server.services import projects as service
 
 __all__ = ["ProjectMutation", "ProjectQuery", "ProjectType"]
 
@@ -153,13 +150,6 @@ ProjectUpdateResult = Annotated[ProjectSuccess | InputError, strawberry.union("P
 MemberResult = Annotated[ProjectSuccess | InputError, strawberry.union("ProjectMemberResult")]
 
 
-def _checked_name(name: str) -> str | InputError:
-    name = name.strip()
-    if not 1 <= len(name) <= 200:
-        return InputError(field="name", message="a project name has 1 to 200 characters")
-    return name
-
-
 @strawberry.type
 class ProjectQuery:
     @strawberry.field(
@@ -169,9 +159,7 @@ class ProjectQuery:
     )
     async def projects(self, info: Info) -> list[ProjectType]:
         context = info.context
-        user = context.require_user()
-        async with context.services.db() as db:
-            rows = await projects.projects_of_user(db, user.id, context.is_admin)
+        rows = await service.visible_projects(context.services, context.require_actor())
         for row in rows:
             context.loaders.prime_project(row)
         return [ProjectType.of(row) for row in rows]
@@ -187,68 +175,52 @@ class ProjectQuery:
 class ProjectMutation:
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Create a project you own.")
     async def create_project(self, info: Info, input: ProjectCreateInput) -> ProjectCreateResult:
-        name = _checked_name(input.name)
-        if isinstance(name, InputError):
-            return name
-        user = info.context.require_user()
-        async with info.context.services.db.begin() as db:
-            row = await projects.create_project(db, name, input.description, user.id)
+        context = info.context
+        try:
+            row = await service.create_project(
+                context.services, context.require_actor(), input.name, input.description
+            )
+        except InvalidInputError as error:
+            return input_error(error)
         return ProjectSuccess(project=ProjectType.of(row))
 
     @strawberry.mutation(permission_classes=[CanManageProject])
     async def update_project(self, info: Info, id: int, input: ProjectUpdateInput) -> ProjectUpdateResult:
-        async with info.context.services.db.begin() as db:
-            row = (await projects.projects_by_ids(db, [id]))[id]
-            if input.name is not None:
-                name = _checked_name(input.name)
-                if isinstance(name, InputError):
-                    return name
-                row.name = name
-            if input.description is not None:
-                row.description = input.description
-            row.updated_at = utcnow()
+        context = info.context
+        try:
+            row = await service.update_project(
+                context.services, context.require_actor(), id, input.name, input.description, context.loaders
+            )
+        except InvalidInputError as error:
+            return input_error(error)
         return ProjectSuccess(project=ProjectType.of(row))
 
     @strawberry.mutation(permission_classes=[CanManageProject], directives=[Cost(weight=10)])
     async def delete_project(self, info: Info, id: int) -> OperationInfo:
-        user = info.context.require_user()
-        async with info.context.services.db.begin() as db:
-            members = (await projects.members_of(db, [id]))[id]
-            orphans = await projects.delete_project(db, id)
-        # Open subscriptions on the project end on this (see server.api.access).
-        lost = {"user_ids": [member.user_id for member in members]}
-        await announce(info.context, Event(EventKind.PROJECT_DELETED, id, actor=user.username, data=lost))
-        await remove_unused_originals(info.context.services, orphans)
+        context = info.context
+        await service.delete_project(context.services, context.require_actor(), id, context.loaders)
         return OperationInfo(message=f"project {id} deleted")
 
     @strawberry.mutation(
         permission_classes=[CanManageProject], description="Share a project, or change a role."
     )
     async def add_project_member(self, info: Info, id: int, username: str, role: ProjectRole) -> MemberResult:
-        async with info.context.services.db.begin() as db:
-            user = await users.user_by_name(db, username)
-            if user is None:
-                return InputError(field="username", message=f"no user {username!r}")
-            try:
-                await projects.set_member(db, id, user.id, role.value)
-            except LastOwnerError as error:
-                return input_error(error)
-            row = (await projects.projects_by_ids(db, [id]))[id]
+        context = info.context
+        try:
+            row = await service.add_member(
+                context.services, context.require_actor(), id, username, role, context.loaders
+            )
+        except InvalidInputError as error:
+            return input_error(error)
         return ProjectSuccess(project=ProjectType.of(row))
 
     @strawberry.mutation(permission_classes=[CanManageProject])
     async def remove_project_member(self, info: Info, id: int, username: str) -> MemberResult:
-        actor = info.context.require_user()
-        async with info.context.services.db.begin() as db:
-            user = await users.user_by_name(db, username)
-            if user is None:
-                return InputError(field="username", message=f"no user {username!r}")
-            try:
-                await projects.remove_member(db, id, user.id)
-            except LastOwnerError as error:
-                return input_error(error)
-            row = (await projects.projects_by_ids(db, [id]))[id]
-        # The removed member's open subscriptions on the project end on this (see server.api.access).
-        lost = {"user_ids": [user.id]}
-        await announce(info.context, Event(EventKind.ACCESS_CHANGED, id, actor=actor.username, data=lost))
+        context = info.context
+        try:
+            row = await service.remove_member(
+                context.services, context.require_actor(), id, username, context.loaders
+            )
+        except InvalidInputError as error:
+            return input_error(error)
         return ProjectSuccess(project=ProjectType.of(row))

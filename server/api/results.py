@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from server.domain.errors import InvalidInputError
+from server.exceptions import RateLimitedError
 
 __all__ = ["InputError", "OperationInfo", "RateLimited", "input_error"]
 
@@ -37,4 +38,9 @@ def rate_limited(what: str, retry_after: float) -> RateLimited:
     )
 
 
-__all__ += ["rate_limited"]
+def rate_limited_result(error: RateLimitedError) -> RateLimited:
+    """A service's refusal as the union member (same message as :func:`rate_limited`)."""
+    return RateLimited(message=str(error), retry_after_seconds=round(error.retry_after, 1))
+
+
+__all__ += ["rate_limited", "rate_limited_result"]

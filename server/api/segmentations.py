@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 import strawberry
@@ -11,19 +11,17 @@ from strawberry.scalars import JSON
 
 from cluster.metrics import SpheroidMetrics
 from cluster.segmentation import Spheroid
-from server.api.announce import announce
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.extensions import CountedList
 from server.api.permissions import CanEditProject
-from server.api.results import InputError, RateLimited, input_error, rate_limited
-from server.db import segmentations
-from server.db.images import images_by_ids
-from server.db.models import Image, SegmentationVersion
+from server.api.results import InputError, RateLimited, input_error, rate_limited_result
+from server.db.models import SegmentationVersion
 from server.domain.errors import InvalidInputError, InvalidSpheroidsError, VersionConflictError
-from server.domain.spheroids import SpheroidDraft, checked_spheroids
-from server.domain.versions import Provenance, SaveOrigin, SegmentationSave
-from server.events import Event, EventKind
+from server.domain.spheroids import SpheroidDraft
+from server.domain.versions import Provenance, SaveOrigin
+from server.exceptions import RateLimitedError
+from server.services import segmentations as service
 
 __all__ = ["SegmentationMutation", "SegmentationType"]
 
@@ -149,49 +147,20 @@ def _conflict(error: VersionConflictError) -> VersionConflict:
     )
 
 
-async def save_spheroids(
-    info: Info,
-    image_id: int,
-    base_version: int,
-    spheroids: list[SpheroidDraft] | list[Spheroid],
-    origin: SaveOrigin,
-    provenance: Provenance,
-) -> SegmentationSaveResult:
-    """Check and measure drafts, then store a new version (:func:`segmentations.save_segmentation`), all or
-    nothing; stored spheroids (a revert) are saved as they are."""
-    context = info.context
-    user = context.require_user()
-    wait = context.services.expensive.hit(f"save:{user.id}")
-    if wait:
-        return rate_limited("saves", wait)
-    async with context.services.db.begin() as db:
-        try:
-            image = (await images_by_ids(db, [image_id])).get(image_id)
-            if image is None:  # deleted since the permission check
-                raise InvalidInputError("imageId", f"there is no image {image_id}; it may have been deleted")
-            measured = await _checked(spheroids, image)
-            change = SegmentationSave(image_id, base_version, measured, origin, user.id, provenance)
-            row = await segmentations.save_segmentation(db, change)
-        except VersionConflictError as error:
-            return _conflict(error)
-        except InvalidSpheroidsError as error:
-            return InvalidSpheroids(
-                message=f"{len(error.problems)} problem(s); nothing saved", problems=error.problems
-            )
-        except InvalidInputError as error:
-            return input_error(error)
-    data = {"version": row.version, "spheroidCount": row.spheroid_count, "origin": origin.value}
-    event = Event(EventKind.SEGMENTATION_SAVED, image.project_id, None, (image_id,), user.username, data)
-    await announce(context, event)
+async def save_result(saving: Awaitable[SegmentationVersion]) -> SegmentationSaveResult:
+    """A save of :mod:`server.services.segmentations` as the mutation's result union."""
+    try:
+        row = await saving
+    except RateLimitedError as error:
+        return rate_limited_result(error)
+    except VersionConflictError as error:
+        return _conflict(error)
+    except InvalidSpheroidsError as error:
+        message = f"{len(error.problems)} problem(s); nothing saved"
+        return InvalidSpheroids(message=message, problems=error.problems)
+    except InvalidInputError as error:
+        return input_error(error)
     return SegmentationSaveSuccess(segmentation=SegmentationType.of(row))
-
-
-async def _checked(spheroids: list[SpheroidDraft] | list[Spheroid], image: Image) -> list[Spheroid]:
-    """Drafts checked and measured against the image (in a thread); stored spheroids as they are."""
-    drafts = [s for s in spheroids if isinstance(s, SpheroidDraft)]
-    if not drafts:
-        return [s for s in spheroids if isinstance(s, Spheroid)]
-    return await asyncio.to_thread(checked_spheroids, drafts, image.width, image.height, image.pixel_size_um)
 
 
 @strawberry.type
@@ -215,7 +184,19 @@ class SegmentationMutation:
         drafts = [SpheroidDraft(s.exterior, s.holes) for s in spheroids]
         params: dict[str, Any] = dict(parameters) if isinstance(parameters, dict) else {}
         provenance = Provenance(model_name, model_version, params)
-        return await save_spheroids(info, image_id, base_version, drafts, SaveOrigin.EDIT, provenance)
+        context = info.context
+        return await save_result(
+            service.save_spheroids(
+                context.services,
+                context.require_actor(),
+                image_id,
+                base_version,
+                drafts,
+                SaveOrigin.EDIT,
+                provenance,
+                context.loaders,
+            )
+        )
 
     @strawberry.mutation(
         permission_classes=[CanEditProject],
@@ -225,13 +206,9 @@ class SegmentationMutation:
     async def revert_segmentation(
         self, info: Info, image_id: int, version: int, base_version: int
     ) -> SegmentationSaveResult:
-        async with info.context.services.db() as db:
-            old = await segmentations.segmentation_at(db, image_id, version)
-        if old is None:
-            return InputError(field="version", message=f"image {image_id} has no version {version}")
-        provenance = Provenance(
-            old.model_name, old.model_version, {**old.parameters, "revertedFrom": version}
-        )
-        return await save_spheroids(
-            info, image_id, base_version, old.spheroids, SaveOrigin.REVERT, provenance
+        context = info.context
+        return await save_result(
+            service.revert_segmentation(
+                context.services, context.require_actor(), image_id, version, base_version, context.loaders
+            )
         )

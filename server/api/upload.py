@@ -1,13 +1,9 @@
 """``POST /api/projects/{id}/images``: several image files in one multipart request, streamed to storage.
 
 The body is spooled to a per-request folder as it arrives (see :mod:`server.api.multipart` for the
-limits per file, per request and on free disk space, and :mod:`server.api.spool` for the folder). Each
-complete file is then decoded with ``cluster`` (format from the bytes; the limits on pixels and on decoded
-bytes checked from the header first; every plane, or the first planes of a big stack, decoded), so a
-damaged or cut-off file is refused at the door. A file already in the project is reported as a duplicate
-naming the image that holds it; the original goes to the blob store under its content hash. Each file is
-recorded in its own transaction, under the lock of its content (see :func:`server.db.images.lock_content`),
-so concurrent uploads of one file store it once and report the others as duplicates.
+limits per file, per request and on free disk space, and :mod:`server.services.spool` for the folder).
+The route only receives and answers: who may upload, and what becomes of each complete file (decoded and
+checked, stored once by content, recorded or reported as a duplicate) is :mod:`server.services.uploads`.
 
 The answer lists every file with ``accepted`` and the image, or the reason it was refused. A request
 refused as a whole is answered with ``error``: 413 when its declared size passes the per-request limit, 507
@@ -19,45 +15,39 @@ rest was not read.
 from __future__ import annotations
 
 import asyncio
-import logging
 import shutil
 from pathlib import Path
 from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
-from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from cluster.exceptions import ImageReadError
-from cluster.imaging import ImageInfo, check_image
 from server.api.context import build_context
 from server.api.multipart import Part, Receiver, SpoolLimits, receive
-from server.api.permissions import project_role
-from server.api.services import Services
-from server.api.spool import free_bytes, make_spool, spool_root
-from server.db import images
-from server.db.models import Image
-from server.domain.roles import Action, allows
-from server.exceptions import StorageError
-from server.storage import image_key
+from server.exceptions import PermissionDeniedError
+from server.services import uploads
+from server.services.runtime import Runtime
+from server.services.spool import free_bytes, make_spool, spool_root
+from server.services.uploads import Duplicate, Refused, UploadedFile, UploadOutcome
 
 __all__ = ["upload_images"]
 
-logger = logging.getLogger(__name__)
-
 
 async def upload_images(request: Request) -> JSONResponse:
-    services: Services = request.app.state.services
+    services: Runtime = request.app.state.services
     context = await build_context(services, request)
-    if context.user is None:
+    actor = context.actor
+    if actor is None:
         return _error(401, context.token_problem or "log in first: uploading needs a bearer token")
     try:
         project_id = int(request.path_params["project_id"])
     except ValueError:
         return _error(404, "no such project")
-    if not allows(await project_role(context, project_id), Action.EDIT):
-        return _error(403, "not found, or you may not add images to it")
+    try:
+        upload = await uploads.open_upload(services, actor, project_id, context.loaders)
+    except PermissionDeniedError as error:
+        return _error(403, str(error))
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
@@ -77,23 +67,20 @@ async def upload_images(request: Request) -> JSONResponse:
         files = [p for p in receiver.parts if p.field_name == "files" or p.name]
         if not files and receiver.stopped is None:
             return _error(400, "no file in the field 'files'")
-        results = [await _store(services, project_id, part) for part in files]
-        # Thumbnails (or a CDN's display masters) are made in the background, so the gallery finds them.
-        stored = zip(files, results, strict=True)
-        services.delivery.schedule_renditions(p.digest.hexdigest() for p, r in stored if r["accepted"])
+        outcomes = [await upload.add(_uploaded(part)) for part in files]
+        upload.finish(outcomes)
     finally:
         receiver.close()
         await asyncio.to_thread(shutil.rmtree, folder, True)
+    results = [_answer(outcome) for outcome in outcomes]
     accepted = sum(1 for r in results if r["accepted"])
-    for result in results:
-        services.metrics.uploads.labels("accepted" if result["accepted"] else "refused").inc()
     body: dict[str, Any] = {"accepted": accepted, "refused": len(results) - accepted, "files": results}
     if receiver.stopped is not None:
         return JSONResponse({"error": receiver.stopped.message, **body}, status_code=receiver.stopped.status)
     return JSONResponse(body)
 
 
-def _limits(services: Services) -> SpoolLimits:
+def _limits(services: Runtime) -> SpoolLimits:
     settings = services.settings
     return SpoolLimits(
         file_bytes=settings.max_upload_bytes,
@@ -126,86 +113,27 @@ def _refusal(request: Request, limits: SpoolLimits, root: Path) -> JSONResponse 
     return None
 
 
-async def _store(services: Services, project_id: int, part: Part) -> dict[str, Any]:
-    name = part.name or "(unnamed)"
-    path = part.path
-    if part.refused or path is None:
-        return _refused(name, part.refused or "the file did not arrive whole")
-    settings = services.settings
-    try:
-        info = await asyncio.to_thread(
-            check_image, path, name, settings.max_pixels, max_bytes=settings.max_decoded_bytes
-        )
-    except ImageReadError as error:
-        return _refused(name, error.reason)
-    content_hash = part.digest.hexdigest()
-    async with services.db() as db:
-        existing = await images.images_with_hashes(db, project_id, [content_hash])
-    if content_hash in existing:  # known already: not even sent to the store
-        return _duplicate(name, *existing[content_hash])
-    try:
-        # The long part (a big file to S3) comes before the content lock, so the lock is held briefly.
-        await services.store.put_file(image_key(content_hash), path, "application/octet-stream")
-        recorded = await _record(services, _image_row(project_id, name, content_hash, info, part.size), path)
-    except StorageError as error:
-        return _refused(name, f"storage failed: {error}")
-    except OperationalError:
-        logger.exception("the database refused to record the upload of %s", name)
-        return _refused(name, "the database was busy and nothing was stored; upload this file again")
-    if not isinstance(recorded, Image):
-        return _duplicate(name, *recorded)
+def _uploaded(part: Part) -> UploadedFile:
+    return UploadedFile(part.name or "(unnamed)", part.path, part.digest.hexdigest(), part.size, part.refused)
+
+
+def _answer(outcome: UploadOutcome) -> dict[str, Any]:
+    """An outcome as the JSON the route has always answered."""
+    if isinstance(outcome, Refused):
+        return _refused(outcome.name, outcome.reason)
+    if isinstance(outcome, Duplicate):
+        return _duplicate(outcome.name, outcome.image_id, outcome.existing_name)
+    info = outcome.info
     return {
-        "name": name,
+        "name": outcome.name,
         "accepted": True,
-        "imageId": recorded.id,
+        "imageId": outcome.image_id,
         "width": info.width,
         "height": info.height,
         "bitDepth": info.bit_depth,
         "format": info.format,
         "pixelSizeUm": info.pixel_size_um,
     }
-
-
-async def _record(services: Services, image: Image, path: Path) -> Image | tuple[int, str]:
-    """Add the image under its content's lock, or return ``(id, name)`` of the one that holds its content.
-
-    Under the lock the duplicate check is made again (a concurrent upload of the same file may have won),
-    and the original is put again if a deletion elsewhere removed it after it was put.
-    """
-    content_hash = image.content_hash
-    try:
-        async with services.db.begin() as db:
-            await images.lock_content(db, content_hash)
-            existing = await images.images_with_hashes(db, image.project_id, [content_hash])
-            if content_hash in existing:
-                return existing[content_hash]
-            key = image_key(content_hash)
-            if not await services.store.exists(key):
-                await services.store.put_file(key, path, "application/octet-stream")
-            return await images.add_image(db, image)
-    except IntegrityError:  # a database where the lock is not enough: the other upload won all the same
-        async with services.db() as db:
-            existing = await images.images_with_hashes(db, image.project_id, [content_hash])
-        if content_hash in existing:
-            return existing[content_hash]
-        raise
-
-
-def _image_row(project_id: int, name: str, content_hash: str, info: ImageInfo, size: int) -> Image:
-    return Image(
-        project_id=project_id,
-        name=name,
-        content_hash=content_hash,
-        format=info.format,
-        width=info.width,
-        height=info.height,
-        bit_depth=info.bit_depth,
-        pixel_size_um=info.pixel_size_um,
-        byte_size=size,
-        segmentation_status="none",
-        review_status="unreviewed",
-        current_version=0,
-    )
 
 
 def _refused(name: str, reason: str) -> dict[str, Any]:

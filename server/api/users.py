@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import enum
 from typing import Annotated
 
 import strawberry
 
-from server.api.announce import announce
 from server.api.context import Info
 from server.api.permissions import IsAdmin, IsAuthenticated
-from server.api.results import InputError, OperationInfo, RateLimited, input_error, rate_limited
-from server.db import users
+from server.api.results import InputError, OperationInfo, RateLimited, input_error, rate_limited_result
 from server.db.models import User
-from server.domain.auth import check_username, hash_token, new_token
-from server.domain.errors import InvalidInputError
+from server.domain.errors import InvalidCredentialsError, InvalidInputError
 from server.domain.roles import UserRole
-from server.events import session_ended
+from server.exceptions import RateLimitedError
+from server.services import users as service
 
 __all__ = ["UserMutation", "UserQuery", "UserType"]
 
@@ -81,41 +78,30 @@ class UserMutation:
     @strawberry.mutation(description="Exchange a user name and password for a session token.")
     async def login(self, info: Info, username: str, password: str) -> LoginResult:
         context = info.context
-        services = context.services
-        wait = services.logins.hit(username, context.address)
-        if wait:
-            return rate_limited("login attempts", wait)
-        async with services.db.begin() as db:
-            user = await users.user_by_name(db, username)
-            # argon2 takes tens of milliseconds of CPU on purpose: off the event loop, so that logins
-            # (even refused ones) never hold up other requests
-            stored = user.password_hash if user else None
-            if not await asyncio.to_thread(services.passwords.verify, stored, password) or user is None:
-                return InvalidCredentials()
-            token = new_token()
-            session = await users.create_session(db, user.id, hash_token(token), services.session_lifetime)
-        return LoginSuccess(token=token, expires_at=session.expires_at, user=UserType.of(user))
+        try:
+            login = await service.log_in(context.services, username, password, context.address)
+        except RateLimitedError as error:
+            return rate_limited_result(error)
+        except InvalidCredentialsError:
+            return InvalidCredentials()
+        return LoginSuccess(token=login.token, expires_at=login.expires_at, user=UserType.of(login.user))
 
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Revoke this request's token.")
     async def logout(self, info: Info) -> OperationInfo:
-        session_id = info.context.session_id
-        if session_id is not None:
-            async with info.context.services.db.begin() as db:
-                await users.revoke_session(db, session_id)
-            # open WebSocket subscriptions of this session end too, on every replica
-            await announce(info.context, session_ended(info.context.require_user().id, [session_id]))
+        context = info.context
+        if context.session_id is not None:
+            await service.log_out(context.services, context.require_actor(), context.session_id)
         return OperationInfo(message="logged out")
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Create a user (administrators only).")
     async def create_user(self, info: Info, input: UserCreateInput) -> UserCreateResult:
-        services = info.context.services
+        context = info.context
+        services = context.services
+        role = UserRole(input.role.value)
         try:
-            username = check_username(input.username)
-            password_hash = services.passwords.hash(input.password, username)
+            user = await service.create_user(
+                services.db, services.passwords, context.require_actor(), input.username, input.password, role
+            )
         except InvalidInputError as error:
             return input_error(error)
-        async with services.db.begin() as db:
-            user = await users.create_user(db, username, password_hash, UserRole(input.role.value).value)
-        if user is None:
-            return InputError(field="username", message=f"{username!r} is taken")
         return UserCreateSuccess(user=UserType.of(user))

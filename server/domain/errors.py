@@ -2,7 +2,10 @@
 
 DomainError
 ├── InvalidInputError     a field is wrong (``field`` names it)
-│   └── LastOwnerError    a role change or removal would leave a project without an owner
+│   ├── LastOwnerError    a role change or removal would leave a project without an owner
+│   ├── UsernameTakenError  a new user's name belongs to someone already
+│   └── UnknownUserError  no user has that name
+├── InvalidCredentialsError  an unknown user name or a wrong password (the two are not told apart)
 ├── ReviewRuleError       a review state may not be set (no segmentation, no comment)
 ├── VersionConflictError  a save based on a version that is no longer current (``current_version``)
 ├── InvalidSpheroidsError rings that are not closed, degenerate, outside the image or too many vertices
@@ -13,11 +16,14 @@ from __future__ import annotations
 
 __all__ = [
     "DomainError",
+    "InvalidCredentialsError",
     "InvalidInputError",
     "InvalidSpheroidsError",
     "JobStateError",
     "LastOwnerError",
     "ReviewRuleError",
+    "UnknownUserError",
+    "UsernameTakenError",
     "VersionConflictError",
 ]
 
@@ -36,6 +42,23 @@ class InvalidInputError(DomainError):
 class LastOwnerError(InvalidInputError):
     def __init__(self) -> None:
         super().__init__("username", "a project keeps at least one owner; make another member owner first")
+
+
+class UsernameTakenError(InvalidInputError):
+    def __init__(self, username: str) -> None:
+        super().__init__("username", f"{username!r} is taken")
+        self.username = username
+
+
+class UnknownUserError(InvalidInputError):
+    def __init__(self, username: str) -> None:
+        super().__init__("username", f"no user {username!r}")
+        self.username = username
+
+
+class InvalidCredentialsError(DomainError):
+    def __init__(self) -> None:
+        super().__init__("unknown user name or wrong password")
 
 
 class ReviewRuleError(DomainError):

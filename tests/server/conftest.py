@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from server.api.services import Services
 from server.app import create_app
+from server.composition import Services
 from server.db.engine import create_engine
 from server.db.migrate import upgrade
 from server.settings import Settings

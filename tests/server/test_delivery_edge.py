@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.api.services import Services
 from server.app import create_app
+from server.composition import Services
 from tests.server.conftest import Api, make_settings, png_bytes
 from tests.server.edge import OriginCounter, require_nginx, serve, start_nginx
 from tests.server.services import free_port

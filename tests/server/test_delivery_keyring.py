@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from server.api.services import Services
 from server.app import create_app
+from server.composition import Services
 from server.settings import Settings
 from tests.server.conftest import Api, png_bytes
 from tests.server.processes import SPHEROSEG

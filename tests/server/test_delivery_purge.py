@@ -11,8 +11,8 @@ import boto3
 import httpx
 import pytest
 
-from server.api.services import Services
 from server.app import create_app
+from server.composition import Services
 from server.delivery.purge import CloudflarePurger, CloudFrontPurger, FastlyPurger, PurgeRequest
 from tests.server.conftest import Api, make_settings, png_bytes
 from tests.server.edge import ApiFake, api_fake

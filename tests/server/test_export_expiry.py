@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.api.services import Services
 from server.app import create_app
+from server.composition import Services
 from server.storage import image_key
 from tests.server.conftest import Api, make_settings, png_bytes
 from tests.server.test_storage import _download, _sha

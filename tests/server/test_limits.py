@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.api.services import Services
 from server.app import create_app
+from server.composition import Services
 from tests.server.conftest import Api, make_settings, png_bytes
 
 pytestmark = pytest.mark.anyio

@@ -17,8 +17,8 @@ import pytest
 from gql import GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 
-from server.api.services import Services
 from server.app import create_app
+from server.composition import Services
 from server.events import Event, EventKind
 from server.events.postgres import is_postgres_url
 from tests.server.conftest import PASSWORD, Api

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from cluster.sources import fetch
-from server.api.services import Services
 from server.app import create_app
+from server.composition import Services
 from server.delivery.signing import UrlSigner
 from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
 from server.settings import Settings

@@ -21,11 +21,11 @@ import pytest
 import tifffile
 from PIL import Image
 
-from server.api.services import Services
-from server.api.spool import remove_stale_spools
 from server.app import create_app
+from server.composition import Services
 from server.db import images
 from server.db.models import Image as ImageRow
+from server.services.spool import remove_stale_spools
 from server.storage import image_key
 from tests.data import make_images
 from tests.server.conftest import Api, make_settings, png_bytes

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from server.api.services import Services
 from server.db import images
 from server.exceptions import StorageError
+from server.services.runtime import Runtime
 from server.storage import image_key
 
 __all__ = ["remove_unused_originals"]
@@ -21,7 +21,7 @@ __all__ = ["remove_unused_originals"]
 logger = logging.getLogger(__name__)
 
 
-async def remove_unused_originals(services: Services, content_hashes: Iterable[str]) -> None:
+async def remove_unused_originals(services: Runtime, content_hashes: Iterable[str]) -> None:
     """Remove the originals of these hashes that no image holds now; a storage failure leaves an orphan."""
     for content_hash in content_hashes:
         try:

@@ -1,33 +1,37 @@
-"""What lives as long as the app: settings, engine, session factory, blob store, password hasher, limiters."""
+"""The composition root: builds, starts and stops everything one server process holds.
+
+:class:`Services` is the :class:`~server.services.runtime.Runtime` that the app, the command line and the
+tests build from settings (engine, session factory, blob store, event bus, dispatcher, delivery, signing
+keys, export sweeper, metrics), plus what runs in the background while the app lives. It sits above
+``server.api`` so that the API and the services only ever receive a runtime, and never build one.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import datetime as dt
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from server.api.spool import remove_stale_spools, spool_root
 from server.db.engine import create_engine, session_factory
 from server.db.models import Job
-from server.delivery import Delivery, Keyring, base_signing_keys, build_delivery, build_signer
+from server.delivery import Keyring, base_signing_keys, build_delivery, build_signer
 from server.domain.auth import PasswordPolicy, Passwords
 from server.domain.jobs import JobStatus
 from server.domain.ratelimit import LoginLimits, RateLimiter
-from server.events import EventBus, open_event_bus
+from server.events import open_event_bus
 from server.jobs import ClusterHandle, Dispatcher
 from server.keys import with_secret_key
+from server.services.runtime import Metrics, Runtime
+from server.services.spool import remove_stale_spools, spool_root
 from server.settings import Settings
-from server.storage import BlobStore, open_store
+from server.storage import open_store
 from server.storage.sweep import ExportSweeper
 
 __all__ = ["Metrics", "Services"]
@@ -37,42 +41,10 @@ logger = logging.getLogger(__name__)
 ACTIVE_JOBS = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 
-class Metrics:
-    """Prometheus series of one app (own registry, so several apps in one process do not collide)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "spheroseg_graphql_requests", "GraphQL operations served", ["operation"], registry=self.registry
-        )
-        self.errors = Counter(
-            "spheroseg_graphql_errors",
-            "GraphQL operations answered with errors",
-            ["operation"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "spheroseg_graphql_latency_seconds",
-            "Time to answer a GraphQL operation",
-            ["operation"],
-            registry=self.registry,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-        )
-        self.uploads = Counter(
-            "spheroseg_uploaded_files",
-            "Files offered for upload, by outcome",
-            ["outcome"],
-            registry=self.registry,
-        )
-        self.jobs = Gauge(
-            "spheroseg_jobs", "Jobs waiting or running (all replicas)", ["status"], registry=self.registry
-        )
-
-
 class LiveCounts(Collector):
     """Series read from the live objects at scrape time: events, subscriptions, dispatched tasks."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Runtime) -> None:
         self.services = services
 
     def collect(self) -> Iterator[Metric]:
@@ -113,23 +85,9 @@ class LiveCounts(Collector):
 
 
 @dataclass
-class Services:
-    settings: Settings
-    engine: AsyncEngine
-    db: async_sessionmaker[AsyncSession]
-    store: BlobStore
-    passwords: Passwords
-    logins: LoginLimits
-    expensive: RateLimiter
-    delivery: Delivery
-    exports: ExportSweeper
-    keyring: Keyring
-    bus: EventBus
-    cluster: ClusterHandle
-    dispatcher: Dispatcher | None
-    metrics: Metrics = field(default_factory=Metrics)
-    websockets: collections.Counter[int] = field(default_factory=collections.Counter)
-    """Open GraphQL WebSocket connections per user id (limited by ``max_connections_per_user``)."""
+class Services(Runtime):
+    """A runtime built from settings, with the background work the app's lifespan starts and stops."""
+
     _key_refresher: asyncio.Task[None] | None = None
 
     @classmethod
@@ -165,10 +123,6 @@ class Services:
             cluster=cluster,
             dispatcher=dispatcher,
         )
-
-    @property
-    def session_lifetime(self) -> dt.timedelta:
-        return dt.timedelta(hours=self.settings.session_hours)
 
     def __post_init__(self) -> None:
         self.metrics.registry.register(LiveCounts(self))

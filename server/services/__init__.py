@@ -1,0 +1,16 @@
+"""The service layer: what the server does, whoever asks (GraphQL, the REST upload, the command line).
+
+Each service is a plain async function over a :class:`~server.services.runtime.Runtime` (session factory,
+blob store, event bus, delivery, limiters, settings) and an explicit
+:class:`~server.services.permissions.Actor` where it matters who asks. It checks the permission itself,
+runs the transaction, talks to storage, publishes events and applies rate limits, and answers with
+domain results or raises the errors of :mod:`server.exceptions` and :mod:`server.domain.errors`. The entry
+points only translate: GraphQL resolvers into GraphQL types and ``…Result`` unions, the upload route into
+HTTP answers, the command line into messages. A GraphQL resolver passes its request's DataLoaders as the
+:class:`~server.services.permissions.RoleLookup`, so a check its permission class made costs nothing again.
+
+Modules: ``runtime`` (what services work with), ``permissions`` (who asks, what they may do),
+``limits`` and ``events`` (rate limits, announcing), and one module per subject: ``uploads``, ``images``,
+``segmentations``, ``exports``, ``projects``, ``jobs``, ``users``, ``cluster``, ``cdn``, ``signing``,
+``blobs`` (removing unused originals) and ``spool`` (the folder uploads arrive in).
+"""
