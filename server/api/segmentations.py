@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from cluster.metrics import SpheroidMetrics
+from cluster.metrics import SpheroidMetrics, touches_border
 from cluster.segmentation import Spheroid
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
@@ -62,13 +62,18 @@ class SpheroidType:
     metrics: MetricsType | None = strawberry.field(
         description="Null only for a spheroid stored by an older server that cannot be measured."
     )
+    touches_border: bool = strawberry.field(
+        description="The outline comes within 1 px of the image's edge: the spheroid may be cut by it, so "
+        "its size and shape describe only the part in view (statistics usually leave it out)."
+    )
 
     @classmethod
-    def of(cls, spheroid: Spheroid) -> SpheroidType:
+    def of(cls, spheroid: Spheroid, image_size: tuple[int, int]) -> SpheroidType:
         return cls(
             exterior=spheroid.exterior.tolist(),
             holes=[hole.tolist() for hole in spheroid.holes],
             metrics=MetricsType.of(spheroid.metrics) if spheroid.metrics is not None else None,
+            touches_border=touches_border(spheroid, *image_size),
         )
 
 
@@ -108,7 +113,10 @@ class SegmentationType:
     @strawberry.field(directives=[Cost(weight=5), ListSize(assumed_size=50)], extensions=[CountedList()])
     async def spheroids(self, info: Info) -> list[SpheroidType]:
         spheroids = await info.context.loaders.spheroids.load(self.id)
-        return [SpheroidType.of(spheroid) for spheroid in spheroids]
+        image = await info.context.loaders.image.load(self.image_id)  # loaded already: the parent's
+        if image is None:
+            return []  # deleted meanwhile, with its segmentations
+        return [SpheroidType.of(spheroid, (image.width, image.height)) for spheroid in spheroids]
 
 
 @strawberry.input

@@ -312,3 +312,15 @@ async def test_csv_export_escapes_formulas_in_every_text_column(api: Api) -> Non
         assert not value.startswith(("=", "+", "-", "@")) or column not in text_columns, column
         if column not in text_columns and value:
             float(value)  # a number, not escaped text
+
+
+async def test_each_spheroid_says_whether_the_image_edge_cuts_it(api: Api) -> None:
+    owner, _, image_id = await _project_with_image(api)  # a 64 x 48 image
+    at_corner = [[0, 0], [8, 0], [8, 8], [0, 8]]
+    at_right_edge = [[50, 20], [64, 20], [64, 30], [50, 30]]
+    spheroids = [{"exterior": SQUARE}, {"exterior": at_corner}, {"exterior": at_right_edge}]
+    saved = await api.ok(SAVE, owner, id=image_id, base=0, sph=spheroids)
+    assert saved["saveSegmentation"]["__typename"] == "SegmentationSaveSuccess"
+    query = "query($i: Int!) { image(id: $i) { segmentation { spheroids { touchesBorder } } } }"
+    found = (await api.ok(query, owner, i=image_id))["image"]["segmentation"]["spheroids"]
+    assert [s["touchesBorder"] for s in found] == [False, True, True]
