@@ -4,4 +4,131 @@ Image reading (:mod:`cluster.imaging`), segmenters behind one protocol (:mod:`cl
 masks to polygons with holes (:mod:`cluster.polygons`), morphology metrics (:mod:`cluster.metrics`)
 and exports (:mod:`cluster.exports`). This package imports neither ``server`` nor ``workbench``, and no Qt,
 GraphQL or SQL.
+
+**The public face.** ``server`` and ``workbench`` use only the names below, imported from ``cluster``
+itself (an import-linter contract keeps them out of the modules behind it), so the modules can move and
+change while these names keep their meaning. The names load on first use: ``import cluster`` costs
+nothing, and nothing here imports torch or Dask until a name that needs it is asked for.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cluster.client import SegmentationJob, SegmentationRequest, submit_images
+    from cluster.exceptions import (
+        GeometryError,
+        ImageReadError,
+        ImageTooLargeError,
+        MetricError,
+        NoCapableWorkerError,
+        SegmentationError,
+    )
+    from cluster.exports import ALL_FORMATS, write_exports
+    from cluster.imaging import DEFAULT_MAX_DECODED_BYTES, ImageInfo, check_image, read_image
+    from cluster.launch import ClusterSpec
+    from cluster.launch import launch as launch_cluster
+    from cluster.launch.control import resolve_target
+    from cluster.launch.deployment import Deployment, close_client
+    from cluster.launch.deployment import connect as connect_client
+    from cluster.methods import DEFAULT_METHOD, JOB_PARAMETERS, METHODS, checked_parameters
+    from cluster.metrics import SpheroidMetrics, measure, touches_border
+    from cluster.monitor import ClusterStatus, cluster_status
+    from cluster.pipeline import ImageOutcome
+    from cluster.segmentation import Segmentation, Spheroid, as_ring
+    from cluster.worker import BatchSettings, SegmenterSpec
+
+_PUBLIC: dict[str, tuple[str, str]] = {
+    "ALL_FORMATS": ("cluster.exports", "ALL_FORMATS"),
+    "as_ring": ("cluster.segmentation", "as_ring"),
+    "BatchSettings": ("cluster.worker", "BatchSettings"),
+    "check_image": ("cluster.imaging", "check_image"),
+    "checked_parameters": ("cluster.methods", "checked_parameters"),
+    "close_client": ("cluster.launch.deployment", "close_client"),
+    "cluster_status": ("cluster.monitor", "cluster_status"),
+    "ClusterSpec": ("cluster.launch", "ClusterSpec"),
+    "ClusterStatus": ("cluster.monitor", "ClusterStatus"),
+    "connect_client": ("cluster.launch.deployment", "connect"),
+    "DEFAULT_MAX_DECODED_BYTES": ("cluster.imaging", "DEFAULT_MAX_DECODED_BYTES"),
+    "DEFAULT_METHOD": ("cluster.methods", "DEFAULT_METHOD"),
+    "Deployment": ("cluster.launch.deployment", "Deployment"),
+    "GeometryError": ("cluster.exceptions", "GeometryError"),
+    "ImageInfo": ("cluster.imaging", "ImageInfo"),
+    "ImageOutcome": ("cluster.pipeline", "ImageOutcome"),
+    "ImageReadError": ("cluster.exceptions", "ImageReadError"),
+    "ImageTooLargeError": ("cluster.exceptions", "ImageTooLargeError"),
+    "JOB_PARAMETERS": ("cluster.methods", "JOB_PARAMETERS"),
+    "launch_cluster": ("cluster.launch", "launch"),
+    "measure": ("cluster.metrics", "measure"),
+    "METHODS": ("cluster.methods", "METHODS"),
+    "MetricError": ("cluster.exceptions", "MetricError"),
+    "NoCapableWorkerError": ("cluster.exceptions", "NoCapableWorkerError"),
+    "read_image": ("cluster.imaging", "read_image"),
+    "resolve_target": ("cluster.launch.control", "resolve_target"),
+    "Segmentation": ("cluster.segmentation", "Segmentation"),
+    "SegmentationError": ("cluster.exceptions", "SegmentationError"),
+    "SegmentationJob": ("cluster.client", "SegmentationJob"),
+    "SegmentationRequest": ("cluster.client", "SegmentationRequest"),
+    "SegmenterSpec": ("cluster.worker", "SegmenterSpec"),
+    "Spheroid": ("cluster.segmentation", "Spheroid"),
+    "SpheroidMetrics": ("cluster.metrics", "SpheroidMetrics"),
+    "submit_images": ("cluster.client", "submit_images"),
+    "touches_border": ("cluster.metrics", "touches_border"),
+    "write_exports": ("cluster.exports", "write_exports"),
+}
+"""Public name -> (module, name there)."""
+
+__all__ = [
+    "ALL_FORMATS",
+    "DEFAULT_MAX_DECODED_BYTES",
+    "DEFAULT_METHOD",
+    "JOB_PARAMETERS",
+    "METHODS",
+    "BatchSettings",
+    "ClusterSpec",
+    "ClusterStatus",
+    "Deployment",
+    "GeometryError",
+    "ImageInfo",
+    "ImageOutcome",
+    "ImageReadError",
+    "ImageTooLargeError",
+    "MetricError",
+    "NoCapableWorkerError",
+    "Segmentation",
+    "SegmentationError",
+    "SegmentationJob",
+    "SegmentationRequest",
+    "SegmenterSpec",
+    "Spheroid",
+    "SpheroidMetrics",
+    "as_ring",
+    "check_image",
+    "checked_parameters",
+    "close_client",
+    "cluster_status",
+    "connect_client",
+    "launch_cluster",
+    "measure",
+    "read_image",
+    "resolve_target",
+    "submit_images",
+    "touches_border",
+    "write_exports",
+]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attribute = _PUBLIC[name]
+    except KeyError:
+        raise AttributeError(f"module 'cluster' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # once loaded, an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})

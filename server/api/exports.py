@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import strawberry
 
-from cluster.exports import ALL_FORMATS
+from cluster import ALL_FORMATS
 from server.api.context import Info
 from server.api.cost import Cost
 from server.api.images import ImageFilterInput

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
-from cluster.segmentation import Spheroid
+from cluster import Spheroid
 from server.db import images, jobs, projects, segmentations, users
 from server.db.images import ProjectStats
 from server.db.models import Image, Job, Project, ProjectMember, SegmentationVersion, User

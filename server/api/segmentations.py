@@ -9,8 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from cluster.metrics import SpheroidMetrics, touches_border
-from cluster.segmentation import Spheroid
+from cluster import Spheroid, SpheroidMetrics, touches_border
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.extensions import CountedList

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cluster.segmentation import Segmentation
+from cluster import Segmentation
 from server.db.models import Image, Job, Task, utcnow
 from server.db.segmentations import save_segmentation
 from server.domain.jobs import JobCounts, JobStatus, TaskStatus, job_status, task_change

@@ -22,9 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from cluster.exceptions import GeometryError, MetricError
-from cluster.metrics import SpheroidMetrics, measure
-from cluster.segmentation import Segmentation, Spheroid
+from cluster import GeometryError, MetricError, Segmentation, Spheroid, SpheroidMetrics, measure
 from server.db.models import Image, SegmentationVersion
 from server.domain.versions import Provenance
 

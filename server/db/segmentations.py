@@ -15,9 +15,7 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from cluster.exceptions import MetricError
-from cluster.metrics import measure
-from cluster.segmentation import Segmentation, Spheroid
+from cluster import MetricError, Segmentation, Spheroid, measure
 from server.db.models import Image, SegmentationVersion, utcnow
 from server.db.records import segmentation_of, spheroid_of, version_row
 from server.domain.errors import InvalidInputError, InvalidSpheroidsError, VersionConflictError

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from cluster.exceptions import ImageReadError, ImageTooLargeError
+from cluster import ImageReadError, ImageTooLargeError
 from server.db import images
 from server.delivery.headers import IMMUTABLE, NO_STORE, etag_matches, parse_range, tag_headers
 from server.delivery.keyring import Keyring

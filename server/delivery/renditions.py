@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from cluster.imaging import DEFAULT_MAX_DECODED_BYTES, read_image
+from cluster import DEFAULT_MAX_DECODED_BYTES, read_image
 from server.delivery.specs import Fit, RenditionFormat, RenditionSpec
 
 __all__ = ["Rendition", "Stretch", "read_stretch", "render", "target_size"]

@@ -26,7 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from cluster.imaging import DEFAULT_MAX_DECODED_BYTES
+from cluster import DEFAULT_MAX_DECODED_BYTES
 from server.delivery.purge import Purger, PurgeReport, PurgeRequest
 from server.delivery.renditions import Rendition, Stretch, read_stretch, render
 from server.delivery.responsive import quality_for, snap_width

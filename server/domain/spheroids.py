@@ -14,9 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cluster.exceptions import MetricError
-from cluster.metrics import measure
-from cluster.segmentation import Spheroid, as_ring
+from cluster import MetricError, Spheroid, as_ring, measure
 from server.domain.errors import InvalidSpheroidsError
 
 __all__ = ["MAX_RING_VERTICES", "MAX_SPHEROIDS", "MAX_TOTAL_VERTICES", "SpheroidDraft", "checked_spheroids"]

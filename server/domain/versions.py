@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cluster.segmentation import Spheroid
+from cluster import Spheroid
 from server.domain.errors import VersionConflictError
 
 __all__ = ["Provenance", "SaveOrigin", "SegmentationSave", "next_version"]

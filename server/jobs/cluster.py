@@ -12,10 +12,16 @@ import logging
 
 from distributed import Client
 
-from cluster.launch import ClusterSpec, connect, launch
-from cluster.launch.control import resolve_target
-from cluster.launch.deployment import Deployment, close_client
-from cluster.monitor import ClusterStatus, cluster_status
+from cluster import (
+    ClusterSpec,
+    ClusterStatus,
+    Deployment,
+    close_client,
+    cluster_status,
+    connect_client,
+    launch_cluster,
+    resolve_target,
+)
 from server.exceptions import ClusterUnavailableError
 from server.settings import Settings
 
@@ -52,9 +58,9 @@ class ClusterHandle:
                     self.address = target.address
                 else:
                     spec = ClusterSpec(workers=self._settings.cluster_workers)
-                    self._deployment = await launch(spec)
+                    self._deployment = await launch_cluster(spec)
                     self.address = self._deployment.scheduler_address
-                    self._client = await connect(self.address)
+                    self._client = await connect_client(self.address)
             except Exception as error:  # any launch or connection failure: say where it failed
                 raise ClusterUnavailableError(
                     f"cannot reach the Dask cluster ({self._settings.scheduler or 'local'}): {error}"

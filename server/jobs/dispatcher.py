@@ -35,10 +35,15 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from cluster.client import SegmentationJob, SegmentationRequest, submit_images
-from cluster.exceptions import NoCapableWorkerError
-from cluster.pipeline import ImageOutcome
-from cluster.worker import BatchSettings, SegmenterSpec
+from cluster import (
+    BatchSettings,
+    ImageOutcome,
+    NoCapableWorkerError,
+    SegmentationJob,
+    SegmentationRequest,
+    SegmenterSpec,
+    submit_images,
+)
 from server.db import jobs
 from server.db.jobs import ClaimedTask
 from server.db.models import Job, Task

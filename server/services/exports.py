@@ -15,8 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cluster.exports import write_exports
-from cluster.segmentation import Segmentation
+from cluster import Segmentation, write_exports
 from server.db import images, segmentations
 from server.domain.listing import ImageFilter
 from server.domain.roles import Action

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cluster.exceptions import SegmentationError
-from cluster.methods import DEFAULT_METHOD, JOB_PARAMETERS, METHODS, checked_parameters
+from cluster import DEFAULT_METHOD, JOB_PARAMETERS, METHODS, SegmentationError, checked_parameters
 from server.db import jobs
 from server.db.images import image_ids_of_project, images_by_ids
 from server.db.models import Job

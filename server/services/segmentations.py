@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from cluster.segmentation import Spheroid
+from cluster import Spheroid
 from server.db import segmentations
 from server.db.images import images_by_ids
 from server.db.models import Image, SegmentationVersion

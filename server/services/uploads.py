@@ -21,8 +21,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from cluster.exceptions import ImageReadError
-from cluster.imaging import ImageInfo, check_image
+from cluster import ImageInfo, ImageReadError, check_image
 from server.db import images
 from server.db.models import Image
 from server.domain.roles import Action
