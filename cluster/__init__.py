@@ -38,12 +38,12 @@ if TYPE_CHECKING:
     from cluster.monitor import ClusterStatus, cluster_status
     from cluster.pipeline import ImageOutcome
     from cluster.segmentation import Segmentation, Spheroid, as_ring
-    from cluster.worker import BatchSettings, SegmenterSpec
+    from cluster.worker import ReadSettings, SegmenterSpec
 
 _PUBLIC: dict[str, tuple[str, str]] = {
     "ALL_FORMATS": ("cluster.exports", "ALL_FORMATS"),
     "as_ring": ("cluster.segmentation", "as_ring"),
-    "BatchSettings": ("cluster.worker", "BatchSettings"),
+    "ReadSettings": ("cluster.worker", "ReadSettings"),
     "check_image": ("cluster.imaging", "check_image"),
     "checked_parameters": ("cluster.methods", "checked_parameters"),
     "close_client": ("cluster.launch.deployment", "close_client"),
@@ -86,7 +86,6 @@ __all__ = [
     "DEFAULT_METHOD",
     "JOB_PARAMETERS",
     "METHODS",
-    "BatchSettings",
     "ClusterSpec",
     "ClusterStatus",
     "Deployment",
@@ -97,6 +96,7 @@ __all__ = [
     "ImageTooLargeError",
     "MetricError",
     "NoCapableWorkerError",
+    "ReadSettings",
     "Segmentation",
     "SegmentationError",
     "SegmentationJob",

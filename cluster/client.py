@@ -58,7 +58,7 @@ from cluster.exceptions import NoCapableWorkerError
 from cluster.launch.gpus import GPU_RESOURCE
 from cluster.pipeline import ImageOutcome
 from cluster.sources import display_name
-from cluster.worker import BatchSettings, SegmenterSpec, segment_batch
+from cluster.worker import ReadSettings, SegmenterSpec, segment_batch
 
 __all__ = [
     "ImageResult",
@@ -81,7 +81,7 @@ class SegmentationRequest:
     """How to segment a job's images."""
 
     segmenter: SegmenterSpec = field(default_factory=SegmenterSpec)
-    settings: BatchSettings = field(default_factory=BatchSettings)
+    settings: ReadSettings = field(default_factory=ReadSettings)
     gpu: bool = False
     """Run only on workers that offer the ``GPU`` resource."""
     policy: BatchPolicy = field(default_factory=BatchPolicy)

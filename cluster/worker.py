@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from distributed import Worker
 
 __all__ = [
-    "BatchSettings",
     "LoadedSegmenter",
+    "ReadSettings",
     "SegmenterPlugin",
     "SegmenterSpec",
     "device_report",
@@ -108,8 +108,9 @@ class LoadedSegmenter:
 
 
 @dataclass(frozen=True)
-class BatchSettings:
-    """Per-job settings every task of the job carries."""
+class ReadSettings:
+    """How a job's images are read, carried by every task of the job: the pixel size to measure with (None:
+    from each file), the limits an image must keep to, and how many are read at once."""
 
     pixel_size_um: float | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -175,7 +176,7 @@ class SegmenterPlugin(WorkerPlugin):
         unload_segmenter(self.spec)
 
 
-def _reader(reference: str, name: str, settings: BatchSettings) -> Reader:
+def _reader(reference: str, name: str, settings: ReadSettings) -> Reader:
     """Fetches and decodes ``reference``; its reasons name the image, never the reference (that is a
     server's storage path or a presigned URL)."""
 
@@ -193,7 +194,7 @@ def _reader(reference: str, name: str, settings: BatchSettings) -> Reader:
 
 
 def segment_batch(
-    batch: Sequence[tuple[int, str, str]], spec: SegmenterSpec, settings: BatchSettings = BatchSettings()
+    batch: Sequence[tuple[int, str, str]], spec: SegmenterSpec, settings: ReadSettings = ReadSettings()
 ) -> list[tuple[int, ImageOutcome]]:
     """The task: segment each ``(index, reference, name)``; return ``(index, outcome)`` pairs in order.
 

@@ -136,11 +136,11 @@ def _run_on_cluster(
     # Imported here: without the cluster extra (no Dask), the command still runs in-process.
     from cluster.client import JobProgress, SegmentationRequest
     from cluster.runner import JobPlace, run_job
-    from cluster.worker import BatchSettings, SegmenterSpec
+    from cluster.worker import ReadSettings, SegmenterSpec
 
     request = SegmentationRequest(
         segmenter=SegmenterSpec.of(method),
-        settings=BatchSettings(pixel_size_um=pixel_size, max_pixels=max_pixels),
+        settings=ReadSettings(pixel_size_um=pixel_size, max_pixels=max_pixels),
         gpu=gpus,
         batch_size=batch_size,
     )

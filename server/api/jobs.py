@@ -119,10 +119,10 @@ class JobStarted:
     skipped_image_ids: list[int]
 
 
-SegmentImagesResult = Annotated[
-    JobStarted | InputError | RateLimited, strawberry.union("SegmentImagesResult")
+JobStartResult = Annotated[
+    JobStarted | InputError | RateLimited, strawberry.union("JobStartResult")
 ]
-CancelJobResult = Annotated[JobType | InputError, strawberry.union("CancelJobResult")]
+JobCancelResult = Annotated[JobType | InputError, strawberry.union("JobCancelResult")]
 
 
 @strawberry.type
@@ -141,7 +141,7 @@ class JobMutation:
         directives=[Cost(weight=50)],
         description="Segment images on the cluster; watch it with the jobProgress subscription.",
     )
-    async def segment_images(self, info: Info, input: SegmentImagesInput) -> SegmentImagesResult:
+    async def segment_images(self, info: Info, input: SegmentImagesInput) -> JobStartResult:
         context = info.context
         where = (input.filter or ImageFilterInput()).to_domain()
         request = service.JobRequest(input.project_id, input.image_ids, where, input.method, input.parameters)
@@ -159,7 +159,7 @@ class JobMutation:
         permission_classes=[CanEditProject],
         description="Stop a job: images not yet segmented go back to how they were; stored results stay.",
     )
-    async def cancel_job(self, info: Info, id: int) -> CancelJobResult:
+    async def cancel_job(self, info: Info, id: int) -> JobCancelResult:
         context = info.context
         try:
             job = await service.cancel_job(context.services, context.require_actor(), id, context.loaders)
@@ -197,7 +197,7 @@ class ClusterScaled:
     workers: int
 
 
-ScaleClusterResult = Annotated[ClusterScaled | InputError, strawberry.union("ScaleClusterResult")]
+ClusterScaleResult = Annotated[ClusterScaled | InputError, strawberry.union("ClusterScaleResult")]
 
 
 @strawberry.type
@@ -236,7 +236,7 @@ class ClusterMutation:
         permission_classes=[IsAdmin],
         description="Run this many workers (only on a cluster this server started itself).",
     )
-    async def scale_cluster(self, info: Info, workers: int) -> ScaleClusterResult:
+    async def scale_cluster(self, info: Info, workers: int) -> ClusterScaleResult:
         try:
             asked = await cluster.scale_cluster(info.context.services, info.context.require_actor(), workers)
         except InvalidInputError as error:

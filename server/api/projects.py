@@ -147,7 +147,7 @@ class ProjectSuccess:
 
 ProjectCreateResult = Annotated[ProjectSuccess | InputError, strawberry.union("ProjectCreateResult")]
 ProjectUpdateResult = Annotated[ProjectSuccess | InputError, strawberry.union("ProjectUpdateResult")]
-MemberResult = Annotated[ProjectSuccess | InputError, strawberry.union("ProjectMemberResult")]
+ProjectMemberResult = Annotated[ProjectSuccess | InputError, strawberry.union("ProjectMemberResult")]
 
 
 @strawberry.type
@@ -204,7 +204,9 @@ class ProjectMutation:
     @strawberry.mutation(
         permission_classes=[CanManageProject], description="Share a project, or change a role."
     )
-    async def add_project_member(self, info: Info, id: int, username: str, role: ProjectRole) -> MemberResult:
+    async def add_project_member(
+        self, info: Info, id: int, username: str, role: ProjectRole
+    ) -> ProjectMemberResult:
         context = info.context
         try:
             row = await service.add_member(
@@ -215,7 +217,7 @@ class ProjectMutation:
         return ProjectSuccess(project=ProjectType.of(row))
 
     @strawberry.mutation(permission_classes=[CanManageProject])
-    async def remove_project_member(self, info: Info, id: int, username: str) -> MemberResult:
+    async def remove_project_member(self, info: Info, id: int, username: str) -> ProjectMemberResult:
         context = info.context
         try:
             row = await service.remove_member(

@@ -55,7 +55,9 @@ class UserCreateSuccess:
     user: UserType
 
 
-LoginResult = Annotated[LoginSuccess | InvalidCredentials | RateLimited, strawberry.union("LoginResult")]
+SessionStartResult = Annotated[
+    LoginSuccess | InvalidCredentials | RateLimited, strawberry.union("SessionStartResult")
+]
 UserCreateResult = Annotated[UserCreateSuccess | InputError, strawberry.union("UserCreateResult")]
 
 
@@ -76,7 +78,7 @@ class UserQuery:
 @strawberry.type
 class UserMutation:
     @strawberry.mutation(description="Exchange a user name and password for a session token.")
-    async def login(self, info: Info, username: str, password: str) -> LoginResult:
+    async def login(self, info: Info, username: str, password: str) -> SessionStartResult:
         context = info.context
         try:
             login = await service.log_in(context.services, username, password, context.address)

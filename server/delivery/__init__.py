@@ -12,18 +12,18 @@ immutable URLs that any HTTP cache or CDN can keep, never through the GraphQL AP
 - :mod:`~server.delivery.headers`: Cache-Control classes, ETags, ranges, purge tags;
 - :mod:`~server.delivery.endpoint`: the ``/img/…`` origin endpoint;
 - :mod:`~server.delivery.purge`: CloudFront, Cloudflare, Fastly and nginx-cache purges;
-- :mod:`~server.delivery.service` and :mod:`~server.delivery.setup`: the long-lived service and how
+- :mod:`~server.delivery.service` and :mod:`~server.delivery.assembly`: the long-lived service and how
   settings make it.
 """
 
 from __future__ import annotations
 
+from server.delivery.assembly import base_signing_keys, build_delivery, build_signer
 from server.delivery.endpoint import ImageEndpoint
 from server.delivery.headers import CacheControlMiddleware
 from server.delivery.keyring import Keyring
 from server.delivery.purge import PurgeReport, PurgeRequest
 from server.delivery.service import Delivery
-from server.delivery.setup import base_signing_keys, build_delivery, build_signer
 from server.delivery.specs import Fit, RenditionFormat, RenditionSpec
 from server.delivery.urls import ImageRef
 

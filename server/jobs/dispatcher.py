@@ -36,9 +36,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cluster import (
-    BatchSettings,
     ImageOutcome,
     NoCapableWorkerError,
+    ReadSettings,
     SegmentationJob,
     SegmentationRequest,
     SegmenterSpec,
@@ -228,7 +228,7 @@ class Dispatcher:
             first = wave[0]
             request = SegmentationRequest(
                 segmenter=SegmenterSpec.of(first.method, **first.parameters),
-                settings=BatchSettings(
+                settings=ReadSettings(
                     max_pixels=self.settings.max_pixels, max_decoded_bytes=self.settings.max_decoded_bytes
                 ),
             )

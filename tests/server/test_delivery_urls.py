@@ -12,8 +12,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from server.delivery.assembly import build_builder, build_signer, cloudfront_signer
 from server.delivery.responsive import quality_for, responsive_widths, snap_width
-from server.delivery.setup import build_builder, build_signer, cloudfront_signer
 from server.delivery.signing import ImagePath, PathProblem, UrlSigner
 from server.delivery.specs import Fit, RenditionFormat, RenditionSpec, SpecError, rendition_key
 from server.delivery.urls import (

@@ -18,7 +18,7 @@ import pytest
 import tifffile
 from click.testing import CliRunner, Result
 
-from cluster.cli.operate import cluster
+from cluster.cli.cluster_commands import cluster
 from cluster.cli.segment import segment
 from cluster.launch.state import STATE_ENV, load_state, process_alive
 from cluster.synthetic import generate_scene
