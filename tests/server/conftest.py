@@ -23,7 +23,7 @@ from server.db.engine import create_engine
 from server.db.migrate import upgrade
 from server.settings import Settings
 from spheroseg_testing import start_moto
-from tests.server.services import Postgres, start_postgres
+from tests.server.starters import Postgres, start_postgres
 
 PASSWORD = "correct horse battery"
 _counter = itertools.count()

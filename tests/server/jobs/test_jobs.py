@@ -36,7 +36,7 @@ from tests.server.processes import (
     subscribe,
     wait_until,
 )
-from tests.server.services import Postgres
+from tests.server.starters import Postgres
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 

@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from server.app import create_app
 from tests.server.conftest import Api, png_bytes
 from tests.server.edge import serve
-from tests.server.services import free_port
+from tests.server.starters import free_port
 
 pytestmark = pytest.mark.anyio
 

@@ -22,8 +22,8 @@ from server.delivery.signing import ImagePath
 from server.delivery.specs import rendition_key
 from server.storage import S3BlobStore
 from tests.server.conftest import Api
-from tests.server.test_delivery_renditions import huge_png_header, spheroid, tiff_bytes
-from tests.server.test_storage import stored_api as stored_api  # a fixture: the app on a folder or S3
+from tests.server.delivery.test_renditions import huge_png_header, spheroid, tiff_bytes
+from tests.server.storage.test_storage import stored_api as stored_api  # a fixture: the app on a folder or S3
 
 pytestmark = pytest.mark.anyio
 

@@ -26,8 +26,8 @@ from server.db.models import SegmentationVersion, Task
 from server.db.segmentations import save_segmentation
 from server.domain.errors import VersionConflictError
 from server.domain.versions import SaveOrigin, SegmentationSave
+from tests.server.api.test_projects import SAVE, SQUARE
 from tests.server.conftest import Api, png_bytes
-from tests.server.test_projects import SAVE, SQUARE
 
 pytestmark = pytest.mark.anyio
 

@@ -21,7 +21,7 @@ from server.events import (
 )
 from server.events.postgres import MAX_PAYLOAD_BYTES, dsn_from_url, fit_payload
 from server.exceptions import EventBusError
-from tests.server.services import Postgres, free_port
+from tests.server.starters import Postgres, free_port
 
 pytestmark = pytest.mark.anyio
 

@@ -29,8 +29,8 @@ from server.services.spool import remove_stale_spools
 from server.storage import image_key
 from tests.data import make_images
 from tests.server.conftest import Api, make_settings, png_bytes
+from tests.server.delivery.test_renditions import spheroid, tiff_bytes
 from tests.server.processes import SPHEROSEG, graphql, login, start_server, wait_until
-from tests.server.test_delivery_renditions import spheroid, tiff_bytes
 
 pytestmark = pytest.mark.anyio
 

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from server.db.models import Image, ProjectStatsRow, SegmentationVersion
+from tests.server.api.test_projects import SAVE
 from tests.server.conftest import Api, png_bytes
-from tests.server.test_projects import SAVE
 
 pytestmark = pytest.mark.anyio
 

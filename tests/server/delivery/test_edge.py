@@ -11,7 +11,7 @@ from server.app import create_app
 from server.composition import Services
 from tests.server.conftest import Api, make_settings, png_bytes
 from tests.server.edge import OriginCounter, require_nginx, serve, start_nginx
-from tests.server.services import free_port
+from tests.server.starters import free_port
 
 pytestmark = pytest.mark.anyio
 

@@ -13,8 +13,8 @@ from server.app import create_app
 from server.composition import Services
 from server.storage import image_key
 from tests.server.conftest import Api, make_settings, png_bytes
-from tests.server.test_storage import _download, _sha
-from tests.server.test_storage import stored_api as stored_api  # a fixture: the app on a folder or S3
+from tests.server.storage.test_storage import _download, _sha
+from tests.server.storage.test_storage import stored_api as stored_api  # a fixture: the app on a folder or S3
 
 pytestmark = pytest.mark.anyio
 

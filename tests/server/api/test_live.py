@@ -26,7 +26,7 @@ from server.domain.review import SegmentationStatus
 from server.events import Event, EventKind, LocalEventBus
 from tests.server.conftest import Api, png_bytes
 from tests.server.edge import serve
-from tests.server.services import free_port
+from tests.server.starters import free_port
 
 pytestmark = pytest.mark.anyio
 

@@ -21,11 +21,11 @@ from server.app import create_app
 from server.composition import Services
 from server.events import Event, EventKind
 from server.events.postgres import is_postgres_url
+from tests.server.api.test_live import EVENTS, PROGRESS, SEGMENT, _next, _project_with_images, _websocket
 from tests.server.conftest import PASSWORD, Api
 from tests.server.edge import serve
 from tests.server.processes import SPHEROSEG
-from tests.server.services import free_port
-from tests.server.test_live import EVENTS, PROGRESS, SEGMENT, _next, _project_with_images, _websocket
+from tests.server.starters import free_port
 
 pytestmark = pytest.mark.anyio
 
