@@ -77,7 +77,7 @@ class Tally:
         self.duplicated += sum(n - 1 for n in counts.values())
 
 
-async def _job(
+async def timed_job(
     client: Any, sources: Sequence[Path], request: SegmentationRequest, tally: Tally
 ) -> tuple[float, int]:
     started = time.perf_counter()
@@ -113,10 +113,10 @@ async def _measure(
     try:
         out = []
         for sources, request in runs:
-            await _job(
+            await timed_job(
                 client, sources[: max(2, len(sources) // 8)], request, tally
             )  # warm-up: load, first calls
-            out.append(await _job(client, sources, request, tally))
+            out.append(await timed_job(client, sources, request, tally))
         floor = await _dask_floor(client, floor_tasks) if floor_tasks else None
         return out, floor
     finally:
@@ -150,7 +150,7 @@ def _tiny_images(folder: Path, count: int) -> list[Path]:
     return paths
 
 
-def _scenes(folder: Path, count: int, size: int) -> list[Path]:
+def scene_files(folder: Path, count: int, size: int) -> list[Path]:
     from cluster.synthetic import generate_scene
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -211,7 +211,7 @@ def _plain_processes(method: str, paths: Sequence[Path], processes: int) -> floa
 
 
 def real_scaling(folder: Path, method: str, count: int, tally: Tally) -> dict[str, Any]:
-    paths = _scenes(folder / "scenes", count, 512)
+    paths = scene_files(folder / "scenes", count, 512)
     request = SegmentationRequest(segmenter=SegmenterSpec.of(method))
     rates = {}
     for workers in (1, 2):
@@ -292,7 +292,7 @@ async def _recovery_run(paths: Sequence[Path], kill: bool, tally: Tally) -> dict
     client = await connect(deployment.scheduler_address)
     try:
         request = SegmentationRequest(segmenter=simulated(0.2), batch_size=2)
-        await _job(client, paths[:4], request, tally)
+        await timed_job(client, paths[:4], request, tally)
         restart = float("nan")
         rejoined: dict[str, float] = {}
         watcher: asyncio.Future[None] | None = None

@@ -60,8 +60,8 @@ from typing import Any
 import numpy as np
 import tifffile
 import torch
-from cluster_scaling import Tally, _job, _scenes
-from segment_model import _conv_gflops, _end_to_end, _tiff_bytes
+from cluster_scaling import Tally, scene_files, timed_job
+from segment_model import conv_gflops, end_to_end_ms, scene_tiff
 from worker_batching import measure as measure_worker
 from worker_batching import print_table as print_worker
 
@@ -226,7 +226,7 @@ def _network(
 
 def inference(device: str, plan: Plan, budget: Budget, reserve: float, report: Report) -> dict[str, Any]:
     cpu_model, card = load_model()
-    gflops = _conv_gflops(cpu_model, (1, 1, card.working_size, card.working_size))
+    gflops = conv_gflops(cpu_model, (1, 1, card.working_size, card.working_size))
     result: dict[str, Any] = {
         "weights_sha256": card.sha256,
         "working_size": card.working_size,
@@ -238,7 +238,7 @@ def inference(device: str, plan: Plan, budget: Budget, reserve: float, report: R
     }
     seconds, last_size = 5.0, plan.sizes[0]  # the last setting's time, to estimate the next one's
     for size in plan.sizes:
-        files = [_tiff_bytes(size, 3000 + i) for i in range(plan.images)]
+        files = [scene_tiff(size, 3000 + i)[0] for i in range(plan.images)]
         row: dict[str, Any] = {}
         for precision in plan.precisions:
             for batch in plan.batches:
@@ -255,7 +255,7 @@ def inference(device: str, plan: Plan, budget: Budget, reserve: float, report: R
                 _sync(device)
                 _reset_peak(device)
                 started = time.monotonic()
-                ms = _end_to_end(files, segmenter, batch, plan.repeats)
+                ms = end_to_end_ms(files, segmenter, batch, plan.repeats)
                 seconds, last_size = time.monotonic() - started, size
                 row[f"{precision}_batch{batch}"] = {"ms_per_image": ms, "peak_gpu_mib": _peak_mib(device)}
         result["end_to_end"][f"{size}x{size}"] = row
@@ -332,7 +332,7 @@ async def _cluster_jobs(device: str, plan: Plan, paths: list[Path], budget: Budg
     tally = Tally()
     try:
         warm = SegmentationRequest(segmenter=segmenter, gpu=gpu, batch_size=1)
-        await _job(client, paths[: max(2, len(paths) // 16)], warm, tally)  # loads the model everywhere
+        await timed_job(client, paths[: max(2, len(paths) // 16)], warm, tally)  # loads the model everywhere
         ready = time.perf_counter() - started
         workers = {
             name: {k: w[k] for k in ("resources", "cuda_visible_devices", "devices", "loaded")}
@@ -345,7 +345,7 @@ async def _cluster_jobs(device: str, plan: Plan, paths: list[Path], budget: Budg
                 rows[f"batch{batch}"] = {"skipped": budget.shortfall(1.5 * seconds)}
                 continue
             request = SegmentationRequest(segmenter=segmenter, gpu=gpu, batch_size=batch)
-            seconds, per_task = await _job(client, paths, request, tally)
+            seconds, per_task = await timed_job(client, paths, request, tally)
             rows[f"batch{batch}"] = {
                 "images_per_second": len(paths) / seconds,
                 "seconds": seconds,
@@ -369,7 +369,7 @@ def cluster(device: str, plan: Plan, budget: Budget, reserve: float, report: Rep
     if device.startswith("cuda"):
         torch.cuda.empty_cache()  # the workers are other processes on the same GPU
     with tempfile.TemporaryDirectory() as tmp:
-        paths = _scenes(Path(tmp), plan.cluster_images, plan.cluster_size)
+        paths = scene_files(Path(tmp), plan.cluster_images, plan.cluster_size)
         return asyncio.run(_cluster_jobs(device, plan, paths, budget))
 
 

@@ -58,7 +58,7 @@ CELLPOSE_BATCH = 8
 """Tile side, overlap and tiles per batch of Cellpose 3's ``core.run_net`` (its defaults)."""
 
 
-def _scene(size: int, seed: int) -> tuple[bytes, float]:
+def scene_tiff(size: int, seed: int) -> tuple[bytes, float]:
     """A scene as 16-bit TIFF bytes, and the diameter a user would give Cellpose for it (px)."""
     scene = generate_scene(seed, (size, size))
     buffer = io.BytesIO()
@@ -92,7 +92,7 @@ def _rss_mib(field: str) -> float:
     return float("nan")
 
 
-def _end_to_end(files: list[bytes], segmenter: ResUNetSegmenter, batch: int, repeats: int) -> float:
+def end_to_end_ms(files: list[bytes], segmenter: ResUNetSegmenter, batch: int, repeats: int) -> float:
     """Median ms per image: read, normalise, segment, polygons, metrics."""
     times = []
     for repeat in range(repeats + 1):
@@ -139,7 +139,7 @@ def _resunet_pass(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _conv_gflops(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
+def conv_gflops(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
     total = 0.0
 
     def count(module: torch.nn.Module, _inputs: Any, output: torch.Tensor) -> None:
@@ -201,8 +201,8 @@ def _cellpose_row(
     resunet_ms = min(ours)
     set_ms = statistics.median(min(times) for times in theirs)
     default_ms = min(default)
-    set_gflops = statistics.median(_conv_gflops(net, (1, 2, side, side)) * tiles for tiles, side in set_tiles)
-    default_gflops = _conv_gflops(net, (1, 2, CELLPOSE_TILE, CELLPOSE_TILE)) * default_tiles
+    set_gflops = statistics.median(conv_gflops(net, (1, 2, side, side)) * tiles for tiles, side in set_tiles)
+    default_gflops = conv_gflops(net, (1, 2, CELLPOSE_TILE, CELLPOSE_TILE)) * default_tiles
     return {
         "cellpose_diameters_px": diameters,
         "cellpose_tiles_set_diameter": [tiles for tiles, _ in set_tiles],
@@ -241,16 +241,17 @@ def main() -> None:
     cellpose = None if args.no_cellpose else _cellpose_net()
     rows: dict[str, dict[str, Any]] = {}
     for size in SIZES:
-        files, diameters = map(list, zip(*(_scene(size, 3000 + i) for i in range(args.images)), strict=True))
+        scenes = [scene_tiff(size, 3000 + i) for i in range(args.images)]
+        files, diameters = [data for data, _ in scenes], [diameter for _, diameter in scenes]
         row: dict[str, Any] = {}
         _rss_peak_reset()
         for (precision, batch), segmenter in segmenters.items():
-            row[f"end_to_end_ms_{precision}_batch{batch}"] = _end_to_end(
+            row[f"end_to_end_ms_{precision}_batch{batch}"] = end_to_end_ms(
                 files, segmenter, batch, args.repeats
             )
         row["peak_rss_mib"] = _rss_mib("VmHWM")  # the whole process, reset before this size
         shape = (1, 1, working, working)
-        row["model_gflops_per_image"] = _conv_gflops(model, shape)
+        row["model_gflops_per_image"] = conv_gflops(model, shape)
         for precision in precisions:
             ms = _network_ms(model, shape, precision == "bf16", args.repeats)
             row[f"network_ms_{precision}"] = ms

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from cluster_scaling import Tally, _job, _scenes
+from cluster_scaling import Tally, scene_files, timed_job
 
 from cluster.client import SegmentationRequest
 from cluster.imaging import normalize, read_image
@@ -91,10 +91,10 @@ async def _worker_rates(
     samples: dict[str, list[float]] = {name: [] for name in requests}
     try:
         for request in requests.values():
-            await _job(client, paths[: 2 * per_task], request, tally)  # load, first calls
+            await timed_job(client, paths[: 2 * per_task], request, tally)  # load, first calls
         for _ in range(rounds):  # alternating, so a busy spell of this machine slows every setting
             for name, request in requests.items():
-                seconds, _ = await _job(client, paths, request, tally)
+                seconds, _ = await timed_job(client, paths, request, tally)
                 samples[name].append(len(paths) / seconds)
         (threads,) = (await client.run(_torch_threads)).values()
         (report,) = (await client.run(worker_report)).values()
@@ -176,7 +176,7 @@ def measure(
     device: str, folder: Path, images: int, size: int, per_task: int, rounds: int = 3, fixed: int = 4
 ) -> dict[str, Any]:
     """The whole comparison (what benchmarks/gpu.py runs as its worker section)."""
-    paths = _scenes(folder, images, size)
+    paths = scene_files(folder, images, size)
     worker = asyncio.run(_worker_rates(device, paths, per_task, rounds, fixed))
     model = model_rates(device, paths, worker["worker_torch_threads"], rounds, per_task)
     baseline = worker["batch_1"]["images_per_second"]
