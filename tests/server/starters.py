@@ -1,6 +1,6 @@
 """The service starters of the server tests, kept in :mod:`spheroseg_testing` (the benchmarks use them too).
 
-Re-exported here so the tests' imports keep working until they move with the tests' reorganisation.
+Re-exported here, beside the server tests that use them.
 """
 
 from __future__ import annotations
