@@ -15,11 +15,12 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from cluster import MetricError, Segmentation, Spheroid, measure
+from cluster import Segmentation, Spheroid
 from server.db.models import Image, SegmentationVersion, utcnow
 from server.db.records import segmentation_of, spheroid_of, version_row
-from server.domain.errors import InvalidInputError, InvalidSpheroidsError, VersionConflictError
+from server.domain.errors import InvalidInputError, VersionConflictError
 from server.domain.review import ReviewStatus, SegmentationStatus, review_after_save
+from server.domain.spheroids import measure_missing
 from server.domain.versions import SegmentationSave, next_version
 
 __all__ = [
@@ -151,20 +152,4 @@ async def _measured(spheroids: Sequence[Spheroid], pixel_size_um: float | None) 
     """The spheroids, those without metrics measured (in a thread: big outlines take a while)."""
     if all(spheroid.metrics is not None for spheroid in spheroids):
         return list(spheroids)
-    return await asyncio.to_thread(_measure_missing, spheroids, pixel_size_um)
-
-
-def _measure_missing(spheroids: Sequence[Spheroid], pixel_size_um: float | None) -> list[Spheroid]:
-    measured: list[Spheroid] = []
-    problems: list[str] = []
-    for index, spheroid in enumerate(spheroids):
-        if spheroid.metrics is not None:
-            measured.append(spheroid)
-            continue
-        try:
-            measured.append(spheroid.with_metrics(measure(spheroid, pixel_size_um)))
-        except MetricError as error:
-            problems.append(f"spheroid {index}: {error}")
-    if problems:
-        raise InvalidSpheroidsError(problems)
-    return measured
+    return await asyncio.to_thread(measure_missing, spheroids, pixel_size_um)

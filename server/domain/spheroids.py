@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from cluster import MetricError, Spheroid, as_ring, measure
 from server.domain.errors import InvalidSpheroidsError
 
-__all__ = ["MAX_RING_VERTICES", "MAX_SPHEROIDS", "MAX_TOTAL_VERTICES", "SpheroidDraft", "checked_spheroids"]
+__all__ = [
+    "MAX_RING_VERTICES",
+    "MAX_SPHEROIDS",
+    "MAX_TOTAL_VERTICES",
+    "SpheroidDraft",
+    "checked_spheroids",
+    "measure_missing",
+    "measured_spheroid",
+]
 
 MAX_RING_VERTICES = 10_000
 MAX_TOTAL_VERTICES = 500_000
@@ -56,13 +64,39 @@ def checked_spheroids(
             problems.extend(ring_problems)
             continue
         spheroid = Spheroid(as_ring(draft.exterior), tuple(as_ring(hole) for hole in draft.holes))
-        try:
-            spheroids.append(spheroid.with_metrics(measure(spheroid, pixel_size_um)))
-        except MetricError as error:
-            problems.append(f"spheroid {index}: {error}")
+        if (measured := measured_spheroid(spheroid, index, pixel_size_um, problems)) is not None:
+            spheroids.append(measured)
     if problems:
         raise InvalidSpheroidsError(problems)
     return spheroids
+
+
+def measure_missing(spheroids: Sequence[Spheroid], pixel_size_um: float | None) -> list[Spheroid]:
+    """The spheroids, those without metrics measured; :class:`InvalidSpheroidsError` lists those that
+    cannot be."""
+    problems: list[str] = []
+    measured = [
+        done
+        for index, spheroid in enumerate(spheroids)
+        if (done := measured_spheroid(spheroid, index, pixel_size_um, problems)) is not None
+    ]
+    if problems:
+        raise InvalidSpheroidsError(problems)
+    return measured
+
+
+def measured_spheroid(
+    spheroid: Spheroid, index: int, pixel_size_um: float | None, problems: list[str]
+) -> Spheroid | None:
+    """``spheroid`` with its metrics (kept when it has them); ``None``, with the reason added to
+    ``problems``, when it cannot be measured."""
+    if spheroid.metrics is not None:
+        return spheroid
+    try:
+        return spheroid.with_metrics(measure(spheroid, pixel_size_um))
+    except MetricError as error:
+        problems.append(f"spheroid {index}: {error}")
+        return None
 
 
 def _ring_problem(points: Points, width: int, height: int) -> str | None:
