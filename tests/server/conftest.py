@@ -7,6 +7,7 @@ from a migrated template database (both made once, with the real Alembic migrati
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import shutil
@@ -185,12 +186,29 @@ class Api:
         )
 
 
-@pytest.fixture
-async def api(services: Services) -> AsyncIterator[Api]:
-    app = create_app(services=services)
-    transport = httpx.ASGITransport(app=app)
+@contextlib.asynccontextmanager
+async def client_of(services: Services) -> AsyncIterator[Api]:
+    """The real app over ``services``, in-process, with a client talking to it (no network)."""
+    transport = httpx.ASGITransport(app=create_app(services=services))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield Api(client, services)
+
+
+@contextlib.asynccontextmanager
+async def app_with(settings: Settings) -> AsyncIterator[Api]:
+    """:func:`client_of` an app built from ``settings``, closed afterwards."""
+    services = Services.create(settings)
+    try:
+        async with client_of(services) as api:
+            yield api
+    finally:
+        await services.close()
+
+
+@pytest.fixture
+async def api(services: Services) -> AsyncIterator[Api]:
+    async with client_of(services) as api:
+        yield api
 
 
 def png_bytes(width: int = 64, height: int = 48, seed: int = 0) -> bytes:

@@ -10,7 +10,7 @@ import pytest
 
 from server.app import create_app
 from server.composition import Services
-from tests.server.conftest import Api, make_settings, png_bytes
+from tests.server.conftest import Api, app_with, make_settings, png_bytes
 
 pytestmark = pytest.mark.anyio
 
@@ -154,11 +154,8 @@ async def test_each_kind_of_refusal_has_its_documented_code(api: Api) -> None:
 
 @pytest.fixture
 async def production(tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
-    services = Services.create(make_settings(database_url, str(tmp_path / "b"), environment="production"))
-    transport = httpx.ASGITransport(app=create_app(services=services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        yield Api(client, services)
-    await services.close()
+    async with app_with(make_settings(database_url, str(tmp_path / "b"), environment="production")) as api:
+        yield api
 
 
 SUGGESTING = {

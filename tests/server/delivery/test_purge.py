@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 
-from server.app import create_app
-from server.composition import Services
 from server.delivery.purge import CloudflarePurger, CloudFrontPurger, FastlyPurger, PurgeRequest
-from tests.server.conftest import Api, make_settings, png_bytes
+from tests.server.conftest import app_with, make_settings, png_bytes
 from tests.server.edge import ApiFake, api_fake
 
 pytestmark = pytest.mark.anyio
@@ -132,16 +127,6 @@ async def test_fastly_errors_and_unreachable_apis_are_reported() -> None:
     assert "failed" in gone.errors[0]
 
 
-@contextlib.asynccontextmanager
-async def _app(settings_overrides: dict[str, Any], database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
-    settings = make_settings(database_url, str(tmp_path / "blobs"), **settings_overrides)
-    services = Services.create(settings)
-    transport = httpx.ASGITransport(app=create_app(services=services))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield Api(client, services)
-    finally:
-        await services.close()
 
 
 def _cloudflare(fake: ApiFake) -> dict[str, Any]:
@@ -156,7 +141,7 @@ def _cloudflare(fake: ApiFake) -> dict[str, Any]:
 
 async def test_deleting_images_purges_them_and_reports_failures(database_url: str, tmp_path: Path) -> None:
     with api_fake() as fake:
-        async with _app(_cloudflare(fake), database_url, tmp_path) as api:
+        async with app_with(make_settings(database_url, str(tmp_path / "b"), **_cloudflare(fake))) as api:
             token = await api.user("owner")
             project = await api.project(token)
             uploaded = await api.upload(
@@ -185,7 +170,7 @@ PURGE = """mutation($p: Int, $i: [Int!], $paths: [String!], $tags: [String!]) {
 
 async def test_admins_purge_a_project_images_paths_and_tags(database_url: str, tmp_path: Path) -> None:
     with api_fake() as fake:
-        async with _app(_cloudflare(fake), database_url, tmp_path) as api:
+        async with app_with(make_settings(database_url, str(tmp_path / "b"), **_cloudflare(fake))) as api:
             admin = await api.user("admin", admin=True)
             project = await api.project(admin)
             uploaded = await api.upload(admin, project, [("a.png", png_bytes(seed=3))])

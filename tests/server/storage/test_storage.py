@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -19,13 +18,11 @@ import httpx
 import pytest
 
 from cluster.sources import fetch
-from server.app import create_app
-from server.composition import Services
 from server.delivery.signing import UrlSigner
 from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
 from server.settings import Settings
 from server.storage import CHUNK_BYTES, LocalBlobStore, S3BlobStore, WorkerAccess, image_key, open_store
-from tests.server.conftest import Api, make_settings, png_bytes
+from tests.server.conftest import Api, app_with, make_settings, png_bytes
 
 pytestmark = pytest.mark.anyio
 
@@ -206,15 +203,6 @@ def _s3_settings(endpoint: str, bucket: str) -> dict[str, Any]:
     }
 
 
-@contextlib.asynccontextmanager
-async def _app(settings: Settings) -> AsyncIterator[Api]:
-    services = Services.create(settings)
-    transport = httpx.ASGITransport(app=create_app(services=services))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield Api(client, services)
-    finally:
-        await services.close()
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -228,7 +216,7 @@ async def stored_api(request: pytest.FixtureRequest, database_url: str, tmp_path
         boto3.client("s3", **_s3_kwargs(endpoint)).create_bucket(Bucket=bucket)
         overrides = _s3_settings(endpoint, bucket)
         settings = make_settings(database_url, overrides.pop("storage_url"), **overrides)
-    async with _app(settings) as api:
+    async with app_with(settings) as api:
         yield api
 
 
@@ -284,7 +272,7 @@ async def test_a_missing_bucket_refuses_uploads_and_records_nothing(
 ) -> None:
     overrides = _s3_settings(moto_endpoint, "no-such-bucket")
     settings = make_settings(database_url, overrides.pop("storage_url"), **overrides)
-    async with _app(settings) as api:
+    async with app_with(settings) as api:
         owner = await api.user("owner")
         project_id = await api.project(owner)
         answer = (await api.upload(owner, project_id, [("a.png", png_bytes())])).json()
@@ -319,7 +307,7 @@ async def test_a_failed_write_tells_the_client_why_without_the_server_path(
 ) -> None:
     blocked = tmp_path / "lab-storage"
     blocked.write_text("a file where the blob folder should be")
-    async with _app(make_settings(database_url, str(blocked))) as api:
+    async with app_with(make_settings(database_url, str(blocked))) as api:
         owner = await api.user("owner")
         project_id = await api.project(owner)
         answer = (await api.upload(owner, project_id, [("a.png", png_bytes())])).json()
