@@ -33,14 +33,23 @@ def as_ring(points: Sequence[Sequence[float]] | NDArray[Any]) -> Ring:
 
 @dataclass(frozen=True, eq=False)
 class Spheroid:
-    """One spheroid: its outline, the holes inside it (its own, never another's) and its metrics."""
+    """One spheroid: its outline, the holes inside it (its own, never another's) and its metrics.
+
+    ``id`` names the spheroid within its image once a server has stored it, and stays the same across the
+    versions that keep it unchanged or edit it; ``None`` for a spheroid no one has stored yet (a fresh
+    segmentation, a new drawing).
+    """
 
     exterior: Ring
     holes: tuple[Ring, ...] = ()
     metrics: SpheroidMetrics | None = None
+    id: int | None = None
 
     def with_metrics(self, metrics: SpheroidMetrics) -> Spheroid:
         return replace(self, metrics=metrics)
+
+    def with_id(self, spheroid_id: int) -> Spheroid:
+        return replace(self, id=spheroid_id)
 
     @property
     def vertex_count(self) -> int:

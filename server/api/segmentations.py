@@ -25,6 +25,7 @@ from server.services import segmentations as service
 __all__ = ["SegmentationMutation", "SegmentationType"]
 
 Points = list[list[float]]
+SaveOriginEnum = strawberry.enum(SaveOrigin, name="SaveOrigin")
 
 
 @strawberry.type(
@@ -56,6 +57,10 @@ class MetricsType:
 
 @strawberry.type(name="Spheroid")
 class SpheroidType:
+    id: int = strawberry.field(
+        description="Names the spheroid within its image: the same across versions while it is kept or "
+        "edited, never given to another spheroid of the image (a job's result gets new ids)."
+    )
     exterior: Points = strawberry.field(description="Open ring of (x, y) image pixels, top-left origin.")
     holes: list[Points]
     metrics: MetricsType | None = strawberry.field(
@@ -68,7 +73,10 @@ class SpheroidType:
 
     @classmethod
     def of(cls, spheroid: Spheroid, image_size: tuple[int, int]) -> SpheroidType:
+        if spheroid.id is None:  # every stored spheroid has one (migration 0006 numbered the older ones)
+            raise ValueError("a stored spheroid without an id")
         return cls(
+            id=spheroid.id,
             exterior=spheroid.exterior.tolist(),
             holes=[hole.tolist() for hole in spheroid.holes],
             metrics=MetricsType.of(spheroid.metrics) if spheroid.metrics is not None else None,
@@ -82,6 +90,9 @@ class SegmentationType:
     image_id: int
     version: int
     author_id: strawberry.Private[int | None]
+    origin: SaveOriginEnum = strawberry.field(  # type: ignore[valid-type]
+        description="Where this version came from: a job's result, a person's edit, a revert or an import."
+    )
     model_name: str
     model_version: str
     parameters: JSON
@@ -95,6 +106,7 @@ class SegmentationType:
             image_id=row.image_id,
             version=row.version,
             author_id=row.author_id,
+            origin=SaveOrigin(row.origin),
             model_name=row.model_name,
             model_version=row.model_version,
             parameters=row.parameters,  # type: ignore[arg-type]

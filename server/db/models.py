@@ -130,6 +130,9 @@ class Image(Base):
     spheroid_count: Mapped[int] = mapped_column(default=0, server_default="0")
     area_sum_px: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     diameter_sum_px: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # The largest spheroid id ever given out in this image (ids are never given out twice, even after a
+    # revert brings back an older version).
+    last_spheroid_id: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -146,6 +149,7 @@ class SegmentationVersion(Base):
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
     version: Mapped[int]
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    origin: Mapped[str] = mapped_column(String(16), default="edit", server_default="edit")  # SaveOrigin
     model_name: Mapped[str] = mapped_column(String(100), default="")
     model_version: Mapped[str] = mapped_column(String(100), default="")
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

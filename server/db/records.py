@@ -3,13 +3,14 @@
 A saved version is a :class:`~server.db.models.SegmentationVersion` row. Its ``spheroids`` column holds one
 JSON record per spheroid, in order::
 
-    {"exterior": [[x, y], ...], "holes": [[[x, y], ...], ...], "metrics": {"area_px": ..., ...}}
+    {"id": 7, "exterior": [[x, y], ...], "holes": [[[x, y], ...], ...], "metrics": {"area_px": ..., ...}}
 
-Rings are open, in image pixels (as :mod:`cluster.segmentation` keeps them); ``metrics`` is
-:meth:`SpheroidMetrics.as_dict` (``null`` for µm values when the pixel size is unknown). Records written
-before a metric existed lack it (and a spheroid saved unmeasured by an older server has ``{}``): reading
-such a record measures the outline once to fill in what is missing, keeping every stored value. Rows also
-keep totals of the metrics (count, area, diameter) for the project counters.
+``id`` names the spheroid within its image, across versions (migration 0006 gave one to every record stored
+before ids existed). Rings are open, in image pixels (as :mod:`cluster.segmentation` keeps them); ``metrics``
+is :meth:`SpheroidMetrics.as_dict` (``null`` for µm values when the pixel size is unknown). Records written
+before a metric existed lack it (and a spheroid saved unmeasured by an older server has ``{}``): reading such
+a record measures the outline once to fill in what is missing, keeping every stored value. Rows also keep
+totals of the metrics (count, area, diameter) for the project counters.
 
 Nothing else reads or writes this JSON: the API, the exports and the job results see cluster objects.
 """
@@ -24,7 +25,7 @@ import numpy as np
 
 from cluster import GeometryError, MetricError, Segmentation, Spheroid, SpheroidMetrics, measure
 from server.db.models import Image, SegmentationVersion
-from server.domain.versions import Provenance
+from server.domain.versions import Provenance, SaveOrigin
 
 __all__ = ["segmentation_of", "spheroid_of", "spheroid_record", "spheroids_of_row", "version_row"]
 
@@ -32,9 +33,11 @@ logger = logging.getLogger(__name__)
 
 
 def spheroid_record(spheroid: Spheroid) -> dict[str, Any]:
-    """How a spheroid is stored: rings as lists of (x, y), metrics by name (``{}`` when unmeasured)."""
+    """How a spheroid is stored: its id, rings as lists of (x, y), metrics by name (``{}`` when
+    unmeasured)."""
     metrics = spheroid.metrics.as_dict() if spheroid.metrics is not None else {}
     return {
+        "id": spheroid.id,
         "exterior": spheroid.exterior.tolist(),
         "holes": [hole.tolist() for hole in spheroid.holes],
         "metrics": metrics,
@@ -47,6 +50,7 @@ def spheroid_of(record: Mapping[str, Any], pixel_size_um: float | None) -> Spher
     spheroid = Spheroid(
         np.asarray(record["exterior"], dtype=np.float64).reshape(-1, 2),
         tuple(np.asarray(hole, dtype=np.float64).reshape(-1, 2) for hole in record.get("holes") or ()),
+        id=record.get("id"),
     )
     stored: Mapping[str, Any] = record.get("metrics") or {}
     metrics = SpheroidMetrics.from_dict(stored) or _completed(spheroid, stored, pixel_size_um)
@@ -62,14 +66,16 @@ def version_row(
     version: int,
     author_id: int | None,
     provenance: Provenance,
+    origin: SaveOrigin,
     spheroids: Sequence[Spheroid],
 ) -> SegmentationVersion:
-    """The row of a new version made of measured spheroids, with its totals."""
+    """The row of a new version made of measured spheroids with ids, with its totals."""
     measured = [s.metrics for s in spheroids if s.metrics is not None]
     return SegmentationVersion(
         image_id=image_id,
         version=version,
         author_id=author_id,
+        origin=origin.value,
         model_name=provenance.model_name,
         model_version=provenance.model_version,
         parameters=dict(provenance.parameters),

@@ -21,7 +21,7 @@ from server.db.records import segmentation_of, spheroid_of, version_row
 from server.domain.errors import InvalidInputError, VersionConflictError
 from server.domain.review import ReviewStatus, SegmentationStatus, review_after_save
 from server.domain.spheroids import measure_missing
-from server.domain.versions import SegmentationSave, next_version
+from server.domain.versions import SegmentationSave, next_version, with_spheroid_ids
 
 __all__ = [
     "current_of",
@@ -111,18 +111,21 @@ async def save_segmentation(db: AsyncSession, save: SegmentationSave) -> Segment
 
     The rule: the new version is ``save.base_version + 1``; it is stored only while the image's current
     version is still ``base_version`` (checked, then compare-and-set on the image row, so two concurrent
-    saves cannot both win); an accepted image goes back to unreviewed (:func:`review_after_save`). Spheroids
-    without metrics are measured here, once, so that no reader has to measure them again.
+    saves cannot both win); spheroids without an id get new ones (:func:`with_spheroid_ids`); an accepted
+    image goes back to unreviewed (:func:`review_after_save`). Spheroids without metrics are measured here,
+    once, so that no reader has to measure them again.
 
     Raises :class:`VersionConflictError` when the base is stale and :class:`InvalidSpheroidsError` for a
-    spheroid that cannot be measured, storing nothing; :class:`InvalidInputError` when the image is gone.
+    spheroid that cannot be measured or an id given twice, storing nothing; :class:`InvalidInputError`
+    when the image is gone.
     """
     image = await db.get(Image, save.image_id, populate_existing=True)
     if image is None:
         raise InvalidInputError("imageId", f"there is no image {save.image_id}; it may have been deleted")
     version = next_version(image.current_version, save.base_version)
-    spheroids = await _measured(save.spheroids, image.pixel_size_um)
-    row = version_row(image.id, version, save.author_id, save.provenance, spheroids)
+    spheroids, last_spheroid_id = with_spheroid_ids(save.spheroids, image.last_spheroid_id)
+    spheroids = await _measured(spheroids, image.pixel_size_um)
+    row = version_row(image.id, version, save.author_id, save.provenance, save.origin, spheroids)
     now = utcnow()
     result = await db.execute(
         update(Image)
@@ -134,6 +137,7 @@ async def save_segmentation(db: AsyncSession, save: SegmentationSave) -> Segment
             spheroid_count=row.spheroid_count,
             area_sum_px=row.area_sum_px,
             diameter_sum_px=row.diameter_sum_px,
+            last_spheroid_id=last_spheroid_id,
             updated_at=now,
         )
         .execution_options(synchronize_session=False)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cluster import Spheroid
-from server.domain.errors import VersionConflictError
+from server.domain.errors import InvalidSpheroidsError, VersionConflictError
 
-__all__ = ["Provenance", "SaveOrigin", "SegmentationSave", "next_version"]
+__all__ = ["Provenance", "SaveOrigin", "SegmentationSave", "next_version", "with_spheroid_ids"]
 
 
 class SaveOrigin(enum.StrEnum):
@@ -66,3 +66,31 @@ def next_version(current_version: int, base_version: int) -> int:
     if base_version != current_version:
         raise VersionConflictError(base_version, current_version)
     return current_version + 1
+
+
+def with_spheroid_ids(spheroids: Sequence[Spheroid], last_id: int) -> tuple[list[Spheroid], int]:
+    """The spheroids with ids, and the image's new last id.
+
+    A spheroid keeps the id it has (an edit keeps the ids of what it did not touch, a revert those of the
+    version it restores); one without gets the next unused id of its image, so a job's result gets new
+    ones. Ids are never given out twice within an image, which is why the image keeps its ``last_id``.
+    Two spheroids of one save with the same id are refused (:class:`InvalidSpheroidsError`).
+    """
+    seen: dict[int, int] = {}
+    problems = []
+    for index, spheroid in enumerate(spheroids):
+        if spheroid.id is None:
+            continue
+        if spheroid.id in seen:
+            problems.append(f"spheroid {index}: id {spheroid.id} is spheroid {seen[spheroid.id]}'s too")
+        seen[spheroid.id] = index
+    if problems:
+        raise InvalidSpheroidsError(problems)
+    next_id = max([last_id, *seen])
+    named = []
+    for spheroid in spheroids:
+        if spheroid.id is None:
+            next_id += 1
+            spheroid = spheroid.with_id(next_id)
+        named.append(spheroid)
+    return named, next_id
