@@ -1,5 +1,5 @@
-"""``spheroseg server``: ``serve``, ``migrate``, ``create-user``, ``disable-user``, ``enable-user`` and
-``rotate-signing-key``."""
+"""``spheroseg server``: ``serve``, ``migrate``, ``create-user``, ``disable-user``, ``enable-user``,
+``rotate-signing-key`` and ``schema``."""
 
 from __future__ import annotations
 
@@ -203,3 +203,27 @@ def rotate_signing_key() -> None:
     key_id = asyncio.run(run())
     wait = settings.delivery_signing_key_refresh_seconds
     click.echo(f"image URLs are now signed with key {key_id}; running servers take it up within {wait:.0f} s")
+
+
+@server.command()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the schema to this file (server/schema.graphql in the source tree) instead of printing it.",
+)
+def schema(out: str | None) -> None:
+    """Print the GraphQL schema in the schema language, for clients to check their operations against.
+
+    The source tree keeps it as server/schema.graphql; a test fails when that file and the code disagree,
+    so after changing the API run: spheroseg server schema --out server/schema.graphql
+    """
+    from pathlib import Path
+
+    from server.api.schema import schema_text
+
+    text = schema_text()
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    Path(out).write_text(text, encoding="utf-8")
+    click.echo(f"wrote the schema to {out}", err=True)

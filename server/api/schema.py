@@ -30,7 +30,7 @@ from server.api.signing import SigningMutation
 from server.api.users import UserMutation, UserQuery
 from server.settings import Settings
 
-__all__ = ["LabSchema", "Mutation", "Query", "Subscription", "build_schema"]
+__all__ = ["LabSchema", "Mutation", "Query", "Subscription", "build_schema", "schema_text"]
 
 QUERY_CACHE_SIZE = 256
 """Distinct query texts whose parse and validation are kept (per process)."""
@@ -103,3 +103,9 @@ def build_schema(settings: Settings) -> LabSchema:
         extensions=extensions,
         hide_suggestions=not settings.introspection_enabled,
     )
+
+
+def schema_text() -> str:
+    """The schema in GraphQL's schema language, as ``server/schema.graphql`` keeps it for clients to check
+    their operations against (the request limits are not part of it)."""
+    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription).as_str() + "\n"
