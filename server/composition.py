@@ -163,6 +163,7 @@ class Services(Runtime):
                 logger.exception("could not read the newest signing key; trying again later")
 
     async def close(self) -> None:
+        await self.background.close()  # unfinished exports end failed while the database is still here
         await self.exports.stop()
         if self._key_refresher is not None:
             self._key_refresher.cancel()

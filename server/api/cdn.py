@@ -20,6 +20,7 @@ from server.services import cdn as service
 
 __all__ = ["CdnMutation"]
 
+
 @strawberry.type
 class CdnPurgeSuccess:
     provider: str

@@ -139,7 +139,7 @@ class ProjectType:
     @strawberry.field(
         permission_classes=[CanViewProject],
         directives=[ListSize(slicing_arguments=["first"])],
-        description="Segmentation jobs, newest first.",
+        description="Jobs (segmentations and exports), newest first.",
     )
     async def jobs(self, info: Info, first: int = 20) -> list[JobType]:
         rows = await info.context.loaders.jobs_of_project.load(self.id)

@@ -22,8 +22,11 @@ from server.services import spheroids as service
 
 __all__ = ["SpheroidConnection", "SpheroidOrderInput", "SpheroidTableFilterInput", "spheroid_connection"]
 
+_SpheroidMetric: Any = enum.Enum(  # type: ignore[misc]  # the members are the metric names
+    "SpheroidMetric", {name.upper(): name for name in SpheroidMetrics.names()}
+)
 SpheroidMetricEnum: Any = strawberry.enum(
-    enum.Enum("SpheroidMetric", {name.upper(): name for name in SpheroidMetrics.names()}),  # type: ignore[misc]
+    _SpheroidMetric,
     description="A metric of cluster.SpheroidMetrics (units in its name: _px, _um, _um2, _deg; none for "
     "ratios).",
 )
@@ -115,14 +118,14 @@ class SpheroidTableFilterInput:
     )
 
     def to_domain(self) -> SpheroidFilter:
-        review = tuple(ReviewStatus(r.value) for r in self.review or ())
+        review = tuple(ReviewStatus(r) for r in self.review or ())
         ids = tuple(self.image_ids) if self.image_ids is not None else None
         return SpheroidFilter(ids, review, self.touches_border)
 
 
 @strawberry.input(description="Sort by a metric (unknown values last), else by image and position.")
 class SpheroidOrderInput:
-    metric: SpheroidMetricEnum | None = strawberry.field(  # type: ignore[valid-type]
+    metric: SpheroidMetricEnum | None = strawberry.field(
         default=None, description="The metric to sort by; none: by image, then position in the image."
     )
     descending: bool = strawberry.field(default=False, description="Largest first.")
