@@ -108,9 +108,7 @@ class JobType:
 
     @strawberry.field(description="When downloadUrl stops working (the zip is deleted then).")
     def download_expires_at(self) -> dt.datetime | None:
-        if self.row.kind != JobKind.EXPORT.value or self.row.status != JobStatus.DONE.value:
-            return None
-        return self.row.result_expires_at
+        return exports.export_expiry(self.row)
 
     @strawberry.field(description="Share of the images that have ended (stored, failed or cancelled), 0-100.")
     def percentage(self) -> float:

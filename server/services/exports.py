@@ -46,7 +46,14 @@ from server.services.limits import spend_expensive
 from server.services.permissions import Actor, RoleLookup, StoredRoles, require_project_action
 from server.services.runtime import Runtime
 
-__all__ = ["CHUNK_IMAGES", "ExportDownload", "ExportRequest", "export_download", "start_export"]
+__all__ = [
+    "CHUNK_IMAGES",
+    "ExportDownload",
+    "ExportRequest",
+    "export_download",
+    "export_expiry",
+    "start_export",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -197,15 +204,22 @@ def _write_zip(items: list[Segmentation], formats: tuple[str, ...], folder: Path
     return archive
 
 
+def export_expiry(job: Job) -> dt.datetime | None:
+    """When a finished export's zip is swept (UTC); ``None`` for another kind of job or one not ``done``."""
+    if job.kind != JobKind.EXPORT.value or job.status != JobStatus.DONE.value:
+        return None
+    expires_at = job.result_expires_at
+    if expires_at is None or job.result_key is None:
+        return None
+    return expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=dt.UTC)
+
+
 async def export_download(runtime: Runtime, job: Job) -> ExportDownload | None:
     """A signed link to a finished export's zip, valid until the zip is swept; ``None`` for another kind
     of job, one not ``done``, or one whose zip has expired."""
-    if job.kind != JobKind.EXPORT.value or job.status != JobStatus.DONE.value or job.result_key is None:
+    expires_at = export_expiry(job)
+    if expires_at is None or job.result_key is None:
         return None
-    expires_at = job.result_expires_at
-    if expires_at is None:
-        return None
-    expires_at = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=dt.UTC)
     seconds = int((expires_at - dt.datetime.now(dt.UTC)).total_seconds())
     if seconds <= 0:
         return None

@@ -12,15 +12,17 @@ EXPORT = """mutation($p: Int!, $formats: [ExportFormat!], $ids: [Int!], $filter:
     ... on ExportStarted { job { id kind status total } }
     ... on InputError { field message }
     ... on RateLimited { message retryAfterSeconds } } }"""
-JOB = """query($id: Int!) { job(id: $id) { id kind status total done problem downloadUrl downloadExpiresAt
-  parameters } }"""
+FIELDS = "id kind status total done problem downloadUrl downloadExpiresAt parameters"
 
 
-async def wait_for_job(api: Api, token: str, job_id: int, timeout: float = 30.0) -> dict[str, Any]:
-    """The job once it has ended (DONE, FAILED or CANCELLED)."""
+async def wait_for_job(
+    api: Api, token: str, job_id: int, timeout: float = 30.0, fields: str = FIELDS
+) -> dict[str, Any]:
+    """The job (these ``fields`` of it) once it has ended (DONE, FAILED or CANCELLED)."""
+    query = f"query($id: Int!) {{ job(id: $id) {{ {fields} }} }}"
     async with asyncio.timeout(timeout):
         while True:
-            job: dict[str, Any] = (await api.ok(JOB, token, id=job_id))["job"]
+            job: dict[str, Any] = (await api.ok(query, token, id=job_id))["job"]
             if job["status"] in ("DONE", "FAILED", "CANCELLED"):
                 return job
             await asyncio.sleep(0.05)

@@ -55,20 +55,16 @@ async def test_an_export_of_selected_images_is_followed_to_its_zip(
     ids = await _segmented_images(api, owner, project_id, 4)
     selected = [ids[3], ids[1], ids[2]]
 
-    async with serve(create_app(services=api.services), free_port()) as url:
-        async with _websocket(url, viewer) as session:
-            started = await start_export(
-                api, viewer, project_id, ids=selected, formats=["CSV", "MASKS", "COCO"]
-            )
-            assert started["__typename"] == "ExportStarted"
-            job = started["job"]
-            assert (
-                job["kind"] == "EXPORT"
-                and job["total"] == 3
-                and job["status"] in ("QUEUED", "RUNNING", "DONE")
-            )
-            request = GraphQLRequest(PROGRESS, variable_values={"id": job["id"]})
-            seen = [message["jobProgress"] async for message in session.subscribe(request)]
+    app = create_app(services=api.services)
+    async with serve(app, free_port()) as url, _websocket(url, viewer) as session:
+        started = await start_export(api, viewer, project_id, ids=selected, formats=["CSV", "MASKS", "COCO"])
+        assert started["__typename"] == "ExportStarted"
+        job = started["job"]
+        assert (
+            job["kind"] == "EXPORT" and job["total"] == 3 and job["status"] in ("QUEUED", "RUNNING", "DONE")
+        )
+        request = GraphQLRequest(PROGRESS, variable_values={"id": job["id"]})
+        seen = [message["jobProgress"] async for message in session.subscribe(request)]
     assert seen[-1] == {"status": "DONE", "total": 3, "done": 3, "percentage": 100.0, "problem": None}
     done = [message["done"] for message in seen]
     assert done == sorted(done)  # never backwards

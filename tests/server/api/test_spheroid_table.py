@@ -135,7 +135,7 @@ async def test_unknown_values_sort_last_both_ways_and_pages_never_repeat_a_row(a
         nodes = await _all_pages(
             api, owner, project_id, 2, order={"metric": "AREA_UM2", "descending": descending}
         )
-        assert [n["metrics"]["areaUm2"] for n in nodes] == pytest.approx(expected + [None, None])
+        assert [n["metrics"]["areaUm2"] for n in nodes] == pytest.approx([*expected, None, None])
         assert len({(n["imageId"], n["position"]) for n in nodes}) == 5
 
 

@@ -38,7 +38,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def test_the_migration_names_the_metrics_of_cluster() -> None:
     migration = importlib.import_module("server.db.migrations.versions.0010_spheroid_table_export_jobs")
-    assert migration.METRICS == SpheroidMetrics.names()
+    assert SpheroidMetrics.names() == migration.METRICS
     assert [c.name for c in spheroid_rows.columns][-len(migration.METRICS) :] == list(migration.METRICS)
 
 
@@ -65,8 +65,8 @@ async def test_upgrading_fills_the_table_from_the_current_versions_only(empty_da
                         "INSERT INTO images (id, project_id, name, content_hash, format, width, height, "
                         "bit_depth, byte_size, segmentation_status, review_status, current_version, "
                         "spheroid_count, area_sum_px, diameter_sum_px, created_at, updated_at) VALUES "
-                        "(:id, 1, :name, :hash, 'png', 64, 48, 8, 1, 'done', 'unreviewed', :current, 0, 0, 0, "
-                        "'2026-01-01', '2026-01-01')"
+                        "(:id, 1, :name, :hash, 'png', 64, 48, 8, 1, 'done', 'unreviewed', :current, "
+                        "0, 0, 0, '2026-01-01', '2026-01-01')"
                     ),
                     {
                         "id": image_id,
