@@ -173,3 +173,31 @@ async def test_a_server_stopping_mid_export_ends_the_job_failed(
     await api.services.background.close()  # as the server's shutdown does
     job = await wait_for_job(api, owner, started["job"]["id"])
     assert job["status"] == "FAILED" and "server stopped" in job["problem"]
+
+
+async def test_a_cancelled_export_stores_no_zip(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    owner = await api.user("owner")
+    project_id = await api.project(owner)
+    await _segmented_images(api, owner, project_id, 1)
+    store = api.services.store
+    put_file = store.put_file
+    writing, go_on = asyncio.Event(), asyncio.Event()
+
+    async def slow(*args: Any, **kwargs: Any) -> None:
+        writing.set()
+        await go_on.wait()
+        await put_file(*args, **kwargs)
+
+    monkeypatch.setattr(store, "put_file", slow)
+    started = await start_export(api, owner, project_id, formats=["CSV"])
+    await asyncio.wait_for(writing.wait(), 30)
+    cancelled = await api.ok(
+        "mutation($id: Int!) { cancelJob(id: $id) { __typename } }", owner, id=started["job"]["id"]
+    )
+    assert cancelled["cancelJob"]["__typename"] == "Job"
+    go_on.set()
+    job = await wait_for_job(api, owner, started["job"]["id"])
+    assert job["status"] == "CANCELLED" and job["downloadUrl"] is None
+    async with asyncio.timeout(30):
+        while await store.listing("exports/"):  # the zip written meanwhile is deleted
+            await asyncio.sleep(0.05)
