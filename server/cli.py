@@ -179,8 +179,6 @@ async def _tell_servers(settings: Settings, user_id: int) -> str | None:
     finally:
         await bus.close()
     return None
-
-
 @server.command("rotate-signing-key")
 def rotate_signing_key() -> None:
     """Sign image URLs with a new key from now on; URLs handed out before are refused.

@@ -20,7 +20,6 @@ from server.services import cdn as service
 
 __all__ = ["CdnMutation"]
 
-
 @strawberry.type
 class CdnPurgeSuccess:
     provider: str
