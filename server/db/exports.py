@@ -10,13 +10,13 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Job, utcnow
 from server.domain.jobs import JobKind, JobStatus
 
-__all__ = ["create_export_job", "end_export", "export_progress"]
+__all__ = ["abandoned_exports", "beat", "create_export_job", "end_export", "export_progress"]
 
 EXPORT_METHOD = "export"
 """What ``Job.method`` says of an export job (it runs no segmentation method)."""
@@ -36,6 +36,7 @@ async def create_export_job(
         status=JobStatus.QUEUED.value,
         total=total,
         created_at=utcnow(),
+        heartbeat_at=utcnow(),
     )
     db.add(job)
     await db.flush()
@@ -50,8 +51,31 @@ async def export_progress(db: AsyncSession, job_id: int, done: int, last_image_i
         "done": done,
         "last_image_id": last_image_id,
         "started_at": func.coalesce(Job.started_at, now),
+        "heartbeat_at": now,
     }
     return await _change(db, job_id, values)
+
+
+async def beat(db: AsyncSession, job_id: int) -> None:
+    """The server running this export is alive now."""
+    await db.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(_UNFINISHED))
+        .values(heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def abandoned_exports(db: AsyncSession, silent_since: dt.datetime) -> list[int]:
+    """Unfinished export jobs whose server has not been heard of since ``silent_since``."""
+    found = await db.scalars(
+        select(Job.id).where(
+            Job.kind == JobKind.EXPORT.value,
+            Job.status.in_(_UNFINISHED),
+            func.coalesce(Job.heartbeat_at, Job.created_at) < silent_since,
+        )
+    )
+    return list(found)
 
 
 async def end_export(

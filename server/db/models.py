@@ -210,6 +210,8 @@ class Job(Base):
     """An export's zip in the blob store, once written."""
     result_expires_at: Mapped[dt.datetime | None]
     """When that zip is swept (its download URL never outlives it)."""
+    heartbeat_at: Mapped[dt.datetime | None]
+    """An export job's server was alive then (a job whose heartbeat stops is failed by another)."""
 
 
 class Task(Base):

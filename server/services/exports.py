@@ -15,6 +15,10 @@ URL for the time left, never beyond the sweep that deletes the zip (``export_exp
 (the store refuses the zip, the files cannot be written) ends the job ``failed`` with the reason in
 ``problem``; a job cancelled meanwhile stops at its next chunk and stores nothing; a server that stops
 ends its running exports ``failed`` ("start it again"). Images deleted during the run are left out.
+
+A server that is killed cannot say so: while an export runs, its server beats (``jobs.heartbeat_at``)
+every :data:`HEARTBEAT_SECONDS`, and every server looks for exports silent for :data:`ABANDONED_SECONDS`
+(:func:`watch_abandoned_exports`) and ends them ``failed``, so nobody waits for a job that nothing runs.
 """
 
 from __future__ import annotations
@@ -52,7 +56,9 @@ __all__ = [
     "ExportRequest",
     "export_download",
     "export_expiry",
+    "fail_abandoned_exports",
     "start_export",
+    "watch_abandoned_exports",
 ]
 
 logger = logging.getLogger(__name__)
@@ -61,6 +67,10 @@ CHUNK_IMAGES = 50
 """Images read per transaction; progress is announced after each chunk."""
 
 STOPPED = "the server stopped before the export finished; start it again"
+HEARTBEAT_SECONDS = 15.0
+"""How often a running export tells that its server is alive."""
+ABANDONED_SECONDS = 120.0
+"""An unfinished export not heard of for this long has lost its server."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,7 @@ async def _run(
     runtime: Runtime, job_id: int, image_ids: list[int], formats: tuple[str, ...], name: str
 ) -> None:
     """The job itself: gather, write, store, end; a failure ends it ``failed`` with the reason."""
+    beating = asyncio.create_task(_heartbeat(runtime, job_id), name=f"spheroseg-export-{job_id}-heartbeat")
     try:
         items = await _gathered(runtime, job_id, image_ids)
         if items is not None:
@@ -147,6 +158,44 @@ async def _run(
     except Exception:
         logger.exception("export job %d failed", job_id)
         await _fail(runtime, job_id, "the export failed unexpectedly; the server's log says why")
+    finally:
+        beating.cancel()
+
+
+async def _heartbeat(runtime: Runtime, job_id: int) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+        try:
+            async with runtime.db.begin() as db:
+                await exports.beat(db, job_id)
+        except Exception:  # the database may be away for a moment; the next beat tries again
+            logger.exception("export job %d: could not record the heartbeat", job_id)
+
+
+async def fail_abandoned_exports(runtime: Runtime, silent_for: float = ABANDONED_SECONDS) -> list[int]:
+    """End ``failed`` the exports whose server has been silent for ``silent_for`` seconds; their ids."""
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=silent_for)
+    async with runtime.db() as db:
+        found = await exports.abandoned_exports(db, since)
+    failed = []
+    for job_id in found:
+        async with runtime.db.begin() as db:
+            job = await exports.end_export(db, job_id, JobStatus.FAILED, problem=STOPPED)
+        if job is not None:
+            failed.append(job_id)
+            await announce(runtime, progress_event(job, EventKind.JOB_FINISHED))
+    return failed
+
+
+async def watch_abandoned_exports(runtime: Runtime) -> None:
+    """Every :data:`HEARTBEAT_SECONDS`, :func:`fail_abandoned_exports` (every replica does; the change is
+    a compare-and-set, so two replicas never both announce it)."""
+    while True:
+        try:
+            await fail_abandoned_exports(runtime)
+        except Exception:  # the database may be away for a moment; the next round tries again
+            logger.exception("could not look for abandoned exports; trying again later")
+        await asyncio.sleep(HEARTBEAT_SECONDS)
 
 
 async def _gathered(runtime: Runtime, job_id: int, image_ids: list[int]) -> list[Segmentation] | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import io
 import json
 import zipfile
@@ -15,6 +16,7 @@ import pytest
 from gql import GraphQLRequest
 
 from server.app import create_app
+from server.db import exports as db_exports
 from server.exceptions import StorageError
 from server.services import exports as export_service
 from tests.server.api.test_live import _websocket
@@ -201,3 +203,19 @@ async def test_a_cancelled_export_stores_no_zip(api: Api, monkeypatch: pytest.Mo
     async with asyncio.timeout(30):
         while await store.listing("exports/"):  # the zip written meanwhile is deleted
             await asyncio.sleep(0.05)
+
+
+async def test_an_export_whose_server_was_killed_ends_failed_once_it_falls_silent(api: Api) -> None:
+    owner = await api.user("owner")
+    project_id = await api.project(owner)
+    now = dt.datetime.now(dt.UTC)
+    async with api.services.db.begin() as db:  # two exports that servers were running when they were killed
+        silent = await db_exports.create_export_job(db, project_id, None, ["csv"], 1)
+        recent = await db_exports.create_export_job(db, project_id, None, ["csv"], 1)
+        silent.heartbeat_at = now - dt.timedelta(seconds=export_service.ABANDONED_SECONDS + 1)
+        recent.heartbeat_at = now - dt.timedelta(seconds=export_service.ABANDONED_SECONDS - 30)
+    assert await export_service.fail_abandoned_exports(api.services) == [silent.id]
+    failed = await wait_for_job(api, owner, silent.id)
+    assert failed["status"] == "FAILED" and "server stopped" in failed["problem"]
+    still = await api.ok("query($id: Int!) { job(id: $id) { status } }", owner, id=recent.id)
+    assert still["job"]["status"] == "QUEUED"  # its server may be alive: it has beaten lately

@@ -1,5 +1,5 @@
 """The project-wide spheroid table (``spheroid_rows``, filled from the current versions), and export jobs
-(``jobs.kind``, and the zip an export job wrote).
+(``jobs.kind``, the zip an export job wrote, and the heartbeat of the server running it).
 
 ``spheroid_rows`` has one row per spheroid of each image's current segmentation, with the metrics as
 columns, so that a project's spheroids can be paged and sorted by a metric in SQL; the save function keeps
@@ -75,6 +75,7 @@ def upgrade() -> None:
         jobs.add_column(sa.Column("kind", sa.String(16), nullable=False, server_default="segment"))
         jobs.add_column(sa.Column("result_key", sa.String(255), nullable=True))
         jobs.add_column(sa.Column("result_expires_at", TS, nullable=True))
+        jobs.add_column(sa.Column("heartbeat_at", TS, nullable=True))
     table = op.create_table(
         "spheroid_rows",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -167,6 +168,7 @@ def _touches_border(exterior: Sequence[Sequence[float]], width: int, height: int
 def downgrade() -> None:
     op.drop_table("spheroid_rows")
     with op.batch_alter_table("jobs") as jobs:
+        jobs.drop_column("heartbeat_at")
         jobs.drop_column("result_expires_at")
         jobs.drop_column("result_key")
         jobs.drop_column("kind")
