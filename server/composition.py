@@ -28,6 +28,7 @@ from server.domain.ratelimit import LoginLimits, RateLimiter
 from server.events import open_event_bus
 from server.jobs import ClusterHandle, Dispatcher
 from server.keys import with_secret_key
+from server.services.exports import watch_abandoned_exports
 from server.services.runtime import Metrics, Runtime
 from server.services.spool import remove_stale_spools, spool_root
 from server.settings import Settings
@@ -152,6 +153,7 @@ class Services(Runtime):
         if self.dispatcher is not None:
             self.dispatcher.start()
         self.exports.start()
+        self.background.spawn(watch_abandoned_exports(self), name="spheroseg-abandoned-exports")
 
     async def _refresh_keys(self) -> None:
         """Take up signing key rotations made elsewhere (another replica, the command line)."""
@@ -163,6 +165,7 @@ class Services(Runtime):
                 logger.exception("could not read the newest signing key; trying again later")
 
     async def close(self) -> None:
+        await self.background.close()  # unfinished exports end failed while the database is still here
         await self.exports.stop()
         if self._key_refresher is not None:
             self._key_refresher.cancel()

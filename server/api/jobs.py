@@ -1,12 +1,15 @@
-"""Segmentation jobs over GraphQL: ``segmentImages``, ``cancelJob``, ``job``, and the cluster for admins.
+"""Jobs over GraphQL: ``segmentImages``, ``cancelJob``, ``job``, and the cluster for admins.
 
-Starting and cancelling a job is :mod:`server.services.jobs`; live progress is in :mod:`server.api.live`.
+A job segments images (kind ``SEGMENT``) or exports them (kind ``EXPORT``, started by ``exportProject``;
+its zip's signed link is ``downloadUrl``). Starting and cancelling a segmentation job is
+:mod:`server.services.jobs`, exports :mod:`server.services.exports`; live progress is in
+:mod:`server.api.live`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -19,15 +22,26 @@ from server.api.permissions import CanEditProject, CanViewProject, IsAdmin
 from server.api.results import InputError, RateLimited, input_error, rate_limited_result
 from server.db.models import Job
 from server.domain.errors import InvalidInputError
-from server.domain.jobs import JobCounts, JobStatus
+from server.domain.jobs import JobCounts, JobKind, JobStatus
 from server.exceptions import RateLimitedError
 from server.jobs.progress import images_per_second
-from server.services import cluster
+from server.services import cluster, exports
 from server.services import jobs as service
 
 __all__ = ["ClusterMutation", "ClusterQuery", "JobMutation", "JobQuery", "JobStatusEnum", "JobType"]
 
 JobStatusEnum = strawberry.enum(JobStatus, name="JobStatus")
+JobKindEnum = strawberry.enum(JobKind, name="JobKind", description="What a job does.")
+
+
+def absolute_url(url: str, context: Any) -> str:
+    """``url`` as handed out by the store, made absolute when it is a path on this server."""
+    if not url.startswith("/"):
+        return url
+    base = context.services.settings.public_url.rstrip("/")
+    if not base and context.request is not None:
+        base = str(context.request.base_url).rstrip("/")
+    return f"{base}{url}"
 
 
 @strawberry.type(name="TaskFailure", description="An image of a job that could not be segmented, and why.")
@@ -41,6 +55,7 @@ class TaskFailureType:
 class JobType:
     id: int
     project_id: int
+    kind: JobKind = strawberry.field(description="SEGMENT (images on the cluster) or EXPORT (a zip).")
     method: str
     parameters: JSON
     status: JobStatus
@@ -51,18 +66,21 @@ class JobType:
     last_image_id: int | None
     images_per_second: float
     problem: str | None = strawberry.field(
-        description="Why the job is not moving (e.g. the cluster cannot be reached); null when all is well."
+        description="Why the job is not moving (e.g. the cluster cannot be reached), or why a FAILED export "
+        "failed; null when all is well."
     )
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     created_by_id: strawberry.Private[int | None]
+    row: strawberry.Private[Job]
 
     @classmethod
     def of(cls, job: Job) -> JobType:
         return cls(
             id=job.id,
             project_id=job.project_id,
+            kind=JobKind(job.kind),
             method=job.method,
             parameters=job.parameters,  # type: ignore[arg-type]
             status=JobStatus(job.status),
@@ -77,7 +95,20 @@ class JobType:
             started_at=job.started_at,
             finished_at=job.finished_at,
             created_by_id=job.created_by,
+            row=job,
         )
+
+    @strawberry.field(
+        description="An export job's zip, once DONE: a signed link that works without credentials until "
+        "downloadExpiresAt (null for a segmentation job, an unfinished or failed export, or an expired one)."
+    )
+    async def download_url(self, info: Info) -> str | None:
+        found = await exports.export_download(info.context.services, self.row)
+        return absolute_url(found.url, info.context) if found is not None else None
+
+    @strawberry.field(description="When downloadUrl stops working (the zip is deleted then).")
+    def download_expires_at(self) -> dt.datetime | None:
+        return exports.export_expiry(self.row)
 
     @strawberry.field(description="Share of the images that have ended (stored, failed or cancelled), 0-100.")
     def percentage(self) -> float:
@@ -119,9 +150,7 @@ class JobStarted:
     skipped_image_ids: list[int]
 
 
-JobStartResult = Annotated[
-    JobStarted | InputError | RateLimited, strawberry.union("JobStartResult")
-]
+JobStartResult = Annotated[JobStarted | InputError | RateLimited, strawberry.union("JobStartResult")]
 JobCancelResult = Annotated[JobType | InputError, strawberry.union("JobCancelResult")]
 
 

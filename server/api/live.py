@@ -40,7 +40,7 @@ __all__ = ["Subscription"]
 RESYNC_SECONDS = 10.0
 """Without events for this long, a progress subscription reads the job from the database again."""
 
-_ENDED = (JobStatus.DONE.value, JobStatus.CANCELLED.value)
+_ENDED = tuple(status.value for status in JobStatus if status.ended)
 _PROGRESS_KINDS = frozenset({EventKind.JOB_PROGRESS, EventKind.JOB_FINISHED, EventKind.JOB_CANCELLED})
 _WATCH_KINDS = ACCESS_KINDS | SESSION_KINDS
 """Events that only tell whether the subscription may go on; never shown as progress."""

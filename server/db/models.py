@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
+    Column,
     DateTime,
     Float,
     ForeignKey,
@@ -19,10 +21,13 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from cluster import SpheroidMetrics
 
 __all__ = [
     "Base",
@@ -36,6 +41,7 @@ __all__ = [
     "SigningKey",
     "Task",
     "User",
+    "spheroid_rows",
     "utcnow",
 ]
 
@@ -182,13 +188,15 @@ class ProjectStatsRow(Base):
 
 
 class Job(Base):
-    """A request to segment images; its counters and status move with its tasks (server.domain.jobs)."""
+    """A request to segment images (``kind`` ``segment``; its counters and status move with its tasks,
+    server.domain.jobs) or to export them (``kind`` ``export``; no tasks, see server.services.exports)."""
 
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_project_id", "project_id", "id"), NEVER_REUSE_IDS)
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16), default="segment", server_default="segment")
     method: Mapped[str] = mapped_column(String(50))
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16))
@@ -202,6 +210,12 @@ class Job(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+    result_key: Mapped[str | None] = mapped_column(String(255))
+    """An export's zip in the blob store, once written."""
+    result_expires_at: Mapped[dt.datetime | None]
+    """When that zip is swept (its download URL never outlives it)."""
+    heartbeat_at: Mapped[dt.datetime | None]
+    """An export job's server was alive then (a job whose heartbeat stops is failed by another)."""
 
 
 class Task(Base):
@@ -232,3 +246,29 @@ class SigningKey(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     salt: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+def _metric_column(name: str) -> Column[Any]:
+    return Column(name, Integer if name == "hole_count" else Float, nullable=True)
+
+
+spheroid_rows = Table(
+    "spheroid_rows",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("image_id", ForeignKey("images.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("spheroid_id", Integer, nullable=True),
+    Column("touches_border", Boolean, nullable=False),
+    *[_metric_column(name) for name in SpheroidMetrics.names()],
+    Index("ix_spheroid_rows_project_image", "project_id", "image_id", "position"),
+    Index("ix_spheroid_rows_image_id", "image_id"),
+)
+"""One row per spheroid of each image's *current* segmentation: the project-wide table that pages, sorts
+and filters spheroids by a metric in SQL. Derived from the stored versions (the JSON of
+:mod:`server.db.records` stays the truth): written only by :func:`server.db.spheroid_table.index_version`,
+which the one save function calls, and emptied with its image or project (``ON DELETE CASCADE``). Its
+metric columns are :meth:`cluster.SpheroidMetrics.names` (``hole_count`` an integer, the rest floats;
+``NULL`` for a µm value without a pixel size, and for every metric of a spheroid stored unmeasured)."""

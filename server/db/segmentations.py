@@ -18,6 +18,7 @@ from sqlalchemy.orm import defer
 from cluster import Segmentation, Spheroid
 from server.db.models import Image, SegmentationVersion, utcnow
 from server.db.records import segmentation_of, spheroid_of, version_row
+from server.db.spheroid_table import index_version
 from server.domain.errors import InvalidInputError, VersionConflictError
 from server.domain.review import ReviewStatus, SegmentationStatus, review_after_save
 from server.domain.spheroids import measure_missing
@@ -148,6 +149,7 @@ async def save_segmentation(db: AsyncSession, save: SegmentationSave) -> Segment
     row.created_at = now
     db.add(row)
     await db.flush()
+    await index_version(db, image, version, row.spheroids)  # the project's spheroid table follows
     logger.debug("image %d: version %d saved (%s)", image.id, version, save.origin.value)
     return row
 

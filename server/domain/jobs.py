@@ -10,6 +10,11 @@ a result arriving twice, late, or for a cancelled job changes nothing.
 
 A job is ``queued`` until one of its tasks runs, ``running`` until every task has ended, then ``done``
 (some images may have failed: ``failed`` counts them) or ``cancelled``.
+
+A job of kind ``export`` (:class:`JobKind`) has no tasks: it writes a zip of the selected images'
+current segmentations in the server (``server.services.exports``). It is ``queued``, ``running`` while
+``done`` counts the images gathered, then ``done`` (the zip is stored), ``failed`` (``problem`` says why)
+or ``cancelled``. Only an export job fails as a whole; a segmentation job counts its failed images.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from server.domain.review import SegmentationStatus
 __all__ = [
     "MAX_IMAGES_PER_JOB",
     "JobCounts",
+    "JobKind",
     "JobStatus",
     "TaskChange",
     "TaskStatus",
@@ -53,6 +59,19 @@ class JobStatus(enum.StrEnum):
     RUNNING = "running"
     DONE = "done"
     CANCELLED = "cancelled"
+    FAILED = "failed"
+    """An export job that could not finish (never a segmentation job: see the module docstring)."""
+
+    @property
+    def ended(self) -> bool:
+        return self in (JobStatus.DONE, JobStatus.CANCELLED, JobStatus.FAILED)
+
+
+class JobKind(enum.StrEnum):
+    SEGMENT = "segment"
+    """Segment images on the cluster, a task per image."""
+    EXPORT = "export"
+    """Write a zip of images' current segmentations (no tasks, no cluster)."""
 
 
 _ALLOWED: dict[TaskStatus, frozenset[TaskStatus]] = {

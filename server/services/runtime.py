@@ -19,6 +19,7 @@ from server.domain.auth import Passwords
 from server.domain.ratelimit import LoginLimits, RateLimiter
 from server.events import EventBus
 from server.jobs import ClusterHandle, Dispatcher
+from server.jobs.background import BackgroundTasks
 from server.settings import Settings
 from server.storage import BlobStore
 from server.storage.sweep import ExportSweeper
@@ -76,6 +77,8 @@ class Runtime:
     cluster: ClusterHandle
     dispatcher: Dispatcher | None
     metrics: Metrics = field(default_factory=Metrics)
+    background: BackgroundTasks = field(default_factory=BackgroundTasks)
+    """Work running after its request was answered (export jobs); cancelled when the server stops."""
     websockets: collections.Counter[int] = field(default_factory=collections.Counter)
     """Open GraphQL WebSocket connections per user id (limited by ``max_connections_per_user``)."""
 

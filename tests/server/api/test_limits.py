@@ -11,6 +11,7 @@ import pytest
 from server.app import create_app
 from server.composition import Services
 from tests.server.conftest import Api, app_with, make_settings, png_bytes
+from tests.server.exports import start_export, wait_for_job
 
 pytestmark = pytest.mark.anyio
 
@@ -76,9 +77,9 @@ async def test_unexpected_errors_are_masked_with_a_request_id(
 
     api.services.store.presigned_url = broken  # type: ignore[method-assign]
     project_id = await api.project(owner)
-    body = await api.gql(
-        "mutation($id: Int!) { exportProject(id: $id, format: CSV) { __typename } }", owner, id=project_id
-    )
+    started = await start_export(api, owner, project_id, formats=["CSV"])
+    await wait_for_job(api, owner, started["job"]["id"], fields="status")
+    body = await api.gql("query($id: Int!) { job(id: $id) { downloadUrl } }", owner, id=started["job"]["id"])
     error = body["errors"][0]
     assert "secret" not in error["message"] and error["extensions"]["code"] == "INTERNAL"
     assert error["extensions"]["requestId"] in caplog.text and "secret internals" in caplog.text

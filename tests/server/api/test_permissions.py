@@ -87,7 +87,7 @@ OPERATIONS: dict[str, tuple[str, str, Any]] = {
     ),
     "exportProject": (
         "viewer",
-        "mutation($p: Int!) { exportProject(id: $p, format: CSV) { __typename } }",
+        "mutation($p: Int!) { exportProject(projectId: $p, formats: [CSV]) { __typename } }",
         lambda p, i, j: {"p": p},
     ),
     "job": ("viewer", "query($j: Int!) { job(id: $j) { id status } }", lambda p, i, j: {"j": j}),

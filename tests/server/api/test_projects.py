@@ -10,6 +10,7 @@ import zipfile
 import pytest
 
 from tests.server.conftest import Api, png_bytes
+from tests.server.exports import exported
 
 pytestmark = pytest.mark.anyio
 
@@ -231,14 +232,8 @@ async def test_export_zip_downloads_with_cluster_files(api: Api) -> None:
         base=0,
         sph=[{"exterior": SQUARE, "holes": [[[15, 15], [20, 15], [20, 20]]]}],
     )
-    data = await api.ok(
-        "mutation($id: Int!) { exportProject(id: $id, format: ALL) { __typename ... on "
-        "ProjectExportSuccess { url imageCount spheroidCount } } }",
-        owner,
-        id=project_id,
-    )
-    result = data["exportProject"]
-    assert result["imageCount"] == 1 and result["spheroidCount"] == 1
+    result = await exported(api, owner, project_id, formats=["ALL"])
+    assert result["total"] == 1 and result["parameters"]["spheroidCount"] == 1
     download = await api.client.get(result["url"])
     assert download.status_code == 200
     names = zipfile.ZipFile(io.BytesIO(download.content)).namelist()
@@ -294,12 +289,8 @@ async def test_csv_export_escapes_formulas_in_every_text_column(api: Api) -> Non
     formula = '=HYPERLINK("https://evil.example","click")'
     saved = await api.ok(save, editor, id=image_id, sph=[{"exterior": SQUARE}], m=formula, v="-1+2")
     assert saved["saveSegmentation"]["__typename"] == "SegmentationSaveSuccess"
-    data = await api.ok(
-        "mutation($id: Int!) { exportProject(id: $id, format: CSV) { ... on ProjectExportSuccess { url } } }",
-        owner,
-        id=project_id,
-    )
-    archive = zipfile.ZipFile(io.BytesIO((await api.client.get(data["exportProject"]["url"])).content))
+    url = (await exported(api, owner, project_id, formats=["CSV"]))["url"]
+    archive = zipfile.ZipFile(io.BytesIO((await api.client.get(url)).content))
     name = next(n for n in archive.namelist() if n.endswith("metrics.csv"))
     rows = list(csv.DictReader(io.StringIO(archive.read(name).decode("utf-8"))))
     assert len(rows) == 1

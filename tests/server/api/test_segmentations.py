@@ -28,6 +28,7 @@ from server.domain.errors import VersionConflictError
 from server.domain.versions import SaveOrigin, SegmentationSave
 from tests.server.api.test_projects import SAVE, SQUARE
 from tests.server.conftest import Api, png_bytes
+from tests.server.exports import exported
 
 pytestmark = pytest.mark.anyio
 
@@ -44,8 +45,6 @@ IMAGE = """query($id: Int!) { image(id: $id) { segmentationStatus
   segmentationHistory { version author modelName spheroidCount }
   segmentation { spheroids { metrics { areaPx equivalentDiameterPx } } } } }"""
 STATS = "query($id: Int!) { project(id: $id) { stats { spheroidCount meanAreaPx } } }"
-EXPORT = """mutation($id: Int!) { exportProject(id: $id, format: CSV) {
-  ... on ProjectExportSuccess { url } } }"""
 JOB_SQUARE = [(2, 2), (20, 2), (20, 20), (2, 20)]  # 18 x 18 px
 
 
@@ -72,7 +71,7 @@ def _job_result(*, measured: bool = True) -> Segmentation:
 
 
 async def _csv_rows(api: Api, token: str, project_id: int) -> list[dict[str, str]]:
-    url = (await api.ok(EXPORT, token, id=project_id))["exportProject"]["url"]
+    url = (await exported(api, token, project_id, formats=["CSV"]))["url"]
     archive = zipfile.ZipFile(io.BytesIO((await api.client.get(url)).content))
     name = next(n for n in archive.namelist() if n.endswith("metrics.csv"))
     return list(csv.DictReader(io.StringIO(archive.read(name).decode("utf-8"))))

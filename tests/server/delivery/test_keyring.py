@@ -18,14 +18,13 @@ from server.app import create_app
 from server.composition import Services
 from server.settings import Settings
 from tests.server.conftest import Api, png_bytes
+from tests.server.exports import exported
 from tests.server.processes import SPHEROSEG
 
 pytestmark = pytest.mark.anyio
 
 ROTATE = "mutation { rotateSigningKey { message } }"
 URL = "query($i: Int!) { image(id: $i) { originalUrl } }"
-EXPORT = """mutation($id: Int!) { exportProject(id: $id, format: CSV) {
-  __typename ... on ProjectExportSuccess { url } } }"""
 
 
 async def _image(api: Api) -> tuple[str, int]:
@@ -109,7 +108,7 @@ async def test_the_command_line_rotates_the_key_of_running_servers(api: Api, set
 
 def _path(export: dict[str, Any]) -> str:
     """The export link without the server's address (the same on every replica)."""
-    url = httpx.URL(export["exportProject"]["url"])
+    url = httpx.URL(export["url"])
     return f"{url.path}?{url.query.decode()}"
 
 
@@ -118,7 +117,7 @@ async def test_a_rotation_retires_download_links_too_on_every_replica(api: Api, 
     token = await api.user("owner")
     project = await api.project(token)
     await api.upload(token, project, [("a.png", png_bytes())])
-    old = _path(await api.ok(EXPORT, token, id=project))
+    old = _path(await exported(api, token, project, formats=["CSV"]))
     assert old.startswith("/api/blobs/exports/")
     assert (await api.client.get(old)).status_code == 200
     forged = old.replace("kid=k0", "kid=k9")
@@ -128,7 +127,7 @@ async def test_a_rotation_retires_download_links_too_on_every_replica(api: Api, 
         await api.ok(ROTATE, admin)
         stale = await api.client.get(old)
         assert stale.status_code == 403 and "ask for a new one" in stale.text
-        fresh = _path(await api.ok(EXPORT, token, id=project))
+        fresh = _path(await exported(api, token, project, formats=["CSV"]))
         assert "kid=r1" in fresh and (await api.client.get(fresh)).status_code == 200
         # the replica has not looked yet: a link of a newer key makes it look at once
         assert (await replica.get(fresh)).status_code == 200

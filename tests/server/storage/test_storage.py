@@ -23,6 +23,7 @@ from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
 from server.settings import Settings
 from server.storage import CHUNK_BYTES, LocalBlobStore, S3BlobStore, WorkerAccess, image_key, open_store
 from tests.server.conftest import Api, app_with, make_settings, png_bytes
+from tests.server.exports import exported
 
 pytestmark = pytest.mark.anyio
 
@@ -190,8 +191,6 @@ async def test_unreachable_s3_is_a_storage_error() -> None:
 SQUARE = [[10, 10], [30, 10], [30, 30], [10, 30]]
 SAVE = """mutation($id: Int!, $sph: [SpheroidInput!]!) {
   saveSegmentation(imageId: $id, baseVersion: 0, spheroids: $sph) { __typename } }"""
-EXPORT = """mutation($id: Int!) { exportProject(id: $id, format: ALL) {
-  __typename ... on ProjectExportSuccess { url imageCount spheroidCount } } }"""
 
 
 def _s3_settings(endpoint: str, bucket: str) -> dict[str, Any]:
@@ -201,8 +200,6 @@ def _s3_settings(endpoint: str, bucket: str) -> dict[str, Any]:
         "s3_access_key_id": "k",
         "s3_secret_access_key": "s",
     }
-
-
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -249,8 +246,8 @@ async def test_upload_export_and_delete_keep_blobs_in_the_store(stored_api: Api)
     assert again["files"][0]["reason"] == "the same file is already here as 'small.png'"
 
     await api.ok(SAVE, owner, id=small_id, sph=[{"exterior": SQUARE}])
-    result = (await api.ok(EXPORT, owner, id=project_id))["exportProject"]
-    assert result["imageCount"] == 2 and result["spheroidCount"] == 1
+    result = await exported(api, owner, project_id)
+    assert result["total"] == 2 and result["parameters"]["spheroidCount"] == 1
     download = await _download(api, result["url"])
     assert download.status_code == 200
     names = set(zipfile.ZipFile(io.BytesIO(download.content)).namelist())

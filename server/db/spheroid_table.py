@@ -1,0 +1,157 @@
+"""The project-wide spheroid table: one row per spheroid of each image's current segmentation.
+
+Spheroids are stored as JSON per version (:mod:`server.db.records`); sorting a project's spheroids by a
+metric needs them as rows. :func:`index_version` keeps ``spheroid_rows`` in step with the current
+versions: the one save function (:func:`server.db.segmentations.save_segmentation`) calls it in its
+transaction, so the table never shows a version that was not saved, and deleting an image or a project
+empties its rows (``ON DELETE CASCADE``). Migration 0010 filled it from the versions current then.
+
+:func:`spheroid_page` answers a page in two statements, whatever the page size or the project's size:
+the rows (with their image's name) and the count matching the filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, and_, delete, func, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cluster import SpheroidMetrics
+from server.db.models import Image, spheroid_rows
+from server.domain.spheroid_table import SpheroidFilter, SpheroidOrder, decode_cursor
+
+__all__ = ["SpheroidPage", "SpheroidRow", "index_version", "spheroid_page"]
+
+BORDER_MARGIN_PX = 1.0
+"""As ``cluster.metrics.BORDER_MARGIN_PX``: an outline this close to an edge touches the border."""
+
+_METRICS = SpheroidMetrics.names()
+
+
+@dataclass(frozen=True)
+class SpheroidRow:
+    """A spheroid of the table: where it is (image, version, position) and its metrics by name."""
+
+    row_id: int
+    image_id: int
+    image_name: str
+    version: int
+    position: int
+    spheroid_id: int | None
+    touches_border: bool
+    metrics: Mapping[str, float | int | None]
+
+    def sort_value(self, order: SpheroidOrder) -> float | None:
+        if order.metric is None:
+            return float(self.image_id)
+        value = self.metrics.get(order.metric)
+        return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class SpheroidPage:
+    rows: list[SpheroidRow]
+    has_next: bool
+    total: int
+
+
+async def index_version(
+    db: AsyncSession, image: Image, version: int, records: Sequence[Mapping[str, Any]]
+) -> None:
+    """Make ``records`` (the stored JSON of ``image``'s new current ``version``) its rows of the table."""
+    await db.execute(delete(spheroid_rows).where(spheroid_rows.c.image_id == image.id))
+    if records:
+        await db.execute(
+            insert(spheroid_rows),
+            [_row(image, version, position, record) for position, record in enumerate(records)],
+        )
+
+
+def _row(image: Image, version: int, position: int, record: Mapping[str, Any]) -> dict[str, Any]:
+    metrics: Mapping[str, Any] = record.get("metrics") or {}
+    spheroid_id = record.get("id")
+    return {
+        "project_id": image.project_id,
+        "image_id": image.id,
+        "version": version,
+        "position": position,
+        "spheroid_id": spheroid_id if isinstance(spheroid_id, int) else None,
+        "touches_border": _touches_border(record.get("exterior") or [], image.width, image.height),
+        **{name: metrics.get(name) for name in _METRICS},
+    }
+
+
+def _touches_border(exterior: Sequence[Sequence[float]], width: int, height: int) -> bool:
+    if not exterior:
+        return False
+    xs, ys = [p[0] for p in exterior], [p[1] for p in exterior]
+    margin = BORDER_MARGIN_PX
+    return min(xs) < margin or min(ys) < margin or max(xs) > width - margin or max(ys) > height - margin
+
+
+def _filtered(project_id: int, where: SpheroidFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [spheroid_rows.c.project_id == project_id]
+    if where.image_ids is not None:
+        conditions.append(spheroid_rows.c.image_id.in_(where.image_ids))
+    if where.review:
+        conditions.append(Image.review_status.in_([r.value for r in where.review]))
+    if where.touches_border is not None:
+        conditions.append(spheroid_rows.c.touches_border.is_(where.touches_border))
+    return conditions
+
+
+def _after(order: SpheroidOrder, cursor: str) -> ColumnElement[bool]:
+    """The rows after the cursor's, in ``order`` with unknown values last and ties by row id."""
+    at = decode_cursor(cursor, order)
+    column, row_id = spheroid_rows.c[order.key], spheroid_rows.c.id
+    later_id = row_id < at.row_id if order.descending else row_id > at.row_id
+    if at.value is None:  # among the unknown values already
+        return and_(column.is_(None), later_id)
+    value = int(at.value) if order.metric is None or order.metric == "hole_count" else at.value
+    beyond = column < value if order.descending else column > value
+    return or_(beyond, and_(column == value, later_id), column.is_(None))
+
+
+async def spheroid_page(
+    db: AsyncSession,
+    project_id: int,
+    where: SpheroidFilter,
+    order: SpheroidOrder,
+    first: int,
+    after: str | None,
+) -> SpheroidPage:
+    """``first`` rows after the cursor, with the total matching the filter: two statements."""
+    conditions = _filtered(project_id, where)
+    column = spheroid_rows.c[order.key]
+    query = (
+        select(spheroid_rows, Image.name)
+        .join(Image, Image.id == spheroid_rows.c.image_id)
+        .where(*conditions, *([_after(order, after)] if after is not None else []))
+    )
+    if order.descending:
+        ordering = (column.desc().nulls_last(), spheroid_rows.c.id.desc())
+    else:
+        ordering = (column.asc().nulls_last(), spheroid_rows.c.id.asc())
+    found = list(await db.execute(query.order_by(*ordering).limit(first + 1)))
+    total_query = select(func.count()).select_from(spheroid_rows)
+    if where.review:
+        total_query = total_query.join(Image, Image.id == spheroid_rows.c.image_id)
+    total = int(await db.scalar(total_query.where(*conditions)) or 0)
+    return SpheroidPage([_spheroid(row) for row in found[:first]], len(found) > first, total)
+
+
+def _spheroid(row: Row[Any]) -> SpheroidRow:
+    values = row._mapping
+    return SpheroidRow(
+        row_id=values[spheroid_rows.c.id],
+        image_id=values[spheroid_rows.c.image_id],
+        image_name=values[Image.name],
+        version=values[spheroid_rows.c.version],
+        position=values[spheroid_rows.c.position],
+        spheroid_id=values[spheroid_rows.c.spheroid_id],
+        touches_border=bool(values[spheroid_rows.c.touches_border]),
+        metrics={name: values[spheroid_rows.c[name]] for name in _METRICS},
+    )
