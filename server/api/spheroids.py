@@ -61,8 +61,8 @@ RowMetrics = _metrics_type()
 
 @strawberry.type(name="SpheroidRow", description="A spheroid of an image's current segmentation.")
 class SpheroidRowType:
-    spheroid_id: int | None = strawberry.field(
-        description="The spheroid's stable id within its image, when the stored version has one."
+    spheroid_id: int = strawberry.field(
+        description="The spheroid's id within its image (`Spheroid.id`), the same across versions."
     )
     image_id: int = strawberry.field(description="The image it belongs to.")
     image_name: str = strawberry.field(description="That image's file name.")

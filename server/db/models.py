@@ -260,7 +260,7 @@ spheroid_rows = Table(
     Column("image_id", ForeignKey("images.id", ondelete="CASCADE"), nullable=False),
     Column("version", Integer, nullable=False),
     Column("position", Integer, nullable=False),
-    Column("spheroid_id", Integer, nullable=True),
+    Column("spheroid_id", Integer, nullable=False),
     Column("touches_border", Boolean, nullable=False),
     *[_metric_column(name) for name in SpheroidMetrics.names()],
     Index("ix_spheroid_rows_project_image", "project_id", "image_id", "position"),

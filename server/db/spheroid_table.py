@@ -40,7 +40,7 @@ class SpheroidRow:
     image_name: str
     version: int
     position: int
-    spheroid_id: int | None
+    spheroid_id: int
     touches_border: bool
     metrics: Mapping[str, float | int | None]
 
@@ -72,13 +72,12 @@ async def index_version(
 
 def _row(image: Image, version: int, position: int, record: Mapping[str, Any]) -> dict[str, Any]:
     metrics: Mapping[str, Any] = record.get("metrics") or {}
-    spheroid_id = record.get("id")
     return {
         "project_id": image.project_id,
         "image_id": image.id,
         "version": version,
         "position": position,
-        "spheroid_id": spheroid_id if isinstance(spheroid_id, int) else None,
+        "spheroid_id": record["id"],  # every stored spheroid has one (migration 0006)
         "touches_border": _touches_border(record.get("exterior") or [], image.width, image.height),
         **{name: metrics.get(name) for name in _METRICS},
     }

@@ -96,7 +96,7 @@ async def test_the_table_sorts_a_project_by_a_metric_across_its_images_page_by_p
     names = ["well000.tif", "well002.tif", "well001.tif", "well000.tif", "well001.tif"]
     assert [n["imageName"] for n in by_area] == names
     assert by_area[0] == {
-        "spheroidId": None,
+        "spheroidId": 2,  # a's second spheroid
         "imageId": a,
         "imageName": "well000.tif",
         "version": 1,

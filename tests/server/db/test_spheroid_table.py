@@ -87,7 +87,7 @@ async def test_upgrading_fills_the_table_from_the_current_versions_only(empty_da
                     1,
                     2,
                     [
-                        {"exterior": SQUARE, "holes": [], "metrics": STORED, "id": 7},
+                        {"exterior": SQUARE, "holes": [], "metrics": STORED},
                         {"exterior": EDGE, "holes": [], "metrics": {}},  # saved unmeasured long ago
                     ],
                 ),
@@ -112,9 +112,10 @@ async def test_upgrading_fills_the_table_from_the_current_versions_only(empty_da
     finally:
         await engine.dispose()
     assert kinds == [("segment",)]  # jobs made before exports were jobs segment images
+    # migration 0006 numbered the spheroids image by image, version by version: 1-3 went to version 1
     assert [(r["image_id"], r["version"], r["position"], r["spheroid_id"]) for r in rows] == [
-        (1, 2, 0, 7),
-        (1, 2, 1, None),
+        (1, 2, 0, 4),
+        (1, 2, 1, 5),
     ]
     assert rows[0]["area_px"] == 100.0 and rows[0]["hole_count"] == 0 and rows[0]["solidity"] is None
     assert rows[0]["touches_border"] is False and rows[1]["touches_border"] is True

@@ -11,7 +11,7 @@ image is saved again (the stored JSON stays the truth; nothing is measured here)
 Existing jobs are segmentation jobs (``kind`` ``segment``).
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -83,7 +83,7 @@ def upgrade() -> None:
         sa.Column("image_id", sa.Integer(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("spheroid_id", sa.Integer(), nullable=True),
+        sa.Column("spheroid_id", sa.Integer(), nullable=False),
         sa.Column("touches_border", sa.Boolean(), nullable=False),
         *[
             sa.Column(name, sa.Integer() if name == "hole_count" else sa.Float(), nullable=True)
@@ -145,13 +145,12 @@ def _row(
     record: Mapping[str, Any],
 ) -> dict[str, Any]:
     metrics: Mapping[str, Any] = record.get("metrics") or {}
-    spheroid_id = record.get("id")
     return {
         "project_id": project_id,
         "image_id": image_id,
         "version": version,
         "position": position,
-        "spheroid_id": spheroid_id if isinstance(spheroid_id, int) else None,
+        "spheroid_id": record["id"],  # given by migration 0006
         "touches_border": _touches_border(record.get("exterior") or [], width, height),
         **{name: metrics.get(name) for name in METRICS},
     }
