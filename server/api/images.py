@@ -192,9 +192,9 @@ class ImageEdge:
 
     @strawberry.field(
         description="Where this image stands (from 1) in the list that `filter` and `orderBy` give, whatever "
-        "`ids`, `updatedSince` or the page take of it: `position` of `totalCount` of the unnarrowed list "
-        "(\"image 37 of 120\"). Null when the image left that list after the page was read. All the "
-        "positions of a page cost one more database statement."
+        "`ids`, `updatedSince` or the page take of it (\"image 37 of 120\", 120 being `totalCount` without "
+        "`ids` and `updatedSince`). Null when the image left that list after the page was read. The "
+        "positions of a page cost one more database statement, made only when asked for."
     )
     async def position(self) -> int | None:
         found: int | None = await self.positions.load(self.node.id)

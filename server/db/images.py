@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, case, delete, false, func, literal, select, tuple_, update
@@ -31,13 +30,13 @@ __all__ = [
     "delete_images",
     "image_ids_of_project",
     "images_by_ids",
+    "images_holding",
     "images_page",
     "images_with_hashes",
     "lock_content",
     "positions_of",
-    "images_holding",
-    "update_image",
     "stats_of",
+    "update_image",
 ]
 
 

@@ -35,7 +35,9 @@ def checked_image_name(name: str) -> str:
 def checked_pixel_size(pixel_size_um: float) -> float:
     """The pixel size, or :class:`InvalidInputError` (field ``pixelSizeUm``) saying why not."""
     if not math.isfinite(pixel_size_um) or pixel_size_um <= 0:
-        raise InvalidInputError("pixelSizeUm", f"must be a positive number of micrometres, not {pixel_size_um}")
+        raise InvalidInputError(
+            "pixelSizeUm", f"must be a positive number of micrometres, not {pixel_size_um}"
+        )
     if pixel_size_um > MAX_PIXEL_SIZE_UM:
         raise InvalidInputError(
             "pixelSizeUm", f"{pixel_size_um} µm per pixel is more than {MAX_PIXEL_SIZE_UM:g}; is it in µm?"

@@ -12,8 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import enum
 import datetime as dt
+import enum
 import json
 from dataclasses import dataclass
 
@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 MAX_IDS = 500
-"""The most image ids one page may name (``ids``); the most images one page holds is the server's page size."""
+"""The most image ids one page may name (``ids``)."""
 
 
 class ImageOrder(enum.StrEnum):
