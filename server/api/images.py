@@ -1,5 +1,5 @@
-"""Images: ``image``, ``imagesByHash``, a project's image connection, ``deleteImages``, ``setReview`` (with
-the review history) and ``updateImage``."""
+"""Images: ``image``, ``imagesByHash``, ``deleteImages``, ``setReview`` (with the review history) and
+``updateImage`` (a project's pages of images: :mod:`server.api.image_pages`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import datetime as dt
 from typing import Annotated
 
 import strawberry
-from strawberry.dataloader import DataLoader
 
 from server.api import image_urls
 from server.api.context import Info
@@ -16,17 +15,15 @@ from server.api.extensions import CountedList
 from server.api.permissions import CanEditProject, CanViewProject
 from server.api.results import InputError, RateLimited, input_error, rate_limited_result
 from server.api.segmentations import SegmentationType
-from server.db import images
 from server.db.models import Image, Review
 from server.delivery import RenditionFormat
 from server.domain.errors import InvalidInputError, ReviewRuleError, StaleReviewError
-from server.domain.listing import ImageFilter, ImageOrder, PageRequest, encode_cursor
+from server.domain.listing import ImageFilter, ImageOrder
 from server.domain.review import ReviewStatus, SegmentationStatus
 from server.exceptions import ClientError, RateLimitedError
 from server.services import images as service
 
 __all__ = [
-    "ImageConnection",
     "ImageFilterInput",
     "ImageMutation",
     "ImageOrderEnum",
@@ -110,7 +107,11 @@ class ImageType:
         directives=[ListSize(slicing_arguments=["first"])],
         description="Review verdicts given on this image, newest first (`first` of them).",
     )
-    async def review_history(self, info: Info, first: int = 20) -> list[ReviewType]:
+    async def review_history(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="How many, from the newest.")] = 20,
+    ) -> list[ReviewType]:
         rows = await info.context.loaders.reviews.load(self.id)
         return [ReviewType.of(row) for row in rows[: max(first, 0)]]
 
@@ -155,10 +156,10 @@ class ImageType:
 
 @strawberry.type(name="Review", description="One review verdict on an image, as it was given.")
 class ReviewType:
-    status: ReviewStatus
-    comment: str | None
+    status: ReviewStatus = strawberry.field(description="The verdict.")
+    comment: str | None = strawberry.field(description="Why, in the reviewer's words (null: none given).")
     version: int = strawberry.field(description="The segmentation version reviewed (0: there was none).")
-    created_at: dt.datetime
+    created_at: dt.datetime = strawberry.field(description="When the verdict was given.")
     reviewer_id: strawberry.Private[int | None]
 
     @classmethod
@@ -179,45 +180,6 @@ class ReviewType:
         return user.username if user is not None else ""
 
 
-@strawberry.type
-class ImageEdge:
-    node: ImageType
-    order: strawberry.Private[ImageOrder]
-    sort_value: strawberry.Private[str]
-    positions: strawberry.Private[DataLoader[int, int | None]]
-
-    @strawberry.field(description="Pass as `after` (or `before`) to continue the listing from this image.")
-    def cursor(self) -> str:
-        return encode_cursor(self.order, self.sort_value, self.node.id)  # made only when asked for
-
-    @strawberry.field(
-        description="Where this image stands (from 1) in the list that `filter` and `orderBy` give, whatever "
-        "`ids`, `updatedSince` or the page take of it (\"image 37 of 120\", 120 being `totalCount` without "
-        "`ids` and `updatedSince`). Null when the image left that list after the page was read. The "
-        "positions of a page cost one more database statement, made only when asked for."
-    )
-    async def position(self) -> int | None:
-        found: int | None = await self.positions.load(self.node.id)
-        return found
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool = strawberry.field(description="More images follow the last one of this page.")
-    has_previous_page: bool = strawberry.field(description="More images come before the first one.")
-    start_cursor: str | None = strawberry.field(description="`before` for the page before this one.")
-    end_cursor: str | None = strawberry.field(description="`after` for the page after this one.")
-
-
-@strawberry.type(description="A page of a project's images, in the order asked for.")
-class ImageConnection:
-    edges: list[ImageEdge]
-    page_info: PageInfo
-    total_count: int = strawberry.field(
-        description="How many images the arguments select (`filter`, narrowed by `ids` and `updatedSince`)."
-    )
-
-
 @strawberry.input
 class ImageFilterInput:
     status: list[SegmentationStatus] | None = None
@@ -226,44 +188,6 @@ class ImageFilterInput:
 
     def to_domain(self) -> ImageFilter:
         return ImageFilter(tuple(self.status or ()), tuple(self.review or ()), self.name_contains or None)
-
-
-async def image_connection(
-    info: Info, project_id: int, where: ImageFilterInput | None, page: PageRequest
-) -> ImageConnection:
-    """The ``images`` field of a project: :func:`server.services.images.image_page` as a connection."""
-    context = info.context
-    actor, loaders = context.require_actor(), context.loaders
-    selected = (where or ImageFilterInput()).to_domain()
-    try:
-        found = await service.image_page(context.services, actor, project_id, selected, page, loaders)
-    except InvalidInputError as error:
-        raise ClientError(f"{error.field}: {error.message}", field=error.field) from error
-    loaders.prime_images(found.images)
-
-    async def load_positions(image_ids: list[int]) -> list[int | None]:
-        positions = await service.image_positions(
-            context.services, actor, project_id, selected, page.order, image_ids, loaders
-        )
-        return [positions.get(image_id) for image_id in image_ids]
-
-    positions = DataLoader(load_positions)
-    edges = [
-        ImageEdge(
-            node=ImageType.of(row),
-            order=page.order,
-            sort_value=images.sort_key(row, page.order),
-            positions=positions,
-        )
-        for row in found.images
-    ]
-    page_info = PageInfo(
-        has_next_page=found.has_next,
-        has_previous_page=found.has_previous,
-        start_cursor=edges[0].cursor() if edges else None,
-        end_cursor=edges[-1].cursor() if edges else None,
-    )
-    return ImageConnection(edges=edges, total_count=found.total, page_info=page_info)
 
 
 @strawberry.type
@@ -285,23 +209,23 @@ class ReviewSetSuccess:
     "`currentVersion` of image `imageId` and review again."
 )
 class StaleReview:
-    message: str
-    image_id: int
+    message: str = strawberry.field(description="What happened and what to do, for the reviewer.")
+    image_id: int = strawberry.field(description="The image whose segmentation changed.")
     reviewed_version: int = strawberry.field(description="The version you said you reviewed.")
     current_version: int = strawberry.field(description="The image's current segmentation version.")
 
 
 @strawberry.input(description="An image reviewed, and the segmentation version that was looked at.")
 class ReviewedImageInput:
-    image_id: int
+    image_id: int = strawberry.field(description="The image reviewed.")
     version: int = strawberry.field(
         description="The segmentation version you looked at (0 for an image without a segmentation)."
     )
 
 
-@strawberry.type
+@strawberry.type(description="The image as stored now.")
 class ImageUpdateSuccess:
-    image: ImageType
+    image: ImageType = strawberry.field(description="The image, with its new name and pixel size.")
 
 
 ImagesDeleteResult = Annotated[ImagesDeleteSuccess | RateLimited, strawberry.union("ImagesDeleteResult")]
@@ -329,7 +253,7 @@ class ImageQuery:
     async def images_by_hash(
         self,
         info: Info,
-        project_id: int,
+        project_id: Annotated[int, strawberry.argument(description="The project to look in.")],
         sha256s: Annotated[
             list[str], strawberry.argument(description="SHA-256 digests of the files' bytes, in hex.")
         ],
@@ -368,9 +292,14 @@ class ImageMutation:
     async def set_review(
         self,
         info: Info,
-        images: list[ReviewedImageInput],
-        status: ReviewStatus,
-        comment: str | None = None,
+        images: Annotated[
+            list[ReviewedImageInput],
+            strawberry.argument(description="The images reviewed, each with the version looked at."),
+        ],
+        status: Annotated[ReviewStatus, strawberry.argument(description="The verdict, for every image.")],
+        comment: Annotated[
+            str | None, strawberry.argument(description="Why (needed for NEEDS_FIX and REJECTED).")
+        ] = None,
     ) -> ReviewSetResult:
         context = info.context
         reviewed = {given.image_id: given.version for given in images}
@@ -397,7 +326,7 @@ class ImageMutation:
     async def update_image(
         self,
         info: Info,
-        id: int,
+        id: Annotated[int, strawberry.argument(description="The image.")],
         pixel_size_um: Annotated[
             float | None, strawberry.argument(description="Edge of one pixel in µm, in (0, 1000].")
         ] = None,
@@ -417,4 +346,4 @@ class ImageMutation:
         return ImageUpdateSuccess(image=ImageType.of(row))
 
 
-__all__ += ["image_connection", "input_error"]
+__all__ += ["input_error"]

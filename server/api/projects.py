@@ -10,7 +10,8 @@ import strawberry
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.extensions import CountedList
-from server.api.images import ImageConnection, ImageFilterInput, image_connection
+from server.api.image_pages import ImageConnection, image_connection
+from server.api.images import ImageFilterInput
 from server.api.jobs import JobType
 from server.api.permissions import CanManageProject, CanViewProject, IsAuthenticated, project_role
 from server.api.results import InputError, OperationInfo, input_error
@@ -100,12 +101,22 @@ class ProjectType:
     async def images(
         self,
         info: Info,
-        first: int = 50,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: ImageFilterInput | None = None,
-        order_by: ImageOrder = ImageOrder.NAME_ASC,
+        first: Annotated[int, strawberry.argument(description="Page size going forwards.")] = 50,
+        after: Annotated[
+            str | None, strawberry.argument(description="Start after this cursor (forwards).")
+        ] = None,
+        last: Annotated[
+            int | None, strawberry.argument(description="Page size going backwards (then `first` is unused).")
+        ] = None,
+        before: Annotated[
+            str | None, strawberry.argument(description="End before this cursor (backwards).")
+        ] = None,
+        filter: Annotated[
+            ImageFilterInput | None, strawberry.argument(description="Which images make the list.")
+        ] = None,
+        order_by: Annotated[ImageOrder, strawberry.argument(description="The list's order.")] = (
+            ImageOrder.NAME_ASC
+        ),
         ids: Annotated[
             list[int] | None,
             strawberry.argument(

@@ -35,6 +35,9 @@ MAX_IDS = 500
 
 
 class ImageOrder(enum.StrEnum):
+    """By name, by upload time, or by the time of the last change (an image moves in that order when it
+    changes: page through it to catch up, through the others to browse)."""
+
     NAME_ASC = "name_asc"
     NAME_DESC = "name_desc"
     CREATED_ASC = "created_asc"
@@ -95,8 +98,10 @@ def checked_page(page: PageRequest, max_page_size: int) -> PageRequest:
         raise InvalidInputError(name, f"must be between 0 and {max_page_size}")
     if page.ids is not None and len(page.ids) > MAX_IDS:
         raise InvalidInputError("ids", f"{len(page.ids)} ids; at most {MAX_IDS} in one request")
-    if page.updated_since is not None and page.updated_since.tzinfo is None:
-        page = dataclasses.replace(page, updated_since=page.updated_since.replace(tzinfo=dt.UTC))
+    if page.updated_since is not None:  # stored times are UTC (SQLite compares them as text)
+        since = page.updated_since
+        since = since.replace(tzinfo=dt.UTC) if since.tzinfo is None else since.astimezone(dt.UTC)
+        page = dataclasses.replace(page, updated_since=since)
     return page
 
 

@@ -5,6 +5,7 @@ refetching what an event named, catching up by ``updatedSince``, versioned revie
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 from typing import Any
 
@@ -124,6 +125,11 @@ async def test_updated_since_finds_every_kind_of_change_and_sorts_by_it(api: Api
         assert found[image_id] > seen[image_id]
     untouched = ids["img00.png"]
     assert untouched not in found
+    east = dt.timezone(dt.timedelta(hours=2))  # the same instant, written in another zone
+    shifted = dt.datetime.fromisoformat(newest).astimezone(east).isoformat()
+    assert {e["node"]["id"] for e in (await _page(api, owner, project_id, since=shifted))["edges"]} == set(
+        found
+    )
     recent = await _page(api, owner, project_id, order="UPDATED_DESC", first=3)
     assert {edge["node"]["id"] for edge in recent["edges"]} == {saved, reviewed, renamed}
     assert recent["edges"][0]["node"]["id"] == renamed  # the last change
