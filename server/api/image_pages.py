@@ -9,9 +9,8 @@ from strawberry.dataloader import DataLoader
 
 from server.api.context import Info
 from server.api.images import ImageFilterInput, ImageType
-from server.db import images
 from server.domain.errors import InvalidInputError
-from server.domain.listing import ImageOrder, PageRequest, encode_cursor
+from server.domain.listing import ImageOrder, PageRequest, encode_cursor, sort_key
 from server.exceptions import ClientError
 from server.services import images as service
 
@@ -81,7 +80,7 @@ async def image_connection(
         ImageEdge(
             node=ImageType.of(row),
             order=page.order,
-            sort_value=images.sort_key(row, page.order),
+            sort_value=sort_key(row, page.order),
             positions=positions,
         )
         for row in found.images

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import json
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -104,16 +104,20 @@ class _LineResponse(StreamingResponse):
     """A streamed answer that leaves ``receive`` to the route: the body it reads meanwhile is the request's
     (Starlette's own listens there for a disconnect, which would take the body's messages)."""
 
-    def __init__(self, lines: AsyncIterator[bytes]) -> None:
+    def __init__(self, lines: AsyncGenerator[bytes]) -> None:
         super().__init__(lines, media_type=NDJSON, headers={"Cache-Control": "no-store"})
+        self._lines = lines
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.stream_response(send)
+        try:
+            await self.stream_response(send)
+        finally:  # a client gone mid-answer: stop reading and clean up now, not when collected
+            await self._lines.aclose()
 
 
 async def _lines(
     request: Request, boundary: bytes, upload: ProjectUpload, receiver: Receiver
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes]:
     """Each file's answer as a JSON line as soon as it is stored, while the body goes on arriving; then
     the summary line. The spool folder goes when the answer ends, however it ends."""
     loop = asyncio.get_running_loop()
@@ -134,6 +138,8 @@ async def _lines(
             seen += 1
             if _is_file(part):
                 outcomes.append(await upload.add(_uploaded(part)))
+                if part.path is not None:  # stored or refused: its spooled copy may go now
+                    await asyncio.to_thread(part.path.unlink, True)
                 yield _line(_answer(outcomes[-1]))
         stop = receiver.stopped
         if (problem := reading.exception()) is not None:

@@ -87,15 +87,6 @@ def _sort_column(order: ImageOrder) -> InstrumentedAttribute[Any]:
     return column
 
 
-def sort_key(image: Image, order: ImageOrder) -> str:
-    value = getattr(image, order.key)
-    return value if isinstance(value, str) else _iso(value)
-
-
-def _iso(value: dt.datetime) -> str:
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
-
-
 def _before(order: ImageOrder, cursor: str, argument: str, *, inclusive: bool) -> ColumnElement[bool]:
     """Images that come before the cursor's image in ``order`` (and the cursor's image when
     ``inclusive``), whether or not that image still exists."""

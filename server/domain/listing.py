@@ -28,6 +28,7 @@ __all__ = [
     "checked_page",
     "decode_cursor",
     "encode_cursor",
+    "sort_key",
 ]
 
 MAX_IDS = 500
@@ -103,6 +104,14 @@ def checked_page(page: PageRequest, max_page_size: int) -> PageRequest:
         since = since.replace(tzinfo=dt.UTC) if since.tzinfo is None else since.astimezone(dt.UTC)
         page = dataclasses.replace(page, updated_since=since)
     return page
+
+
+def sort_key(image: object, order: ImageOrder) -> str:
+    """What a cursor keeps of an image (its name or time) to find its place in ``order`` again."""
+    value = getattr(image, order.key)
+    if isinstance(value, dt.datetime):  # stored times are UTC; SQLite gives them back without a zone
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+    return str(value)
 
 
 def encode_cursor(order: ImageOrder, key: str, image_id: int) -> str:

@@ -117,11 +117,18 @@ async def test_updated_since_finds_every_kind_of_change_and_sorts_by_it(api: Api
     note = "blurred"
     await api.ok(REVIEW, owner, r=[{"imageId": reviewed, "version": 0}], s="REJECTED", c=note)
     await api.ok(UPDATE, owner, i=renamed, n="renamed.png")
+    queued = ids["img04.png"]  # a job's task for it: its segmentation status moves to queued
+    job = await api.ok(
+        'mutation($i: Int!) { segmentImages(input: {imageIds: [$i], method: "classical"}) { __typename } }',
+        owner,
+        i=queued,
+    )
+    assert job["segmentImages"]["__typename"] == "JobStarted"
     changed = await _page(api, owner, project_id, since=newest)
     found = {edge["node"]["id"]: edge["node"]["updatedAt"] for edge in changed["edges"]}
-    assert {saved, reviewed, renamed} <= set(found)
-    assert set(found) - {saved, reviewed, renamed} <= {i for i, at in seen.items() if at == newest}
-    for image_id in (saved, reviewed, renamed):
+    assert {saved, reviewed, renamed, queued} <= set(found)
+    assert set(found) - {saved, reviewed, renamed, queued} <= {i for i, at in seen.items() if at == newest}
+    for image_id in (saved, reviewed, renamed, queued):
         assert found[image_id] > seen[image_id]
     untouched = ids["img00.png"]
     assert untouched not in found
@@ -130,11 +137,12 @@ async def test_updated_since_finds_every_kind_of_change_and_sorts_by_it(api: Api
     assert {e["node"]["id"] for e in (await _page(api, owner, project_id, since=shifted))["edges"]} == set(
         found
     )
-    recent = await _page(api, owner, project_id, order="UPDATED_DESC", first=3)
-    assert {edge["node"]["id"] for edge in recent["edges"]} == {saved, reviewed, renamed}
-    assert recent["edges"][0]["node"]["id"] == renamed  # the last change
+    recent = await _page(api, owner, project_id, order="UPDATED_DESC", first=4)
+    assert {edge["node"]["id"] for edge in recent["edges"]} == {saved, reviewed, renamed, queued}
+    assert recent["edges"][0]["node"]["id"] == queued  # the last change
     rest = await _page(api, owner, project_id, order="UPDATED_DESC", after=recent["pageInfo"]["endCursor"])
-    assert len(rest["edges"]) == 2 and rest["pageInfo"]["hasPreviousPage"]
+    assert [edge["node"]["id"] for edge in rest["edges"]] == [untouched]
+    assert rest["pageInfo"]["hasPreviousPage"] and not rest["pageInfo"]["hasNextPage"]
 
 
 async def test_a_review_names_the_version_seen_and_is_refused_when_a_newer_one_exists(api: Api) -> None:
