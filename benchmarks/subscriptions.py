@@ -73,8 +73,9 @@ OPEN_BATCH = 50
 SPACING_S = 0.2
 EVENTS = "subscription($p: Int!) { projectEvents(projectId: $p) { kind at missed data } }"
 PROGRESS = "subscription($id: Int!) { jobProgress(jobId: $id) { status done failed total } }"
-REVIEW = """mutation($ids: [Int!]!, $s: ReviewStatus!, $c: String) { setReview(imageIds: $ids, status: $s,
-  comment: $c) { __typename } }"""
+REVIEW = """mutation($i: Int!, $v: Int!, $s: ReviewStatus!, $c: String) {
+  setReview(images: [{imageId: $i, version: $v}], status: $s, comment: $c) { __typename } }"""
+VERSION = "query($i: Int!) { image(id: $i) { segmentation { version } } }"
 SEGMENT = """mutation($p: Int!, $m: String!) { segmentImages(input: {projectId: $p, method: $m}) {
   __typename ... on JobStarted { job { id total } } } }"""
 JOB = "query($id: Int!) { job(id: $id) { status done failed total imagesPerSecond startedAt finishedAt } }"
@@ -202,9 +203,11 @@ def publish(server: ServerProcess, token: str, image_id: int, events: int) -> li
     headers = {"Authorization": f"Bearer {token}"}
     round_trips = []
     with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
+        seen = client.post("/graphql", json={"query": VERSION, "variables": {"i": image_id}}).json()
+        version = (seen["data"]["image"]["segmentation"] or {"version": 0})["version"]
         for index in range(events):
             status = "NEEDS_FIX" if index % 2 else "REJECTED"
-            variables = {"ids": [image_id], "s": status, "c": f"e{index}"}
+            variables = {"i": image_id, "v": version, "s": status, "c": f"e{index}"}
             start = time.perf_counter()
             body = client.post("/graphql", json={"query": REVIEW, "variables": variables}).json()
             round_trips.append((time.perf_counter() - start) * 1000)

@@ -134,6 +134,21 @@ class SpheroidMetrics:
     def as_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
 
+    def at_pixel_size(self, pixel_size_um: float | None) -> SpheroidMetrics:
+        """The same metrics with every ``*_um``/``*_um2`` value derived again from its ``*_px`` value and
+        ``pixel_size_um`` (``None`` when it is ``None``): for an image whose pixel size was set or
+        corrected after the spheroid was measured. Nothing else depends on the pixel size."""
+        scale = _checked_pixel_size(pixel_size_um)
+        values: dict[str, Any] = self.as_dict()
+        for name in values:
+            if name.endswith("_um2"):
+                px = values[name[: -len("_um2")] + "_px"]
+                values[name] = None if scale is None else px * scale * scale
+            elif name.endswith("_um"):
+                px = values[name[: -len("_um")] + "_px"]
+                values[name] = None if scale is None else px * scale
+        return SpheroidMetrics(**values)
+
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> SpheroidMetrics | None:
         """Metrics from :meth:`as_dict`'s output (extra keys ignored); ``None`` when a metric is missing,

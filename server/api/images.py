@@ -1,4 +1,5 @@
-"""Images: the ``image`` query, a project's image connection, ``deleteImages`` and ``setReview``."""
+"""Images: ``image``, ``imagesByHash``, ``deleteImages``, ``setReview`` (with the review history) and
+``updateImage`` (a project's pages of images: :mod:`server.api.image_pages`)."""
 
 from __future__ import annotations
 
@@ -14,17 +15,15 @@ from server.api.extensions import CountedList
 from server.api.permissions import CanEditProject, CanViewProject
 from server.api.results import InputError, RateLimited, input_error, rate_limited_result
 from server.api.segmentations import SegmentationType
-from server.db import images
-from server.db.models import Image
+from server.db.models import Image, Review
 from server.delivery import RenditionFormat
-from server.domain.errors import ReviewRuleError
-from server.domain.listing import ImageFilter, ImageOrder, encode_cursor
+from server.domain.errors import InvalidInputError, ReviewRuleError, StaleReviewError
+from server.domain.listing import ImageFilter, ImageOrder
 from server.domain.review import ReviewStatus, SegmentationStatus
 from server.exceptions import ClientError, RateLimitedError
 from server.services import images as service
 
 __all__ = [
-    "ImageConnection",
     "ImageFilterInput",
     "ImageMutation",
     "ImageOrderEnum",
@@ -54,8 +53,12 @@ class ImageType:
     review_status: ReviewStatus
     review_comment: str | None
     reviewed_at: dt.datetime | None
+    reviewer_id: strawberry.Private[int | None]
     created_at: dt.datetime
-    updated_at: dt.datetime
+    updated_at: dt.datetime = strawberry.field(
+        description="When the image last changed: its fields, its segmentation (a save, a job's status), "
+        "or its review. Pass the newest you have seen as `updatedSince` to catch up."
+    )
 
     @classmethod
     def of(cls, row: Image) -> ImageType:
@@ -74,6 +77,7 @@ class ImageType:
             review_status=ReviewStatus(row.review_status),
             review_comment=row.review_comment,
             reviewed_at=row.reviewed_at,
+            reviewer_id=row.reviewed_by,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
@@ -90,6 +94,26 @@ class ImageType:
     )
     async def segmentation_history(self, info: Info) -> list[SegmentationType]:
         return [SegmentationType.of(row) for row in await info.context.loaders.history.load(self.id)]
+
+    @strawberry.field(description="Name of the person who gave the current review verdict (null: nobody).")
+    async def reviewed_by(self, info: Info) -> str | None:
+        if self.reviewer_id is None:
+            return None
+        user = await info.context.loaders.user.load(self.reviewer_id)
+        return user.username if user is not None else None
+
+    @strawberry.field(
+        permission_classes=[CanViewProject],
+        directives=[ListSize(slicing_arguments=["first"])],
+        description="Review verdicts given on this image, newest first (`first` of them).",
+    )
+    async def review_history(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="How many, from the newest.")] = 20,
+    ) -> list[ReviewType]:
+        rows = await info.context.loaders.reviews.load(self.id)
+        return [ReviewType.of(row) for row in rows[: max(first, 0)]]
 
     @strawberry.field(
         permission_classes=[CanViewProject],
@@ -130,28 +154,30 @@ class ImageType:
         return image_urls.preview_widths(self)
 
 
-@strawberry.type
-class ImageEdge:
-    node: ImageType
-    order: strawberry.Private[ImageOrder]
-    sort_value: strawberry.Private[str]
+@strawberry.type(name="Review", description="One review verdict on an image, as it was given.")
+class ReviewType:
+    status: ReviewStatus = strawberry.field(description="The verdict.")
+    comment: str | None = strawberry.field(description="Why, in the reviewer's words (null: none given).")
+    version: int = strawberry.field(description="The segmentation version reviewed (0: there was none).")
+    created_at: dt.datetime = strawberry.field(description="When the verdict was given.")
+    reviewer_id: strawberry.Private[int | None]
 
-    @strawberry.field(description="Pass as `after` to continue the listing from this image.")
-    def cursor(self) -> str:
-        return encode_cursor(self.order, self.sort_value, self.node.id)  # made only when asked for
+    @classmethod
+    def of(cls, row: Review) -> ReviewType:
+        return cls(
+            status=ReviewStatus(row.status),
+            comment=row.comment,
+            version=row.version,
+            created_at=row.created_at,
+            reviewer_id=row.reviewer_id,
+        )
 
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-
-
-@strawberry.type
-class ImageConnection:
-    edges: list[ImageEdge]
-    page_info: PageInfo
-    total_count: int
+    @strawberry.field(description="Name of the reviewer (empty when their account was deleted).")
+    async def reviewer(self, info: Info) -> str:
+        if self.reviewer_id is None:
+            return ""
+        user = await info.context.loaders.user.load(self.reviewer_id)
+        return user.username if user is not None else ""
 
 
 @strawberry.input
@@ -162,37 +188,6 @@ class ImageFilterInput:
 
     def to_domain(self) -> ImageFilter:
         return ImageFilter(tuple(self.status or ()), tuple(self.review or ()), self.name_contains or None)
-
-
-async def image_connection(
-    info: Info,
-    project_id: int,
-    first: int,
-    after: str | None,
-    where: ImageFilterInput | None,
-    order: ImageOrder,
-) -> ImageConnection:
-    settings = info.context.services.settings
-    if not 0 <= first <= settings.max_page_size:
-        raise_input("first", f"must be between 0 and {settings.max_page_size}")
-    async with info.context.services.db() as db:
-        page = await images.images_page(
-            db, project_id, (where or ImageFilterInput()).to_domain(), order, first, after
-        )
-    info.context.loaders.prime_images(page.images)
-    edges = [
-        ImageEdge(node=ImageType.of(row), order=order, sort_value=images.sort_key(row, order))
-        for row in page.images
-    ]
-    return ImageConnection(
-        edges=edges,
-        total_count=page.total,
-        page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor() if edges else None),
-    )
-
-
-def raise_input(field: str, message: str) -> None:
-    raise ClientError(f"{field}: {message}", field=field)
 
 
 @strawberry.type
@@ -209,17 +204,69 @@ class ReviewSetSuccess:
     images: list[ImageType]
 
 
+@strawberry.type(
+    description="The segmentation changed after you looked at it: nothing was reviewed. Look at "
+    "`currentVersion` of image `imageId` and review again."
+)
+class StaleReview:
+    message: str = strawberry.field(description="What happened and what to do, for the reviewer.")
+    image_id: int = strawberry.field(description="The image whose segmentation changed.")
+    reviewed_version: int = strawberry.field(description="The version you said you reviewed.")
+    current_version: int = strawberry.field(description="The image's current segmentation version.")
+
+
+@strawberry.input(description="An image reviewed, and the segmentation version that was looked at.")
+class ReviewedImageInput:
+    image_id: int = strawberry.field(description="The image reviewed.")
+    version: int = strawberry.field(
+        description="The segmentation version you looked at (0 for an image without a segmentation)."
+    )
+
+
+@strawberry.type(description="The image as stored now.")
+class ImageUpdateSuccess:
+    image: ImageType = strawberry.field(description="The image, with its new name and pixel size.")
+
+
 ImagesDeleteResult = Annotated[ImagesDeleteSuccess | RateLimited, strawberry.union("ImagesDeleteResult")]
-ReviewSetResult = Annotated[ReviewSetSuccess | InputError, strawberry.union("ReviewSetResult")]
+ReviewSetResult = Annotated[
+    ReviewSetSuccess | StaleReview | InputError, strawberry.union("ReviewSetResult")
+]
+ImageUpdateResult = Annotated[ImageUpdateSuccess | InputError, strawberry.union("ImageUpdateResult")]
 
 
 @strawberry.type
 class ImageQuery:
-    @strawberry.field(permission_classes=[CanViewProject])
+    @strawberry.field(permission_classes=[CanViewProject], description="One image.")
     async def image(self, info: Info, id: int) -> ImageType:
         row = await info.context.loaders.image.load(id)
         assert row is not None  # the permission refused a missing image
         return ImageType.of(row)
+
+    @strawberry.field(
+        permission_classes=[CanViewProject],
+        directives=[ListSize(assumed_size=50)],
+        extensions=[CountedList()],
+        description="The project's images whose file has one of these SHA-256 digests (64 hex digits; at "
+        "most the files one upload takes): hash files before uploading and send only those not here.",
+    )
+    async def images_by_hash(
+        self,
+        info: Info,
+        project_id: Annotated[int, strawberry.argument(description="The project to look in.")],
+        sha256s: Annotated[
+            list[str], strawberry.argument(description="SHA-256 digests of the files' bytes, in hex.")
+        ],
+    ) -> list[ImageType]:
+        context = info.context
+        try:
+            rows = await service.images_with_content(
+                context.services, context.require_actor(), project_id, sha256s, context.loaders
+            )
+        except InvalidInputError as error:
+            raise ClientError(f"{error.field}: {error.message}", field=error.field) from error
+        context.loaders.prime_images(rows)
+        return [ImageType.of(row) for row in rows]
 
 
 @strawberry.type
@@ -237,20 +284,66 @@ class ImageMutation:
 
     @strawberry.mutation(
         permission_classes=[CanEditProject],
-        description="Set the review state of images: ACCEPTED needs a segmentation, NEEDS_FIX and REJECTED a "
-        "comment. All images change or none.",
+        description="Set the review state of images, each with the segmentation version you looked at: "
+        "StaleReview when another version is current (someone saved after you looked). ACCEPTED needs a "
+        "segmentation, NEEDS_FIX and REJECTED a comment. All images change or none; each verdict joins "
+        "the image's `reviewHistory`.",
     )
     async def set_review(
-        self, info: Info, image_ids: list[int], status: ReviewStatus, comment: str | None = None
+        self,
+        info: Info,
+        images: Annotated[
+            list[ReviewedImageInput],
+            strawberry.argument(description="The images reviewed, each with the version looked at."),
+        ],
+        status: Annotated[ReviewStatus, strawberry.argument(description="The verdict, for every image.")],
+        comment: Annotated[
+            str | None, strawberry.argument(description="Why (needed for NEEDS_FIX and REJECTED).")
+        ] = None,
     ) -> ReviewSetResult:
         context = info.context
+        reviewed = {given.image_id: given.version for given in images}
         try:
             updated = await service.set_review(
-                context.services, context.require_actor(), image_ids, status, comment, context.loaders
+                context.services, context.require_actor(), reviewed, status, comment, context.loaders
+            )
+        except StaleReviewError as error:
+            return StaleReview(
+                message=str(error),
+                image_id=error.image_id,
+                reviewed_version=error.reviewed_version,
+                current_version=error.current_version,
             )
         except ReviewRuleError as error:
             return InputError(field="status", message=str(error))
         return ReviewSetSuccess(images=[ImageType.of(row) for row in updated])
 
+    @strawberry.mutation(
+        permission_classes=[CanEditProject],
+        description="Rename an image and/or set its pixel size in µm (omitted: unchanged). Metrics in µm of "
+        "every segmentation version follow the new pixel size at once; no version is rewritten.",
+    )
+    async def update_image(
+        self,
+        info: Info,
+        id: Annotated[int, strawberry.argument(description="The image.")],
+        pixel_size_um: Annotated[
+            float | None, strawberry.argument(description="Edge of one pixel in µm, in (0, 1000].")
+        ] = None,
+        name: Annotated[
+            str | None, strawberry.argument(description="Not empty, no / or \\, at most 255 characters.")
+        ] = None,
+    ) -> ImageUpdateResult:
+        context = info.context
+        try:
+            row = await service.update_image(
+                context.services, context.require_actor(), id, name, pixel_size_um, context.loaders
+            )
+        except InvalidInputError as error:
+            return input_error(error)
+        context.loaders.image.clear(id)
+        context.loaders.image.prime(id, row)
+        return ImageUpdateSuccess(image=ImageType.of(row))
 
-__all__ += ["image_connection", "input_error"]
+
+__all__ += ["input_error"]

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from cluster import Spheroid
-from server.db import images, jobs, projects, segmentations, users
+from server.db import images, jobs, projects, reviews, segmentations, users
 from server.db.images import ProjectStats
-from server.db.models import Image, Job, Project, ProjectMember, SegmentationVersion, User
+from server.db.models import Image, Job, Project, ProjectMember, Review, SegmentationVersion, User
 
 __all__ = ["Grants", "Loaders"]
 
@@ -56,6 +56,7 @@ class Loaders:
         )
         self.spheroids = self._make(segmentations.spheroids_of, list[Spheroid]())
         self.history = self._make(segmentations.history_of, list[SegmentationVersion]())
+        self.reviews = self._make(reviews.reviews_of, list[Review]())
         self.user: DataLoader[int, User | None] = self._make(users.users_by_ids, None)
         self.job: DataLoader[int, Job | None] = self._make(jobs.jobs_by_ids, None)
         self.jobs_of_project = self._make(jobs.jobs_of_projects, list[Job]())

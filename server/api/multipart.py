@@ -72,11 +72,21 @@ class Part:
 
 
 class Receiver:
-    """Callbacks of the streaming multipart parser: one temporary file per part, limits as bytes arrive."""
+    """Callbacks of the streaming multipart parser: one temporary file per part, limits as bytes arrive.
 
-    def __init__(self, folder: Path, limits: SpoolLimits, free_bytes: Callable[[Path], int]) -> None:
+    ``on_part_end``, when given, is called with each part as it ends, in the parser's worker thread.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        limits: SpoolLimits,
+        free_bytes: Callable[[Path], int],
+        on_part_end: Callable[[Part], None] | None = None,
+    ) -> None:
         self.folder = folder
         self.limits = limits
+        self.on_part_end = on_part_end
         self.parts: list[Part] = []
         self.total = 0
         self.stopped: Stop | None = None
@@ -163,6 +173,8 @@ class Receiver:
         part = self.parts[-1]
         if part.file is not None:
             part.file.close()
+        if self.on_part_end is not None:
+            self.on_part_end(part)
 
     def close(self) -> None:
         """Close the file of a part the body broke off in."""
@@ -171,9 +183,12 @@ class Receiver:
                 part.file.close()
 
 
-async def receive(request: Request, parser: MultipartParser, receiver: Receiver) -> None:
-    """Feed the body to the parser in a worker thread, ``FEED_BYTES`` at a time, then finalize it; stop
-    reading as soon as the receiver stops (request total, or disk space)."""
+async def receive(
+    request: Request, parser: MultipartParser, receiver: Receiver, feed_bytes: int = FEED_BYTES
+) -> None:
+    """Feed the body to the parser in a worker thread, ``feed_bytes`` at a time (less wakes the parser more
+    often, so that a part ends as soon as its last bytes arrive), then finalize it; stop reading as soon
+    as the receiver stops (request total, or disk space)."""
 
     def feed(chunks: list[bytes], size: int, final: bool) -> None:
         receiver.check_space(size)
@@ -189,7 +204,7 @@ async def receive(request: Request, parser: MultipartParser, receiver: Receiver)
     async for chunk in request.stream():
         pending.append(chunk)
         size += len(chunk)
-        if size >= FEED_BYTES:
+        if size >= feed_bytes:
             await asyncio.to_thread(feed, pending, size, False)
             pending, size = [], 0
             if receiver.stopped is not None:

@@ -1,8 +1,9 @@
 """Permission classes: authenticated, admin, and the project role a field needs.
 
 A project permission finds the project from what the field is about: its ``source`` (a project or an
-image), or its arguments (``id``/``projectId`` for a project, ``imageId``/``imageIds`` for images). A
-project that does not exist and one the user may not see give the same answer, so strangers learn nothing.
+image), or its arguments (``id``/``projectId`` for a project, ``imageId``/``imageIds``/``images`` for
+images). A project that does not exist and one the user may not see give the same answer, so strangers
+learn nothing.
 Lookups go through the request's DataLoaders, so checking 100 images costs no extra statement.
 """
 
@@ -44,7 +45,7 @@ async def project_role(context: Context, project_id: int) -> ProjectRole | None:
     return await permissions.project_role(context.actor, project_id, context.loaders)
 
 
-IMAGE_ID_FIELDS = frozenset({"image"})
+IMAGE_ID_FIELDS = frozenset({"image", "updateImage"})
 """Root fields whose ``id`` argument is an image id."""
 JOB_ID_FIELDS = frozenset({"job", "cancelJob"})
 """Root fields whose ``id`` argument is a job id (every other ``id`` is a project id)."""
@@ -69,6 +70,8 @@ async def project_ids_for(source: Any, info: Info, kwargs: dict[str, Any]) -> li
             n: getattr(given, n) for n in ("project_id", "image_ids") if getattr(given, n, None) is not None
         }
         kwargs = {**kwargs, **named}
+    if "images" in kwargs:  # setReview: each image reviewed, with its version
+        kwargs = {**kwargs, "image_ids": [given.image_id for given in kwargs["images"]]}
     for name in ("id", "project_id"):
         if name in kwargs:
             return [int(kwargs[name])]

@@ -10,7 +10,8 @@ import strawberry
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.extensions import CountedList
-from server.api.images import ImageConnection, ImageFilterInput, image_connection
+from server.api.image_pages import ImageConnection, image_connection
+from server.api.images import ImageFilterInput
 from server.api.jobs import JobType
 from server.api.permissions import CanManageProject, CanViewProject, IsAuthenticated, project_role
 from server.api.results import InputError, OperationInfo, input_error
@@ -22,7 +23,7 @@ from server.api.spheroids import (
 )
 from server.db.models import Project
 from server.domain.errors import InvalidInputError
-from server.domain.listing import ImageOrder
+from server.domain.listing import ImageOrder, PageRequest
 from server.domain.roles import ProjectRole
 from server.services import projects as service
 
@@ -98,17 +99,56 @@ class ProjectType:
 
     @strawberry.field(
         permission_classes=[CanViewProject],
-        directives=[ListSize(slicing_arguments=["first"], sized_fields=["edges"])],
+        directives=[ListSize(slicing_arguments=["last", "first"], sized_fields=["edges"])],
+        description="The project's images, a page at a time: `first` after the cursor `after`, or, with "
+        "`last` or `before`, the `last` (else `first`) images before `before` (else before the end). Two "
+        "database statements a page, whatever its size.",
     )
     async def images(
         self,
         info: Info,
-        first: int = 50,
-        after: str | None = None,
-        filter: ImageFilterInput | None = None,
-        order_by: ImageOrder = ImageOrder.NAME_ASC,
+        first: Annotated[int, strawberry.argument(description="Page size going forwards.")] = 50,
+        after: Annotated[
+            str | None, strawberry.argument(description="Start after this cursor (forwards).")
+        ] = None,
+        last: Annotated[
+            int | None, strawberry.argument(description="Page size going backwards (then `first` is unused).")
+        ] = None,
+        before: Annotated[
+            str | None, strawberry.argument(description="End before this cursor (backwards).")
+        ] = None,
+        filter: Annotated[
+            ImageFilterInput | None, strawberry.argument(description="Which images make the list.")
+        ] = None,
+        order_by: Annotated[ImageOrder, strawberry.argument(description="The list's order.")] = (
+            ImageOrder.NAME_ASC
+        ),
+        ids: Annotated[
+            list[int] | None,
+            strawberry.argument(
+                description="Only these images (an event's `imageIds`, at most 500); positions stay those "
+                "of the whole filtered list."
+            ),
+        ] = None,
+        updated_since: Annotated[
+            dt.datetime | None,
+            strawberry.argument(
+                description="Only images whose `updatedAt` is this time or later: after a reconnect, pass "
+                "the newest `updatedAt` you have seen (images deleted meanwhile are not listed; compare "
+                "ids)."
+            ),
+        ] = None,
     ) -> ImageConnection:
-        return await image_connection(info, self.id, first, after, filter, order_by)
+        page = PageRequest(
+            order_by,
+            first,
+            after,
+            last,
+            before,
+            tuple(ids) if ids is not None else None,
+            updated_since,
+        )
+        return await image_connection(info, self.id, filter, page)
 
     @strawberry.field(
         permission_classes=[CanViewProject],

@@ -14,7 +14,8 @@ import strawberry
 
 from cluster import SpheroidMetrics
 from server.api.context import Info
-from server.api.images import PageInfo, ReviewStatusEnum
+from server.api.image_pages import PageInfo
+from server.api.images import ReviewStatusEnum
 from server.db.spheroid_table import SpheroidRow
 from server.domain.review import ReviewStatus
 from server.domain.spheroid_table import SpheroidFilter, SpheroidOrder, encode_cursor
@@ -166,5 +167,11 @@ async def spheroid_connection(
     return SpheroidConnection(
         edges=edges,
         total_count=page.total,
-        page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor() if edges else None),
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            # the table pages forwards only: rows come before this page exactly when it starts after one
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor() if edges else None,
+            end_cursor=edges[-1].cursor() if edges else None,
+        ),
     )

@@ -10,31 +10,44 @@ refused as a whole is answered with ``error``: 413 when its declared size passes
 when the disk of the spool would keep too little free space. When either limit is passed while the body
 arrives, the answer has both: the files complete by then are stored and listed, and ``error`` says why the
 rest was not read.
+
+A client that sends ``Accept: application/x-ndjson`` gets the answer as it happens instead (to show
+progress over a request of hundreds of files): status 200 once the request is let in, then one JSON line
+per file, written as soon as that file is stored or refused while the rest of the body is still arriving,
+then a last line ``{"done": true, "accepted": …, "refused": …}``, with ``error`` and ``status`` (400, 413
+or 507) when the rest of the body could not be read. Refusals of the whole request (401, 403, 400, 413,
+507 before reading) are answered as above, before any line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import shutil
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from server.api.context import build_context
-from server.api.multipart import Part, Receiver, SpoolLimits, receive
+from server.api.multipart import Part, Receiver, SpoolLimits, Stop, receive
 from server.exceptions import PermissionDeniedError
 from server.services import uploads
 from server.services.runtime import Runtime
 from server.services.spool import free_bytes, make_spool, spool_root
-from server.services.uploads import Duplicate, Refused, UploadedFile, UploadOutcome
+from server.services.uploads import Accepted, Duplicate, ProjectUpload, Refused, UploadedFile, UploadOutcome
 
-__all__ = ["upload_images"]
+__all__ = ["NDJSON", "upload_images"]
+
+NDJSON = "application/x-ndjson"
 
 
-async def upload_images(request: Request) -> JSONResponse:
+async def upload_images(request: Request) -> Response:
     services: Runtime = request.app.state.services
     context = await build_context(services, request)
     actor = context.actor
@@ -58,13 +71,15 @@ async def upload_images(request: Request) -> JSONResponse:
     if refusal is not None:
         return refusal
     folder = await asyncio.to_thread(make_spool, root)
+    if _wants_lines(request):
+        return _LineResponse(_lines(request, boundary, upload, Receiver(folder, limits, free_bytes)))
     receiver = Receiver(folder, limits, free_bytes)
     try:
         try:
             await receive(request, MultipartParser(boundary, receiver.callbacks()), receiver)  # type: ignore[arg-type]
         except Exception as error:  # python-multipart raises its own errors for broken bodies
             return _error(400, f"the multipart body is malformed: {error}")
-        files = [p for p in receiver.parts if p.field_name == "files" or p.name]
+        files = [p for p in receiver.parts if _is_file(p)]
         if not files and receiver.stopped is None:
             return _error(400, "no file in the field 'files'")
         outcomes = [await upload.add(_uploaded(part)) for part in files]
@@ -78,6 +93,84 @@ async def upload_images(request: Request) -> JSONResponse:
     if receiver.stopped is not None:
         return JSONResponse({"error": receiver.stopped.message, **body}, status_code=receiver.stopped.status)
     return JSONResponse(body)
+
+
+def _wants_lines(request: Request) -> bool:
+    accepted = request.headers.get("accept", "")
+    return any(item.split(";")[0].strip().lower() == NDJSON for item in accepted.split(","))
+
+
+class _LineResponse(StreamingResponse):
+    """A streamed answer that leaves ``receive`` to the route: the body it reads meanwhile is the request's
+    (Starlette's own listens there for a disconnect, which would take the body's messages)."""
+
+    def __init__(self, lines: AsyncGenerator[bytes]) -> None:
+        super().__init__(lines, media_type=NDJSON, headers={"Cache-Control": "no-store"})
+        self._lines = lines
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.stream_response(send)
+        finally:  # a client gone mid-answer: stop reading and clean up now, not when collected
+            await self._lines.aclose()
+
+
+async def _lines(
+    request: Request, boundary: bytes, upload: ProjectUpload, receiver: Receiver
+) -> AsyncGenerator[bytes]:
+    """Each file's answer as a JSON line as soon as it is stored, while the body goes on arriving; then
+    the summary line. The spool folder goes when the answer ends, however it ends."""
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Queue[Part | None] = asyncio.Queue()
+
+    def part_ended(part: Part) -> None:  # in the parser's thread
+        loop.call_soon_threadsafe(ended.put_nowait, part)
+
+    receiver.on_part_end = part_ended
+    parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
+    # each chunk as it arrives: a file's line must not wait for the next MiB of the body
+    reading = asyncio.create_task(receive(request, parser, receiver, feed_bytes=1))
+    reading.add_done_callback(lambda _: ended.put_nowait(None))  # after the parts it ended
+    outcomes: list[UploadOutcome] = []
+    try:
+        seen = 0
+        while (part := await ended.get()) is not None:
+            seen += 1
+            if _is_file(part):
+                outcomes.append(await upload.add(_uploaded(part)))
+                if part.path is not None:  # stored or refused: its spooled copy may go now
+                    await asyncio.to_thread(part.path.unlink, True)
+                yield _line(_answer(outcomes[-1]))
+        stop = receiver.stopped
+        if (problem := reading.exception()) is not None:
+            stop = Stop(400, f"the multipart body is malformed: {problem}")
+        for part in receiver.parts[seen:]:  # broken off: refused, with why
+            if _is_file(part):
+                outcomes.append(await upload.add(_uploaded(part)))
+                yield _line(_answer(outcomes[-1]))
+        if not outcomes and stop is None:
+            stop = Stop(400, "no file in the field 'files'")
+        accepted = sum(1 for outcome in outcomes if isinstance(outcome, Accepted))
+        summary: dict[str, Any] = {"done": True, "accepted": accepted, "refused": len(outcomes) - accepted}
+        if stop is not None:
+            summary |= {"error": stop.message, "status": stop.status}
+        yield _line(summary)
+    finally:
+        if not reading.done():  # the client went away mid-answer
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reading
+        upload.finish(outcomes)
+        receiver.close()
+        await asyncio.to_thread(shutil.rmtree, receiver.folder, True)
+
+
+def _is_file(part: Part) -> bool:
+    return part.field_name == "files" or bool(part.name)
+
+
+def _line(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode() + b"\n"
 
 
 def _limits(services: Runtime) -> SpoolLimits:

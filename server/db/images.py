@@ -1,4 +1,4 @@
-"""Images: pages with filters and keyset cursors, stats, uploads, deletion and review.
+"""Images: pages with filters and keyset cursors, positions, stats, uploads, changes and deletion.
 
 Originals are stored once per content hash, shared by every image (in any project) with that content.
 Whoever stores an original and records its image, or decides that no image uses it any more and removes
@@ -12,12 +12,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, false, func, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, case, delete, false, func, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from server.db.models import Image, ProjectStatsRow, utcnow
-from server.domain.listing import ImageFilter, ImageOrder, decode_cursor
+from server.domain.listing import ImageFilter, ImageOrder, PageRequest, decode_cursor
 from server.domain.review import ReviewStatus, SegmentationStatus
 
 __all__ = [
@@ -28,11 +30,13 @@ __all__ = [
     "delete_images",
     "image_ids_of_project",
     "images_by_ids",
+    "images_holding",
     "images_page",
     "images_with_hashes",
     "lock_content",
-    "set_review",
+    "positions_of",
     "stats_of",
+    "update_image",
 ]
 
 
@@ -40,7 +44,9 @@ __all__ = [
 class ImagePage:
     images: list[Image]
     has_next: bool
+    has_previous: bool
     total: int
+    """How many images the page's arguments select, on every page."""
 
 
 @dataclass
@@ -65,34 +71,86 @@ def _filtered(query: Select[tuple[Image]], project_id: int, where: ImageFilter) 
     return query
 
 
-def sort_key(image: Image, order: ImageOrder) -> str:
-    return image.name if order.key == "name" else _iso(image.created_at)
+def _narrowed(
+    query: Select[tuple[Image]], project_id: int, where: ImageFilter, page: PageRequest
+) -> Select[tuple[Image]]:
+    query = _filtered(query, project_id, where)
+    if page.ids is not None:
+        query = query.where(Image.id.in_(page.ids))
+    if page.updated_since is not None:
+        query = query.where(Image.updated_at >= page.updated_since)
+    return query
 
 
-def _iso(value: dt.datetime) -> str:
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+def _sort_column(order: ImageOrder) -> InstrumentedAttribute[Any]:
+    column: InstrumentedAttribute[Any] = getattr(Image, order.key)
+    return column
+
+
+def _before(order: ImageOrder, cursor: str, argument: str, *, inclusive: bool) -> ColumnElement[bool]:
+    """Images that come before the cursor's image in ``order`` (and the cursor's image when
+    ``inclusive``), whether or not that image still exists."""
+    key, image_id = decode_cursor(cursor, order, argument)
+    value: object = key if order.key == "name" else dt.datetime.fromisoformat(key)
+    column = _sort_column(order)
+    pair, bound = tuple_(column, Image.id), tuple_(value, image_id)
+    if order.descending:
+        return pair >= bound if inclusive else pair > bound
+    return pair <= bound if inclusive else pair < bound
 
 
 async def images_page(
-    db: AsyncSession, project_id: int, where: ImageFilter, order: ImageOrder, first: int, after: str | None
+    db: AsyncSession, project_id: int, where: ImageFilter, page: PageRequest
 ) -> ImagePage:
-    """One page of ``first`` images after the cursor, plus the total matching the filter: two statements."""
-    column = Image.name if order.key == "name" else Image.created_at
-    query = _filtered(select(Image), project_id, where)
-    if after is not None:
-        key, image_id = decode_cursor(after, order)
-        value: object = key if order.key == "name" else dt.datetime.fromisoformat(key)
-        pair: ColumnElement[bool] = (
-            tuple_(column, Image.id) < tuple_(value, image_id)
-            if order.descending
-            else tuple_(column, Image.id) > tuple_(value, image_id)
-        )
-        query = query.where(pair)
+    """One page of images and the counts around it: two statements, whatever the page or the project.
+
+    The first reads the page (one more image than asked, to know whether the list goes on that way); the
+    second counts what the page's arguments select and how many of those lie before the cursor, which
+    says whether the list goes on the other way.
+    """
+    order, cursor = page.order, page.cursor
+    column = _sort_column(order)
+    argument = "before" if page.backwards else "after"
+    query = _narrowed(select(Image), project_id, where, page)
+    toward_end = order.descending == page.backwards  # reading in ascending column order
+    if cursor is not None:
+        before = _before(order, cursor, argument, inclusive=not page.backwards)
+        query = query.where(before if page.backwards else ~before)
+    ordering = (column.asc(), Image.id.asc()) if toward_end else (column.desc(), Image.id.desc())
+    rows = list(await db.scalars(query.order_by(*ordering).limit(page.size + 1)))
+    more = len(rows) > page.size
+    rows = rows[: page.size]
+    if page.backwards:
+        rows.reverse()
+    counted = _narrowed(select(Image), project_id, where, page)
+    if cursor is None:
+        counts = counted.with_only_columns(func.count(Image.id), literal(0))
+    else:
+        behind = _before(order, cursor, argument, inclusive=not page.backwards)
+        counts = counted.with_only_columns(func.count(Image.id), func.sum(case((behind, 1), else_=0)))
+    total, before_cursor = (await db.execute(counts)).one()
+    total, before_cursor = int(total or 0), int(before_cursor or 0)
+    if page.backwards:
+        has_previous, has_next = more, cursor is not None and total - before_cursor > 0
+    else:
+        has_previous, has_next = before_cursor > 0, more
+    return ImagePage(rows, has_next, has_previous, total)  # type: ignore[arg-type]
+
+
+async def positions_of(
+    db: AsyncSession, project_id: int, where: ImageFilter, order: ImageOrder, image_ids: Sequence[int]
+) -> dict[int, int]:
+    """Where each image stands (from 1) in the project's images that ``where`` selects, in ``order``: one
+    statement (a window over the filtered images); images the filter leaves out are missing."""
+    column = _sort_column(order)
     ordering = (column.desc(), Image.id.desc()) if order.descending else (column.asc(), Image.id.asc())
-    rows = list(await db.scalars(query.order_by(*ordering).limit(first + 1)))
-    total_query = _filtered(select(Image), project_id, where).with_only_columns(func.count(Image.id))
-    total = int(await db.scalar(total_query) or 0)
-    return ImagePage(list(rows[:first]), len(rows) > first, total)  # type: ignore[arg-type]
+    ranked = (
+        _filtered(select(Image), project_id, where)
+        .with_only_columns(Image.id, func.row_number().over(order_by=ordering).label("position"))
+        .subquery()
+    )
+    rows = await db.execute(select(ranked.c.id, ranked.c.position).where(ranked.c.id.in_(image_ids)))
+    return {image_id: int(position) for image_id, position in rows}
 
 
 async def stats_of(db: AsyncSession, project_ids: Sequence[int]) -> dict[int, ProjectStats]:
@@ -144,6 +202,12 @@ async def images_with_hashes(
     return {content_hash: (image_id, name) for content_hash, image_id, name in rows}
 
 
+async def images_holding(db: AsyncSession, project_id: int, hashes: Sequence[str]) -> list[Image]:
+    """The project's images holding any of these content hashes, by name."""
+    query = select(Image).where(Image.project_id == project_id, Image.content_hash.in_(hashes))
+    return list(await db.scalars(query.order_by(Image.name, Image.id)))
+
+
 async def lock_content(db: AsyncSession, content_hash: str) -> None:
     """Hold the lock of one content hash until this transaction ends; call it before anything else.
 
@@ -182,18 +246,11 @@ async def delete_images(db: AsyncSession, image_ids: Sequence[int]) -> tuple[lis
     return sorted(image_id for image_id, _ in rows), sorted(hashes - still_used)
 
 
-async def set_review(
-    db: AsyncSession, image_ids: Sequence[int], status: str, comment: str | None, reviewer_id: int
-) -> None:
-    now = utcnow()
+async def update_image(db: AsyncSession, image_id: int, values: dict[str, Any]) -> None:
+    """Change the image's fields (names as in :class:`Image`); ``updated_at`` moves with them."""
     await db.execute(
         update(Image)
-        .where(Image.id.in_(image_ids))
-        .values(
-            review_status=status,
-            review_comment=comment,
-            reviewed_by=reviewer_id,
-            reviewed_at=now,
-            updated_at=now,
-        )
+        .where(Image.id == image_id)
+        .values(**values, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
     )

@@ -1,4 +1,4 @@
-"""Tables: users, sessions, projects, project members, images, segmentations and project counters.
+"""Tables: users, sessions, projects, project members, images, segmentations, reviews and project counters.
 
 Enumerations are stored as short strings (checked by the domain, portable across SQLite and PostgreSQL).
 A segmentation row is one saved version; ``images.current_version`` names the current one (0: none), so
@@ -36,6 +36,7 @@ __all__ = [
     "Project",
     "ProjectMember",
     "ProjectStatsRow",
+    "Review",
     "SegmentationVersion",
     "Session",
     "SigningKey",
@@ -163,6 +164,21 @@ class SegmentationVersion(Base):
     spheroid_count: Mapped[int] = mapped_column(default=0)
     area_sum_px: Mapped[float] = mapped_column(Float, default=0.0)
     diameter_sum_px: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Review(Base):
+    """One verdict on an image, as given: the image row holds the latest; these rows are its history."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (Index("ix_reviews_image_id", "image_id", "id"), NEVER_REUSE_IDS)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int]
+    """The segmentation version the verdict is about (0: the image had none)."""
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -7,10 +7,14 @@ JSON record per spheroid, in order::
 
 ``id`` names the spheroid within its image, across versions (migration 0006 gave one to every record stored
 before ids existed). Rings are open, in image pixels (as :mod:`cluster.segmentation` keeps them); ``metrics``
-is :meth:`SpheroidMetrics.as_dict` (``null`` for µm values when the pixel size is unknown). Records written
-before a metric existed lack it (and a spheroid saved unmeasured by an older server has ``{}``): reading such
-a record measures the outline once to fill in what is missing, keeping every stored value. Rows also keep
-totals of the metrics (count, area, diameter) for the project counters.
+is :meth:`SpheroidMetrics.as_dict` (``null`` for µm values when the pixel size is unknown). The µm values
+read back are always derived from the px values and the image's pixel size *now*
+(:meth:`SpheroidMetrics.at_pixel_size`): a pixel size set or corrected later (``updateImage``) applies at
+once to every version, and no stored version is rewritten (the stored µm values are those of the pixel size
+at the time of the save, kept as history). Records written before a metric existed lack it (and a spheroid
+saved unmeasured by an older server has ``{}``): reading such a record measures the outline once to fill in
+what is missing, keeping every stored value. Rows also keep totals of the metrics (count, area, diameter)
+for the project counters.
 
 Nothing else reads or writes this JSON: the API, the exports and the job results see cluster objects.
 """
@@ -45,8 +49,9 @@ def spheroid_record(spheroid: Spheroid) -> dict[str, Any]:
 
 
 def spheroid_of(record: Mapping[str, Any], pixel_size_um: float | None) -> Spheroid:
-    """The spheroid a record stores, with its stored metrics; metrics missing from an older record are
-    measured (``pixel_size_um`` is the image's), and ``metrics`` is ``None`` only when that fails."""
+    """The spheroid a record stores, with its stored metrics in px (and in µm for ``pixel_size_um``, the
+    image's pixel size now); metrics missing from an older record are measured, and ``metrics`` is
+    ``None`` only when that fails."""
     spheroid = Spheroid(
         np.asarray(record["exterior"], dtype=np.float64).reshape(-1, 2),
         tuple(np.asarray(hole, dtype=np.float64).reshape(-1, 2) for hole in record.get("holes") or ()),
@@ -54,7 +59,7 @@ def spheroid_of(record: Mapping[str, Any], pixel_size_um: float | None) -> Spher
     )
     stored: Mapping[str, Any] = record.get("metrics") or {}
     metrics = SpheroidMetrics.from_dict(stored) or _completed(spheroid, stored, pixel_size_um)
-    return spheroid if metrics is None else spheroid.with_metrics(metrics)
+    return spheroid if metrics is None else spheroid.with_metrics(metrics.at_pixel_size(pixel_size_um))
 
 
 def spheroids_of_row(row: SegmentationVersion, pixel_size_um: float | None) -> list[Spheroid]:

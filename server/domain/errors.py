@@ -7,6 +7,7 @@ DomainError
 │   └── UnknownUserError  no user has that name
 ├── InvalidCredentialsError  an unknown user name or a wrong password (the two are not told apart)
 ├── ReviewRuleError       a review state may not be set (no segmentation, no comment)
+│   └── StaleReviewError  the version reviewed is not the current one (``current_version``)
 ├── VersionConflictError  a save based on a version that is no longer current (``current_version``)
 ├── InvalidSpheroidsError rings that are not closed, degenerate, outside the image or too many vertices
 └── JobStateError         a job or task change the state machine does not allow (cancel a finished job)
@@ -22,6 +23,7 @@ __all__ = [
     "JobStateError",
     "LastOwnerError",
     "ReviewRuleError",
+    "StaleReviewError",
     "UnknownUserError",
     "UsernameTakenError",
     "VersionConflictError",
@@ -63,6 +65,17 @@ class InvalidCredentialsError(DomainError):
 
 class ReviewRuleError(DomainError):
     pass
+
+
+class StaleReviewError(ReviewRuleError):
+    def __init__(self, image_id: int, image_name: str, reviewed_version: int, current_version: int) -> None:
+        super().__init__(
+            f"{image_name}: you reviewed version {reviewed_version} of its segmentation, but version "
+            f"{current_version} is the current one; look at version {current_version} and review it"
+        )
+        self.image_id = image_id
+        self.reviewed_version = reviewed_version
+        self.current_version = current_version
 
 
 class VersionConflictError(DomainError):

@@ -419,3 +419,23 @@ def test_metrics_round_trip_by_name_and_incomplete_ones_are_refused() -> None:
     assert SpheroidMetrics.from_dict({**stored, "retired_metric": 1.0}) == metrics
     del stored["hole_area_um2"]  # as stored before that metric existed
     assert SpheroidMetrics.from_dict(stored) is None
+
+
+def test_metrics_at_another_pixel_size_are_those_measured_at_it() -> None:
+    """A pixel size set after measuring gives every µm value that measuring with it gives, and nothing else
+    moves; without one, every µm value is None."""
+    ring = np.array([[0, 0], [40, 0], [40, 30], [10, 35], [0, 20]], dtype=np.float64)
+    hole = np.array([[10, 10], [20, 10], [20, 20]], dtype=np.float64)
+    spheroid = Spheroid(ring, (hole,))
+    unknown = measure(spheroid)
+    for scale in (0.25, 1.6):
+        derived = unknown.at_pixel_size(scale).as_dict()
+        measured = measure(spheroid, scale).as_dict()
+        assert derived.keys() == measured.keys()
+        for name, value in measured.items():
+            assert derived[name] == pytest.approx(value, rel=1e-12), name
+    cleared = measure(spheroid, 0.5).at_pixel_size(None)
+    assert all(getattr(cleared, f.name) is None for f in fields(cleared) if f.name.endswith(("_um", "_um2")))
+    assert cleared.area_px == unknown.area_px
+    with pytest.raises(MetricError):
+        unknown.at_pixel_size(0.0)

@@ -96,9 +96,10 @@ async def test_a_filter_selects_the_images_and_no_selection_exports_everything(a
     project_id = await api.project(owner)
     ids = await _segmented_images(api, owner, project_id, 3)
     await api.ok(
-        "mutation($i: [Int!]!) { setReview(imageIds: $i, status: ACCEPTED) { __typename } }",
+        "mutation($i: Int!) { setReview(images: [{imageId: $i, version: 1}], status: ACCEPTED) "
+        "{ __typename } }",
         owner,
-        i=[ids[0]],
+        i=ids[0],
     )
     accepted = await start_export(api, owner, project_id, filter={"review": ["ACCEPTED"]}, formats=["CSV"])
     job = await wait_for_job(api, owner, accepted["job"]["id"])

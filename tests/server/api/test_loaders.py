@@ -51,3 +51,32 @@ async def test_naive_resolvers_answer_the_same_with_statements_per_image(api: Ap
     assert naive == batched
     # each image: the role for its segmentation field's permission, then its segmentation
     assert naive_count >= batched_count + 2 * 40 - 2, (batched_count, naive_count)
+
+
+REVIEW_PAGE = """query Page($id: Int!, $before: String, $ids: [Int!], $since: DateTime) { project(id: $id) {
+  images(last: 50, before: $before, ids: $ids, updatedSince: $since, orderBy: UPDATED_DESC,
+    filter: {nameContains: "img"}) { totalCount
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { position cursor node { id name reviewedBy updatedAt reviewHistory { status reviewer } } } } } }"""
+
+
+async def test_a_review_page_with_positions_costs_the_same_for_10_and_1000_images(api: Api) -> None:
+    """Backwards from a cursor, narrowed by ids and time, with positions, reviewers and review history."""
+    owner = await api.user("owner")
+    small, large = await api.project(owner, "small"), await api.project(owner, "large")
+    await seed_images(api.services.db, small, 10)
+    await seed_images(api.services.db, large, 1000)
+    counts = []
+    for project_id in (small, large):
+        first = (await api.ok(REVIEW_PAGE, owner, id=project_id))["project"]["images"]
+        ids = [edge["node"]["id"] for edge in first["edges"]]
+        counter = StatementCounter(api.services.engine)
+        since = "2000-01-01T00:00:00+00:00"
+        data = await api.ok(
+            REVIEW_PAGE, owner, id=project_id, before=first["edges"][-1]["cursor"], ids=ids, since=since
+        )
+        counts.append(counter.count)
+        edges = data["project"]["images"]["edges"]
+        assert [edge["node"]["id"] for edge in edges] == ids[:-1]
+        assert all(edge["position"] is not None for edge in edges)
+    assert counts[0] == counts[1] <= 8, counts

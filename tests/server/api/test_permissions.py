@@ -71,8 +71,19 @@ OPERATIONS: dict[str, tuple[str, str, Any]] = {
     ),
     "setReview": (
         "editor",
-        "mutation($i: Int!) { setReview(imageIds: [$i], status: UNREVIEWED) { __typename } }",
+        "mutation($i: Int!) { setReview(images: [{imageId: $i, version: 0}], status: UNREVIEWED) "
+        "{ __typename } }",
         lambda p, i, j: {"i": i},
+    ),
+    "updateImage": (
+        "editor",
+        'mutation($i: Int!) { updateImage(id: $i, name: "renamed.png", pixelSizeUm: 0.5) { __typename } }',
+        lambda p, i, j: {"i": i},
+    ),
+    "imagesByHash": (
+        "viewer",
+        "query($p: Int!) { imagesByHash(projectId: $p, sha256s: []) { id } }",
+        lambda p, i, j: {"p": p},
     ),
     "saveSegmentation": (
         "editor",

@@ -204,19 +204,19 @@ async def test_invalid_rings_are_refused_and_nothing_changes(
 async def test_review_rules(api: Api) -> None:
     owner, _, image_id = await _project_with_image(api)
     review = (
-        "mutation($ids: [Int!]!, $s: ReviewStatus!, $c: String) { setReview(imageIds: $ids, status: $s, "
-        "comment: $c) { __typename ... on InputError { message } "
+        "mutation($i: Int!, $v: Int!, $s: ReviewStatus!, $c: String) { setReview(images: [{imageId: $i, "
+        "version: $v}], status: $s, comment: $c) { __typename ... on InputError { message } "
         "... on ReviewSetSuccess { images { reviewStatus "
         "reviewComment } } } }"
     )
-    no_seg = (await api.ok(review, owner, ids=[image_id], s="ACCEPTED"))["setReview"]
+    no_seg = (await api.ok(review, owner, i=image_id, v=0, s="ACCEPTED"))["setReview"]
     assert "no segmentation" in no_seg["message"]
     assert (
         "needs a comment"
-        in (await api.ok(review, owner, ids=[image_id], s="REJECTED"))["setReview"]["message"]
+        in (await api.ok(review, owner, i=image_id, v=0, s="REJECTED"))["setReview"]["message"]
     )
     await api.ok(SAVE, owner, id=image_id, base=0, sph=[{"exterior": SQUARE}])
-    accepted = (await api.ok(review, owner, ids=[image_id], s="ACCEPTED"))["setReview"]
+    accepted = (await api.ok(review, owner, i=image_id, v=1, s="ACCEPTED"))["setReview"]
     assert accepted["images"] == [{"reviewStatus": "ACCEPTED", "reviewComment": None}]
     await api.ok(SAVE, owner, id=image_id, base=1, sph=[{"exterior": SQUARE}])
     data = await api.ok("query($id: Int!) { image(id: $id) { reviewStatus } }", owner, id=image_id)

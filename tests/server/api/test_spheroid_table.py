@@ -154,7 +154,10 @@ async def test_the_table_follows_saves_reviews_and_deletions(api: Api) -> None:
         (b, 1, pytest.approx(400)),
     ]
     await api.ok(
-        "mutation($i: [Int!]!) { setReview(imageIds: $i, status: ACCEPTED) { __typename } }", owner, i=[b]
+        "mutation($i: Int!) { setReview(images: [{imageId: $i, version: 1}], status: ACCEPTED) "
+        "{ __typename } }",
+        owner,
+        i=b,
     )
     accepted = await _table(api, owner, project_id, filter={"review": ["ACCEPTED"]})
     assert [e["node"]["imageId"] for e in accepted["edges"]] == [b] and accepted["totalCount"] == 1

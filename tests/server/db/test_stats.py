@@ -83,8 +83,8 @@ async def test_counters_equal_a_recount_through_every_kind_of_change(api: Api) -
     stats = await _check(api, owner, project_id)
     assert stats["spheroidCount"] == 3 and stats["segmentedImageCount"] == 2
 
-    review = "mutation($ids: [Int!]!) { setReview(imageIds: $ids, status: ACCEPTED) { __typename } }"
-    await api.ok(review, owner, ids=ids[:2])
+    review = "mutation($r: [ReviewedImageInput!]!) { setReview(images: $r, status: ACCEPTED) { __typename } }"
+    await api.ok(review, owner, r=[{"imageId": ids[0], "version": 1}, {"imageId": ids[1], "version": 1}])
     assert {"status": "accepted", "count": 2} in (await _check(api, owner, project_id))["byReview"]
 
     await api.ok(SAVE, owner, id=ids[0], base=1, sph=[{"exterior": SMALL}])  # a new version: unreviewed

@@ -19,8 +19,8 @@ from workbench.api import Backoff, ChannelState, LiveChannel, Resumed, StateChan
 
 pytestmark = pytest.mark.anyio
 
-REVIEW = """mutation($ids: [Int!]!, $s: ReviewStatus!) {
-  setReview(imageIds: $ids, status: $s) { __typename ... on InputError { message } } }"""
+REVIEW = """mutation($i: Int!, $s: ReviewStatus!) {
+  setReview(images: [{imageId: $i, version: 1}], status: $s) { __typename ... on InputError { message } } }"""
 FAST = Backoff(initial=0.05, maximum=0.2)
 
 
@@ -50,7 +50,7 @@ def _reviewer(api: Api, token: str, image_id: int) -> Callable[[], Awaitable[obj
     statuses = itertools.cycle(["ACCEPTED", "UNREVIEWED"])
 
     async def review() -> object:
-        changed = await api.ok(REVIEW, token, ids=[image_id], s=next(statuses))
+        changed = await api.ok(REVIEW, token, i=image_id, s=next(statuses))
         assert changed["setReview"]["__typename"] == "ReviewSetSuccess", changed
         return changed
 
