@@ -179,9 +179,10 @@ async def test_upgrading_an_existing_sqlite_database_keeps_every_row_and_stops_i
             (3,),
         ]
         assert lab.execute("SELECT * FROM project_stats").fetchall() == before
-        assert sorted(indexes) == sorted(
-            lab.execute("SELECT name, sql FROM sqlite_master WHERE type IN ('index', 'trigger')").fetchall()
-        )
+        after = lab.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type IN ('index', 'trigger')"
+        ).fetchall()
+        assert set(indexes) <= set(after)  # every one kept as it was (later migrations add their own)
         lab.execute("DELETE FROM images WHERE id = 3")
         assert lab.execute("SELECT count(*) FROM segmentations").fetchone() == (2,)  # cascades still work
         lab.execute(image, (None, "4.png", "4" * 64))  # no id given: SQLite chooses it
