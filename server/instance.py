@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LOCK_FILE", "AlreadyRunningError", "InstanceLock", "read_lock"]
+__all__ = ["LOCK_FILE", "AlreadyRunningError", "InstanceLock", "read_lock", "running_instance"]
 
 LOCK_FILE = "server.lock"
 
@@ -48,6 +48,24 @@ def read_lock(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return found if isinstance(found, dict) else {}
+
+
+def running_instance(data_dir: Path) -> dict[str, Any] | None:
+    """What the lock file of the server running on ``data_dir`` says; ``None`` when none runs there (no
+    file, or one nobody holds locked: its server died). For other processes than the server: closing the
+    file here would release the server's own lock."""
+    path = data_dir / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return read_lock(path)  # held: its server runs
+    finally:
+        os.close(fd)  # releases the lock this took, if it took one
+    return None
 
 
 class InstanceLock:

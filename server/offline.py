@@ -43,7 +43,7 @@ from typing import IO, Any
 import uvicorn
 
 from server.domain.auth import PasswordPolicy, Passwords
-from server.instance import AlreadyRunningError, InstanceLock, read_lock
+from server.instance import LOCK_FILE, AlreadyRunningError, InstanceLock, running_instance
 from server.keys import with_secret_key
 from server.settings import Settings
 
@@ -212,22 +212,20 @@ def _alive(pid: int) -> bool:
 def issue_token_for_running(settings: Settings) -> dict[str, Any]:
     """A new bootstrap token for the offline server running on ``settings``' data folder, with its URL;
     :class:`LookupError` when none runs there."""
-    from server.instance import LOCK_FILE
-
     data_dir = Path(settings.data_dir)
-    path = data_dir / LOCK_FILE
-    running = read_lock(path)
-    pid = running.get("pid")
-    if not isinstance(pid, int) or not _alive(pid) or not running.get("url"):
+    running = running_instance(data_dir)
+    if running is None:
         raise LookupError(f"no SpheroSeg server is running on the data folder {data_dir}")
+    if not running.get("url"):
+        raise LookupError(f"the SpheroSeg server on {data_dir} is still starting; try again when it is ready")
     token = asyncio.run(_issue(settings))
     return {
         "event": "bootstrap",
         "url": running["url"],
         "bootstrap_token": token,
-        "pid": pid,
+        "pid": running.get("pid"),
         "data_dir": str(data_dir),
-        "lock_file": str(path),
+        "lock_file": str(data_dir / LOCK_FILE),
     }
 
 

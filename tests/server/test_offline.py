@@ -159,6 +159,11 @@ def test_the_desktop_starts_reuses_loses_and_restarts_its_server(tmp_path: Path)
 
     # a lock file left by a server that died (its pid gone) is taken over
     lock_file.write_text(json.dumps({"pid": pid, "url": url, "state": "ready"}))
+    nobody = subprocess.run(
+        [SPHEROSEG, "server", "bootstrap-token"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert nobody.returncode == 1 and nobody.stdout == ""
+    assert f"no SpheroSeg server is running on the data folder {data_dir}" in nobody.stderr
     out2, err2 = tmp_path / "out2.jsonl", tmp_path / "err2.log"
     with out2.open("wb") as stdout, err2.open("wb") as stderr:
         restarted = subprocess.Popen(
