@@ -100,7 +100,7 @@ class _AlreadyRunning(click.ClickException):
 
 
 def _serve_offline(host: str | None, port: int | None, parent_pid: int | None) -> None:
-    from server.exceptions import ConfigError
+    from server.exceptions import ServerError
     from server.instance import AlreadyRunningError
     from server.offline import OFFLINE_HOST, serve_offline
 
@@ -110,7 +110,7 @@ def _serve_offline(host: str | None, port: int | None, parent_pid: int | None) -
         serve_offline(Settings(), port or 0, parent_pid)
     except AlreadyRunningError as error:
         raise _AlreadyRunning(str(error)) from error
-    except (ConfigError, OSError) as error:  # a setting, or the data folder or port: one line naming it
+    except (ServerError, OSError) as error:  # a setting, the data folder or the port: one line naming it
         raise click.ClickException(str(error)) from error
 
 

@@ -43,13 +43,13 @@ from typing import IO, Any
 import uvicorn
 
 from server.domain.auth import PasswordPolicy, Passwords
+from server.exceptions import ServerError
 from server.instance import LOCK_FILE, AlreadyRunningError, InstanceLock, running_instance
 from server.keys import with_secret_key
 from server.settings import Settings
 
 __all__ = [
     "EXIT_ALREADY_RUNNING",
-    "EXIT_FAILED",
     "OFFLINE_HOST",
     "PARENT_POLL_SECONDS",
     "issue_token_for_running",
@@ -60,8 +60,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 OFFLINE_HOST = "127.0.0.1"
-EXIT_FAILED = 1
-"""A setting, the database or the data folder is wrong (the message says which), or no server runs."""
 EXIT_ALREADY_RUNNING = 3
 """Another server holds the data folder; the ``already_running`` line and the lock file name it."""
 PARENT_POLL_SECONDS = 0.5
@@ -148,7 +146,7 @@ async def _serve(
     while not server.started:
         if serving.done():
             await serving  # it failed to start: its error, or it stopped before serving
-            return
+            raise ServerError("the server did not start; the log above says why")
         await asyncio.sleep(0.02)
     token = await issue_bootstrap_token(app.state.services.db, username)
     lock.write(url)
