@@ -116,6 +116,7 @@ def test_the_desktop_starts_reuses_loses_and_restarts_its_server(tmp_path: Path)
         lock = json.loads(lock_file.read_text())
         assert (lock["url"], lock["pid"], lock["state"]) == (url, pid, "ready")
         assert lock_file.stat().st_mode & 0o777 == 0o600
+        assert data_dir.stat().st_mode & 0o777 == 0o700  # made by the server: its user's only
 
         # the token gives a session of the local user, an administrator; it works once
         token = _session(url, ready["bootstrap_token"])
