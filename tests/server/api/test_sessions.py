@@ -23,6 +23,7 @@ from server.app import create_app
 from server.composition import Services
 from server.db import users
 from server.db.models import BootstrapToken, utcnow
+from server.domain.ratelimit import LoginLimits
 from server.events import Event, EventKind
 from server.events.postgres import is_postgres_url
 from server.services.sessions import issue_bootstrap_token
@@ -277,3 +278,9 @@ async def test_a_bootstrap_token_gives_one_session_before_it_expires(api: Api) -
     assert (await api.ok(EXCHANGE, t="made up"))["exchangeBootstrapToken"][
         "__typename"
     ] == "InvalidCredentials"
+
+
+async def test_guessing_bootstrap_tokens_is_rate_limited_as_logins_are(api: Api) -> None:
+    api.services.logins = LoginLimits(2, 10, 100)
+    answers = [(await api.ok(EXCHANGE, t=f"guess {n}"))["exchangeBootstrapToken"] for n in range(3)]
+    assert [a["__typename"] for a in answers] == ["InvalidCredentials", "InvalidCredentials", "RateLimited"]
