@@ -7,11 +7,9 @@ in-process through ``httpx.ASGITransport``.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -23,13 +21,11 @@ from server.api.graphql_app import GraphQLApp
 from server.api.upload import upload_images
 from server.composition import Services
 from server.delivery import CacheControlMiddleware, ImageEndpoint
-from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
+from server.exceptions import BlobNotFoundError, InvalidKeyError
+from server.services import blobs, health
 from server.settings import Settings
-from server.storage import download_message
 
 __all__ = ["create_app"]
-
-logger = logging.getLogger(__name__)
 
 
 async def live(request: Request) -> JSONResponse:
@@ -37,21 +33,8 @@ async def live(request: Request) -> JSONResponse:
 
 
 async def ready(request: Request) -> JSONResponse:
-    services: Services = request.app.state.services
-    checks: dict[str, str] = {}
-    try:
-        async with services.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as error:  # any driver error means not ready; the reason goes to the probe
-        logger.warning("readiness: database unreachable: %s", error)
-        checks["database"] = f"unreachable: {type(error).__name__}"
-    try:
-        await services.store.check()
-        checks["storage"] = "ok"
-    except StorageError as error:
-        checks["storage"] = f"unreachable: {error}"
-    healthy = all(value == "ok" for value in checks.values())
+    checks = await health.readiness(request.app.state.services)
+    healthy = all(value == health.OK for value in checks.values())
     return JSONResponse(
         {"status": "ready" if healthy else "not ready", **checks}, status_code=200 if healthy else 503
     )
@@ -64,25 +47,23 @@ async def metrics(request: Request) -> Response:
 
 
 async def blob(request: Request) -> Response:
-    """A signed download link of the store (a local one makes them; S3 stores hand out presigned S3 URLs),
-    streamed from the store whatever it is."""
-    services: Services = request.app.state.services
-    store = services.store
-    key = request.path_params["key"]
+    """A signed download link of the store, streamed from the store whatever it is."""
     query = request.query_params
     try:
-        expires = int(query.get("expires", "0"))
-        problem = await services.keyring.verify_message(
-            download_message(key), query.get("kid", ""), expires, query.get("signature", "")
+        download = await blobs.signed_download(
+            request.app.state.services,
+            request.path_params["key"],
+            query.get("kid", ""),
+            int(query.get("expires", "0")),
+            query.get("signature", ""),
         )
-        if problem is not None:
-            return PlainTextResponse("the link is invalid or has expired; ask for a new one", status_code=403)
-        size = await store.size(key)
-        chunks = await store.read_range(key, 0, size - 1)  # streamed: an export may be large
     except (ValueError, InvalidKeyError, BlobNotFoundError):
         return PlainTextResponse("not found", status_code=404)
-    media = "application/zip" if key.endswith(".zip") else "application/octet-stream"
-    return StreamingResponse(chunks, media_type=media, headers={"Content-Length": str(size)})
+    if download is None:
+        return PlainTextResponse("the link is invalid or has expired; ask for a new one", status_code=403)
+    return StreamingResponse(
+        download.chunks, media_type=download.media_type, headers={"Content-Length": str(download.size)}
+    )
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:

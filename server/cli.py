@@ -1,5 +1,5 @@
-"""``spheroseg server``: ``serve``, ``migrate``, ``create-user``, ``disable-user``, ``enable-user``,
-``rotate-signing-key`` and ``schema``."""
+"""``spheroseg server``: ``serve`` (and ``serve --offline``), ``bootstrap-token``, ``migrate``,
+``create-user``, ``disable-user``, ``enable-user``, ``rotate-signing-key`` and ``schema``."""
 
 from __future__ import annotations
 
@@ -20,10 +20,24 @@ def server() -> None:
 
 
 @server.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
-def serve(host: str, port: int) -> None:
-    """Serve GraphQL at /graphql (run `spheroseg server migrate` first).
+@click.option("--host", default=None, help="Address to listen on.  [default: 127.0.0.1]")
+@click.option(
+    "--port", default=None, type=int, help="Port to listen on; 0: a free one.  [default: 8000; --offline: 0]"
+)
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="The desktop's own server: migrate, make the local user, listen on 127.0.0.1, print one JSON "
+    "line when ready (its URL and a one-time bootstrap token), one server per data folder.",
+)
+@click.option(
+    "--parent-pid",
+    type=int,
+    default=None,
+    help="With --offline: stop when this process (the desktop) has ended.",
+)
+def serve(host: str | None, port: int | None, offline: bool, parent_pid: int | None) -> None:
+    """Serve GraphQL at /graphql (run `spheroseg server migrate` first, except with --offline).
 
     \b
     /graphql                       queries and mutations; subscriptions over WebSocket (graphql-transport-ws)
@@ -35,7 +49,24 @@ def serve(host: str, port: int) -> None:
     In production (SPHEROSEG_ENVIRONMENT=production) SPHEROSEG_SECRET_KEY must be set; in development a
     key is made once and kept in the data directory (SPHEROSEG_DATA_DIR).
     With --port 0 a free port is chosen; the log says which.
+
+    \b
+    --offline: the server the desktop starts on the user's machine, on the data folder
+    (SPHEROSEG_DATA_DIR). Standard output carries one JSON line, logs go to standard error:
+      {"event": "ready", "url": ..., "bootstrap_token": ..., "pid": ..., "data_dir": ..., ...}
+      {"event": "already_running", "url": ..., "pid": ..., ...}  (exit status 3)
+    The token works once, within 5 minutes: the exchangeBootstrapToken mutation gives a session.
+    The running server is named in <data folder>/server.lock; `spheroseg server bootstrap-token`
+    gives a new token for it. Exit status: 0 stopped (SIGTERM, or the --parent-pid process ended),
+    1 a setting or the data folder is wrong, 3 another server runs on the data folder.
     """
+    if offline:
+        _serve_offline(host, port, parent_pid)
+        return
+    if parent_pid is not None:
+        raise click.UsageError("--parent-pid goes with --offline")
+    host = host or "127.0.0.1"
+    port = 8000 if port is None else port
     import uvicorn
 
     from server.app import create_app
@@ -64,23 +95,50 @@ def serve(host: str, port: int) -> None:
     )
 
 
+class _AlreadyRunning(click.ClickException):
+    exit_code = 3  # server.offline.EXIT_ALREADY_RUNNING
+
+
+def _serve_offline(host: str | None, port: int | None, parent_pid: int | None) -> None:
+    from server.exceptions import ServerError
+    from server.instance import AlreadyRunningError
+    from server.offline import OFFLINE_HOST, serve_offline
+
+    if host not in (None, OFFLINE_HOST):
+        raise click.UsageError(f"--offline listens on {OFFLINE_HOST} only")
+    try:
+        serve_offline(Settings(), port or 0, parent_pid)
+    except AlreadyRunningError as error:
+        raise _AlreadyRunning(str(error)) from error
+    except (ServerError, OSError) as error:  # a setting, the data folder or the port: one line naming it
+        raise click.ClickException(str(error)) from error
+
+
+@server.command("bootstrap-token")
+def bootstrap_token() -> None:
+    """Print a new one-time sign-in token for the offline server running on this data folder.
+
+    One JSON line: {"event": "bootstrap", "url": ..., "bootstrap_token": ..., "pid": ..., ...}.
+    Exchange the token within 5 minutes with the exchangeBootstrapToken mutation. Whoever can read the
+    data folder (SPHEROSEG_DATA_DIR) is its user, so nothing else is asked.
+    """
+    import json
+
+    from server.offline import issue_token_for_running
+
+    try:
+        line = issue_token_for_running(Settings())
+    except LookupError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(json.dumps(line))
+
+
 @server.command()
 def migrate() -> None:
     """Create or upgrade the database schema to the newest version."""
-    from server.db.engine import create_engine
-    from server.db.migrate import current_revision, upgrade
+    from server.services.installation import migrate as migrate_database
 
-    settings = Settings()
-
-    async def run() -> str | None:
-        engine = create_engine(settings.database_url)
-        try:
-            await upgrade(engine)
-            return await current_revision(engine)
-        finally:
-            await engine.dispose()
-
-    revision = asyncio.run(run())
+    revision = asyncio.run(migrate_database(Settings().database_url))
     click.echo(f"database at revision {revision}")
 
 
@@ -179,6 +237,8 @@ async def _tell_servers(settings: Settings, user_id: int) -> str | None:
     finally:
         await bus.close()
     return None
+
+
 @server.command("rotate-signing-key")
 def rotate_signing_key() -> None:
     """Sign image URLs with a new key from now on; URLs handed out before are refused.

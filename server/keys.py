@@ -3,7 +3,9 @@
 Production refuses to start without it: a key made up per process would break every signed URL at each
 restart and differ between replicas. In development (the embedded server) a key is made once and kept in
 ``<data dir>/secret_key`` (mode 0600), so URLs, and the desktop's HTTP cache of what they fetched, survive
-restarts. Rotating the image URL key does not change this one (see :mod:`server.delivery.keyring`).
+restarts. The offline server (``spheroseg server serve --offline``) runs with production's defaults but
+keeps its key in the same way. Rotating the image URL key does not change this one (see
+:mod:`server.delivery.keyring`).
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ _MISSING_IN_PRODUCTION = (
 )
 
 
-def with_secret_key(settings: Settings) -> Settings:
-    """``settings`` with ``secret_key`` set: as given, else (development only) the one kept on disk."""
+def with_secret_key(settings: Settings, *, keep: bool = False) -> Settings:
+    """``settings`` with ``secret_key`` set: as given, else (in development, or where ``keep`` says so:
+    the offline server, one process on the user's machine) the one kept on disk."""
     if settings.secret_key is not None and settings.secret_key.get_secret_value().strip():
         return settings
-    if settings.environment == "production":
+    if settings.environment == "production" and not keep:
         raise ConfigError(_MISSING_IN_PRODUCTION)
     path = Path(settings.data_dir) / SECRET_KEY_FILE
     try:

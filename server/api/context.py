@@ -12,11 +12,10 @@ from strawberry.types import Info as StrawberryInfo
 
 from server.api.cost import CostAccount
 from server.api.loaders import Loaders
-from server.db import users
 from server.db.models import User
-from server.domain.auth import hash_token
 from server.domain.roles import UserRole
 from server.exceptions import AuthenticationError
+from server.services import sessions
 from server.services.permissions import Actor
 from server.services.runtime import Runtime
 
@@ -96,8 +95,7 @@ async def authenticate(context: Context, token: str, *, long_lived: bool = False
     (``long_lived``): a role taken away meanwhile applies to the next subscription.
     """
     services = context.services
-    async with services.db() as db:
-        found = await users.user_by_token(db, hash_token(token))
+    found = await sessions.authenticate(services, token)
     if found is None:
         context.token_problem = "the session token is invalid, expired or revoked; log in again"
         return False
@@ -112,13 +110,14 @@ async def authenticate(context: Context, token: str, *, long_lived: bool = False
 
 async def refresh_session(context: Context) -> bool:
     """Read the context's session again: ``False`` (and a ``token_problem``) once it has ended; while it is
-    live, the user as stored now, so a role changed meanwhile applies to what the context does next."""
+    live, the user as stored now, so a role changed meanwhile applies to what the context does next, and
+    the session's expiry as stored now (renewed meanwhile, perhaps)."""
     if context.session_id is None:  # anonymous: no session that could have ended
         return context.user is None
-    async with context.services.db() as db:
-        found = await users.live_session(db, context.session_id)
+    found = await sessions.live_session(context.services, context.session_id)
     if found is None:
         context.token_problem = SESSION_ENDED
         return False
-    context.user, _ = found
+    context.user, session = found
+    context.session_expires_at = session.expires_at
     return True

@@ -6,7 +6,8 @@ operation, see :mod:`server.api.graphql_app`); it may then stay open for hours, 
 
 - logout or a disabled user: the ``session_ended`` event says so, on every replica (the bus carries it);
   one that names the session or its user ends the subscription at once, without a query;
-- expiry: the subscription waits for its next event no longer than until its session expires;
+- expiry: the subscription waits for its next event no longer than until its session expires, then reads
+  the session again: one renewed meanwhile (``renewSession``) goes on;
 - anything no event told (a user disabled from the CLI of a server on SQLite, which cannot reach the
   server's in-process bus; an event the bus failed to send or this subscriber lost): the session is read
   again every ``session_recheck_seconds``, and after lost events once ``LOSS_RECHECK_SECONDS`` have passed.
@@ -60,7 +61,8 @@ class SessionWatch:
         """Follow ``event`` (``None``: none came); ``lost`` says events may have been lost before it."""
         now = self._clock()
         if now >= self._expires_at:
-            raise AuthenticationError(SESSION_EXPIRED)
+            await self._renewed_or_expired()
+            now = self._clock()
         self._unverified_loss = self._unverified_loss or lost
         if event is not None and event.kind is EventKind.SESSION_ENDED:
             named = self._names_session(event)
@@ -73,10 +75,24 @@ class SessionWatch:
 
     async def confirm(self) -> None:
         """Read the session again; raises once it has ended."""
-        if not await refresh_session(self._context):
+        if not await self._read():
             raise AuthenticationError(SESSION_ENDED)
+
+    async def _renewed_or_expired(self) -> None:
+        """At the expiry known so far: go on if the session was renewed meanwhile (``renewSession``),
+        else raise."""
+        if not await self._read():
+            raise AuthenticationError(SESSION_EXPIRED)
+
+    async def _read(self) -> bool:
+        """Whether the session is live, read now; its expiry as stored now (renewed, perhaps)."""
+        if not await refresh_session(self._context):
+            return False
         self._checked_at = self._clock()
         self._unverified_loss = False
+        expires = self._context.session_expires_at
+        self._expires_at = math.inf if expires is None else _timestamp(expires)
+        return True
 
     def _names_session(self, event: Event) -> bool | None:
         """Whether ``event`` ends this session; ``None`` when it cannot tell (its details were cut)."""

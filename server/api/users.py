@@ -1,4 +1,5 @@
-"""Users and sessions: ``me``, ``login``, ``logout``, ``createUser`` (admin)."""
+"""Users and sessions: ``me``, ``sessions``, ``login``, ``exchangeBootstrapToken``, ``renewSession``,
+``revokeSession``, ``logout``, ``createUser`` (admin)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from typing import Annotated
 import strawberry
 
 from server.api.context import Info
+from server.api.cost import ListSize
+from server.api.extensions import CountedList
 from server.api.permissions import IsAdmin, IsAuthenticated
 from server.api.results import InputError, OperationInfo, RateLimited, input_error, rate_limited_result
-from server.db.models import User
+from server.db.models import Session, User
 from server.domain.errors import InvalidCredentialsError, InvalidInputError
 from server.domain.roles import UserRole
 from server.exceptions import RateLimitedError
+from server.services import sessions
 from server.services import users as service
 
 __all__ = ["UserMutation", "UserQuery", "UserType"]
@@ -50,6 +54,29 @@ class InvalidCredentials:
     message: str = "unknown user name or wrong password"
 
 
+@strawberry.type(
+    name="Session", description="A signed-in device or client: one token, from login until it ends."
+)
+class SessionType:
+    id: int = strawberry.field(description="Pass it to `revokeSession`.")
+    created_at: dt.datetime = strawberry.field(description="When the session began (login).")
+    last_used_at: dt.datetime | None = strawberry.field(
+        description="When a request last came with it, to within five minutes; null: none since login."
+    )
+    expires_at: dt.datetime = strawberry.field(description="When it ends unless renewed (`renewSession`).")
+    current: bool = strawberry.field(description="Whether this is the session of the request asking.")
+
+    @classmethod
+    def of(cls, row: Session, current_id: int | None) -> SessionType:
+        return cls(
+            id=row.id,
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            expires_at=row.expires_at,
+            current=row.id == current_id,
+        )
+
+
 @strawberry.type
 class UserCreateSuccess:
     user: UserType
@@ -59,6 +86,7 @@ SessionStartResult = Annotated[
     LoginSuccess | InvalidCredentials | RateLimited, strawberry.union("SessionStartResult")
 ]
 UserCreateResult = Annotated[UserCreateSuccess | InputError, strawberry.union("UserCreateResult")]
+SessionRevokeResult = Annotated[OperationInfo | InputError, strawberry.union("SessionRevokeResult")]
 
 
 @strawberry.input
@@ -74,6 +102,24 @@ class UserQuery:
     def me(self, info: Info) -> UserType:
         return UserType.of(info.context.require_user())
 
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="The live sessions (not ended, not expired) of a user, newest first.",
+        directives=[ListSize(assumed_size=20)],
+        extensions=[CountedList()],
+    )
+    async def sessions(
+        self,
+        info: Info,
+        user_id: Annotated[
+            int | None,
+            strawberry.argument(description="Whose sessions (administrators only); default: your own."),
+        ] = None,
+    ) -> list[SessionType]:
+        context = info.context
+        rows = await sessions.user_sessions(context.services, context.require_actor(), user_id)
+        return [SessionType.of(row, context.session_id) for row in rows]
+
 
 @strawberry.type
 class UserMutation:
@@ -87,6 +133,47 @@ class UserMutation:
         except InvalidCredentialsError:
             return InvalidCredentials()
         return LoginSuccess(token=login.token, expires_at=login.expires_at, user=UserType.of(login.user))
+
+    @strawberry.mutation(
+        description="Exchange a one-time bootstrap token (printed by `spheroseg server serve --offline` or "
+        "`spheroseg server bootstrap-token`) for a session token, as `login` answers."
+    )
+    async def exchange_bootstrap_token(
+        self,
+        info: Info,
+        token: Annotated[str, strawberry.argument(description="The bootstrap token; it works once.")],
+    ) -> SessionStartResult:
+        context = info.context
+        try:
+            login = await sessions.exchange_bootstrap_token(context.services, token, context.address)
+        except RateLimitedError as error:
+            return rate_limited_result(error)
+        except InvalidCredentialsError:
+            return InvalidCredentials(message="the bootstrap token is unknown, used or expired")
+        return LoginSuccess(token=login.token, expires_at=login.expires_at, user=UserType.of(login.user))
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Renew this request's session before it expires: it then lasts a full session lifetime "
+        "from now, with the same token.",
+    )
+    async def renew_session(self, info: Info) -> SessionType:
+        context = info.context
+        assert context.session_id is not None  # IsAuthenticated: a session token came
+        session = await sessions.renew_session(context.services, context.require_actor(), context.session_id)
+        return SessionType.of(session, context.session_id)
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="End a session (yours; an administrator's: anyone's); its open subscriptions end too.",
+    )
+    async def revoke_session(
+        self, info: Info, id: Annotated[int, strawberry.argument(description="The session's id.")]
+    ) -> SessionRevokeResult:
+        context = info.context
+        if not await sessions.revoke_session(context.services, context.require_actor(), id):
+            return InputError(field="id", message="no live session has this id")
+        return OperationInfo(message="session ended")
 
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Revoke this request's token.")
     async def logout(self, info: Info) -> OperationInfo:

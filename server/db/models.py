@@ -1,4 +1,5 @@
-"""Tables: users, sessions, projects, project members, images, segmentations, reviews and project counters.
+"""Tables: users, sessions, bootstrap tokens, projects, project members, images, segmentations, reviews
+and project counters.
 
 Enumerations are stored as short strings (checked by the domain, portable across SQLite and PostgreSQL).
 A segmentation row is one saved version; ``images.current_version`` names the current one (0: none), so
@@ -31,6 +32,7 @@ from cluster import SpheroidMetrics
 
 __all__ = [
     "Base",
+    "BootstrapToken",
     "Image",
     "Job",
     "Project",
@@ -86,6 +88,21 @@ class Session(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime]
     revoked_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
+    """When a request last came with it (written at most every few minutes; ``None``: not since login)."""
+
+
+class BootstrapToken(Base):
+    """A one-time token the offline start prints, exchanged for a session (only its hash is kept)."""
+
+    __tablename__ = "bootstrap_tokens"
+    __table_args__ = NEVER_REUSE_IDS
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
 
 
 class Project(Base):

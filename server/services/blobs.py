@@ -1,4 +1,9 @@
-"""Removing originals that no image uses any more, without racing an upload of the same content.
+"""Blobs: signed downloads (``/api/blobs``), and removing originals no image uses any more.
+
+A download link of the store (a local store makes them; an S3 store hands out presigned S3 URLs) names the
+key, its expiry and a signature by the key ring; :func:`signed_download` checks them and streams the blob.
+
+Removing originals must not race an upload of the same content.
 
 Deleting images (or a project) tells which content hashes lost their last image *at that commit*; by the
 time the blobs are removed, an upload elsewhere may have stored the same content again. So each blob is
@@ -9,14 +14,37 @@ removed in its own transaction that first takes the content's lock (see
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 
 from server.db import images
 from server.exceptions import StorageError
 from server.services.runtime import Runtime
-from server.storage import image_key
+from server.storage import download_message, image_key
 
-__all__ = ["remove_unused_originals"]
+__all__ = ["Download", "remove_unused_originals", "signed_download"]
+
+
+@dataclass(frozen=True)
+class Download:
+    size: int
+    chunks: AsyncIterator[bytes]
+    media_type: str
+
+
+async def signed_download(
+    runtime: Runtime, key: str, key_id: str, expires: int, signature: str
+) -> Download | None:
+    """The blob under ``key``, streamed (an export may be large); ``None`` when the link's signature is
+    wrong or it has expired. :class:`BlobNotFoundError` or :class:`InvalidKeyError` for no such blob."""
+    problem = await runtime.keyring.verify_message(download_message(key), key_id, expires, signature)
+    if problem is not None:
+        return None
+    size = await runtime.store.size(key)
+    chunks = await runtime.store.read_range(key, 0, size - 1)
+    media = "application/zip" if key.endswith(".zip") else "application/octet-stream"
+    return Download(size, chunks, media)
+
 
 logger = logging.getLogger(__name__)
 

@@ -34,6 +34,19 @@ OPERATIONS: dict[str, tuple[str, str, Any]] = {
         lambda p, i, j: {},
     ),
     "logout": ("user", "mutation { logout { message } }", lambda p, i, j: {}),
+    "sessions": ("user", "{ sessions { id current } }", lambda p, i, j: {}),
+    "renewSession": ("user", "mutation { renewSession { expiresAt } }", lambda p, i, j: {}),
+    # a session nobody has: anyone else is refused as for another's session; an administrator is told
+    "revokeSession": (
+        "admin",
+        "mutation { revokeSession(id: 2000000000) { __typename } }",
+        lambda p, i, j: {},
+    ),
+    "exchangeBootstrapToken": (
+        "public",
+        'mutation { exchangeBootstrapToken(token: "unknown") { __typename } }',
+        lambda p, i, j: {},
+    ),
     "createUser": (
         "admin",
         'mutation($u: String!) { createUser(input: {username: $u, password: "long enough"}) { __typename } }',

@@ -11,7 +11,7 @@ image is saved again (the stored JSON stays the truth; nothing is measured here)
 Existing jobs are segmentation jobs (``kind`` ``segment``).
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
