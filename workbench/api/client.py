@@ -106,7 +106,16 @@ class LabClient:
     async def login(self, username: str, password: str) -> SignedIn:
         """Sign in; the client then sends the new session's token. Raises :class:`ApiError` with code
         ``INVALID_CREDENTIALS`` for a wrong name or password, :class:`RateLimitedError` after too many."""
-        answer = (await self.call("Login", username=username, password=password))["login"]
+        answer = await self.call("Login", username=username, password=password)
+        return self._signed_in(answer["login"])
+
+    async def exchange_bootstrap_token(self, token: str) -> SignedIn:
+        """Sign in with the one-time token the offline server printed (or ``spheroseg server
+        bootstrap-token`` issued); refused as :meth:`login` is when it was used already or expired."""
+        answer = await self.call("ExchangeBootstrapToken", token=token)
+        return self._signed_in(answer["exchangeBootstrapToken"])
+
+    def _signed_in(self, answer: Mapping[str, Any]) -> SignedIn:
         kind = answer["__typename"]
         if kind == "RateLimited":
             raise RateLimitedError(

@@ -1,0 +1,202 @@
+"""The user's own server, for the offline mode: started (or found running and reused), watched, stopped.
+
+The workbench never imports ``server``: it runs ``spheroseg server serve --offline`` as a child process
+(through ``python -m cluster.cli``, so it needs no script on the PATH) on the user's data folder, with
+``--parent-pid`` so the server ends when the workbench does, even after a crash. The server's standard
+output carries one JSON line (see the README's "offline mode"): ``ready``, with the URL and a one-time
+bootstrap token the client exchanges for a session, or ``already_running`` when another process serves
+that data folder; then the running server is reused and ``spheroseg server bootstrap-token`` issues a
+token for it. Everything the server logs goes to ``server.log`` in the data folder, whose last lines
+:class:`OfflineServerError` carries when the server does not start or dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["OfflineServer", "OfflineServerError", "OfflineStart"]
+
+logger = logging.getLogger(__name__)
+
+LOG_FILE = "server.log"
+EXIT_ALREADY_RUNNING = 3
+SPHEROSEG = (sys.executable, "-m", "cluster.cli")
+
+
+class OfflineServerError(Exception):
+    """The offline server did not start, or stopped by itself; ``log_tail`` holds its last log lines."""
+
+    def __init__(self, message: str, log_tail: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.log_tail = list(log_tail)
+
+
+@dataclass(frozen=True)
+class OfflineStart:
+    url: str
+    bootstrap_token: str
+    """One-time: exchange it for a session (``LabClient.exchange_bootstrap_token``)."""
+    pid: int
+    reused: bool
+    """Another process of this user serves the data folder already; it is not ours to stop."""
+
+
+class OfflineServer:
+    """The offline server on ``data_dir`` (the server's default data folder when ``None``)."""
+
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        *,
+        environment: Mapping[str, str] | None = None,
+        ready_timeout: float = 60.0,
+        command: Sequence[str] = SPHEROSEG,
+    ) -> None:
+        self.data_dir = data_dir
+        self.ready_timeout = ready_timeout
+        self._command = tuple(command)
+        self._environment = dict(os.environ if environment is None else environment)
+        if data_dir is not None:
+            self._environment["SPHEROSEG_DATA_DIR"] = str(data_dir)
+        self._process: asyncio.subprocess.Process | None = None
+        self._log_path: Path | None = None
+
+    @property
+    def log_path(self) -> Path | None:
+        """Where the server's log goes (``server.log`` in the data folder), once it was started."""
+        return self._log_path
+
+    @property
+    def owned(self) -> bool:
+        """This workbench started the server, so it stops it."""
+        return self._process is not None
+
+    async def start(self) -> OfflineStart:
+        """Start the server, or reuse the one already serving the data folder."""
+        self._log_path = self._log_file()
+        with self._log_path.open("ab") as log:
+            process = await asyncio.create_subprocess_exec(
+                *self._command,
+                "server",
+                "serve",
+                "--offline",
+                "--parent-pid",
+                str(os.getpid()),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+                env=self._environment,
+            )
+        line = await self._first_line(process)
+        if line.get("event") == "ready":
+            self._process = process
+            return OfflineStart(line["url"], line["bootstrap_token"], int(line["pid"]), reused=False)
+        if line.get("event") == "already_running":
+            await process.wait()
+            return await self._reuse(line)
+        await _stop(process)
+        raise OfflineServerError(f"the server said something unexpected: {line}", self.log_tail())
+
+    async def wait(self) -> int:
+        """Wait until the server this workbench started exits; its exit status (0: stopped cleanly)."""
+        if self._process is None:
+            raise RuntimeError("no offline server was started here")
+        return await self._process.wait()
+
+    async def stop(self, timeout: float = 15.0) -> int | None:
+        """Stop the server this workbench started (a reused one keeps running) and return its exit status
+        (0: stopped cleanly; ``None``: not ours). SIGTERM lets it finish its shutdown (jobs handed back,
+        lock removed); after ``timeout`` it is killed."""
+        if self._process is None:
+            return None
+        status = await _stop(self._process, timeout)
+        self._process = None
+        return status
+
+    def log_tail(self, lines: int = 20) -> list[str]:
+        """The last ``lines`` lines of the server's log (what to show when it failed)."""
+        if self._log_path is None or not self._log_path.exists():
+            return []
+        with self._log_path.open("rb") as log:
+            log.seek(max(0, self._log_path.stat().st_size - 64 * 1024))
+            text = log.read().decode("utf-8", errors="replace")
+        return text.splitlines()[-lines:]
+
+    async def _first_line(self, process: asyncio.subprocess.Process) -> dict[str, Any]:
+        assert process.stdout is not None
+        try:
+            raw = await asyncio.wait_for(process.stdout.readline(), self.ready_timeout)
+        except TimeoutError:
+            await _stop(process)
+            raise OfflineServerError(
+                f"the server was not ready within {self.ready_timeout:.0f} s", self.log_tail()
+            ) from None
+        if not raw:
+            status = await process.wait()
+            raise OfflineServerError(
+                f"the server stopped while starting (exit status {status})", self.log_tail()
+            )
+        try:
+            line: dict[str, Any] = json.loads(raw)
+        except json.JSONDecodeError:
+            await _stop(process)
+            raise OfflineServerError(f"the server printed {raw[:200]!r} instead of its ready line") from None
+        return line
+
+    async def _reuse(self, running: Mapping[str, Any]) -> OfflineStart:
+        """A bootstrap token for the server another process of this user started."""
+        issue = await asyncio.create_subprocess_exec(
+            *self._command,
+            "server",
+            "bootstrap-token",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self._environment,
+        )
+        out, err = await asyncio.wait_for(issue.communicate(), self.ready_timeout)
+        if issue.returncode != 0:
+            message = err.decode(errors="replace").strip() or f"exit status {issue.returncode}"
+            raise OfflineServerError(
+                f"a server is running ({running.get('url')}) but gave no token: {message}"
+            )
+        line = json.loads(out)
+        logger.info("reusing the offline server at %s (pid %s)", running["url"], running["pid"])
+        return OfflineStart(
+            line.get("url", running["url"]), line["bootstrap_token"], int(running["pid"]), True
+        )
+
+    def _log_file(self) -> Path:
+        named = self._environment.get("SPHEROSEG_DATA_DIR")
+        folder = Path(named) if named else _default_data_dir()
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return folder / LOG_FILE
+
+
+async def _stop(process: asyncio.subprocess.Process, timeout: float = 15.0) -> int:
+    if process.returncode is not None:
+        return process.returncode
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), timeout)
+    except TimeoutError:
+        logger.warning("the offline server did not stop within %.0f s; killing it", timeout)
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+    return await process.wait()
+
+
+def _default_data_dir() -> Path:
+    """The server's default data folder (its settings use the same platformdirs call)."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("spheroseg", appauthor=False))
