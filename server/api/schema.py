@@ -24,6 +24,7 @@ from server.api.extensions import CachedParser, CostLimit, ErrorMasking, Operati
 from server.api.images import ImageMutation, ImageQuery
 from server.api.jobs import ClusterMutation, ClusterQuery, JobMutation, JobQuery
 from server.api.live import Subscription
+from server.api.methods import MethodQuery
 from server.api.projects import ProjectMutation, ProjectQuery
 from server.api.segmentations import SegmentationMutation
 from server.api.signing import SigningMutation
@@ -35,7 +36,7 @@ __all__ = ["LabSchema", "Mutation", "Query", "Subscription", "build_schema"]
 QUERY_CACHE_SIZE = 256
 """Distinct query texts whose parse and validation are kept (per process)."""
 
-Query = merge_types("Query", (UserQuery, ProjectQuery, ImageQuery, JobQuery, ClusterQuery))
+Query = merge_types("Query", (UserQuery, ProjectQuery, ImageQuery, JobQuery, MethodQuery, ClusterQuery))
 Mutation = merge_types(
     "Mutation",
     (

@@ -101,6 +101,7 @@ OPERATIONS: dict[str, tuple[str, str, Any]] = {
         "mutation($j: Int!) { cancelJob(id: $j) { __typename } }",
         lambda p, i, j: {"j": j},
     ),
+    "methods": ("user", "{ methods { name default } }", lambda p, i, j: {}),
     "clusterStatus": ("admin", "{ clusterStatus { launchedHere } }", lambda p, i, j: {}),
     "scaleCluster": ("admin", "mutation { scaleCluster(workers: 1) { __typename } }", lambda p, i, j: {}),
     "rotateSigningKey": ("admin", "mutation { rotateSigningKey { message } }", lambda p, i, j: {}),
