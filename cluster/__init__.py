@@ -44,9 +44,10 @@ if TYPE_CHECKING:
         describe_methods,
     )
     from cluster.metrics import SpheroidMetrics, measure, touches_border
-    from cluster.monitor import ClusterStatus, cluster_status
+    from cluster.monitor import ClusterStatus, WorkerStatus, cluster_status
     from cluster.pipeline import ImageOutcome
     from cluster.segmentation import Segmentation, Spheroid, as_ring
+    from cluster.watch import WorkerChange, WorkerChangeKind, WorkerWatch
     from cluster.worker import ReadSettings, SegmenterSpec
 
 _PUBLIC: dict[str, tuple[str, str]] = {
@@ -89,6 +90,10 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "SpheroidMetrics": ("cluster.metrics", "SpheroidMetrics"),
     "submit_images": ("cluster.client", "submit_images"),
     "touches_border": ("cluster.metrics", "touches_border"),
+    "WorkerChange": ("cluster.watch", "WorkerChange"),
+    "WorkerChangeKind": ("cluster.watch", "WorkerChangeKind"),
+    "WorkerStatus": ("cluster.monitor", "WorkerStatus"),
+    "WorkerWatch": ("cluster.watch", "WorkerWatch"),
     "write_exports": ("cluster.exports", "write_exports"),
 }
 """Public name -> (module, name there)."""
@@ -120,6 +125,10 @@ __all__ = [
     "SegmenterSpec",
     "Spheroid",
     "SpheroidMetrics",
+    "WorkerChange",
+    "WorkerChangeKind",
+    "WorkerStatus",
+    "WorkerWatch",
     "as_ring",
     "check_image",
     "checked_parameters",

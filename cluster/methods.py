@@ -332,16 +332,14 @@ def _shipped_card() -> Any:
 
 def _models(method: str, card: Any) -> tuple[ModelInfo, ...]:
     validation: dict[str, Any] = dict(card.validation) if card is not None else {}
-    scores = validation.get(method)
-    held_out = {
-        "held_out_set": validation.get("set") if scores else None,
-        "scores": dict(scores) if isinstance(scores, dict) else {},
-    }
+    found = validation.get(method)
+    scores: dict[str, dict[str, float]] = dict(found) if isinstance(found, dict) else {}
+    held_out_set = validation.get("set") if scores else None
     if method == "classical":
         from cluster.classical import ClassicalSegmenter
 
         data = "none: a fixed image-processing pipeline with no training"
-        return (ModelInfo("classical", ClassicalSegmenter.version, None, data, **held_out),)
+        return (ModelInfo("classical", ClassicalSegmenter.version, None, data, held_out_set, scores),)
     if method == "resunet" and card is not None:
         training = card.training.get("data") if isinstance(card.training, dict) else None
         return (
@@ -350,7 +348,8 @@ def _models(method: str, card: Any) -> tuple[ModelInfo, ...]:
                 card.version,
                 card.created or None,
                 training,
-                **held_out,
+                held_out_set,
+                scores,
                 sha256=card.sha256,
                 license=card.license,
                 notes=card.notes,

@@ -1,6 +1,7 @@
-"""Segmentation jobs over GraphQL: ``segmentImages``, ``cancelJob``, ``job``, and the cluster for admins.
+"""Segmentation jobs over GraphQL: ``segmentImages``, ``cancelJob`` and ``job``.
 
-Starting and cancelling a job is :mod:`server.services.jobs`; live progress is in :mod:`server.api.live`.
+Starting and cancelling a job is :mod:`server.services.jobs`; live progress is in :mod:`server.api.live`;
+the cluster the jobs run on is in :mod:`server.api.cluster`.
 """
 
 from __future__ import annotations
@@ -15,17 +16,16 @@ from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.extensions import CountedList
 from server.api.images import ImageFilterInput
-from server.api.permissions import CanEditProject, CanViewProject, IsAdmin
+from server.api.permissions import CanEditProject, CanViewProject
 from server.api.results import InputError, RateLimited, input_error, rate_limited_result
 from server.db.models import Job
 from server.domain.errors import InvalidInputError
 from server.domain.jobs import JobCounts, JobStatus
 from server.exceptions import RateLimitedError
 from server.jobs.progress import images_per_second
-from server.services import cluster
 from server.services import jobs as service
 
-__all__ = ["ClusterMutation", "ClusterQuery", "JobMutation", "JobQuery", "JobStatusEnum", "JobType"]
+__all__ = ["JobMutation", "JobQuery", "JobStatusEnum", "JobType"]
 
 JobStatusEnum = strawberry.enum(JobStatus, name="JobStatus")
 
@@ -166,79 +166,3 @@ class JobMutation:
         except InvalidInputError as error:
             return input_error(error)
         return JobType.of(job)
-
-
-@strawberry.type(name="ClusterWorker")
-class ClusterWorkerType:
-    name: str
-    address: str
-    status: str
-    threads: int
-    devices: list[str]
-    processing: int
-    images_per_second: float | None
-    memory_bytes: float | None
-
-
-@strawberry.type(name="ClusterStatus")
-class ClusterStatusType:
-    address: str
-    dashboard: str | None
-    launched_here: bool = strawberry.field(description="The server started this cluster (it may scale it).")
-    dispatching: bool = strawberry.field(description="This server replica is the one dispatching jobs.")
-    workers: list[ClusterWorkerType]
-    processing: int
-    waiting: int
-    images_per_second: float
-
-
-@strawberry.type(description="The cluster was asked for this many workers.")
-class ClusterScaled:
-    workers: int
-
-
-ClusterScaleResult = Annotated[ClusterScaled | InputError, strawberry.union("ClusterScaleResult")]
-
-
-@strawberry.type
-class ClusterQuery:
-    @strawberry.field(permission_classes=[IsAdmin], directives=[Cost(weight=20)])
-    async def cluster_status(self, info: Info) -> ClusterStatusType:
-        view = await cluster.cluster_view(info.context.services, info.context.require_actor())
-        status = view.status
-        return ClusterStatusType(
-            address=status.address,
-            dashboard=status.dashboard,
-            launched_here=view.launched_here,
-            dispatching=view.dispatching,
-            workers=[
-                ClusterWorkerType(
-                    name=w.name,
-                    address=w.address,
-                    status=w.status,
-                    threads=w.nthreads,
-                    devices=w.devices,
-                    processing=w.processing,
-                    images_per_second=w.images_per_second,
-                    memory_bytes=w.memory_bytes,
-                )
-                for w in status.workers
-            ],
-            processing=status.processing,
-            waiting=status.waiting,
-            images_per_second=status.images_per_second,
-        )
-
-
-@strawberry.type
-class ClusterMutation:
-    @strawberry.mutation(
-        permission_classes=[IsAdmin],
-        description="Run this many workers (only on a cluster this server started itself).",
-    )
-    async def scale_cluster(self, info: Info, workers: int) -> ClusterScaleResult:
-        try:
-            asked = await cluster.scale_cluster(info.context.services, info.context.require_actor(), workers)
-        except InvalidInputError as error:
-            return input_error(error)
-        return ClusterScaled(workers=asked)
