@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+from typing import Any
 
 import click
 
@@ -35,6 +36,9 @@ def serve(host: str, port: int) -> None:
     In production (SPHEROSEG_ENVIRONMENT=production) SPHEROSEG_SECRET_KEY must be set; in development a
     key is made once and kept in the data directory (SPHEROSEG_DATA_DIR).
     With --port 0 a free port is chosen; the log says which.
+    Every URL the API hands out is absolute: on SPHEROSEG_PUBLIC_URL, else on the host each request came
+    to. Behind a reverse proxy, set SPHEROSEG_PUBLIC_URL, or SPHEROSEG_FORWARDED_ALLOW_IPS to the proxy's
+    address (its X-Forwarded-Proto is then trusted) and have it pass the Host header on.
     """
     import uvicorn
 
@@ -58,10 +62,16 @@ def serve(host: str, port: int) -> None:
         port=port,
         log_level="info",
         log_config=log_config(),
-        proxy_headers=False,
+        **proxy_options(app.state.services.settings),
         ws_per_message_deflate=False,
         ws_max_size=app.state.services.settings.max_request_bytes,
     )
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for forwarded headers: trusted only from ``settings.forwarded_allow_ips``."""
+    allowed = settings.forwarded_allow_ips.strip()
+    return {"proxy_headers": bool(allowed), "forwarded_allow_ips": allowed or None}
 
 
 @server.command()

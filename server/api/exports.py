@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 
 from cluster import ALL_FORMATS
+from server.api.absolute import absolute_url
 from server.api.context import Info
 from server.api.cost import Cost
 from server.api.images import ImageFilterInput
@@ -73,17 +74,8 @@ class ExportMutation:
         except RateLimitedError as error:
             return rate_limited_result(error)
         return ProjectExportSuccess(
-            url=_absolute(export.url, context),
+            url=absolute_url(context, export.url),
             expires_at=export.expires_at,
             image_count=export.image_count,
             spheroid_count=export.spheroid_count,
         )
-
-
-def _absolute(url: str, context: Any) -> str:
-    if not url.startswith("/"):
-        return url
-    base = context.services.settings.public_url.rstrip("/")
-    if not base and context.request is not None:
-        base = str(context.request.base_url).rstrip("/")
-    return f"{base}{url}"
