@@ -120,3 +120,20 @@ async def test_admins_start_scale_and_stop_it_and_everyone_sees_workers_come_die
         await _kinds_until(events, "cluster_stopped", 0)
         assert (await api.ok(SUMMARY, member))["clusterStatus"]["state"] == "STOPPED"
         assert (await api.ok(STOP, admin))["stopCluster"]["stopped"] is False
+
+
+async def test_a_scheduler_that_does_not_answer_is_reported_and_not_ours_to_start(api: Api) -> None:
+    member = await api.user("member")
+    admin = await api.user("root", admin=True)
+    settings = api.services.settings
+    settings.scheduler, settings.cluster_connect_timeout = f"tcp://127.0.0.1:{free_port()}", 1.0
+    status = (await api.ok("{ clusterStatus { state location workerCount problem } }", member))[
+        "clusterStatus"
+    ]
+    assert status["state"] == "UNREACHABLE" and status["location"] == settings.scheduler
+    assert status["workerCount"] == 0 and "cannot reach the Dask cluster" in status["problem"]
+    for field in ("startCluster", "stopCluster"):
+        refused = (await api.ok(f"mutation {{ {field} {{ ... on InputError {{ message }} }} }}", admin))[
+            field
+        ]
+        assert refused["message"].startswith("this server uses a cluster it did not start"), refused
