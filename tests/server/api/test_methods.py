@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -94,3 +96,24 @@ async def test_the_form_offers_what_a_job_accepts(api: Api) -> None:
 async def test_methods_need_a_login(api: Api) -> None:
     body = await api.gql("{ methods { name } }")
     assert body["data"] is None and "log in" in body["errors"][0]["message"]
+
+
+_DESCRIBE_WITHOUT_TORCH = """
+import sys
+sys.modules['torch'] = None  # as on a lab server without it
+from cluster import describe_methods
+methods = {m.name: m for m in describe_methods()}
+assert methods['resunet'].models[0].version and not methods['resunet'].available, methods
+assert methods['classical'].default
+heavy = {'torch', 'safetensors'}
+loaded = [n for n in sys.modules if n.split('.')[0] in heavy and sys.modules[n] is not None]
+assert not loaded, loaded
+"""
+
+
+def test_a_server_without_torch_describes_the_methods_from_their_cards() -> None:
+    """The model card is read without torch; the ResUNet is shown but not offered as the default."""
+    result = subprocess.run(
+        [sys.executable, "-c", _DESCRIBE_WITHOUT_TORCH], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
