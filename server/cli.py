@@ -32,7 +32,8 @@ def serve(host: str, port: int) -> None:
     /img/...                       signed image URLs the API hands out (originals, thumbnails, previews)
     /health/live, /health/ready    probes; /metrics for Prometheus
 
-    Segmentation jobs run on a local Dask cluster started on first use, or on SPHEROSEG_SCHEDULER.
+    Segmentation jobs run on a local Dask cluster started on first use (or by an admin: startCluster),
+    or on SPHEROSEG_SCHEDULER.
     In production (SPHEROSEG_ENVIRONMENT=production) SPHEROSEG_SECRET_KEY must be set; in development a
     key is made once and kept in the data directory (SPHEROSEG_DATA_DIR).
     With --port 0 a free port is chosen; the log says which.
