@@ -33,11 +33,21 @@ if TYPE_CHECKING:
     from cluster.launch.control import resolve_target
     from cluster.launch.deployment import Deployment, close_client
     from cluster.launch.deployment import connect as connect_client
-    from cluster.methods import DEFAULT_METHOD, JOB_PARAMETERS, METHODS, checked_parameters
+    from cluster.methods import (
+        DEFAULT_METHOD,
+        JOB_PARAMETERS,
+        METHODS,
+        MethodInfo,
+        ModelInfo,
+        ParameterInfo,
+        checked_parameters,
+        describe_methods,
+    )
     from cluster.metrics import SpheroidMetrics, measure, touches_border
-    from cluster.monitor import ClusterStatus, cluster_status
+    from cluster.monitor import ClusterStatus, WorkerStatus, cluster_status
     from cluster.pipeline import ImageOutcome
     from cluster.segmentation import Segmentation, Spheroid, as_ring
+    from cluster.watch import WorkerChange, WorkerChangeKind, WorkerWatch
     from cluster.worker import ReadSettings, SegmenterSpec
 
 _PUBLIC: dict[str, tuple[str, str]] = {
@@ -54,6 +64,7 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "DEFAULT_MAX_DECODED_BYTES": ("cluster.imaging", "DEFAULT_MAX_DECODED_BYTES"),
     "DEFAULT_METHOD": ("cluster.methods", "DEFAULT_METHOD"),
     "Deployment": ("cluster.launch.deployment", "Deployment"),
+    "describe_methods": ("cluster.methods", "describe_methods"),
     "GeometryError": ("cluster.exceptions", "GeometryError"),
     "ImageInfo": ("cluster.imaging", "ImageInfo"),
     "ImageOutcome": ("cluster.pipeline", "ImageOutcome"),
@@ -64,7 +75,10 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "measure": ("cluster.metrics", "measure"),
     "METHODS": ("cluster.methods", "METHODS"),
     "MetricError": ("cluster.exceptions", "MetricError"),
+    "MethodInfo": ("cluster.methods", "MethodInfo"),
+    "ModelInfo": ("cluster.methods", "ModelInfo"),
     "NoCapableWorkerError": ("cluster.exceptions", "NoCapableWorkerError"),
+    "ParameterInfo": ("cluster.methods", "ParameterInfo"),
     "read_image": ("cluster.imaging", "read_image"),
     "resolve_target": ("cluster.launch.control", "resolve_target"),
     "Segmentation": ("cluster.segmentation", "Segmentation"),
@@ -76,6 +90,10 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "SpheroidMetrics": ("cluster.metrics", "SpheroidMetrics"),
     "submit_images": ("cluster.client", "submit_images"),
     "touches_border": ("cluster.metrics", "touches_border"),
+    "WorkerChange": ("cluster.watch", "WorkerChange"),
+    "WorkerChangeKind": ("cluster.watch", "WorkerChangeKind"),
+    "WorkerStatus": ("cluster.monitor", "WorkerStatus"),
+    "WorkerWatch": ("cluster.watch", "WorkerWatch"),
     "write_exports": ("cluster.exports", "write_exports"),
 }
 """Public name -> (module, name there)."""
@@ -94,8 +112,11 @@ __all__ = [
     "ImageOutcome",
     "ImageReadError",
     "ImageTooLargeError",
+    "MethodInfo",
     "MetricError",
+    "ModelInfo",
     "NoCapableWorkerError",
+    "ParameterInfo",
     "ReadSettings",
     "Segmentation",
     "SegmentationError",
@@ -104,12 +125,17 @@ __all__ = [
     "SegmenterSpec",
     "Spheroid",
     "SpheroidMetrics",
+    "WorkerChange",
+    "WorkerChangeKind",
+    "WorkerStatus",
+    "WorkerWatch",
     "as_ring",
     "check_image",
     "checked_parameters",
     "close_client",
     "cluster_status",
     "connect_client",
+    "describe_methods",
     "launch_cluster",
     "measure",
     "read_image",

@@ -38,6 +38,7 @@ from skimage.morphology import disk, reconstruction
 from skimage.segmentation import watershed
 
 from cluster.exceptions import SegmentationError
+from cluster.parameters import check_ranges, parameter
 from cluster.segmenter import FloatImage, LabelImage
 
 __all__ = ["ClassicalParams", "ClassicalSegmenter"]
@@ -48,59 +49,79 @@ BoolArray = NDArray[np.bool_]
 
 @dataclass(frozen=True)
 class ClassicalParams:
-    """Parameters of the classical segmenter. Lengths are in full-resolution pixels unless noted."""
+    """Parameters of the classical segmenter. Lengths are in full-resolution pixels unless noted.
 
-    working_size: int = 512
-    """Long side, in pixels, of the image the analysis runs on."""
-    background_degree: int = 2
-    """Degree of the polynomial illumination model."""
-    smoothing_sigma: float = 1.5
-    """Gaussian smoothing before thresholding, in working-resolution pixels."""
-    threshold_z: float = 4.0
-    """How many noise levels darker than the background a spheroid pixel is."""
-    texture_z: float = 2.5
-    """How many times stronger than the background's a spheroid's fine texture is."""
-    opening_radius: float = 2.0
-    """Radius of the opening that removes debris, in working-resolution pixels."""
-    closing_radius: float = 2.0
-    """Radius of the closing that bridges gaps at the rim, in working-resolution pixels."""
-    min_diameter_px: float = 24.0
-    """Objects with a smaller equivalent diameter are dropped (debris, single cells)."""
-    min_contrast: float = 0.08
-    """Least mean darkening of an object against the medium, in normalised intensity (0..1)."""
-    max_thinness: float = 5.0
-    """Most an object's area may exceed that of the largest disc inside it (drops well walls, fibres)."""
-    min_lumen_fraction: float = 0.02
-    """A background-like hole is kept as a lumen only if it is at least this fraction of its spheroid."""
-    split_touching: bool = True
-    """Split touching spheroids along their neck."""
-    split_depth: float = 0.35
-    """A neck splits two bodies only if it is this fraction narrower than the smaller body's radius."""
+    Every numeric one has an upper bound too: a server passes these from users to workers, and a
+    working_size of 10**6 or an opening radius of 10**4 would spend a worker's memory or hours on one image.
+    """
+
+    working_size: int = parameter(
+        512, "Long side, in pixels, of the image the analysis runs on.", minimum=64, maximum=8192
+    )
+    background_degree: int = parameter(
+        2, "Degree of the polynomial illumination model.", minimum=0, maximum=4
+    )
+    smoothing_sigma: float = parameter(
+        1.5, "Gaussian smoothing before thresholding, in working-resolution pixels.", minimum=0, maximum=50
+    )
+    threshold_z: float = parameter(
+        4.0,
+        "How many noise levels darker than the background a spheroid pixel is.",
+        minimum=1e-3,
+        maximum=100,
+    )
+    texture_z: float = parameter(
+        2.5,
+        "How many times stronger than the background's a spheroid's fine texture is.",
+        minimum=1e-3,
+        maximum=100,
+    )
+    opening_radius: float = parameter(
+        2.0,
+        "Radius of the opening that removes debris, in working-resolution pixels.",
+        minimum=0,
+        maximum=50,
+    )
+    closing_radius: float = parameter(
+        2.0,
+        "Radius of the closing that bridges gaps at the rim, in working-resolution pixels.",
+        minimum=0,
+        maximum=50,
+    )
+    min_diameter_px: float = parameter(
+        24.0,
+        "Objects with a smaller equivalent diameter (pixels) are dropped (debris, single cells).",
+        minimum=0,
+        maximum=1e6,
+    )
+    min_contrast: float = parameter(
+        0.08,
+        "Least mean darkening of an object against the medium, in normalised intensity (0..1).",
+        minimum=0,
+        maximum=1,
+    )
+    max_thinness: float = parameter(
+        5.0,
+        "Most an object's area may exceed that of the largest disc inside it (drops well walls, fibres).",
+        minimum=1,
+        maximum=1e6,
+    )
+    min_lumen_fraction: float = parameter(
+        0.02,
+        "A background-like hole is kept as a lumen only if it is at least this fraction of its spheroid.",
+        minimum=0,
+        maximum=1,
+    )
+    split_touching: bool = parameter(True, "Split touching spheroids along their neck.")
+    split_depth: float = parameter(
+        0.35,
+        "A neck splits two bodies only if it is this fraction narrower than the smaller body's radius.",
+        minimum=0,
+        maximum=1,
+    )
 
     def __post_init__(self) -> None:
-        # Upper bounds too: a server passes these from users to workers, and a working_size of 10**6 or an
-        # opening radius of 10**4 would spend a worker's memory or hours on one image.
-        for name, low, high in _RANGES:
-            value = getattr(self, name)
-            if not low <= value <= high:
-                raise SegmentationError(f"{name} must be within {low:g}..{high:g}, not {value}")
-
-
-_RANGES: tuple[tuple[str, float, float], ...] = (
-    ("working_size", 64, 8192),
-    ("background_degree", 0, 4),
-    ("smoothing_sigma", 0.0, 50.0),
-    ("threshold_z", 1e-3, 100.0),
-    ("texture_z", 1e-3, 100.0),
-    ("opening_radius", 0.0, 50.0),
-    ("closing_radius", 0.0, 50.0),
-    ("min_diameter_px", 0.0, 1e6),
-    ("min_contrast", 0.0, 1.0),
-    ("max_thinness", 1.0, 1e6),
-    ("min_lumen_fraction", 0.0, 1.0),
-    ("split_depth", 0.0, 1.0),
-)
-"""Inclusive ranges of the numeric parameters."""
+        check_ranges(self)
 
 
 class ClassicalSegmenter:

@@ -10,23 +10,42 @@ the server all refuse bad parameters with the same message::
 
     checked_parameters("resunet", {"threshold": 1})   # {"threshold": 1.0}
     checked_parameters("resunet", {"weights": "/etc/passwd"}, allowed=JOB_PARAMETERS["resunet"])  # error
+
+:func:`describe_methods` tells a client the same thing before it asks: each method with the parameters a
+job may set (type, default, range, description, read from the declarations that the check reads, see
+:mod:`cluster.parameters`) and its models (from their model cards; no torch is imported).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import reprlib
 import sys
 import types
 import typing
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cluster.exceptions import SegmentationError
+from cluster.parameters import description_of, range_of
 from cluster.segmenter import Segmenter
 
-__all__ = ["DEFAULT_METHOD", "JOB_PARAMETERS", "METHODS", "checked_parameters", "make_segmenter"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "JOB_PARAMETERS",
+    "METHODS",
+    "MethodInfo",
+    "ModelInfo",
+    "ParameterInfo",
+    "checked_parameters",
+    "describe_methods",
+    "make_segmenter",
+]
+
+log = logging.getLogger(__name__)
 
 
 def _classical(**options: Any) -> Segmenter:
@@ -205,3 +224,135 @@ def _describe(hint: Any) -> str:
     if _is_union(hint):
         return " or ".join(_describe(member) for member in typing.get_args(hint))
     return _KIND_NAMES.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+@dataclass(frozen=True)
+class ParameterInfo:
+    """One parameter a job may set, as its declaration says (:mod:`cluster.parameters`)."""
+
+    name: str
+    kind: str
+    """``integer``, ``number``, ``boolean`` or ``text``."""
+    nullable: bool
+    default: Any
+    minimum: float | None
+    maximum: float | None
+    above: float | None
+    """Exclusive lower bound."""
+    below: float | None
+    """Exclusive upper bound."""
+    description: str
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a method's model is and how well it did, from its model card (the classical method has none,
+    so its version comes from the code and its scores from the card that compared it with the ResUNet)."""
+
+    name: str
+    version: str
+    created: str | None
+    training_data: str | None
+    held_out_set: str | None
+    scores: dict[str, dict[str, float]]
+    """Metric -> ``{"median": …, "mean": …, "worst5": …}`` on the held-out set."""
+    sha256: str | None = None
+    license: str | None = None
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    name: str
+    default: bool
+    available: bool
+    """Whether this install can run it (the ResUNet needs torch and its weights)."""
+    parameters: tuple[ParameterInfo, ...]
+    models: tuple[ModelInfo, ...]
+
+
+_KINDS = {bool: "boolean", int: "integer", float: "number", str: "text"}
+
+
+def describe_methods() -> list[MethodInfo]:
+    """Every method by name, which one is the default, what a job may set (:data:`JOB_PARAMETERS`, with
+    the declared types, defaults and ranges :func:`checked_parameters` checks against) and its models."""
+    card = _shipped_card()
+    return [
+        MethodInfo(
+            name=method,
+            default=method == DEFAULT_METHOD,
+            available=method != "resunet" or _resunet_available(),
+            parameters=parameter_schema(method),
+            models=_models(method, card),
+        )
+        for method in sorted(METHODS)
+    ]
+
+
+def parameter_schema(method: str) -> tuple[ParameterInfo, ...]:
+    """The parameters of ``method`` a job may set, in their declaration order."""
+    _factory(method)  # an unknown method is told as such
+    params_class = _PARAMETER_CLASSES[method]()
+    hints = typing.get_type_hints(params_class)
+    found = []
+    for field in dataclasses.fields(params_class):
+        if field.name not in JOB_PARAMETERS[method]:
+            continue
+        hint = hints[field.name]
+        members = typing.get_args(hint) if _is_union(hint) else (hint,)
+        kinds = [member for member in members if member is not type(None)]
+        limits = range_of(field)
+        found.append(
+            ParameterInfo(
+                name=field.name,
+                kind=_KINDS.get(kinds[0], "text") if len(kinds) == 1 else "text",
+                nullable=type(None) in members,
+                default=field.default,
+                minimum=limits.minimum if limits else None,
+                maximum=limits.maximum if limits else None,
+                above=limits.above if limits else None,
+                below=limits.below if limits else None,
+                description=description_of(field),
+            )
+        )
+    return tuple(found)
+
+
+def _shipped_card() -> Any:
+    from cluster.model.card import read_card, shipped_card_path
+    from cluster.model.exceptions import WeightsError
+
+    try:
+        return read_card(shipped_card_path())
+    except WeightsError as error:  # an install without the weights: the ResUNet has no model to show
+        log.info("no model card: %s", error)
+        return None
+
+
+def _models(method: str, card: Any) -> tuple[ModelInfo, ...]:
+    validation: dict[str, Any] = dict(card.validation) if card is not None else {}
+    found = validation.get(method)
+    scores: dict[str, dict[str, float]] = dict(found) if isinstance(found, dict) else {}
+    held_out_set = validation.get("set") if scores else None
+    if method == "classical":
+        from cluster.classical import ClassicalSegmenter
+
+        data = "none: a fixed image-processing pipeline with no training"
+        return (ModelInfo("classical", ClassicalSegmenter.version, None, data, held_out_set, scores),)
+    if method == "resunet" and card is not None:
+        training = card.training.get("data") if isinstance(card.training, dict) else None
+        return (
+            ModelInfo(
+                card.name,
+                card.version,
+                card.created or None,
+                training,
+                held_out_set,
+                scores,
+                sha256=card.sha256,
+                license=card.license,
+                notes=card.notes,
+            ),
+        )
+    return ()

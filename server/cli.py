@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+from typing import Any
 
 import click
 
@@ -45,7 +46,8 @@ def serve(host: str | None, port: int | None, offline: bool, parent_pid: int | N
     /img/...                       signed image URLs the API hands out (originals, thumbnails, previews)
     /health/live, /health/ready    probes; /metrics for Prometheus
 
-    Segmentation jobs run on a local Dask cluster started on first use, or on SPHEROSEG_SCHEDULER.
+    Segmentation jobs run on a local Dask cluster started on first use (or by an admin: startCluster),
+    or on SPHEROSEG_SCHEDULER.
     In production (SPHEROSEG_ENVIRONMENT=production) SPHEROSEG_SECRET_KEY must be set; in development a
     key is made once and kept in the data directory (SPHEROSEG_DATA_DIR).
     With --port 0 a free port is chosen; the log says which.
@@ -59,6 +61,10 @@ def serve(host: str | None, port: int | None, offline: bool, parent_pid: int | N
     The running server is named in <data folder>/server.lock; `spheroseg server bootstrap-token`
     gives a new token for it. Exit status: 0 stopped (SIGTERM, or the --parent-pid process ended),
     1 a setting or the data folder is wrong, 3 another server runs on the data folder.
+
+    Every URL the API hands out is absolute: on SPHEROSEG_PUBLIC_URL, else on the host each request came
+    to. Behind a reverse proxy, set SPHEROSEG_PUBLIC_URL, or SPHEROSEG_FORWARDED_ALLOW_IPS to the proxy's
+    address (its X-Forwarded-Proto is then trusted) and have it pass the Host header on.
     """
     if offline:
         _serve_offline(host, port, parent_pid)
@@ -89,7 +95,7 @@ def serve(host: str | None, port: int | None, offline: bool, parent_pid: int | N
         port=port,
         log_level="info",
         log_config=log_config(),
-        proxy_headers=False,
+        **proxy_options(app.state.services.settings),
         ws_per_message_deflate=False,
         ws_max_size=app.state.services.settings.max_request_bytes,
     )
@@ -131,6 +137,12 @@ def bootstrap_token() -> None:
     except LookupError as error:
         raise click.ClickException(str(error)) from error
     click.echo(json.dumps(line))
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for forwarded headers: trusted only from ``settings.forwarded_allow_ips``."""
+    allowed = settings.forwarded_allow_ips.strip()
+    return {"proxy_headers": bool(allowed), "forwarded_allow_ips": allowed or None}
 
 
 @server.command()

@@ -101,7 +101,7 @@ class Services(Runtime):
         signer = build_signer(settings)  # image URLs and a local store's download links: one key ring
         store = open_store(settings, signer)
         bus = open_event_bus(settings.database_url)
-        cluster = ClusterHandle(settings)
+        cluster = ClusterHandle(settings, announce=bus.publish_here)
         dispatcher = Dispatcher(settings, engine, store, bus, cluster) if settings.dispatcher else None
         sessions = session_factory(engine)
         delivery = build_delivery(settings, store, signer)

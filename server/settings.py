@@ -74,7 +74,17 @@ class Settings(BaseSettings):
         description="Signs image and download URLs; required in production (the same on every replica). "
         "Unset in development: one is made and kept in data_dir (see server.keys).",
     )
-    public_url: str = ""
+    public_url: str = Field(
+        default="",
+        description="The server's address as clients reach it (https://seg.lab.example); every URL the API "
+        "hands out starts with it. Empty: the scheme and host each request came to (behind a reverse "
+        "proxy, see forwarded_allow_ips).",
+    )
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Reverse proxies whose X-Forwarded-Proto and X-Forwarded-For `serve` trusts (uvicorn's "
+        "forwarded_allow_ips: addresses or networks, comma separated, * for any). Empty: none.",
+    )
     session_hours: float = 24 * 14
     session_recheck_seconds: float = Field(
         default=60.0,

@@ -22,6 +22,7 @@ from cluster.model.decoding import (
     labels_to_full_resolution,
     min_working_area,
 )
+from cluster.parameters import check_ranges, parameter
 from cluster.segmenter import FloatImage, LabelImage
 
 if TYPE_CHECKING:
@@ -34,36 +35,35 @@ __all__ = ["ResUNetParams", "ResUNetSegmenter"]
 class ResUNetParams:
     """Parameters of the ResUNet segmenter."""
 
-    weights: str | None = None
-    """A ``.safetensors`` file with its card; ``None`` for the shipped weights."""
-    device: str = "auto"
-    """``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
-    precision: str = "auto"
-    """``auto``, ``fp32``, ``bf16`` or ``fp16`` (see :mod:`cluster.model.devices`)."""
-    threads: int | None = None
-    """CPU threads torch may use in this process; ``None`` leaves torch's default."""
-    batch_size: int | None = None
-    """Images per network call; ``None``: from the device (and on CUDA its free memory), see
-    :class:`cluster.batching.DevicePolicy`."""
-    threshold: float = 0.5
-    """Probability above which a pixel is foreground (and core)."""
-    min_diameter_px: float = 16.0
-    """Instances with a smaller equivalent diameter (full-resolution pixels) are dropped."""
-    max_downscale: float = 8.0
-    """Largest shrink factor; bigger images are run in tiles."""
+    weights: str | None = parameter(
+        None, "A .safetensors file with its card on the worker's machine; unset for the shipped weights."
+    )
+    device: str = parameter("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
+    precision: str = parameter("auto", "auto, fp32, bf16 or fp16 (see cluster.model.devices).")
+    threads: int | None = parameter(
+        None, "CPU threads torch may use in this process; unset leaves torch's default."
+    )
+    batch_size: int | None = parameter(
+        None,
+        "Images per network call; unset: from the device (and on CUDA its free memory), see "
+        "cluster.batching.DevicePolicy.",
+        minimum=1,
+        unset="left out to size batches by the device",
+    )
+    threshold: float = parameter(
+        0.5, "Probability above which a pixel is foreground (and core).", above=0, below=1
+    )
+    min_diameter_px: float = parameter(
+        16.0,
+        "Instances with a smaller equivalent diameter (full-resolution pixels) are dropped.",
+        minimum=0,
+    )
+    max_downscale: float = parameter(
+        8.0, "Largest shrink factor; bigger images are run in tiles.", minimum=1, maximum=64
+    )
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.threshold < 1.0:
-            raise SegmentationError(f"threshold must be between 0 and 1, not {self.threshold}")
-        if not 1.0 <= self.max_downscale <= 64.0:
-            raise SegmentationError(f"max_downscale must be within 1..64, not {self.max_downscale}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise SegmentationError(
-                f"batch_size must be 1 or more, or left out to size batches by the device, "
-                f"not {self.batch_size}"
-            )
-        if self.min_diameter_px < 0:
-            raise SegmentationError(f"min_diameter_px must be 0 or more, not {self.min_diameter_px}")
+        check_ranges(self)
 
 
 class ResUNetSegmenter:

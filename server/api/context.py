@@ -39,7 +39,7 @@ class Context:
     cost: CostAccount | None = None
     """The operation's cost and budget, once :class:`~server.api.extensions.CostLimit` has estimated it."""
     session_expires_at: dt.datetime | None = None
-    """When the session ends by itself; an open subscription ends then (:mod:`server.api.sessions`)."""
+    """When the session ends by itself; an open subscription ends then (:mod:`server.services.watches`)."""
 
     @property
     def address(self) -> str:

@@ -7,7 +7,7 @@ token, or beyond ``max_connections_per_user``, is closed with 4403; each connect
 
 The session is read again before every operation on the socket (a ``subscribe`` message), so one that has
 ended since ``connection_init`` (logout, expiry, a disabled user) starts nothing: the operation gets an
-``UNAUTHENTICATED`` error. Subscriptions already running end by themselves (:mod:`server.api.sessions`).
+``UNAUTHENTICATED`` error. Subscriptions already running end by themselves (:mod:`server.services.watches`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The image URLs the API hands out: thumbnail, preview and original, from the configured URL builder.
 
-Each is a signed, cacheable URL (see :mod:`server.delivery`); the fields that return them carry
-``CanViewProject``, so only a user allowed to see an image is ever given one. Arguments are checked
-here so a client cannot ask the origin for a 100,000-pixel "thumbnail", and thumbnail sizes are snapped
-to a short ladder so it cannot ask for a thousand different ones of each image either.
+Each is a signed, cacheable, absolute URL (see :mod:`server.delivery`, :mod:`server.api.absolute`); the
+fields that return them carry ``CanViewProject``, so only a user allowed to see an image is ever given one.
+Arguments are checked here so a client cannot ask the origin for a 100,000-pixel "thumbnail", and
+thumbnail sizes are snapped to a short ladder so it cannot ask for a thousand different ones of each
+image either.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Protocol
 
 import strawberry
 
+from server.api.absolute import absolute_url
 from server.api.context import Info
 from server.delivery import ImageRef, RenditionFormat
 from server.delivery.responsive import THUMBNAIL_SIZES, responsive_widths, snap_thumbnail
@@ -41,7 +43,7 @@ def thumbnail_url(info: Info, image: _ImageLike, size: int | None) -> str:
         raise ClientError(f"size: must be between 16 and {THUMBNAIL_RANGE[-1]} pixels", field="size")
     delivery = info.context.services.delivery
     snapped = None if size is None else snap_thumbnail(size)
-    return delivery.rendition_url(_ref(image), delivery.thumbnail_spec(snapped))
+    return absolute_url(info.context, delivery.rendition_url(_ref(image), delivery.thumbnail_spec(snapped)))
 
 
 def preview_url(info: Info, image: _ImageLike, width: int, fmt: RenditionFormat, dpr: float) -> str:
@@ -50,11 +52,12 @@ def preview_url(info: Info, image: _ImageLike, width: int, fmt: RenditionFormat,
     if not 0.5 <= dpr <= 4.0:
         raise ClientError("dpr: must be between 0.5 and 4", field="dpr")
     delivery = info.context.services.delivery
-    return delivery.rendition_url(_ref(image), delivery.preview_spec(width, image.width, fmt, dpr))
+    spec = delivery.preview_spec(width, image.width, fmt, dpr)
+    return absolute_url(info.context, delivery.rendition_url(_ref(image), spec))
 
 
 def original_url(info: Info, image: _ImageLike) -> str:
-    return info.context.services.delivery.original_url(_ref(image))
+    return absolute_url(info.context, info.context.services.delivery.original_url(_ref(image)))
 
 
 def preview_widths(image: _ImageLike) -> list[int]:

@@ -1,47 +1,38 @@
-"""Jobs over GraphQL: ``segmentImages``, ``cancelJob``, ``job``, and the cluster for admins.
+"""Jobs over GraphQL: ``segmentImages``, ``cancelJob`` and ``job``.
 
 A job segments images (kind ``SEGMENT``) or exports them (kind ``EXPORT``, started by ``exportProject``;
 its zip's signed link is ``downloadUrl``). Starting and cancelling a segmentation job is
 :mod:`server.services.jobs`, exports :mod:`server.services.exports`; live progress is in
-:mod:`server.api.live`.
+:mod:`server.api.live`; the cluster the jobs run on is in :mod:`server.api.cluster`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
 
+from server.api.absolute import absolute_url
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.extensions import CountedList
 from server.api.images import ImageFilterInput
-from server.api.permissions import CanEditProject, CanViewProject, IsAdmin
+from server.api.permissions import CanEditProject, CanViewProject
 from server.api.results import InputError, RateLimited, input_error, rate_limited_result
 from server.db.models import Job
 from server.domain.errors import InvalidInputError
 from server.domain.jobs import JobCounts, JobKind, JobStatus
 from server.exceptions import RateLimitedError
 from server.jobs.progress import images_per_second
-from server.services import cluster, exports
+from server.services import exports
 from server.services import jobs as service
 
-__all__ = ["ClusterMutation", "ClusterQuery", "JobMutation", "JobQuery", "JobStatusEnum", "JobType"]
+__all__ = ["JobMutation", "JobQuery", "JobStatusEnum", "JobType"]
 
 JobStatusEnum = strawberry.enum(JobStatus, name="JobStatus")
 JobKindEnum = strawberry.enum(JobKind, name="JobKind", description="What a job does.")
-
-
-def absolute_url(url: str, context: Any) -> str:
-    """``url`` as handed out by the store, made absolute when it is a path on this server."""
-    if not url.startswith("/"):
-        return url
-    base = context.services.settings.public_url.rstrip("/")
-    if not base and context.request is not None:
-        base = str(context.request.base_url).rstrip("/")
-    return f"{base}{url}"
 
 
 @strawberry.type(name="TaskFailure", description="An image of a job that could not be segmented, and why.")
@@ -104,7 +95,7 @@ class JobType:
     )
     async def download_url(self, info: Info) -> str | None:
         found = await exports.export_download(info.context.services, self.row)
-        return absolute_url(found.url, info.context) if found is not None else None
+        return absolute_url(info.context, found.url) if found is not None else None
 
     @strawberry.field(description="When downloadUrl stops working (the zip is deleted then).")
     def download_expires_at(self) -> dt.datetime | None:
@@ -195,79 +186,3 @@ class JobMutation:
         except InvalidInputError as error:
             return input_error(error)
         return JobType.of(job)
-
-
-@strawberry.type(name="ClusterWorker")
-class ClusterWorkerType:
-    name: str
-    address: str
-    status: str
-    threads: int
-    devices: list[str]
-    processing: int
-    images_per_second: float | None
-    memory_bytes: float | None
-
-
-@strawberry.type(name="ClusterStatus")
-class ClusterStatusType:
-    address: str
-    dashboard: str | None
-    launched_here: bool = strawberry.field(description="The server started this cluster (it may scale it).")
-    dispatching: bool = strawberry.field(description="This server replica is the one dispatching jobs.")
-    workers: list[ClusterWorkerType]
-    processing: int
-    waiting: int
-    images_per_second: float
-
-
-@strawberry.type(description="The cluster was asked for this many workers.")
-class ClusterScaled:
-    workers: int
-
-
-ClusterScaleResult = Annotated[ClusterScaled | InputError, strawberry.union("ClusterScaleResult")]
-
-
-@strawberry.type
-class ClusterQuery:
-    @strawberry.field(permission_classes=[IsAdmin], directives=[Cost(weight=20)])
-    async def cluster_status(self, info: Info) -> ClusterStatusType:
-        view = await cluster.cluster_view(info.context.services, info.context.require_actor())
-        status = view.status
-        return ClusterStatusType(
-            address=status.address,
-            dashboard=status.dashboard,
-            launched_here=view.launched_here,
-            dispatching=view.dispatching,
-            workers=[
-                ClusterWorkerType(
-                    name=w.name,
-                    address=w.address,
-                    status=w.status,
-                    threads=w.nthreads,
-                    devices=w.devices,
-                    processing=w.processing,
-                    images_per_second=w.images_per_second,
-                    memory_bytes=w.memory_bytes,
-                )
-                for w in status.workers
-            ],
-            processing=status.processing,
-            waiting=status.waiting,
-            images_per_second=status.images_per_second,
-        )
-
-
-@strawberry.type
-class ClusterMutation:
-    @strawberry.mutation(
-        permission_classes=[IsAdmin],
-        description="Run this many workers (only on a cluster this server started itself).",
-    )
-    async def scale_cluster(self, info: Info, workers: int) -> ClusterScaleResult:
-        try:
-            asked = await cluster.scale_cluster(info.context.services, info.context.require_actor(), workers)
-        except InvalidInputError as error:
-            return input_error(error)
-        return ClusterScaled(workers=asked)

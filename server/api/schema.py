@@ -18,12 +18,14 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from server.api.cdn import CdnMutation
+from server.api.cluster import ClusterMutation, ClusterQuery
 from server.api.errors import log_error, without_suggestions
 from server.api.exports import ExportMutation
 from server.api.extensions import CachedParser, CostLimit, ErrorMasking, OperationMetrics
 from server.api.images import ImageMutation, ImageQuery
-from server.api.jobs import ClusterMutation, ClusterQuery, JobMutation, JobQuery
+from server.api.jobs import JobMutation, JobQuery
 from server.api.live import Subscription
+from server.api.methods import MethodQuery
 from server.api.projects import ProjectMutation, ProjectQuery
 from server.api.segmentations import SegmentationMutation
 from server.api.signing import SigningMutation
@@ -35,7 +37,7 @@ __all__ = ["LabSchema", "Mutation", "Query", "Subscription", "build_schema", "sc
 QUERY_CACHE_SIZE = 256
 """Distinct query texts whose parse and validation are kept (per process)."""
 
-Query = merge_types("Query", (UserQuery, ProjectQuery, ImageQuery, JobQuery, ClusterQuery))
+Query = merge_types("Query", (UserQuery, ProjectQuery, ImageQuery, JobQuery, MethodQuery, ClusterQuery))
 Mutation = merge_types(
     "Mutation",
     (

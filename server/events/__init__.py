@@ -11,13 +11,14 @@ its oldest events (counted in ``dropped``) rather than holding up the others or 
 from __future__ import annotations
 
 from server.events.bus import EventBus
-from server.events.events import NO_PROJECT, Event, EventKind, session_ended
+from server.events.events import CLUSTER_KINDS, NO_PROJECT, Event, EventKind, session_ended
 from server.events.fanout import Subscription
 from server.events.local import LocalEventBus
 from server.events.postgres import CHANNEL, PostgresEventBus, is_postgres_url
 
 __all__ = [
     "CHANNEL",
+    "CLUSTER_KINDS",
     "NO_PROJECT",
     "Event",
     "EventBus",

@@ -30,6 +30,11 @@ class EventBus(Protocol):
         """
         ...
 
+    def publish_here(self, event: Event) -> None:
+        """Hand ``event`` to this process's subscribers only: what only this replica sees (the workers
+        of the cluster it uses; each replica watches its own). Never raises; a closed bus drops it."""
+        ...
+
     def subscribe(
         self,
         *,

@@ -8,6 +8,7 @@ a gallery badge needs without a round trip (e.g. ``{"done": 12, "total": 40}`` f
 lost the project: they re-check the subscriber's role on those rare events only, never on every event.
 ``session_ended`` is how they learn that their subscriber's session ended (logout, a disabled user); it is
 about no project (``project_id`` is :data:`NO_PROJECT`), so subscriptions ask for it by kind (``always``).
+The cluster's events (``cluster_started``, ``worker_joined``, …) are about no project either.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-__all__ = ["NO_PROJECT", "Event", "EventKind", "session_ended"]
+__all__ = ["CLUSTER_KINDS", "NO_PROJECT", "Event", "EventKind", "session_ended"]
 
 NO_PROJECT = 0
 """The ``project_id`` of an event about no project (project ids start at 1)."""
@@ -45,6 +46,30 @@ class EventKind(enum.StrEnum):
     SESSION_ENDED = "session_ended"
     """Sessions of ``data["user_id"]`` ended: those in ``data["session_ids"]`` (a logout), or every one
     when it is absent (the user was disabled). ``project_id`` is :data:`NO_PROJECT`."""
+    CLUSTER_STARTED = "cluster_started"
+    """The server's own cluster started (or the server reached its scheduler); ``data["workers"]``."""
+    CLUSTER_STOPPED = "cluster_stopped"
+    """The server's own cluster stopped (or the server let go of its scheduler)."""
+    WORKER_JOINED = "worker_joined"
+    """A worker joined the cluster: ``data["worker"]`` (address), ``data["name"]``, ``data["workers"]``."""
+    WORKER_LEFT = "worker_left"
+    """A worker was retired or closed on purpose; ``data`` as for ``worker_joined``."""
+    WORKER_DIED = "worker_died"
+    """A worker went without being asked (killed, crashed, unreachable); ``data`` as for ``worker_joined``.
+
+    The cluster events are about :data:`NO_PROJECT` and go only to the subscribers of the replica that saw
+    them (:meth:`~server.events.bus.EventBus.publish_here`): each replica watches the cluster it uses."""
+
+
+CLUSTER_KINDS = frozenset(
+    {
+        EventKind.CLUSTER_STARTED,
+        EventKind.CLUSTER_STOPPED,
+        EventKind.WORKER_JOINED,
+        EventKind.WORKER_LEFT,
+        EventKind.WORKER_DIED,
+    }
+)
 
 
 @dataclass(frozen=True)

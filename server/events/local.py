@@ -33,6 +33,10 @@ class LocalEventBus:
         self._fanout.deliver(event)
         self._published += 1
 
+    def publish_here(self, event: Event) -> None:
+        if not self._fanout.closed:
+            self._fanout.deliver(event)
+
     def subscribe(
         self,
         *,

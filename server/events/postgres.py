@@ -154,6 +154,10 @@ class PostgresEventBus:
             ) from error
         self._published += 1
 
+    def publish_here(self, event: Event) -> None:
+        if not self._fanout.closed:
+            self._fanout.deliver(event)
+
     def subscribe(
         self,
         *,

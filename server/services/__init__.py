@@ -10,7 +10,8 @@ HTTP answers, the command line into messages. A GraphQL resolver passes its requ
 :class:`~server.services.permissions.RoleLookup`, so a check its permission class made costs nothing again.
 
 Modules: ``runtime`` (what services work with), ``permissions`` (who asks, what they may do),
-``limits`` and ``events`` (rate limits, announcing), and one module per subject: ``uploads``, ``images``,
-``segmentations``, ``exports``, ``projects``, ``jobs``, ``users``, ``cluster``, ``cdn``, ``signing``,
-``blobs`` (removing unused originals) and ``spool`` (the folder uploads arrive in).
+``limits`` and ``events`` (rate limits, announcing, and the streams subscriptions follow), ``watches``
+(whether an open subscription may go on), and one module per subject: ``uploads``, ``images``,
+``segmentations``, ``exports``, ``projects``, ``jobs``, ``methods``, ``users``, ``cluster``, ``cdn``,
+``signing``, ``blobs`` (removing unused originals) and ``spool`` (the folder uploads arrive in).
 """

@@ -2,7 +2,7 @@
 
 Every change but creation needs the ``manage`` right in the project. A deletion and a removed member are
 announced (``project_deleted``, ``access_changed`` naming who lost access), which ends their open
-subscriptions on the project (see :mod:`server.api.access`); originals no image holds any more after a
+subscriptions on the project (see :mod:`server.services.watches`); originals no image holds any more after a
 deletion are removed from the store.
 """
 

@@ -88,9 +88,9 @@ async def test_unexpected_errors_are_masked_with_a_request_id(
 async def test_unexpected_errors_in_subscriptions_are_masked_too(
     api: Api, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from server.api.access import AccessWatch
     from server.api.context import authenticate, build_context
     from server.api.schema import build_schema
+    from server.services.watches import AccessWatch
 
     owner = await api.user("owner")
     project_id = await api.project(owner)

@@ -145,25 +145,6 @@ async def test_subscriptions_need_a_token_a_role_and_stay_within_limits(api: Api
         assert await _close_code(url, owner) is None  # closed connections no longer count
 
 
-async def test_admins_see_and_scale_the_cluster_the_server_started(api: Api) -> None:
-    admin = await api.user("root", admin=True)
-    api.services.settings.cluster_workers = 1
-    query = "{ clusterStatus { launchedHere dispatching workers { name threads status } } }"
-    status = (await api.ok(query, admin))["clusterStatus"]
-    assert status["launchedHere"] and len(status["workers"]) == 1
-    assert not status["dispatching"]  # this in-process app runs no dispatcher (no lifespan)
-    scaled = await api.ok("mutation { scaleCluster(workers: 2) { ... on ClusterScaled { workers } } }", admin)
-    assert scaled["scaleCluster"] == {"workers": 2}
-    for _ in range(100):
-        if len((await api.ok(query, admin))["clusterStatus"]["workers"]) == 2:
-            break
-        await asyncio.sleep(0.2)
-    else:
-        raise AssertionError("the cluster did not grow to 2 workers")
-    refused = await api.ok("mutation { scaleCluster(workers: -1) { ... on InputError { message } } }", admin)
-    assert refused["scaleCluster"]["message"] == "must be between 0 and 1024"
-
-
 async def test_deleting_an_image_of_a_running_job_lets_the_job_finish(api: Api) -> None:
     owner = await api.user("owner")
     _, ids = await _project_with_images(api, owner, 2)

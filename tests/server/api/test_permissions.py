@@ -125,7 +125,10 @@ OPERATIONS: dict[str, tuple[str, str, Any]] = {
         "mutation($j: Int!) { cancelJob(id: $j) { __typename } }",
         lambda p, i, j: {"j": j},
     ),
-    "clusterStatus": ("admin", "{ clusterStatus { launchedHere } }", lambda p, i, j: {}),
+    "methods": ("user", "{ methods { name default } }", lambda p, i, j: {}),
+    "clusterStatus": ("user", "{ clusterStatus { state workerCount } }", lambda p, i, j: {}),
+    "startCluster": ("admin", "mutation { startCluster(workers: 0) { __typename } }", lambda p, i, j: {}),
+    "stopCluster": ("admin", "mutation { stopCluster { __typename } }", lambda p, i, j: {}),
     "scaleCluster": ("admin", "mutation { scaleCluster(workers: 1) { __typename } }", lambda p, i, j: {}),
     "rotateSigningKey": ("admin", "mutation { rotateSigningKey { message } }", lambda p, i, j: {}),
     "purgeCdn": (

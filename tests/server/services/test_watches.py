@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from server.api.access import LOSS_RECHECK_SECONDS, AccessWatch
 from server.api.context import authenticate, build_context
 from server.db import projects
 from server.events import Event, EventKind
 from server.exceptions import PermissionDeniedError
+from server.services.watches import LOSS_RECHECK_SECONDS, AccessWatch, Subscriber
 from tests.server.conftest import Api
 
 pytestmark = pytest.mark.anyio
@@ -35,7 +35,13 @@ async def _watch(
 
     monkeypatch.setattr(projects, "roles_of", counted)
     assert context.user is not None
-    return AccessWatch(context, project_id, clock=lambda: now[0]), now, asked, context.user.id
+    subscriber = Subscriber(context.require_actor(), context.session_id, None, _never_asked)
+    watch = AccessWatch(api.services, subscriber, project_id, clock=lambda: now[0])
+    return watch, now, asked, context.user.id
+
+
+async def _never_asked() -> Any:
+    raise AssertionError("an access watch does not read the session")
 
 
 async def test_only_events_about_the_subscriber_cost_a_query(
