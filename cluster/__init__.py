@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         ImageTooLargeError,
         MetricError,
         NoCapableWorkerError,
+        OutlinesFormatError,
         SegmentationError,
     )
     from cluster.exports import ALL_FORMATS, write_exports
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from cluster.methods import DEFAULT_METHOD, JOB_PARAMETERS, METHODS, checked_parameters
     from cluster.metrics import SpheroidMetrics, measure, touches_border
     from cluster.monitor import ClusterStatus, cluster_status
+    from cluster.outlines import MEDIA_TYPE as OUTLINES_MEDIA_TYPE
+    from cluster.outlines import Outlines, decode_outlines, encode_outlines
     from cluster.pipeline import ImageOutcome
     from cluster.segmentation import Segmentation, Spheroid, as_ring
     from cluster.worker import ReadSettings, SegmenterSpec
@@ -48,6 +51,8 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "checked_parameters": ("cluster.methods", "checked_parameters"),
     "close_client": ("cluster.launch.deployment", "close_client"),
     "cluster_status": ("cluster.monitor", "cluster_status"),
+    "decode_outlines": ("cluster.outlines", "decode_outlines"),
+    "encode_outlines": ("cluster.outlines", "encode_outlines"),
     "ClusterSpec": ("cluster.launch", "ClusterSpec"),
     "ClusterStatus": ("cluster.monitor", "ClusterStatus"),
     "connect_client": ("cluster.launch.deployment", "connect"),
@@ -65,6 +70,9 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "METHODS": ("cluster.methods", "METHODS"),
     "MetricError": ("cluster.exceptions", "MetricError"),
     "NoCapableWorkerError": ("cluster.exceptions", "NoCapableWorkerError"),
+    "Outlines": ("cluster.outlines", "Outlines"),
+    "OUTLINES_MEDIA_TYPE": ("cluster.outlines", "MEDIA_TYPE"),
+    "OutlinesFormatError": ("cluster.exceptions", "OutlinesFormatError"),
     "read_image": ("cluster.imaging", "read_image"),
     "resolve_target": ("cluster.launch.control", "resolve_target"),
     "Segmentation": ("cluster.segmentation", "Segmentation"),
@@ -86,6 +94,7 @@ __all__ = [
     "DEFAULT_METHOD",
     "JOB_PARAMETERS",
     "METHODS",
+    "OUTLINES_MEDIA_TYPE",
     "ClusterSpec",
     "ClusterStatus",
     "Deployment",
@@ -96,6 +105,8 @@ __all__ = [
     "ImageTooLargeError",
     "MetricError",
     "NoCapableWorkerError",
+    "Outlines",
+    "OutlinesFormatError",
     "ReadSettings",
     "Segmentation",
     "SegmentationError",
@@ -110,6 +121,8 @@ __all__ = [
     "close_client",
     "cluster_status",
     "connect_client",
+    "decode_outlines",
+    "encode_outlines",
     "launch_cluster",
     "measure",
     "read_image",

@@ -11,6 +11,7 @@ HTTP answers, the command line into messages. A GraphQL resolver passes its requ
 
 Modules: ``runtime`` (what services work with), ``permissions`` (who asks, what they may do),
 ``limits`` and ``events`` (rate limits, announcing), and one module per subject: ``uploads``, ``images``,
-``segmentations``, ``exports``, ``projects``, ``jobs``, ``users``, ``cluster``, ``cdn``, ``signing``,
-``blobs`` (removing unused originals) and ``spool`` (the folder uploads arrive in).
+``segmentations``, ``outlines`` (a version's binary outlines), ``exports``, ``projects``, ``jobs``,
+``users``, ``cluster``, ``cdn``, ``signing``, ``blobs`` (removing unused originals) and ``spool`` (the
+folder uploads arrive in).
 """
