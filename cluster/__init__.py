@@ -1,9 +1,9 @@
 """The segmentation core: everything that runs on a Dask worker, and how workers are launched.
 
 Image reading (:mod:`cluster.imaging`), segmenters behind one protocol (:mod:`cluster.segmenter`),
-masks to polygons with holes (:mod:`cluster.polygons`), morphology metrics (:mod:`cluster.metrics`)
-and exports (:mod:`cluster.exports`). This package imports neither ``server`` nor ``workbench``, and no Qt,
-GraphQL or SQL.
+masks to polygons with holes (:mod:`cluster.polygons`), morphology metrics (:mod:`cluster.metrics`),
+exports (:mod:`cluster.exports`) and the binary outlines format clients load (:mod:`cluster.outlines`).
+This package imports neither ``server`` nor ``workbench``, and no Qt, GraphQL or SQL.
 
 **The public face.** ``server`` and ``workbench`` use only the names below, imported from ``cluster``
 itself (an import-linter contract keeps them out of the modules behind it), so the modules can move and

@@ -163,7 +163,11 @@ def encode_outlines(outlines: Outlines, *, compress: bool = True, level: int = 6
     raw (for a transport that compresses itself)."""
     ring_counts = np.diff(outlines.ring_offsets).astype(np.uint32)
     vertex_counts = np.diff(outlines.vertex_offsets).astype(np.uint32)
-    if len(ring_counts) != len(outlines.ids) or np.any(ring_counts < 1):
+    if (
+        len(ring_counts) != len(outlines.ids)
+        or np.any(ring_counts < 1)
+        or (outlines.ring_offsets[-1] != len(vertex_counts))
+    ):
         raise ValueError("every spheroid needs an exterior ring, and ring_offsets one entry per spheroid + 1")
     if np.any(vertex_counts < 3) or outlines.vertex_offsets[-1] != len(outlines.vertices):
         raise ValueError("every ring needs 3 or more vertices, and vertex_offsets must end at the vertices")
@@ -344,7 +348,12 @@ def _body(wire: memoryview, header: _Header) -> bytes:
             raw = inflater.decompress(wire, header.raw_length)
         except zlib.error as error:
             raise OutlinesFormatError(f"the compressed body is corrupt ({error})") from None
-        if len(raw) != header.raw_length or not inflater.eof or inflater.unconsumed_tail:
+        if (
+            len(raw) != header.raw_length
+            or not inflater.eof
+            or inflater.unconsumed_tail
+            or inflater.unused_data
+        ):
             raise OutlinesFormatError("the compressed body does not inflate to the size the header says")
     if len(raw) != header.raw_length or zlib.crc32(raw) != header.crc:
         raise OutlinesFormatError("the body fails its CRC-32 check: the data is corrupt")

@@ -221,3 +221,16 @@ def test_counts_that_disagree_with_the_body_are_refused() -> None:
     )
     with pytest.raises(OutlinesFormatError, match="rings per spheroid"):
         decode_outlines(header + raw)
+
+
+def test_outlines_that_cannot_be_written_are_refused_before_any_byte_is() -> None:
+    good = Outlines.of(_segmentation([Spheroid(SQUARE, id=1)]))
+    two_vertices = Outlines(10, 10, 1, good.ids, good.ring_offsets, np.array([0, 2]), good.vertices[:2])
+    with pytest.raises(ValueError, match="3 or more vertices"):
+        encode_outlines(two_vertices)
+    no_ring = Outlines(10, 10, 1, good.ids, np.array([0, 0]), np.array([0]), np.zeros((0, 2)))
+    with pytest.raises(ValueError, match="exterior ring"):
+        encode_outlines(no_ring)
+    far = Outlines(10, 10, 1, good.ids, good.ring_offsets, good.vertex_offsets, good.vertices + 2.0**30)
+    with pytest.raises(ValueError, match="within"):
+        encode_outlines(far)
