@@ -231,6 +231,6 @@ def test_outlines_that_cannot_be_written_are_refused_before_any_byte_is() -> Non
     no_ring = Outlines(10, 10, 1, good.ids, np.array([0, 0]), np.array([0]), np.zeros((0, 2)))
     with pytest.raises(ValueError, match="exterior ring"):
         encode_outlines(no_ring)
-    far = Outlines(10, 10, 1, good.ids, good.ring_offsets, good.vertex_offsets, good.vertices + 2.0**30)
+    far = Outlines(10, 10, 1, good.ids, good.ring_offsets, good.vertex_offsets, good.vertices + 2.0**31)
     with pytest.raises(ValueError, match="within"):
         encode_outlines(far)
