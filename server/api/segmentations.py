@@ -136,7 +136,6 @@ class SegmentationType:
             return []  # deleted meanwhile, with its segmentations
         return [SpheroidType.of(spheroid, (image.width, image.height)) for spheroid in spheroids]
 
-
     @strawberry.field(
         directives=[Cost(weight=1)],
         description="A signed, immutable, cacheable URL (no token needed) of every outline of this version "
