@@ -13,7 +13,7 @@ a record measures the outline once to fill in what is missing, keeping every sto
 totals of the metrics (count, area, diameter) for the project counters.
 
 Nothing else reads or writes this JSON: the API, the exports and the job results see cluster objects, and
-the binary geometry (:func:`outlines_of_row`) sees ``cluster.Outlines`` arrays read straight from it.
+the binary geometry (:func:`outlines_of_records`) sees ``cluster.Outlines`` arrays read straight from it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from server.db.models import Image, SegmentationVersion
 from server.domain.versions import Provenance, SaveOrigin
 
 __all__ = [
-    "outlines_of_row",
+    "outlines_of_records",
     "segmentation_of",
     "spheroid_of",
     "spheroid_record",
@@ -122,10 +122,10 @@ def _completed(
     return SpheroidMetrics.from_dict({**measured, **stored})
 
 
-def outlines_of_row(image: Image, row: SegmentationVersion) -> Outlines:
-    """The outlines of a stored version as arrays, read straight from the records (no spheroid objects):
-    the binary geometry's source. A record without every metric is read through :func:`spheroid_of`, which
-    measures what is missing; NaN stands for an unknown value."""
+def outlines_of_records(image: Image, version: int, records: Sequence[Mapping[str, Any]]) -> Outlines:
+    """The outlines of a stored version as arrays, read straight from its records (no spheroid objects,
+    several times faster): the binary geometry's source. A record without every metric is read through
+    :func:`spheroid_of`, which measures what is missing; NaN stands for an unknown value."""
     names = SpheroidMetrics.names()
     ids: list[int] = []
     ring_counts: list[int] = []
@@ -133,7 +133,7 @@ def outlines_of_row(image: Image, row: SegmentationVersion) -> Outlines:
     coordinates: list[float] = []
     rows: list[list[float]] = []
     nan = float("nan")
-    for record in row.spheroids:
+    for record in records:
         stored: Mapping[str, Any] = record.get("metrics") or {}
         if not all(name in stored for name in names):
             stored = _metrics_dict(spheroid_of(record, image.pixel_size_um))
@@ -148,7 +148,7 @@ def outlines_of_row(image: Image, row: SegmentationVersion) -> Outlines:
     return Outlines(
         width=image.width,
         height=image.height,
-        version=row.version,
+        version=version,
         ids=np.array(ids, dtype=np.int64),
         ring_offsets=_offsets(ring_counts),
         vertex_offsets=_offsets(vertex_counts),

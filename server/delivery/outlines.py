@@ -5,15 +5,18 @@ outlines-v<version>.bin``, signed by the same key ring, purged with the image, a
 immutable (a version is never changed; the ids in the path are never reused). The token route
 ``GET /api/images/{id}/segmentations/{version}/geometry`` serves the same bytes.
 
-Encoding reads the stored records as arrays (:func:`server.db.records.outlines_of_row`) and runs in a
-thread; the result is kept in a small in-process cache (:class:`OutlinesCache`, bounded in bytes), so
-reviewers opening the same image, or an edge fetching it once per location, cost one encoding.
+Encoding reads the stored records as JSON text, then parses them, converts them to arrays
+(:func:`server.db.records.outlines_of_records`) and encodes them in a thread, off the event loop (a version
+of 5,000 spheroids is megabytes of JSON). The result is kept in a small in-process cache
+(:class:`OutlinesCache`, bounded in bytes), so reviewers opening the same image, or an edge fetching it once
+per location, cost one encoding.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import re
 from dataclasses import dataclass
 
@@ -21,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cluster import encode_outlines
 from server.db.models import Image
-from server.db.records import outlines_of_row
-from server.db.segmentations import version_of
+from server.db.records import outlines_of_records
+from server.db.segmentations import spheroids_text
 
 __all__ = ["EncodedOutlines", "OutlinesCache", "outlines_name", "outlines_version"]
 
@@ -90,10 +93,10 @@ class OutlinesCache:
         self, db: async_sessionmaker[AsyncSession], image: Image, version: int
     ) -> EncodedOutlines | None:
         async with db() as session:
-            row = await version_of(session, image.id, version)
-        if row is None:
+            text = await spheroids_text(session, image.id, version)
+        if text is None:
             return None
-        data = await asyncio.to_thread(lambda: encode_outlines(outlines_of_row(image, row)))
+        data = await asyncio.to_thread(_encoded, image, version, text)
         self.encodings += 1
         return EncodedOutlines(data, f'"{image.content_hash}.{image.id}.o{version}"')
 
@@ -105,3 +108,8 @@ class OutlinesCache:
         while self._size > self.max_bytes:
             _, dropped = self._kept.popitem(last=False)
             self._size -= len(dropped.data)
+
+
+def _encoded(image: Image, version: int, text: str) -> bytes:
+    """Parse, convert and encode (in a thread: the records of a big version are megabytes of JSON)."""
+    return encode_outlines(outlines_of_records(image, version, json.loads(text)))
