@@ -234,3 +234,21 @@ def test_outlines_that_cannot_be_written_are_refused_before_any_byte_is() -> Non
     far = Outlines(10, 10, 1, good.ids, good.ring_offsets, good.vertex_offsets, good.vertices + 2.0**31)
     with pytest.raises(ValueError, match="within"):
         encode_outlines(far)
+
+
+def test_every_truncation_is_refused() -> None:
+    data = _sample()
+    for length in range(len(data)):
+        with pytest.raises(OutlinesFormatError):
+            decode_outlines(data[:length])
+
+
+@settings(max_examples=300, deadline=None)
+@given(tail=st.binary(max_size=300), compressed=st.booleans())
+def test_arbitrary_bytes_after_a_valid_start_never_raise_anything_else(tail: bytes, compressed: bool) -> None:
+    start = MAGIC + struct.pack("<HH", 1, int(compressed))
+    try:
+        decoded = decode_outlines(start + tail)
+    except OutlinesFormatError:
+        return
+    assert decoded.spheroid_count == 0  # only an empty file can be consistent by chance
