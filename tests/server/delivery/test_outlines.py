@@ -14,7 +14,7 @@ from server.db.models import SegmentationVersion
 from server.db.segmentations import version_of
 from server.delivery.signing import ImagePath
 from tests.server.api.test_projects import SAVE
-from tests.server.conftest import Api, png_bytes
+from tests.server.conftest import Api, app_with, png_bytes
 
 pytestmark = pytest.mark.anyio
 
@@ -165,3 +165,17 @@ async def test_a_truncated_download_is_refused_by_the_reader(api: Api) -> None:
     data = (await _get(api, _route(image_id, 1), owner)).content
     with pytest.raises(OutlinesFormatError, match="truncated"):
         decode_outlines(data[: len(data) // 2])
+
+
+async def test_behind_a_transforming_cdn_the_origin_still_serves_outlines(settings: Any) -> None:
+    """With Cloudflare transforming images, the origin serves only the display master of each image; the
+    outlines are no image and pass through the zone to the origin, which must answer them."""
+    settings.delivery_url_builder = "cloudflare"
+    settings.delivery_base_url = "https://images.lab.example"
+    settings.delivery_purge = "none"
+    async with app_with(settings) as api:
+        owner, _, image_id = await _saved(api)
+        url = (await api.ok(IMAGE, owner, i=image_id))["image"]["segmentation"]["geometryUrl"]
+        assert url.startswith("https://images.lab.example/img/") and "/cdn-cgi/" not in url
+        response = await api.client.get(url.removeprefix("https://images.lab.example"))
+        assert response.status_code == 200 and decode_outlines(response.content).spheroid_count == 2
