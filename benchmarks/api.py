@@ -31,9 +31,20 @@ per second = completed requests / wall time. Server CPU per request is the uvico
 time over the run (/proc), so it holds SQLite's work but not PostgreSQL's backends. The machine is shared:
 absolute times are noisy, compare the ratios measured in the same run (the load average is recorded).
 
-Prints a table and writes benchmarks/results/api.json.
+Outlines of one image (``--parts geometry``): an image with 5,000 spheroids of 64 vertices (some with a hole),
+fetched from the same server process two ways in the same run (with the query cost budget raised: at the
+default one, the JSON field refuses 5,000 spheroids): the JSON field
+(``image { segmentation { spheroids { id exterior holes metrics {…} touchesBorder } } }``, every metric the
+type has) parsed with ``response.json()``, and ``Segmentation.geometryUrl`` fetched and decoded into
+arrays with ``cluster.decode_outlines``. The first fetch of the URL encodes the version (cold); later ones
+are served from the server's cache, as an edge would serve them (warm). Times are medians over repeats,
+bytes are those on the wire. The compression comparison encodes the same outlines with zlib inside the
+format, and raw with gzip as a ``Content-Encoding`` would carry it, and times decompress + decode of each.
 
-Usage: python benchmarks/api.py [--images 10000] [--databases sqlite,postgresql] [--quick]
+Prints a table and writes benchmarks/results/api.json (a run of some parts keeps the others' results).
+
+Usage: python benchmarks/api.py [--images 10000] [--databases sqlite,postgresql] [--parts page,geometry]
+       [--quick]
 """
 
 from __future__ import annotations
@@ -63,8 +74,10 @@ from sqlalchemy import insert, select, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # spheroseg_testing (the service starters) lives at the root
 
+from cluster import decode_outlines, encode_outlines  # noqa: E402
 from cluster.metrics import measure_all  # noqa: E402
 from cluster.polygons import mask_to_spheroids  # noqa: E402
+from cluster.segmentation import Spheroid  # noqa: E402
 from server.app import create_app  # noqa: E402
 from server.composition import Services  # noqa: E402
 from server.db import projects, users  # noqa: E402
@@ -346,7 +359,7 @@ def serve() -> None:
 
 
 class ServerProcess:
-    def __init__(self, url: str, storage: Path, batching: bool) -> None:
+    def __init__(self, url: str, storage: Path, batching: bool, **settings: str) -> None:
         env = {
             **os.environ,
             "SPHEROSEG_DATABASE_URL": url,
@@ -354,6 +367,7 @@ class ServerProcess:
             "SPHEROSEG_SECRET_KEY": SECRET,
             "SPHEROSEG_ENVIRONMENT": "production",
             "SPHEROSEG_DATALOADER_BATCHING": str(batching).lower(),
+            **{f"SPHEROSEG_{name.upper()}": value for name, value in settings.items()},
         }
         self.process = subprocess.Popen(
             [sys.executable, __file__, "--serve"], env=env, stdout=subprocess.PIPE, text=True
@@ -453,6 +467,191 @@ async def measure_http(
         server.stop()
 
 
+# -- outlines of one image: the JSON field against the geometry URL ------------------------------------------
+
+GEOMETRY_SPHEROIDS = 5_000
+GEOMETRY_VERTICES = 64
+JSON_OUTLINES = """query($i: Int!) { image(id: $i) { segmentation {
+  spheroids { id exterior holes touchesBorder metrics { areaPx areaUm2 perimeterPx perimeterUm
+    equivalentDiameterPx equivalentDiameterUm circularity
+    sphericity convexity solidity feretMaxPx feretMinPx aspectRatio centroidX centroidY holeCount } } } } }"""
+GEOMETRY_URL = "query($i: Int!) { image(id: $i) { segmentation { geometryUrl } } }"
+
+
+def outline_records(count: int, vertices: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Stored records of ``count`` measured spheroids of ``vertices`` vertices on a 4096² image, every tenth
+    with a hole, with coordinates as smoothed outlines have them (no grid)."""
+    rng = np.random.default_rng(seed)
+    angles = np.linspace(0, 2 * np.pi, vertices, endpoint=False)
+    spheroids = []
+    for index in range(count):
+        cx, cy = rng.uniform(40, 4050, 2)
+        radius = rng.uniform(10, 30)
+        wobble = 1 + 0.06 * np.cos(3 * angles + rng.uniform(0, 6.28))
+        ring = np.stack(
+            [cx + radius * wobble * np.cos(angles), cy - radius * wobble * np.sin(angles)], axis=1
+        )
+        holes = ((ring[::-4] - (cx, cy)) * 0.3 + (cx, cy),) if index % 10 == 0 else ()  # clockwise
+        spheroids.append(Spheroid(ring, holes, id=index + 1))
+    return [spheroid_record(s) for s in measure_all(spheroids, 0.65)]
+
+
+async def prepare_geometry(url: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Migrate, and store a user with a token, a project and one image whose version 1 holds ``records``."""
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        async with session_factory(engine).begin() as session:
+            owner = await users.create_user(session, "reviewer", NO_PASSWORD, "member")
+            assert owner is not None
+            token = new_token()
+            await users.create_session(session, owner.id, hash_token(token), dt.timedelta(hours=2))
+            project = await projects.create_project(session, "Dense wells", "", owner.id)
+            now = utcnow()
+            image = Image(
+                project_id=project.id, name="dense.tif", content_hash="cd" * 32, format="tiff",
+                width=4096, height=4096, bit_depth=16, pixel_size_um=0.65, byte_size=33_554_432,
+                segmentation_status="done", current_version=1, spheroid_count=len(records),
+                last_spheroid_id=len(records), created_at=now, updated_at=now,
+            )  # fmt: skip
+            session.add(image)
+            await session.flush()
+            await session.execute(
+                insert(SegmentationVersion),
+                [{**_segmentation_row(image.id, 1, records, [owner.id], random.Random(0)), "origin": "job"}],
+            )
+        return {"token": token, "image": image.id}
+    finally:
+        await engine.dispose()
+
+
+async def measure_geometry(url: str, storage: Path, seed: dict[str, Any], repeats: int) -> dict[str, Any]:
+    # 5,000 spheroids cost 5,007 with the default budget of 5,000: the JSON field cannot return them at all
+    # unless the budget is raised, as it is here so that it can be measured
+    server = ServerProcess(url, storage, True, max_cost="100000")
+    headers = {"Authorization": f"Bearer {seed['token']}"}
+    try:
+        await server.wait_ready()
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=300) as client:
+
+            async def graphql(query: str) -> httpx.Response:
+                payload = {"query": query, "variables": {"i": seed["image"]}}
+                response = await client.post("/graphql", json=payload, headers=headers)
+                if response.status_code != 200 or b'"errors"' in response.content[:200]:
+                    raise RuntimeError(f"request failed: {response.status_code} {response.text[:300]}")
+                return response
+
+            async def json_field() -> tuple[int, int]:
+                response = await graphql(JSON_OUTLINES)
+                spheroids = response.json()["data"]["image"]["segmentation"]["spheroids"]
+                return len(response.content), len(spheroids)
+
+            geometry_url = (await graphql(GEOMETRY_URL)).json()["data"]["image"]["segmentation"][
+                "geometryUrl"
+            ]
+
+            async def geometry() -> tuple[int, int]:
+                response = await client.get(geometry_url)
+                response.raise_for_status()
+                return len(response.content), decode_outlines(response.content).spheroid_count
+
+            cold_ms, (geometry_bytes, decoded) = await _timed(geometry)
+            warm_ms = [(await _timed(geometry))[0] for _ in range(repeats)]
+            url_ms = [(await _timed(lambda: graphql(GEOMETRY_URL)))[0] for _ in range(repeats)]
+            json_ms, (json_bytes, listed) = [], (0, 0)
+            for _ in range(max(3, repeats // 4)):
+                elapsed, (json_bytes, listed) = await _timed(json_field)
+                json_ms.append(elapsed)
+            data = (await client.get(geometry_url)).content
+        assert decoded == listed == GEOMETRY_SPHEROIDS, (decoded, listed)
+        warm = statistics.median(warm_ms)
+        return {
+            "spheroids": GEOMETRY_SPHEROIDS,
+            "vertices_per_ring": GEOMETRY_VERTICES,
+            "json_field": {"ms": statistics.median(json_ms), "bytes": json_bytes, "requests": len(json_ms)},
+            "geometry_url": {
+                "cold_ms": cold_ms,
+                "warm_ms": warm,
+                "bytes": geometry_bytes,
+                "requests": len(warm_ms),
+                "url_query_ms": statistics.median(url_ms),
+            },
+            "bytes_ratio": json_bytes / geometry_bytes,
+            "time_ratio_warm": statistics.median(json_ms) / warm,
+            "compression": compare_compression(data),
+            "goals": {
+                "warm_fetch_and_decode_under_150ms": warm < 150,
+                "at_least_3x_fewer_bytes": json_bytes >= 3 * geometry_bytes,
+            },
+        }
+    finally:
+        server.stop()
+
+
+async def _timed(call: Any) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = await call()
+    return (time.perf_counter() - start) * 1000, result
+
+
+def compare_compression(data: bytes, repeats: int = 5) -> dict[str, Any]:
+    """The same outlines with zlib inside the format, raw with gzip as a Content-Encoding would carry them,
+    and raw: bytes on the wire and milliseconds to decompress and decode (medians)."""
+    import gzip
+
+    outlines = decode_outlines(data)
+    raw = encode_outlines(outlines, compress=False)
+    variants = {
+        "zlib_in_format": (encode_outlines(outlines), decode_outlines),
+        "gzip_content_encoding": (gzip.compress(raw, 6), lambda b: decode_outlines(gzip.decompress(b))),
+        "uncompressed": (raw, decode_outlines),
+    }
+    result: dict[str, Any] = {}
+    for name, (wire, read) in variants.items():
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            read(wire)
+            times.append((time.perf_counter() - start) * 1000)
+        result[name] = {"bytes": len(wire), "decode_ms": statistics.median(times)}
+    start = time.perf_counter()
+    encode_outlines(outlines)
+    result["encode_ms"] = (time.perf_counter() - start) * 1000
+    return result
+
+
+async def bench_geometry(name: str, url: str, storage: Path, args: argparse.Namespace) -> dict[str, Any]:
+    start = time.perf_counter()
+    records = outline_records(GEOMETRY_SPHEROIDS, GEOMETRY_VERTICES)
+    seed = await prepare_geometry(url, records)
+    print(
+        f"  {name}: seeded {GEOMETRY_SPHEROIDS:,} spheroids in {time.perf_counter() - start:.1f} s",
+        flush=True,
+    )
+    return await measure_geometry(url, storage, seed, 8 if args.quick else 30)
+
+
+def print_geometry(report: dict[str, Any]) -> None:
+    print(f"\nOutlines of one image: {GEOMETRY_SPHEROIDS:,} spheroids x {GEOMETRY_VERTICES} vertices")
+    print(f"{'database':<11}{'JSON field ms':>14}{'bytes':>12}{'URL cold ms':>13}{'warm ms':>9}{'bytes':>11}"
+          f"{'fewer bytes':>13}{'faster':>8}")  # fmt: skip
+    for name, result in report["geometry"].items():
+        json_field, binary = result["json_field"], result["geometry_url"]
+        print(
+            f"{name:<11}{json_field['ms']:>14.0f}{json_field['bytes']:>12,}{binary['cold_ms']:>13.0f}"
+            f"{binary['warm_ms']:>9.1f}{binary['bytes']:>11,}{result['bytes_ratio']:>12.1f}x"
+            f"{result['time_ratio_warm']:>7.0f}x"
+        )
+        compression = ", ".join(
+            f"{variant} {value['bytes']:,} B / {value['decode_ms']:.1f} ms"
+            for variant, value in result["compression"].items()
+            if isinstance(value, dict)
+        )
+        print(f"{'':<11}decode: {compression}; encode {result['compression']['encode_ms']:.0f} ms")
+        goals = ", ".join(f"{goal}: {'met' if ok else 'NOT met'}" for goal, ok in result["goals"].items())
+        print(f"{'':<11}{goals}")
+
+
 # -- the run -------------------------------------------------------------------------------------------------
 
 
@@ -520,13 +719,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10_000, help="images in the large project")
     parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
+    parser.add_argument("--parts", default="page,geometry", help="comma-separated: page,geometry")
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve()
         return
-    report: dict[str, Any] = {
+    parts = set(args.parts.split(","))
+    if parts - {"page", "geometry"}:
+        raise SystemExit(f"unknown parts {sorted(parts - {'page', 'geometry'})}: use page and geometry")
+    previous = RESULTS / "api.json"
+    report: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
+    page: dict[str, Any] = {
         "images": args.images,
         "page_size": PAGE_SIZE,
         "clients": CLIENTS,
@@ -538,6 +743,11 @@ def main() -> None:
         "included, PostgreSQL's backend processes not).",
         "databases": {},
     }
+    if "page" in parts:
+        report.update(page)
+    if "geometry" in parts:
+        report["geometry"] = {}
+        report["geometry_load_average_start"] = os.getloadavg()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="spheroseg-bench-api-") as tmp:
         for name in args.databases.split(","):
@@ -552,16 +762,34 @@ def main() -> None:
             else:
                 raise SystemExit(f"unknown database {name!r}: use sqlite or postgresql")
             try:
-                report["databases"][name] = asyncio.run(bench_database(name, url, Path(tmp) / "blobs", args))
+                if "page" in parts:
+                    report["databases"][name] = asyncio.run(
+                        bench_database(name, url, Path(tmp) / "blobs", args)
+                    )
+                if "geometry" in parts:
+                    if postgres is not None:
+                        postgres.psql("CREATE DATABASE geometry")
+                        url = postgres.url("geometry")
+                    else:
+                        url = f"sqlite+aiosqlite:///{Path(tmp) / 'geometry.sqlite3'}"
+                    report["geometry"][name] = asyncio.run(
+                        bench_geometry(name, url, Path(tmp) / "blobs", args)
+                    )
             finally:
                 if postgres is not None:
                     postgres.stop()
-    report["load_average_end"] = os.getloadavg()
-    report["seconds"] = round(time.perf_counter() - started, 1)
-    print_table(report)
+    seconds = round(time.perf_counter() - started, 1)
+    if "page" in parts:
+        report["load_average_end"] = os.getloadavg()
+        report["seconds"] = seconds
+        print_table(report)
+    if "geometry" in parts:
+        report["geometry_load_average_end"] = os.getloadavg()
+        report["geometry_seconds"] = seconds
+        print_geometry(report)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "api.json").write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {RESULTS / 'api.json'} in {report['seconds']} s")
+    print(f"\nwrote {RESULTS / 'api.json'} in {seconds} s")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """The segmentation core: everything that runs on a Dask worker, and how workers are launched.
 
 Image reading (:mod:`cluster.imaging`), segmenters behind one protocol (:mod:`cluster.segmenter`),
-masks to polygons with holes (:mod:`cluster.polygons`), morphology metrics (:mod:`cluster.metrics`)
-and exports (:mod:`cluster.exports`). This package imports neither ``server`` nor ``workbench``, and no Qt,
-GraphQL or SQL.
+masks to polygons with holes (:mod:`cluster.polygons`), morphology metrics (:mod:`cluster.metrics`),
+exports (:mod:`cluster.exports`) and the binary outlines format clients load (:mod:`cluster.outlines`).
+This package imports neither ``server`` nor ``workbench``, and no Qt, GraphQL or SQL.
 
 **The public face.** ``server`` and ``workbench`` use only the names below, imported from ``cluster``
 itself (an import-linter contract keeps them out of the modules behind it), so the modules can move and
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         ImageTooLargeError,
         MetricError,
         NoCapableWorkerError,
+        OutlinesFormatError,
         SegmentationError,
     )
     from cluster.exports import ALL_FORMATS, write_exports
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     )
     from cluster.metrics import SpheroidMetrics, measure, touches_border
     from cluster.monitor import ClusterStatus, WorkerStatus, cluster_status
+    from cluster.outlines import MEDIA_TYPE as OUTLINES_MEDIA_TYPE
+    from cluster.outlines import Outlines, decode_outlines, encode_outlines
     from cluster.pipeline import ImageOutcome
     from cluster.segmentation import Segmentation, Spheroid, as_ring
     from cluster.watch import WorkerChange, WorkerChangeKind, WorkerWatch
@@ -58,6 +61,8 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "checked_parameters": ("cluster.methods", "checked_parameters"),
     "close_client": ("cluster.launch.deployment", "close_client"),
     "cluster_status": ("cluster.monitor", "cluster_status"),
+    "decode_outlines": ("cluster.outlines", "decode_outlines"),
+    "encode_outlines": ("cluster.outlines", "encode_outlines"),
     "ClusterSpec": ("cluster.launch", "ClusterSpec"),
     "ClusterStatus": ("cluster.monitor", "ClusterStatus"),
     "connect_client": ("cluster.launch.deployment", "connect"),
@@ -79,6 +84,9 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "ModelInfo": ("cluster.methods", "ModelInfo"),
     "NoCapableWorkerError": ("cluster.exceptions", "NoCapableWorkerError"),
     "ParameterInfo": ("cluster.methods", "ParameterInfo"),
+    "Outlines": ("cluster.outlines", "Outlines"),
+    "OUTLINES_MEDIA_TYPE": ("cluster.outlines", "MEDIA_TYPE"),
+    "OutlinesFormatError": ("cluster.exceptions", "OutlinesFormatError"),
     "read_image": ("cluster.imaging", "read_image"),
     "resolve_target": ("cluster.launch.control", "resolve_target"),
     "Segmentation": ("cluster.segmentation", "Segmentation"),
@@ -104,6 +112,7 @@ __all__ = [
     "DEFAULT_METHOD",
     "JOB_PARAMETERS",
     "METHODS",
+    "OUTLINES_MEDIA_TYPE",
     "ClusterSpec",
     "ClusterStatus",
     "Deployment",
@@ -116,6 +125,8 @@ __all__ = [
     "MetricError",
     "ModelInfo",
     "NoCapableWorkerError",
+    "Outlines",
+    "OutlinesFormatError",
     "ParameterInfo",
     "ReadSettings",
     "Segmentation",
@@ -135,7 +146,9 @@ __all__ = [
     "close_client",
     "cluster_status",
     "connect_client",
+    "decode_outlines",
     "describe_methods",
+    "encode_outlines",
     "launch_cluster",
     "measure",
     "read_image",

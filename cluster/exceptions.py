@@ -10,6 +10,7 @@ Every error a user can cause carries a message that names the file or field and 
     │   ├── ImageTooLargeError        more pixels or decoded bytes than the limit; refused before decoding
     │   └── SourceUnavailableError    a reference (path, s3:// key, URL) could not be fetched
     ├── GeometryError             a ring or polygon is invalid and cannot be repaired
+    ├── OutlinesFormatError       bytes that are no readable outlines file (truncated, corrupt, forged, newer)
     ├── MetricError               a metric cannot be computed for this shape
     ├── SegmentationError         a segmenter failed on an image
     ├── ExportError               results could not be written
@@ -38,6 +39,7 @@ __all__ = [
     "ImageTooLargeError",
     "MetricError",
     "NoCapableWorkerError",
+    "OutlinesFormatError",
     "SegmentationError",
     "SourceUnavailableError",
     "SpherosegError",
@@ -80,6 +82,11 @@ class ImageTooLargeError(ImageReadError):
 
 class GeometryError(SpherosegError):
     """A ring or polygon is invalid and cannot be repaired."""
+
+
+class OutlinesFormatError(SpherosegError):
+    """Bytes given to :func:`cluster.outlines.decode_outlines` are not a readable outlines file: truncated,
+    corrupt, forged, or written in a newer format version."""
 
 
 class MetricError(SpherosegError):

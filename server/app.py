@@ -1,4 +1,5 @@
-"""The Starlette application: ``/graphql``, uploads, signed blob downloads, health and Prometheus metrics.
+"""The Starlette application: ``/graphql``, uploads, signed blob downloads, outlines with a token, health
+and Prometheus metrics.
 
 ``create_app(Settings())`` builds everything from settings; tests pass their own settings and talk to it
 in-process through ``httpx.ASGITransport``.
@@ -18,6 +19,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from server.api.body_limit import BodyLimitMiddleware
 from server.api.graphql_app import GraphQLApp
+from server.api.outlines import version_outlines
 from server.api.upload import upload_images
 from server.composition import Services
 from server.delivery import CacheControlMiddleware, ImageEndpoint
@@ -84,6 +86,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/metrics", metrics),
             Route("/api/projects/{project_id}/images", upload_images, methods=["POST"]),
             Route("/api/blobs/{key:path}", blob),
+            Route("/api/images/{image_id}/segmentations/{version}/geometry", version_outlines),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/img/{path:path}", images, methods=["GET", "HEAD"]),

@@ -16,9 +16,12 @@ one way the desktop reads them, Qt-free so it is tested without a window:
 - every request has a timeout.
 
 ``X-Display-Range`` (the contrast stretch the server applied) is parsed into :class:`DisplayRange`, so the
-viewer can show true pixel values under an 8-bit preview. Errors::
+viewer can show true pixel values under an 8-bit preview. A segmentation version's outlines
+(``Segmentation.geometryUrl``, immutable like a rendition) come through the same cache and retries, decoded
+into arrays off the event loop by ``cluster.decode_outlines`` (:meth:`ImageFetcher.fetch_outlines`). Errors::
 
-    FetchError             the image could not be fetched (``status`` when the server answered)
+    FetchError             the image could not be fetched (``status`` when the server answered), or
+                           outlines were not readable
     └── LinkExpiredError       403: expired or invalid signature; get new URLs from the API
 """
 
@@ -35,6 +38,8 @@ from types import TracebackType
 import httpx
 from hishel import AsyncSqliteStorage, CacheOptions
 from hishel.httpx import AsyncCacheTransport
+
+from cluster import Outlines, OutlinesFormatError, decode_outlines
 
 __all__ = ["DisplayRange", "FetchError", "FetchedImage", "ImageFetcher", "LinkExpiredError"]
 
@@ -149,6 +154,14 @@ class ImageFetcher:
                     continue
                 return self._result(url, response)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def fetch_outlines(self, url: str) -> Outlines:
+        """A version's outlines from its ``geometryUrl`` (disk cache first), decoded in a thread."""
+        fetched = await self.fetch(url)
+        try:
+            return await asyncio.to_thread(decode_outlines, fetched.content)
+        except OutlinesFormatError as error:
+            raise FetchError(url, f"the outlines could not be read: {error}") from error
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after is not None:

@@ -16,22 +16,31 @@ saved unmeasured by an older server has ``{}``): reading such a record measures 
 what is missing, keeping every stored value. Rows also keep totals of the metrics (count, area, diameter)
 for the project counters.
 
-Nothing else reads or writes this JSON: the API, the exports and the job results see cluster objects.
+Nothing else reads or writes this JSON: the API, the exports and the job results see cluster objects, and
+the binary geometry (:func:`outlines_of_records`) sees ``cluster.Outlines`` arrays read straight from it.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from cluster import GeometryError, MetricError, Segmentation, Spheroid, SpheroidMetrics, measure
+from cluster import GeometryError, MetricError, Outlines, Segmentation, Spheroid, SpheroidMetrics, measure
 from server.db.models import Image, SegmentationVersion
 from server.domain.versions import Provenance, SaveOrigin
 
-__all__ = ["segmentation_of", "spheroid_of", "spheroid_record", "spheroids_of_row", "version_row"]
+__all__ = [
+    "outlines_of_records",
+    "segmentation_of",
+    "spheroid_of",
+    "spheroid_record",
+    "spheroids_of_row",
+    "version_row",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -116,3 +125,50 @@ def _completed(
         logger.warning("stored spheroid cannot be measured, its metrics stay unknown: %s", error)
         return None
     return SpheroidMetrics.from_dict({**measured, **stored})
+
+
+def outlines_of_records(image: Image, version: int, records: Sequence[Mapping[str, Any]]) -> Outlines:
+    """The outlines of a stored version as arrays, read straight from its records (no spheroid objects,
+    several times faster): the binary geometry's source. A record without every metric is read through
+    :func:`spheroid_of`, which measures what is missing; NaN stands for an unknown value."""
+    names = SpheroidMetrics.names()
+    ids: list[int] = []
+    ring_counts: list[int] = []
+    vertex_counts: list[int] = []
+    coordinates: list[float] = []
+    rows: list[list[float]] = []
+    nan = float("nan")
+    for record in records:
+        stored: Mapping[str, Any] = record.get("metrics") or {}
+        if not all(name in stored for name in names):
+            stored = _metrics_dict(spheroid_of(record, image.pixel_size_um))
+        rings = [record["exterior"], *(record.get("holes") or ())]
+        ids.append(record.get("id") or -1)
+        ring_counts.append(len(rings))
+        for ring in rings:
+            vertex_counts.append(len(ring))
+            coordinates.extend(itertools.chain.from_iterable(ring))
+        rows.append([nan if stored[name] is None else stored[name] for name in names])
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
+    return Outlines(
+        width=image.width,
+        height=image.height,
+        version=version,
+        ids=np.array(ids, dtype=np.int64),
+        ring_offsets=_offsets(ring_counts),
+        vertex_offsets=_offsets(vertex_counts),
+        vertices=np.array(coordinates, dtype=np.float64).reshape(-1, 2),
+        metrics={name: table[:, index] for index, name in enumerate(names)},
+    )
+
+
+def _metrics_dict(spheroid: Spheroid) -> dict[str, Any]:
+    if spheroid.metrics is not None:
+        return spheroid.metrics.as_dict()
+    return dict.fromkeys(SpheroidMetrics.names())
+
+
+def _offsets(counts: Sequence[int]) -> np.ndarray[Any, np.dtype[np.int64]]:
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return offsets

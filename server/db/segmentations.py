@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, Text, cast, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -31,6 +31,7 @@ __all__ = [
     "save_segmentation",
     "segmentation_at",
     "spheroids_of",
+    "spheroids_text",
     "version_of",
 ]
 
@@ -89,6 +90,18 @@ async def version_of(db: AsyncSession, image_id: int, version: int) -> Segmentat
         )
     )
     return found
+
+
+async def spheroids_text(db: AsyncSession, image_id: int, version: int) -> str | None:
+    """The stored spheroid records of a version as JSON text, unparsed (``None`` without that version):
+    parsing a version of thousands of spheroids takes long enough that callers do it off the event loop
+    (:func:`server.db.records.outlines_of_records`)."""
+    text: str | None = await db.scalar(
+        select(cast(SegmentationVersion.spheroids, Text)).where(
+            SegmentationVersion.image_id == image_id, SegmentationVersion.version == version
+        )
+    )
+    return text
 
 
 async def segmentation_at(db: AsyncSession, image_id: int, version: int) -> Segmentation | None:

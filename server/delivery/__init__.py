@@ -11,6 +11,8 @@ immutable URLs that any HTTP cache or CDN can keep, never through the GraphQL AP
   imgproxy, a custom template); :mod:`~server.delivery.responsive`: width ladder, DPR-aware quality;
 - :mod:`~server.delivery.headers`: Cache-Control classes, ETags, ranges, purge tags;
 - :mod:`~server.delivery.endpoint`: the ``/img/…`` origin endpoint;
+- :mod:`~server.delivery.outlines`: a segmentation version's outlines in the binary format of
+  ``cluster.outlines``, encoded once and served at signed ``/img/…/outlines-v<version>.bin`` paths;
 - :mod:`~server.delivery.purge`: CloudFront, Cloudflare, Fastly and nginx-cache purges;
 - :mod:`~server.delivery.service` and :mod:`~server.delivery.assembly`: the long-lived service and how
   settings make it.

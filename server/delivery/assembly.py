@@ -141,6 +141,7 @@ def build_builder(settings: Settings, signer: UrlSigner, master: RenditionSpec) 
         dit_bucket=settings.delivery_dit_bucket or bucket,
         object_key=lambda key: f"{prefix}/{key}" if prefix else key,
         cloudfront_signer=sign,
+        origin_url=settings.public_url,
     )
 
 

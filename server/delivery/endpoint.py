@@ -1,4 +1,5 @@
-"""``GET /img/…``: originals and renditions behind signed, cacheable URLs (no bearer token needed).
+"""``GET /img/…``: originals, renditions and segmentation outlines behind signed, cacheable URLs (no bearer
+token needed).
 
 Answers, in order of checking:
 
@@ -6,7 +7,9 @@ Answers, in order of checking:
   out key looks like nothing at all);
 - 403 for a tampered or expired signature;
 - 404 when the image no longer exists or is not the one the path names (deleted since the URL was given);
-- 304 when ``If-None-Match`` holds the strong ETag (the content hash, plus the rendition's digest);
+- 404 for outlines (``outlines-v<version>.bin``) of a version the image does not have;
+- 304 when ``If-None-Match`` holds the strong ETag (the content hash, plus the rendition's digest, or the
+  image id and version of outlines);
 - 413 for an original over the pixel limit, refused from its header before any decoding; 422 for one
   that cannot be decoded;
 - 200, or 206 for a ``Range`` of an original (streamed from the store, never read whole), with
@@ -24,10 +27,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from cluster import ImageReadError, ImageTooLargeError
+from cluster import OUTLINES_MEDIA_TYPE, ImageReadError, ImageTooLargeError
 from server.db import images
+from server.db.models import Image
 from server.delivery.headers import IMMUTABLE, NO_STORE, etag_matches, parse_range, tag_headers
 from server.delivery.keyring import Keyring
+from server.delivery.outlines import outlines_version
 from server.delivery.service import Delivery
 from server.delivery.signing import ImagePath, PathProblem
 from server.delivery.specs import RenditionSpec, SpecError
@@ -77,6 +82,9 @@ class ImageEndpoint:
         if row is None or row.project_id != verified.project_id or row.content_hash != verified.content_hash:
             return _refuse(404, "not found")
         headers = {**tag_headers(row.project_id, row.id), "X-Content-Type-Options": "nosniff"}
+        version = outlines_version(verified.name)
+        if version is not None:
+            return await self._outlines(request, row, version, headers)
         try:
             if verified.is_original:
                 return await self._original(request, verified, _ORIGINAL_TYPES.get(row.format), headers)
@@ -118,6 +126,17 @@ class ImageEndpoint:
         # signed URL may ask for them, so no request holds more than a few chunks in memory.
         chunks = await self.delivery.store.read_range(key, start, end)
         return StreamingResponse(chunks, status_code=status, media_type=media, headers=headers)
+
+    async def _outlines(
+        self, request: Request, image: Image, version: int, headers: dict[str, str]
+    ) -> Response:
+        encoded = await self.delivery.outlines.get(self.db, image, version)
+        if encoded is None:
+            return _refuse(404, "not found")
+        headers.update({"ETag": encoded.etag, "Cache-Control": IMMUTABLE})
+        if etag_matches(request.headers.get("if-none-match"), encoded.etag):
+            return Response(status_code=304, headers=headers)
+        return _body(request, encoded.data, 200, OUTLINES_MEDIA_TYPE, headers)
 
     async def _rendition(self, request: Request, path: ImagePath, headers: dict[str, str]) -> Response:
         try:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cluster import DEFAULT_MAX_DECODED_BYTES
+from server.delivery.outlines import OutlinesCache, outlines_name
 from server.delivery.purge import Purger, PurgeReport, PurgeRequest
 from server.delivery.renditions import Rendition, Stretch, read_stretch, render
 from server.delivery.responsive import quality_for, snap_width
@@ -36,7 +37,10 @@ from server.delivery.urls import ImageRef, UrlBuilder
 from server.exceptions import BlobNotFoundError, StorageError
 from server.storage import BlobStore, image_key
 
-__all__ = ["BACKGROUND_NICENESS", "Delivery", "StoredRendition"]
+__all__ = ["BACKGROUND_NICENESS", "OUTLINES_CACHE_BYTES", "Delivery", "StoredRendition"]
+
+OUTLINES_CACHE_BYTES = 64 * 2**20
+"""Encoded outlines kept in memory (about 40 versions of 5,000 spheroids of 64 vertices)."""
 
 BACKGROUND_NICENESS = 19
 """Where Linux's idle scheduling class is missing: the lowest CPU priority (``nice``) instead."""
@@ -96,6 +100,7 @@ class Delivery:
         master: RenditionSpec,
         render_threads: int = 2,
         background_processes: int = 0,
+        outlines_cache_bytes: int = OUTLINES_CACHE_BYTES,
     ) -> None:
         self.store = store
         self.signer = signer
@@ -111,6 +116,7 @@ class Delivery:
         self._background_pool: ProcessPoolExecutor | None = None
         self._in_flight: dict[str, _InFlight] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self.outlines = OutlinesCache(outlines_cache_bytes)
         self.renders = 0
         """Renditions rendered by this process (not read back from the store): for tests and metrics."""
 
@@ -135,6 +141,10 @@ class Delivery:
 
     def rendition_url(self, ref: ImageRef, spec: RenditionSpec) -> str:
         return self.builder.rendition(ref, spec)
+
+    def outlines_url(self, ref: ImageRef, version: int) -> str:
+        """The signed URL of a segmentation version's outlines (:mod:`server.delivery.outlines`)."""
+        return self.builder.plain(ref, outlines_name(version))
 
     def allowed_name(self, name: str) -> bool:
         """Whether the origin serves this rendition: any spec when it renders, else only the master."""

@@ -80,6 +80,10 @@ class UrlBuilder(Protocol):
 
     def rendition(self, ref: ImageRef, spec: RenditionSpec) -> str: ...
 
+    def plain(self, ref: ImageRef, name: str) -> str:
+        """The URL of a signed path the origin serves as it is (a version's outlines)."""
+        ...
+
 
 class _Signed:
     """What every builder shares: the origin's signer, the base URL and the display master's spec."""
@@ -100,6 +104,15 @@ class _Signed:
 
     def master_path(self, ref: ImageRef) -> ImagePath:
         return self.path(ref, self.master.segment())
+
+    def plain(self, ref: ImageRef, name: str) -> str:
+        """A signed path served by the origin as it is (outlines), on the base that passes it there
+        unchanged: the CDN's, or where an image transformer sits there, the origin's own."""
+        return join_url(self.plain_base, self.path(ref, name).path())
+
+    @property
+    def plain_base(self) -> str:
+        return self.base_url
 
 
 class OriginBuilder(_Signed):
@@ -169,6 +182,10 @@ class ImgproxyBuilder(_Signed):
         self.salt = salt
         self.source_base = source_base
 
+    @property
+    def plain_base(self) -> str:
+        return self.source_base
+
     def rendition(self, ref: ImageRef, spec: RenditionSpec) -> str:
         kind = "fill" if spec.fit is Fit.COVER else "fit"
         enlarge = 0 if spec.fit is Fit.SCALE_DOWN else 1
@@ -195,8 +212,10 @@ class CloudFrontBuilder(_Signed):
         dit_bucket: str = "",
         object_key: Callable[[str], str] = lambda key: key,
         cloudfront_signer: Callable[[str, dt.datetime], str] | None = None,
+        origin_url: str = "",
     ) -> None:
         super().__init__(signer, base_url, master)
+        self.origin_url = origin_url
         self.request_format = request_format
         self.transforms_at_edge = request_format == "dit"
         self.dit_bucket = dit_bucket
@@ -215,6 +234,11 @@ class CloudFrontBuilder(_Signed):
             request["edits"] = edits
         encoded = base64.b64encode(json.dumps(request, separators=(",", ":")).encode()).decode()
         return join_url(self.base_url, "/" + encoded)
+
+    def plain(self, ref: ImageRef, name: str) -> str:
+        if self.request_format == "dit":  # the distribution transforms images: the origin serves these
+            return join_url(self.origin_url or self.base_url, self.path(ref, name).path())
+        return self._finish(super().plain(ref, name))
 
     def original(self, ref: ImageRef) -> str:
         if self.request_format == "dit":

@@ -9,9 +9,11 @@ points only translate: GraphQL resolvers into GraphQL types and ``…Result`` un
 HTTP answers, the command line into messages. A GraphQL resolver passes its request's DataLoaders as the
 :class:`~server.services.permissions.RoleLookup`, so a check its permission class made costs nothing again.
 
-Modules: ``runtime`` (what services work with), ``permissions`` (who asks, what they may do),
-``limits`` and ``events`` (rate limits, announcing, and the streams subscriptions follow), ``watches``
-(whether an open subscription may go on), and one module per subject: ``uploads``, ``images``,
-``segmentations``, ``exports``, ``projects``, ``jobs``, ``methods``, ``users``, ``cluster``, ``cdn``,
-``signing``, ``blobs`` (removing unused originals) and ``spool`` (the folder uploads arrive in).
+Modules: ``runtime`` (what services work with), ``permissions`` (who asks, what they may do), ``limits`` and
+``events`` (rate limits, announcing, and the streams subscriptions follow), ``watches`` (whether an open
+subscription may go on), and one module per subject: ``uploads``, ``images``, ``segmentations``, ``outlines``
+(a version's binary outlines), ``exports``, ``projects``, ``jobs``, ``methods``, ``users``, ``cluster``,
+``cdn``, ``signing``, ``blobs`` (removing unused originals) and ``spool`` (the folder uploads arrive in),
+``sessions`` (tokens, bootstrap tokens), ``installation`` (migrating, the local user) and ``health``
+(readiness).
 """

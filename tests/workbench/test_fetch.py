@@ -6,12 +6,14 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from cluster import Outlines, Segmentation, Spheroid, encode_outlines
 from workbench.fetch import DisplayRange, FetchedImage, FetchError, ImageFetcher, LinkExpiredError
 
 pytestmark = pytest.mark.anyio
@@ -31,7 +33,19 @@ class Origin:
         self.most_in_flight = 0
         self.failures_left = 0
         self.delay = 0.0
-        self.app = Starlette(routes=[Route("/img/{name}", self.image)])
+        self.app = Starlette(
+            routes=[Route("/img/{name}", self.image), Route("/outlines/{name}", self.outlines)]
+        )
+
+    async def outlines(self, request: Request) -> Response:
+        """A version's outlines as the server sends them (immutable), or bytes that are none."""
+        name = request.path_params["name"]
+        self.hits[name] = self.hits.get(name, 0) + 1
+        square = np.array([[10.0, 10.0], [30.0, 10.0], [30.0, 30.0], [10.0, 30.0]])
+        segmentation = Segmentation("w.png", 64, 48, [Spheroid(square, id=3), Spheroid(square + 20, id=5)])
+        body = encode_outlines(Outlines.of(segmentation)) if name != "garbled" else b"SSOL garbled"
+        headers = {"Cache-Control": "public, max-age=31536000, immutable", "ETag": f'"{name}"'}
+        return Response(body, media_type="application/vnd.spheroseg.outlines", headers=headers)
 
     async def image(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -127,3 +141,15 @@ async def test_cancelling_a_gallery_load_stops_its_requests() -> None:
             await task
         await asyncio.sleep(0.3)
     assert sum(origin.hits.values()) == 2  # only the two already running ever started
+
+
+async def test_outlines_are_decoded_into_arrays_and_kept_in_the_disk_cache(tmp_path: Path) -> None:
+    origin = Origin()
+    async with _fetcher(origin, tmp_path) as fetcher:
+        first = await fetcher.fetch_outlines("http://edge/outlines/v1")
+        again = await fetcher.fetch_outlines("http://edge/outlines/v1")
+        with pytest.raises(FetchError, match="outlines could not be read"):
+            await fetcher.fetch_outlines("http://edge/outlines/garbled")
+    assert first.ids.tolist() == again.ids.tolist() == [3, 5]
+    assert first.rings(1)[0].tolist() == [[30.0, 30.0], [50.0, 30.0], [50.0, 50.0], [30.0, 50.0]]
+    assert origin.hits["v1"] == 1  # immutable: the second came from disk

@@ -1,4 +1,5 @@
-"""A real edge: nginx caching in front of the origin, a gallery loaded three times, one image purged."""
+"""A real edge: nginx caching in front of the origin, a gallery loaded three times, one image purged; a
+version's outlines cached the same way."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cluster import decode_outlines
 from server.app import create_app
 from server.composition import Services
+from tests.server.api.test_projects import SAVE
 from tests.server.conftest import Api, make_settings, png_bytes
 from tests.server.edge import OriginCounter, require_nginx, serve, start_nginx
 from tests.server.starters import free_port
@@ -80,6 +83,47 @@ async def test_a_warm_edge_serves_the_gallery_and_a_purge_refetches_only_that_im
                 statuses = await _pass(viewer, urls)
                 assert counter.images() == [httpx.URL(urls[3]).path]  # that image, and nothing else
                 assert statuses == ["HIT"] * 3 + ["MISS"] + ["HIT"] * (IMAGES - 4)
+    finally:
+        if edge is not None:
+            edge.stop()
+        await services.close()
+
+
+async def test_the_edge_caches_a_versions_outlines_like_a_rendition(
+    database_url: str, tmp_path: Path
+) -> None:
+    require_nginx()
+    origin_port, edge_port = free_port(), free_port()
+    settings = make_settings(
+        database_url, str(tmp_path / "blobs"), public_url=f"http://127.0.0.1:{edge_port}"
+    )
+    services = Services.create(settings)
+    counter = OriginCounter(create_app(services=services))
+    edge = None
+    try:
+        async with serve(counter, origin_port) as origin_url:
+            edge = start_nginx(origin_port, edge_port, tmp_path / "edge")
+            async with httpx.AsyncClient(base_url=origin_url, timeout=30) as origin:
+                api = Api(origin, services)
+                owner = await api.user("owner")
+                project = await api.project(owner)
+                upload = await api.upload(owner, project, [("well.png", png_bytes(96, 80))])
+                image_id = upload.json()["files"][0]["imageId"]
+                square = [[10, 10], [30, 10], [30, 30], [10, 30]]
+                await api.ok(SAVE, owner, id=image_id, base=0, sph=[{"exterior": square}])
+                query = "query($i: Int!) { image(id: $i) { segmentation { geometryUrl } } }"
+                url = (await api.ok(query, owner, i=image_id))["image"]["segmentation"]["geometryUrl"]
+            assert url.startswith(edge.url + "/img/") and url.endswith("/outlines-v1.bin")
+            async with httpx.AsyncClient(timeout=30) as viewer:
+                counter.paths.clear()
+                statuses = []
+                for _ in range(3):
+                    response = await viewer.get(url)
+                    assert response.status_code == 200
+                    assert decode_outlines(response.content).metrics["area_px"].tolist() == [400.0]
+                    statuses.append(response.headers.get("x-cache-status"))
+                assert statuses == ["MISS", "HIT", "HIT"]
+                assert counter.images() == [httpx.URL(url).path]  # the origin encoded and sent it once
     finally:
         if edge is not None:
             edge.stop()

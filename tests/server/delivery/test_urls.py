@@ -257,3 +257,29 @@ def test_download_links_are_signed_for_one_blob_until_their_own_expiry() -> None
     assert signer.verify_message(message, key_id, expires, signature, now=expires + 1) is PathProblem.EXPIRED
     with pytest.raises(InvalidKeyError):  # only keys the server makes are ever signed
         download_message("../secret")
+
+
+def test_outlines_urls_are_plain_signed_paths_where_the_origin_answers_them() -> None:
+    """Outlines are served by the origin as they are: through a CDN that forwards paths, and around the
+    image transformers (imgproxy, CloudFront's DIT), which would read them as images."""
+    signer = _signer()
+    name = "outlines-v3.bin"
+    path = _signed(signer, name)
+    assert OriginBuilder(signer, "https://lab.example/seg/", MASTER).plain(REF, name) == (
+        "https://lab.example/seg" + path
+    )
+    assert CloudflareBuilder(signer, "https://images.lab.example", MASTER).plain(REF, name) == (
+        "https://images.lab.example" + path
+    )
+    assert FastlyBuilder(signer, "https://img.lab.example", MASTER).plain(REF, name) == (
+        "https://img.lab.example" + path
+    )
+    imgproxy = ImgproxyBuilder(signer, "https://imgproxy.example", MASTER, b"k", b"s", "http://origin:8000")
+    assert imgproxy.plain(REF, name) == "http://origin:8000" + path
+    dit = CloudFrontBuilder(
+        signer, "https://d1.cloudfront.net", MASTER, request_format="dit", origin_url="https://lab.example"
+    )
+    assert dit.plain(REF, name) == "https://lab.example" + path
+    plain = CloudFrontBuilder(signer, "https://d1.cloudfront.net", MASTER)
+    assert plain.plain(REF, name) == "https://d1.cloudfront.net" + path
+    assert signer.verify(path) == ImagePath(12, 345, SHA, name, "k1", signer.expiry(), path.split("/")[6])
