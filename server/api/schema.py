@@ -18,6 +18,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from server.api.cdn import CdnMutation
+from server.api.edits import SegmentationEditMutation
 from server.api.errors import log_error, without_suggestions
 from server.api.exports import ExportMutation
 from server.api.extensions import CachedParser, CostLimit, ErrorMasking, OperationMetrics
@@ -43,6 +44,7 @@ Mutation = merge_types(
         ProjectMutation,
         ImageMutation,
         SegmentationMutation,
+        SegmentationEditMutation,
         ExportMutation,
         CdnMutation,
         SigningMutation,

@@ -25,9 +25,16 @@ import numpy as np
 
 from cluster import GeometryError, MetricError, Segmentation, Spheroid, SpheroidMetrics, measure
 from server.db.models import Image, SegmentationVersion
-from server.domain.versions import Provenance, SaveOrigin
+from server.domain.versions import Provenance, SaveOrigin, StoredSpheroid
 
-__all__ = ["segmentation_of", "spheroid_of", "spheroid_record", "spheroids_of_row", "version_row"]
+__all__ = [
+    "segmentation_of",
+    "spheroid_of",
+    "spheroid_record",
+    "spheroids_of_row",
+    "stored_spheroids",
+    "version_row",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -61,16 +68,24 @@ def spheroids_of_row(row: SegmentationVersion, pixel_size_um: float | None) -> l
     return [spheroid_of(record, pixel_size_um) for record in row.spheroids]
 
 
+def stored_spheroids(row: SegmentationVersion | None) -> list[StoredSpheroid]:
+    """A version's spheroids as they are stored, in order, without reading their rings or metrics (an
+    edit passes the ones it does not touch to the next version as they are); none for ``None``."""
+    return [] if row is None else [StoredSpheroid(record["id"], record) for record in row.spheroids]
+
+
 def version_row(
     image_id: int,
     version: int,
     author_id: int | None,
     provenance: Provenance,
     origin: SaveOrigin,
-    spheroids: Sequence[Spheroid],
+    spheroids: Sequence[Spheroid | StoredSpheroid],
 ) -> SegmentationVersion:
-    """The row of a new version made of measured spheroids with ids, with its totals."""
-    measured = [s.metrics for s in spheroids if s.metrics is not None]
+    """The row of a new version made of measured spheroids with ids, with its totals; a stored spheroid
+    keeps its record as it is."""
+    records = [s.record if isinstance(s, StoredSpheroid) else spheroid_record(s) for s in spheroids]
+    metrics = [record.get("metrics") or {} for record in records]
     return SegmentationVersion(
         image_id=image_id,
         version=version,
@@ -79,10 +94,10 @@ def version_row(
         model_name=provenance.model_name,
         model_version=provenance.model_version,
         parameters=dict(provenance.parameters),
-        spheroids=[spheroid_record(s) for s in spheroids],
-        spheroid_count=len(spheroids),
-        area_sum_px=sum(m.area_px for m in measured),
-        diameter_sum_px=sum(m.equivalent_diameter_px for m in measured),
+        spheroids=records,
+        spheroid_count=len(records),
+        area_sum_px=sum(m.get("area_px") or 0.0 for m in metrics),
+        diameter_sum_px=sum(m.get("equivalent_diameter_px") or 0.0 for m in metrics),
     )
 
 

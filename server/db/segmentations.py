@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -21,16 +21,19 @@ from server.db.records import segmentation_of, spheroid_of, version_row
 from server.domain.errors import InvalidInputError, VersionConflictError
 from server.domain.review import ReviewStatus, SegmentationStatus, review_after_save
 from server.domain.spheroids import measure_missing
-from server.domain.versions import SegmentationSave, next_version, with_spheroid_ids
+from server.domain.versions import SegmentationSave, StoredSpheroid, next_version, with_spheroid_ids
 
 __all__ = [
+    "HistoryPage",
     "current_of",
     "current_segmentations",
-    "history_of",
+    "current_version_of",
+    "history_pages",
     "save_segmentation",
     "segmentation_at",
     "spheroids_of",
     "version_of",
+    "versions_of",
 ]
 
 logger = logging.getLogger(__name__)
@@ -68,17 +71,70 @@ async def spheroids_of(db: AsyncSession, segmentation_ids: Sequence[int]) -> dic
     }
 
 
-async def history_of(db: AsyncSession, image_ids: Sequence[int]) -> dict[int, list[SegmentationVersion]]:
-    result: dict[int, list[SegmentationVersion]] = {image_id: [] for image_id in image_ids}
-    rows = await db.scalars(
+HistoryPage = tuple[int, int, int | None]
+"""Which versions of an image's history: (image id, at most how many, older than which version; ``None``
+for the newest)."""
+
+
+async def history_pages(
+    db: AsyncSession, pages: Sequence[HistoryPage]
+) -> dict[HistoryPage, list[SegmentationVersion]]:
+    """Each page of history, newest first, without the spheroids (summary rows): one statement per
+    distinct (size, start) asked, whatever the number of images."""
+    result: dict[HistoryPage, list[SegmentationVersion]] = {page: [] for page in pages}
+    by_window: dict[tuple[int, int | None], list[int]] = {}
+    for image_id, first, before in pages:
+        by_window.setdefault((first, before), []).append(image_id)
+    for (first, before), image_ids in by_window.items():
+        for row in await db.scalars(_history_page(image_ids, first, before)):
+            result[(row.image_id, first, before)].append(row)
+    return result
+
+
+def _history_page(image_ids: Sequence[int], first: int, before: int | None) -> Select[SegmentationVersion]:
+    newest = func.row_number().over(
+        partition_by=SegmentationVersion.image_id, order_by=SegmentationVersion.version.desc()
+    )
+    ranked = select(SegmentationVersion.id, newest.label("rank")).where(
+        SegmentationVersion.image_id.in_(image_ids)
+    )
+    if before is not None:
+        ranked = ranked.where(SegmentationVersion.version < before)
+    window = ranked.subquery()
+    return (
         select(SegmentationVersion)
-        .where(SegmentationVersion.image_id.in_(image_ids))
+        .join(window, window.c.id == SegmentationVersion.id)
+        .where(window.c.rank <= first)
         .order_by(SegmentationVersion.image_id, SegmentationVersion.version.desc())
         .options(defer(SegmentationVersion.spheroids))
     )
-    for row in rows:
-        result[row.image_id].append(row)
-    return result
+
+
+async def versions_of(
+    db: AsyncSession, keys: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], SegmentationVersion]:
+    """The versions asked for as (image id, version), those that exist, without their spheroids."""
+    if not keys:
+        return {}
+    rows = await db.scalars(
+        select(SegmentationVersion)
+        .where(
+            or_(
+                *(
+                    (SegmentationVersion.image_id == image_id) & (SegmentationVersion.version == version)
+                    for image_id, version in keys
+                )
+            )
+        )
+        .options(defer(SegmentationVersion.spheroids))
+    )
+    return {(row.image_id, row.version): row for row in rows}
+
+
+async def current_version_of(db: AsyncSession, image_id: int) -> int | None:
+    """The image's current version number (0 without a segmentation); ``None`` when there is no image."""
+    found: int | None = await db.scalar(select(Image.current_version).where(Image.id == image_id))
+    return found
 
 
 async def version_of(db: AsyncSession, image_id: int, version: int) -> SegmentationVersion | None:
@@ -152,8 +208,13 @@ async def save_segmentation(db: AsyncSession, save: SegmentationSave) -> Segment
     return row
 
 
-async def _measured(spheroids: Sequence[Spheroid], pixel_size_um: float | None) -> list[Spheroid]:
-    """The spheroids, those without metrics measured (in a thread: big outlines take a while)."""
-    if all(spheroid.metrics is not None for spheroid in spheroids):
+async def _measured(
+    spheroids: Sequence[Spheroid | StoredSpheroid], pixel_size_um: float | None
+) -> list[Spheroid | StoredSpheroid]:
+    """The spheroids, those without metrics measured (in a thread: big outlines take a while); stored
+    ones as they are."""
+    if all(isinstance(s, StoredSpheroid) or s.metrics is not None for s in spheroids):
         return list(spheroids)
-    return await asyncio.to_thread(measure_missing, spheroids, pixel_size_um)
+    drawn = [s for s in spheroids if isinstance(s, Spheroid)]
+    measured = iter(await asyncio.to_thread(measure_missing, drawn, pixel_size_um))
+    return [s if isinstance(s, StoredSpheroid) else next(measured) for s in spheroids]

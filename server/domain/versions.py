@@ -8,14 +8,21 @@ applies every one of them the same way (``server.db.segmentations.save_segmentat
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cluster import Spheroid
 from server.domain.errors import InvalidSpheroidsError, VersionConflictError
 
-__all__ = ["Provenance", "SaveOrigin", "SegmentationSave", "next_version", "with_spheroid_ids"]
+__all__ = [
+    "Provenance",
+    "SaveOrigin",
+    "SegmentationSave",
+    "StoredSpheroid",
+    "next_version",
+    "with_spheroid_ids",
+]
 
 
 class SaveOrigin(enum.StrEnum):
@@ -41,17 +48,29 @@ class Provenance:
 
 
 @dataclass(frozen=True)
+class StoredSpheroid:
+    """A spheroid of a stored version, kept as it is stored: its ``record`` (the stored form, which only
+    ``server.db.records`` reads) goes into the next version untouched, neither rebuilt nor measured again.
+
+    Two are equal when their records are: the spheroid has not changed between the versions holding them.
+    """
+
+    id: int
+    record: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class SegmentationSave:
     """One save of an image's segmentation: ``spheroids`` become version ``base_version + 1``.
 
     ``base_version`` is the version the spheroids were made from (0 for an image without one); the save is
     refused when it is no longer the current one. Spheroids should carry their metrics; any that do not
-    are measured when saved.
+    are measured when saved. A :class:`StoredSpheroid` (an edit's untouched spheroids) is stored as it was.
     """
 
     image_id: int
     base_version: int
-    spheroids: Sequence[Spheroid]
+    spheroids: Sequence[Spheroid | StoredSpheroid]
     origin: SaveOrigin
     author_id: int | None = None
     provenance: Provenance = field(default_factory=Provenance)
@@ -68,7 +87,9 @@ def next_version(current_version: int, base_version: int) -> int:
     return current_version + 1
 
 
-def with_spheroid_ids(spheroids: Sequence[Spheroid], last_id: int) -> tuple[list[Spheroid], int]:
+def with_spheroid_ids(
+    spheroids: Sequence[Spheroid | StoredSpheroid], last_id: int
+) -> tuple[list[Spheroid | StoredSpheroid], int]:
     """The spheroids with ids, and the image's new last id.
 
     A spheroid keeps the id it has (an edit keeps the ids of what it did not touch, a revert those of the
@@ -87,9 +108,9 @@ def with_spheroid_ids(spheroids: Sequence[Spheroid], last_id: int) -> tuple[list
     if problems:
         raise InvalidSpheroidsError(problems)
     next_id = max([last_id, *seen])
-    named = []
+    named: list[Spheroid | StoredSpheroid] = []
     for spheroid in spheroids:
-        if spheroid.id is None:
+        if isinstance(spheroid, Spheroid) and spheroid.id is None:
             next_id += 1
             spheroid = spheroid.with_id(next_id)
         named.append(spheroid)
