@@ -12,11 +12,18 @@ before a metric existed lack it (and a spheroid saved unmeasured by an older ser
 a record measures the outline once to fill in what is missing, keeping every stored value. Rows also keep
 totals of the metrics (count, area, diameter) for the project counters.
 
+The array is written one record a line, each record with its id first and its metrics last
+(:class:`EncodedRecords`; still plain JSON to every reader). An edit reads a version as text and splits it
+into its records' texts (:func:`stored_spheroids`) without parsing numbers, and writes the records it did
+not touch back as the same text: an edit of one spheroid of 5,000 neither parses nor writes 5,000 outlines
+(a version written by an older server, one JSON line, is parsed once, by its first edit).
+
 Nothing else reads or writes this JSON: the API, the exports and the job results see cluster objects.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,8 +35,11 @@ from server.db.models import Image, SegmentationVersion
 from server.domain.versions import Provenance, SaveOrigin, StoredSpheroid
 
 __all__ = [
+    "EncodedRecords",
+    "json_text",
     "segmentation_of",
     "spheroid_of",
+    "spheroid_of_stored",
     "spheroid_record",
     "spheroids_of_row",
     "stored_spheroids",
@@ -64,14 +74,44 @@ def spheroid_of(record: Mapping[str, Any], pixel_size_um: float | None) -> Spher
     return spheroid if metrics is None else spheroid.with_metrics(metrics)
 
 
+def spheroid_of_stored(stored: StoredSpheroid, pixel_size_um: float | None) -> Spheroid:
+    """The spheroid a stored record's text holds (as :func:`spheroid_of`)."""
+    record: Mapping[str, Any] = json.loads(stored.record)
+    return spheroid_of(record, pixel_size_um)
+
+
 def spheroids_of_row(row: SegmentationVersion, pixel_size_um: float | None) -> list[Spheroid]:
-    return [spheroid_of(record, pixel_size_um) for record in row.spheroids]
+    records = json.loads(row.spheroids) if isinstance(row.spheroids, str) else row.spheroids
+    return [spheroid_of(record, pixel_size_um) for record in records]
 
 
-def stored_spheroids(row: SegmentationVersion | None) -> list[StoredSpheroid]:
-    """A version's spheroids as they are stored, in order, without reading their rings or metrics (an
-    edit passes the ones it does not touch to the next version as they are); none for ``None``."""
-    return [] if row is None else [StoredSpheroid(record["id"], record) for record in row.spheroids]
+class EncodedRecords(str):
+    """A version's records as the JSON text to store: ``[``, one record a line, ``]`` (``[]`` for none).
+    :func:`json_text`, the engine's JSON serializer, writes it as it is."""
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> EncodedRecords:
+        return cls("[\n" + ",\n".join(texts) + "\n]" if texts else "[]")
+
+
+def json_text(value: Any) -> str:
+    """The JSON serializer of the engine (every JSON column): :class:`EncodedRecords` as they are,
+    anything else through :func:`json.dumps`."""
+    return value if isinstance(value, EncodedRecords) else json.dumps(value)
+
+
+def stored_spheroids(stored: str | Sequence[Mapping[str, Any]] | None) -> list[StoredSpheroid]:
+    """A version's spheroids as they are stored, in order, from the column's text (or its parsed value):
+    split into the records' texts, not parsed, when written one a line; none for ``None``."""
+    if stored is None:
+        return []
+    if isinstance(stored, str):
+        if stored.startswith("[\n"):
+            return [StoredSpheroid(_id_of(line), line) for line in stored[2:-2].split(",\n")]
+        records: Sequence[Mapping[str, Any]] = json.loads(stored)
+    else:
+        records = stored
+    return [StoredSpheroid(record["id"], json.dumps(_id_first(record))) for record in records]
 
 
 def version_row(
@@ -83,9 +123,8 @@ def version_row(
     spheroids: Sequence[Spheroid | StoredSpheroid],
 ) -> SegmentationVersion:
     """The row of a new version made of measured spheroids with ids, with its totals; a stored spheroid
-    keeps its record as it is."""
-    records = [s.record if isinstance(s, StoredSpheroid) else spheroid_record(s) for s in spheroids]
-    metrics = [record.get("metrics") or {} for record in records]
+    keeps its record's text as it is."""
+    texts = [s.record if isinstance(s, StoredSpheroid) else json.dumps(spheroid_record(s)) for s in spheroids]
     return SegmentationVersion(
         image_id=image_id,
         version=version,
@@ -94,10 +133,10 @@ def version_row(
         model_name=provenance.model_name,
         model_version=provenance.model_version,
         parameters=dict(provenance.parameters),
-        spheroids=records,
-        spheroid_count=len(records),
-        area_sum_px=sum(m.get("area_px") or 0.0 for m in metrics),
-        diameter_sum_px=sum(m.get("equivalent_diameter_px") or 0.0 for m in metrics),
+        spheroids=EncodedRecords.of(texts),
+        spheroid_count=len(texts),
+        area_sum_px=sum(_stored_number(text, "area_px") for text in texts),
+        diameter_sum_px=sum(_stored_number(text, "equivalent_diameter_px") for text in texts),
     )
 
 
@@ -126,3 +165,30 @@ def _completed(
         logger.warning("stored spheroid cannot be measured, its metrics stay unknown: %s", error)
         return None
     return SpheroidMetrics.from_dict({**measured, **stored})
+
+
+_ID_PREFIX = '{"id": '
+
+
+def _id_of(line: str) -> int:
+    """The id of a record's text: read from its start (it comes first), else parsed."""
+    if line.startswith(_ID_PREFIX):
+        return int(line[len(_ID_PREFIX) : line.index(",", len(_ID_PREFIX))])
+    spheroid_id: int = json.loads(line)["id"]
+    return spheroid_id
+
+
+def _id_first(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record with its keys in the stored order (records numbered by migration 0006 have the id last)."""
+    return {"id": record["id"], **{key: value for key, value in record.items() if key != "id"}}
+
+
+def _stored_number(text: str, key: str) -> float:
+    """The metric ``key`` of a record's text, found from its end (metrics come last); 0 when absent."""
+    at = text.rfind(f'"{key}": ')
+    if at < 0:
+        return 0.0
+    start = at + len(key) + 4
+    ends = [end for end in (text.find(",", start), text.find("}", start)) if end >= 0]
+    value = text[start : min(ends)].strip()
+    return 0.0 if value == "null" else float(value)

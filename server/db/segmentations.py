@@ -11,13 +11,13 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, Text, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from cluster import Segmentation, Spheroid
 from server.db.models import Image, SegmentationVersion, utcnow
-from server.db.records import segmentation_of, spheroid_of, version_row
+from server.db.records import segmentation_of, spheroid_of, stored_spheroids, version_row
 from server.domain.errors import InvalidInputError, VersionConflictError
 from server.domain.review import ReviewStatus, SegmentationStatus, review_after_save
 from server.domain.spheroids import measure_missing
@@ -32,6 +32,7 @@ __all__ = [
     "save_segmentation",
     "segmentation_at",
     "spheroids_of",
+    "stored_version",
     "version_of",
     "versions_of",
 ]
@@ -135,6 +136,24 @@ async def current_version_of(db: AsyncSession, image_id: int) -> int | None:
     """The image's current version number (0 without a segmentation); ``None`` when there is no image."""
     found: int | None = await db.scalar(select(Image.current_version).where(Image.id == image_id))
     return found
+
+
+async def stored_version(
+    db: AsyncSession, image_id: int, version: int
+) -> tuple[SegmentationVersion | None, list[StoredSpheroid]]:
+    """A version (its row without the spheroids) and its spheroids as stored, read as text and not parsed
+    (:func:`server.db.records.stored_spheroids`); ``(None, [])`` when the image has no such version."""
+    found = (
+        await db.execute(
+            select(SegmentationVersion, cast(SegmentationVersion.spheroids, Text))
+            .where(SegmentationVersion.image_id == image_id, SegmentationVersion.version == version)
+            .options(defer(SegmentationVersion.spheroids))
+        )
+    ).first()
+    if found is None:
+        return None, []
+    row, text = found
+    return row, stored_spheroids(text)
 
 
 async def version_of(db: AsyncSession, image_id: int, version: int) -> SegmentationVersion | None:

@@ -8,7 +8,7 @@ applies every one of them the same way (``server.db.segmentations.save_segmentat
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,14 +49,15 @@ class Provenance:
 
 @dataclass(frozen=True)
 class StoredSpheroid:
-    """A spheroid of a stored version, kept as it is stored: its ``record`` (the stored form, which only
-    ``server.db.records`` reads) goes into the next version untouched, neither rebuilt nor measured again.
+    """A spheroid of a stored version, kept as it is stored: ``record`` is its stored form as text (which
+    only ``server.db.records`` reads or writes), and goes into the next version untouched, neither parsed,
+    rebuilt nor measured again.
 
     Two are equal when their records are: the spheroid has not changed between the versions holding them.
     """
 
     id: int
-    record: Mapping[str, Any]
+    record: str
 
 
 @dataclass(frozen=True)

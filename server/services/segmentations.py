@@ -24,7 +24,7 @@ from cluster import Spheroid
 from server.db import segmentations
 from server.db.images import images_by_ids
 from server.db.models import Image, SegmentationVersion
-from server.db.records import spheroid_of, stored_spheroids
+from server.db.records import spheroid_of_stored, stored_spheroids
 from server.domain.edits import SpheroidEdit, applied, conflicts_of, id_problems
 from server.domain.errors import (
     ConflictReason,
@@ -134,7 +134,7 @@ async def edit_segmentation(
                 raise
     await _announce_saved(runtime, actor, image, row)
     added = sum(spheroid.id is None for spheroid in edit.upsert)
-    ids = [spheroid.id for spheroid in stored_spheroids(row)]
+    ids = [spheroid.id for spheroid in stored_spheroids(row.spheroids)]
     return EditSaved(row, row.version != base_version + 1, ids[len(ids) - added :])
 
 
@@ -145,12 +145,11 @@ async def _applied_edit(
     current_version = await segmentations.current_version_of(db, image.id)
     if current_version is None:
         raise InvalidInputError("imageId", f"there is no image {image.id}; it may have been deleted")
-    current_row = await segmentations.version_of(db, image.id, current_version) if current_version else None
-    current = stored_spheroids(current_row)
+    current_row, current = await segmentations.stored_version(db, image.id, current_version)
     if base_version == current_version:
         base = current
     else:
-        base = stored_spheroids(await segmentations.version_of(db, image.id, base_version))
+        _, base = await segmentations.stored_version(db, image.id, base_version)
     if problems := id_problems(edit, base, base_version):
         raise InvalidSpheroidsError(problems)
     if conflicts := conflicts_of(edit, base, current):
@@ -181,7 +180,7 @@ def _conflicts(
             spheroid_id,
             reason,
             mine.get(spheroid_id),
-            spheroid_of(theirs[spheroid_id].record, pixel_size_um) if spheroid_id in theirs else None,
+            spheroid_of_stored(theirs[spheroid_id], pixel_size_um) if spheroid_id in theirs else None,
         )
         for spheroid_id, reason in found.items()
     ]

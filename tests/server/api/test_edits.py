@@ -219,18 +219,18 @@ async def test_an_edit_that_lands_while_another_is_stored_is_merged_on_top_of_it
 ) -> None:
     """The other edit commits after this one read the current version and before it stored its own."""
     owner, editor, _, image_id = await _three_squares(api)
-    real_version_of = edit_service.segmentations.version_of
+    real_stored_version = edit_service.segmentations.stored_version
     other: list[dict[str, Any]] = []
     calls: list[int] = []
 
     async def other_saves_first(*args: Any) -> Any:
-        found = await real_version_of(*args)
+        found = await real_stored_version(*args)
         calls.append(1)
         if len(calls) == 1:  # the editor's first read; the owner's edit reads through here too
             other.append(await _edit(api, owner, image_id, 1, up=[{"id": 1, "exterior": _square(2, 5)}]))
         return found
 
-    monkeypatch.setattr(edit_service.segmentations, "version_of", other_saves_first)
+    monkeypatch.setattr(edit_service.segmentations, "stored_version", other_saves_first)
     mine = await _edit(api, editor, image_id, 1, up=[{"id": 2, "exterior": _square(20, 5)}])
 
     assert other[0]["segmentation"]["version"] == 2
