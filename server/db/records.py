@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,6 +38,7 @@ from server.domain.versions import Provenance, SaveOrigin, StoredSpheroid
 __all__ = [
     "EncodedRecords",
     "json_text",
+    "last_spheroid_ids",
     "segmentation_of",
     "spheroid_of",
     "spheroid_of_stored",
@@ -125,6 +127,7 @@ def version_row(
     """The row of a new version made of measured spheroids with ids, with its totals; a stored spheroid
     keeps its record's text as it is."""
     texts = [s.record if isinstance(s, StoredSpheroid) else json.dumps(spheroid_record(s)) for s in spheroids]
+    encoded = EncodedRecords.of(texts)
     return SegmentationVersion(
         image_id=image_id,
         version=version,
@@ -133,10 +136,10 @@ def version_row(
         model_name=provenance.model_name,
         model_version=provenance.model_version,
         parameters=dict(provenance.parameters),
-        spheroids=EncodedRecords.of(texts),
+        spheroids=encoded,
         spheroid_count=len(texts),
-        area_sum_px=sum(_stored_number(text, "area_px") for text in texts),
-        diameter_sum_px=sum(_stored_number(text, "equivalent_diameter_px") for text in texts),
+        area_sum_px=_metric_sum(encoded, "area_px"),
+        diameter_sum_px=_metric_sum(encoded, "equivalent_diameter_px"),
     )
 
 
@@ -183,12 +186,18 @@ def _id_first(record: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": record["id"], **{key: value for key, value in record.items() if key != "id"}}
 
 
-def _stored_number(text: str, key: str) -> float:
-    """The metric ``key`` of a record's text, found from its end (metrics come last); 0 when absent."""
-    at = text.rfind(f'"{key}": ')
-    if at < 0:
-        return 0.0
-    start = at + len(key) + 4
-    ends = [end for end in (text.find(",", start), text.find("}", start)) if end >= 0]
-    value = text[start : min(ends)].strip()
-    return 0.0 if value == "null" else float(value)
+def _metric_sum(encoded: str, key: str) -> float:
+    """The sum of the metric ``key`` over the records of a version's text (a record without it adds 0)."""
+    values = re.findall(f'"{key}": ([^,}}]+)', encoded)
+    return sum(float(value) for value in values if value.strip() != "null")
+
+
+def last_spheroid_ids(row: SegmentationVersion, count: int) -> list[int]:
+    """The ids of a version's last ``count`` spheroids (an edit's new ones), without reading the others."""
+    if count == 0:
+        return []
+    stored: str | list[Any] = row.spheroids
+    if isinstance(stored, str) and stored.startswith("[\n"):
+        return [_id_of(line) for line in stored[2:-2].rsplit(",\n", count)[-count:]]
+    records = json.loads(stored) if isinstance(stored, str) else stored
+    return [record["id"] for record in records[-count:]]

@@ -24,7 +24,7 @@ from cluster import Spheroid
 from server.db import segmentations
 from server.db.images import images_by_ids
 from server.db.models import Image, SegmentationVersion
-from server.db.records import spheroid_of_stored, stored_spheroids
+from server.db.records import last_spheroid_ids, spheroid_of_stored
 from server.domain.edits import SpheroidEdit, applied, conflicts_of, id_problems
 from server.domain.errors import (
     ConflictReason,
@@ -134,8 +134,8 @@ async def edit_segmentation(
                 raise
     await _announce_saved(runtime, actor, image, row)
     added = sum(spheroid.id is None for spheroid in edit.upsert)
-    ids = [spheroid.id for spheroid in stored_spheroids(row.spheroids)]
-    return EditSaved(row, row.version != base_version + 1, ids[len(ids) - added :])
+    new_ids = last_spheroid_ids(row, added)
+    return EditSaved(row, row.version != base_version + 1, new_ids)
 
 
 async def _applied_edit(
