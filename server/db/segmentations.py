@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import replace as dc_replace
 
 from sqlalchemy import Select, Text, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,11 +18,11 @@ from sqlalchemy.orm import defer
 
 from cluster import Segmentation, Spheroid
 from server.db.models import Image, SegmentationVersion, utcnow
-from server.db.records import segmentation_of, spheroid_of, stored_spheroids, version_row
+from server.db.records import StoredRecords, segmentation_of, spheroid_of, version_row
 from server.domain.errors import InvalidInputError, VersionConflictError
 from server.domain.review import ReviewStatus, SegmentationStatus, review_after_save
 from server.domain.spheroids import measure_missing
-from server.domain.versions import SegmentationSave, StoredSpheroid, next_version, with_spheroid_ids
+from server.domain.versions import SegmentationSave, StoredChanges, next_version, with_spheroid_ids
 
 __all__ = [
     "HistoryPage",
@@ -140,9 +141,10 @@ async def current_version_of(db: AsyncSession, image_id: int) -> int | None:
 
 async def stored_version(
     db: AsyncSession, image_id: int, version: int
-) -> tuple[SegmentationVersion | None, list[StoredSpheroid]]:
+) -> tuple[SegmentationVersion | None, StoredRecords]:
     """A version (its row without the spheroids) and its spheroids as stored, read as text and not parsed
-    (:func:`server.db.records.stored_spheroids`); ``(None, [])`` when the image has no such version."""
+    (:class:`server.db.records.StoredRecords`); ``None`` and no spheroids when the image has no such
+    version."""
     found = (
         await db.execute(
             select(SegmentationVersion, cast(SegmentationVersion.spheroids, Text))
@@ -151,9 +153,9 @@ async def stored_version(
         )
     ).first()
     if found is None:
-        return None, []
+        return None, StoredRecords(None, None)
     row, text = found
-    return row, stored_spheroids(text)
+    return row, StoredRecords(text, row)
 
 
 async def version_of(db: AsyncSession, image_id: int, version: int) -> SegmentationVersion | None:
@@ -198,8 +200,17 @@ async def save_segmentation(db: AsyncSession, save: SegmentationSave) -> Segment
     if image is None:
         raise InvalidInputError("imageId", f"there is no image {save.image_id}; it may have been deleted")
     version = next_version(image.current_version, save.base_version)
-    spheroids, last_spheroid_id = with_spheroid_ids(save.spheroids, image.last_spheroid_id)
-    spheroids = await _measured(spheroids, image.pixel_size_um)
+    if isinstance(save.spheroids, StoredChanges):
+        changes = save.spheroids
+        added, last_spheroid_id = with_spheroid_ids(changes.add, image.last_spheroid_id)
+        measured = await _measured([*changes.replace.values(), *added], image.pixel_size_um)
+        replace = dict(zip(changes.replace, measured, strict=False))
+        spheroids: Sequence[Spheroid] | StoredChanges = dc_replace(
+            changes, replace=replace, add=measured[len(replace) :]
+        )
+    else:
+        named, last_spheroid_id = with_spheroid_ids(save.spheroids, image.last_spheroid_id)
+        spheroids = await _measured(named, image.pixel_size_um)
     row = version_row(image.id, version, save.author_id, save.provenance, save.origin, spheroids)
     now = utcnow()
     result = await db.execute(
@@ -227,13 +238,8 @@ async def save_segmentation(db: AsyncSession, save: SegmentationSave) -> Segment
     return row
 
 
-async def _measured(
-    spheroids: Sequence[Spheroid | StoredSpheroid], pixel_size_um: float | None
-) -> list[Spheroid | StoredSpheroid]:
-    """The spheroids, those without metrics measured (in a thread: big outlines take a while); stored
-    ones as they are."""
-    if all(isinstance(s, StoredSpheroid) or s.metrics is not None for s in spheroids):
+async def _measured(spheroids: Sequence[Spheroid], pixel_size_um: float | None) -> list[Spheroid]:
+    """The spheroids, those without metrics measured (in a thread: big outlines take a while)."""
+    if all(spheroid.metrics is not None for spheroid in spheroids):
         return list(spheroids)
-    drawn = [s for s in spheroids if isinstance(s, Spheroid)]
-    measured = iter(await asyncio.to_thread(measure_missing, drawn, pixel_size_um))
-    return [s if isinstance(s, StoredSpheroid) else next(measured) for s in spheroids]
+    return await asyncio.to_thread(measure_missing, spheroids, pixel_size_um)

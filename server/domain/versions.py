@@ -8,9 +8,9 @@ applies every one of them the same way (``server.db.segmentations.save_segmentat
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cluster import Spheroid
 from server.domain.errors import InvalidSpheroidsError, VersionConflictError
@@ -19,7 +19,9 @@ __all__ = [
     "Provenance",
     "SaveOrigin",
     "SegmentationSave",
+    "StoredChanges",
     "StoredSpheroid",
+    "StoredVersion",
     "next_version",
     "with_spheroid_ids",
 ]
@@ -49,9 +51,8 @@ class Provenance:
 
 @dataclass(frozen=True)
 class StoredSpheroid:
-    """A spheroid of a stored version, kept as it is stored: ``record`` is its stored form as text (which
-    only ``server.db.records`` reads or writes), and goes into the next version untouched, neither parsed,
-    rebuilt nor measured again.
+    """A spheroid of a stored version as it is stored: ``record`` is its stored form as text (which only
+    ``server.db.records`` reads or writes).
 
     Two are equal when their records are: the spheroid has not changed between the versions holding them.
     """
@@ -60,18 +61,39 @@ class StoredSpheroid:
     record: str
 
 
+class StoredVersion(Protocol):
+    """A stored version's spheroids, each found by id without reading the others (``server.db.records``)."""
+
+    def get(self, spheroid_id: int) -> StoredSpheroid | None:
+        """The spheroid with this id, or ``None`` when the version has none."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredChanges:
+    """A new version made of a stored one (``onto``) with some spheroids replaced (by id; each keeps it),
+    some deleted and some added (they get new ids, and come last, in order). Every other spheroid of
+    ``onto`` is stored again as it was stored: not read, rebuilt or measured again (an edit)."""
+
+    onto: StoredVersion
+    replace: Mapping[int, Spheroid]
+    delete: frozenset[int]
+    add: Sequence[Spheroid]
+
+
 @dataclass(frozen=True)
 class SegmentationSave:
     """One save of an image's segmentation: ``spheroids`` become version ``base_version + 1``.
 
     ``base_version`` is the version the spheroids were made from (0 for an image without one); the save is
-    refused when it is no longer the current one. Spheroids should carry their metrics; any that do not
-    are measured when saved. A :class:`StoredSpheroid` (an edit's untouched spheroids) is stored as it was.
+    refused when it is no longer the current one. ``spheroids`` is the whole new version, or
+    :class:`StoredChanges` to the current one (``onto`` must be version ``base_version``). Spheroids
+    should carry their metrics; any that do not are measured when saved.
     """
 
     image_id: int
     base_version: int
-    spheroids: Sequence[Spheroid | StoredSpheroid]
+    spheroids: Sequence[Spheroid] | StoredChanges
     origin: SaveOrigin
     author_id: int | None = None
     provenance: Provenance = field(default_factory=Provenance)
@@ -88,9 +110,7 @@ def next_version(current_version: int, base_version: int) -> int:
     return current_version + 1
 
 
-def with_spheroid_ids(
-    spheroids: Sequence[Spheroid | StoredSpheroid], last_id: int
-) -> tuple[list[Spheroid | StoredSpheroid], int]:
+def with_spheroid_ids(spheroids: Sequence[Spheroid], last_id: int) -> tuple[list[Spheroid], int]:
     """The spheroids with ids, and the image's new last id.
 
     A spheroid keeps the id it has (an edit keeps the ids of what it did not touch, a revert those of the
@@ -109,9 +129,9 @@ def with_spheroid_ids(
     if problems:
         raise InvalidSpheroidsError(problems)
     next_id = max([last_id, *seen])
-    named: list[Spheroid | StoredSpheroid] = []
+    named: list[Spheroid] = []
     for spheroid in spheroids:
-        if isinstance(spheroid, Spheroid) and spheroid.id is None:
+        if spheroid.id is None:
             next_id += 1
             spheroid = spheroid.with_id(next_id)
         named.append(spheroid)

@@ -36,7 +36,7 @@ from server.domain.errors import (
 )
 from server.domain.roles import Action
 from server.domain.spheroids import MAX_SPHEROIDS, SpheroidDraft, checked_spheroids
-from server.domain.versions import Provenance, SaveOrigin, SegmentationSave, StoredSpheroid
+from server.domain.versions import Provenance, SaveOrigin, SegmentationSave, StoredVersion
 from server.events import Event, EventKind
 from server.services.events import announce
 from server.services.limits import spend_expensive
@@ -167,23 +167,16 @@ async def _applied_edit(
 
 
 def _conflicts(
-    edit: SpheroidEdit,
-    current: Sequence[StoredSpheroid],
-    found: dict[int, ConflictReason],
-    pixel_size_um: float | None,
+    edit: SpheroidEdit, current: StoredVersion, found: dict[int, ConflictReason], pixel_size_um: float | None
 ) -> list[SpheroidConflict]:
     """Each conflicting spheroid with what this edit makes of it and what is stored now."""
     mine = {spheroid.id: spheroid for spheroid in edit.upsert}
-    theirs = {spheroid.id: spheroid for spheroid in current if spheroid.id in found}
-    return [
-        SpheroidConflict(
-            spheroid_id,
-            reason,
-            mine.get(spheroid_id),
-            spheroid_of_stored(theirs[spheroid_id], pixel_size_um) if spheroid_id in theirs else None,
-        )
-        for spheroid_id, reason in found.items()
-    ]
+    conflicts = []
+    for spheroid_id, reason in found.items():
+        theirs = current.get(spheroid_id)
+        stored = spheroid_of_stored(theirs, pixel_size_um) if theirs is not None else None
+        conflicts.append(SpheroidConflict(spheroid_id, reason, mine.get(spheroid_id), stored))
+    return conflicts
 
 
 async def _announce_saved(runtime: Runtime, actor: Actor, image: Image, row: SegmentationVersion) -> None:
