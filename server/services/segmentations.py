@@ -116,10 +116,6 @@ async def edit_segmentation(
     if image is None:
         raise InvalidInputError("imageId", f"there is no image {image_id}; it may have been deleted")
     await require_project_action(actor, image.project_id, Action.EDIT, roles, "change it")
-    if not 0 <= base_version <= image.current_version:
-        raise InvalidInputError(
-            "baseVersion", f"image {image_id} has versions 0 to {image.current_version}, not {base_version}"
-        )
     if len(delete) > MAX_SPHEROIDS:
         raise InvalidSpheroidsError([f"{len(delete)} deletions, at most {MAX_SPHEROIDS} allowed"])
     edit = SpheroidEdit(await _checked(upsert, image), list(delete))
@@ -145,6 +141,9 @@ async def _applied_edit(
     current_version = await segmentations.current_version_of(db, image.id)
     if current_version is None:
         raise InvalidInputError("imageId", f"there is no image {image.id}; it may have been deleted")
+    if not 0 <= base_version <= current_version:
+        message = f"image {image.id} has versions 0 to {current_version}, not {base_version}"
+        raise InvalidInputError("baseVersion", message)
     current_row, current = await segmentations.stored_version(db, image.id, current_version)
     if base_version == current_version:
         base = current
