@@ -24,6 +24,7 @@ from server.services import segmentations as service
 
 __all__ = [
     "InvalidSpheroids",
+    "Points",
     "SegmentationMutation",
     "SegmentationType",
     "SpheroidType",
