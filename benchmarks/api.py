@@ -43,8 +43,12 @@ format, and raw with gzip as a ``Content-Encoding`` would carry it, and times de
 
 Prints a table and writes benchmarks/results/api.json (a run of some parts keeps the others' results).
 
-Usage: python benchmarks/api.py [--images 10000] [--databases sqlite,postgresql] [--parts page,geometry]
-       [--quick]
+Edits (``--parts edits``): one image of 5,000 spheroids, against the same server process in the same run:
+the whole-image ``saveSegmentation`` with one spheroid changed against ``editSegmentation`` of that one
+spheroid (see the comment above ``bench_edits``).
+
+Usage: python benchmarks/api.py [--images 10000] [--databases sqlite,postgresql]
+       [--parts page,geometry,edits] [--quick]
 """
 
 from __future__ import annotations
@@ -525,6 +529,75 @@ async def prepare_geometry(url: str, records: list[dict[str, Any]]) -> dict[str,
         await engine.dispose()
 
 
+# -- edits: one changed spheroid of 5,000 (issue 15) ---------------------------------------------------------
+#
+# One image holds EDIT_SPHEROIDS spheroids (the seed's outlines, ~38 vertices, some with holes). Against the
+# same server process (uvicorn, as above), the old way resends the whole image (`saveSegmentation` with every
+# spheroid's rings, measured again on the server); the new way sends the one spheroid that changed
+# (`editSegmentation`, its rings; the next version is the stored text with that one line replaced).
+# Each request builds on the version the previous one made. The whole-image saves come first, so the edits
+# read versions written one record a line (the first edit of a version an older server wrote parses it once).
+# Both count against the rate limit of saves (expensive_mutations_per_minute, 30): 3 + 2 + 20 requests.
+# What is left of an edit's time is the database reading and writing the version whole (13 MB of JSON for
+# 5,000 records of the seed's outlines: every version is a full copy). The 5,000 outlines are 12 shapes
+# repeated, which PostgreSQL's LZ4 compresses far better than real outlines: its figures flatter it.
+
+EDIT_SPHEROIDS = 5_000
+WHOLE_SAVES = 3
+EDITS = 20
+
+SAVE_WHOLE = """mutation($id: Int!, $base: Int!, $sph: [SpheroidInput!]!) {
+  saveSegmentation(imageId: $id, baseVersion: $base, spheroids: $sph) {
+    __typename ... on SegmentationSaveSuccess { segmentation { version spheroidCount } }
+    ... on InvalidSpheroids { problems } ... on RateLimited { message }
+    ... on VersionConflict { message } } }"""
+EDIT_ONE = """mutation($id: Int!, $base: Int!, $up: [SpheroidUpsertInput!]!) {
+  editSegmentation(imageId: $id, baseVersion: $base, changes: {upsert: $up}) {
+    __typename ... on SegmentationEditSuccess { merged segmentation { version spheroidCount } }
+    ... on InvalidSpheroids { problems } ... on RateLimited { message } ... on EditConflict { message } } }"""
+
+
+async def prepare_edit_image(url: str, templates: list[dict[str, Any]]) -> dict[str, Any]:
+    """A project of its own with one 1024 x 1024 image whose version 1 holds EDIT_SPHEROIDS spheroids."""
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        db = session_factory(engine)
+        records = [{**templates[k % len(templates)], "id": k + 1} for k in range(EDIT_SPHEROIDS)]
+        async with db.begin() as session:
+            owner = await users.create_user(session, "edit-owner", NO_PASSWORD, "member")
+            assert owner is not None
+            token = new_token()
+            await users.create_session(session, owner.id, hash_token(token), dt.timedelta(hours=2))
+            project = await projects.create_project(session, "Edits", "", owner.id)
+            now = utcnow()
+            image = Image(
+                project_id=project.id,
+                name="crowded.tif",
+                content_hash="e" * 64,
+                format="tiff",
+                width=1024,
+                height=1024,
+                bit_depth=16,
+                pixel_size_um=0.65,
+                byte_size=2_097_152,
+                segmentation_status="done",
+                review_status="unreviewed",
+                current_version=1,
+                last_spheroid_id=EDIT_SPHEROIDS,
+                spheroid_count=EDIT_SPHEROIDS,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(image)
+            await session.flush()
+            row = _segmentation_row(image.id, 1, records, [owner.id], random.Random(0))
+            await session.execute(insert(SegmentationVersion), [row])
+        return {"token": token, "image": image.id, "records": records}
+    finally:
+        await engine.dispose()
+
+
 async def measure_geometry(url: str, storage: Path, seed: dict[str, Any], repeats: int) -> dict[str, Any]:
     # 5,000 spheroids cost 5,007 with the default budget of 5,000: the JSON field cannot return them at all
     # unless the budget is raised, as it is here so that it can be measured
@@ -652,6 +725,119 @@ def print_geometry(report: dict[str, Any]) -> None:
         print(f"{'':<11}{goals}")
 
 
+async def _timed_post(
+    server: ServerProcess, client: httpx.AsyncClient, body: bytes, headers: dict[str, str]
+) -> tuple[float, float, dict[str, Any]]:
+    """Round trip (s), server CPU (s) and the answer's data of one request."""
+    cpu = server.cpu_seconds()
+    start = time.perf_counter()
+    response = await client.post("/graphql", content=body, headers=headers)
+    elapsed = time.perf_counter() - start
+    data = response.json().get("data") or {}
+    if response.status_code != 200 or not data:
+        raise RuntimeError(f"request failed: {response.status_code} {response.text[:300]}")
+    return elapsed, server.cpu_seconds() - cpu, data
+
+
+def _timings(seconds: list[float], cpu: list[float], request_bytes: int) -> dict[str, Any]:
+    ms = sorted(t * 1000 for t in seconds)
+    return {
+        "requests": len(ms),
+        "request_bytes": request_bytes,
+        "p50_ms": statistics.median(ms),
+        "p95_ms": statistics.quantiles(ms, n=20, method="inclusive")[18] if len(ms) > 1 else ms[0],
+        "max_ms": ms[-1],
+        "server_cpu_ms_p50": statistics.median(c * 1000 for c in cpu),
+    }
+
+
+async def bench_edits(url: str, storage: Path) -> dict[str, Any]:
+    """Whole-image saves against one-spheroid edits of one 5,000-spheroid image: same server, same run."""
+    seed = await prepare_edit_image(url, spheroid_templates())
+    image_id, records = seed["image"], seed["records"]
+    headers = {"Authorization": f"Bearer {seed['token']}", "Content-Type": "application/json"}
+    whole = [{"exterior": r["exterior"], "holes": r["holes"]} for r in records]
+    # the whole image (~6.5 MB) is over the default request limit (1 MiB, SPHEROSEG_MAX_REQUEST_BYTES): the
+    # old way is measured with a limit that lets it through
+    os.environ["SPHEROSEG_MAX_REQUEST_BYTES"] = str(64 * 1024**2)
+    try:
+        server = ServerProcess(url, storage, True)
+    finally:
+        del os.environ["SPHEROSEG_MAX_REQUEST_BYTES"]
+    version = 1
+    try:
+        await server.wait_ready()
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=120) as client:
+            saves, save_cpu = [], []
+            for k in range(WHOLE_SAVES):
+                whole[k] = {"exterior": _square(k), "holes": []}  # one spheroid changed, all sent
+                body = json.dumps(
+                    {"query": SAVE_WHOLE, "variables": {"id": image_id, "base": version, "sph": whole}}
+                ).encode()
+                elapsed, cpu, data = await _timed_post(server, client, body, headers)
+                _check(data["saveSegmentation"], "SegmentationSaveSuccess")
+                saves.append(elapsed)
+                save_cpu.append(cpu)
+                version += 1
+            save_bytes = len(body)
+            edits, edit_cpu = [], []
+            first_id = EDIT_SPHEROIDS * WHOLE_SAVES + 1  # a whole-image save gives every spheroid a new id
+            for k in range(2 + EDITS):  # 2 warm-up edits: the edit's code paths, statement caches
+                up = [{"id": first_id + (k * 37) % EDIT_SPHEROIDS, "exterior": _square(k), "holes": []}]
+                body = json.dumps(
+                    {"query": EDIT_ONE, "variables": {"id": image_id, "base": version, "up": up}}
+                ).encode()
+                elapsed, cpu, data = await _timed_post(server, client, body, headers)
+                _check(data["editSegmentation"], "SegmentationEditSuccess")
+                version += 1
+                if k >= 2:
+                    edits.append(elapsed)
+                    edit_cpu.append(cpu)
+    finally:
+        server.stop()
+    result: dict[str, Any] = {
+        "spheroids": EDIT_SPHEROIDS,
+        "whole_image_save": _timings(saves, save_cpu, save_bytes),
+        "edit_one_spheroid": _timings(edits, edit_cpu, len(body)),
+    }
+    result["speedup_p50"] = result["whole_image_save"]["p50_ms"] / result["edit_one_spheroid"]["p50_ms"]
+    result["goals"] = {"edit_p50_under_100ms": result["edit_one_spheroid"]["p50_ms"] < 100}
+    return result
+
+
+def _check(answer: dict[str, Any], success: str) -> None:
+    if answer["__typename"] != success or answer["segmentation"]["spheroidCount"] != EDIT_SPHEROIDS:
+        raise RuntimeError(f"the server answered {str(answer)[:500]}")
+    if answer.get("merged"):
+        raise RuntimeError("an edit was merged: someone else saved the benchmark's image")
+
+
+def _square(k: int) -> list[list[float]]:
+    """A small square outline, a little different for each ``k``."""
+    x = 20.0 + k % 50 * 10
+    return [[x, 40.0], [x + 8, 40.0], [x + 8, 48.0], [x, 48.0]]
+
+
+def print_edits(results: dict[str, Any]) -> None:
+    print(f"\nSaving one changed spheroid of {EDIT_SPHEROIDS:,} (round trip over HTTP, same server and run)")
+    print(
+        f"{'database':<11}{'way':<24}{'requests':>9}{'bytes sent':>13}"
+        f"{'p50 ms':>10}{'p95 ms':>10}{'CPU ms':>9}"
+    )
+    for name, result in results.items():
+        for way, label in (
+            ("whole_image_save", "saveSegmentation (all)"),
+            ("edit_one_spheroid", "editSegmentation"),
+        ):
+            row = result[way]
+            print(
+                f"{name:<11}{label:<24}{row['requests']:>9}{row['request_bytes']:>13,}{row['p50_ms']:>10.1f}"
+                f"{row['p95_ms']:>10.1f}{row['server_cpu_ms_p50']:>9.1f}"
+            )
+        goals = ", ".join(f"{goal}: {'met' if ok else 'NOT met'}" for goal, ok in result["goals"].items())
+        print(f"{'':<11}{result['speedup_p50']:.0f}x faster at the median; {goals}")
+
+
 # -- the run -------------------------------------------------------------------------------------------------
 
 
@@ -719,7 +905,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10_000, help="images in the large project")
     parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
-    parser.add_argument("--parts", default="page,geometry", help="comma-separated: page,geometry")
+    parser.add_argument("--parts", default="page,geometry,edits", help="comma-separated: page,geometry,edits")
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -727,8 +913,9 @@ def main() -> None:
         serve()
         return
     parts = set(args.parts.split(","))
-    if parts - {"page", "geometry"}:
-        raise SystemExit(f"unknown parts {sorted(parts - {'page', 'geometry'})}: use page and geometry")
+    if parts - {"page", "geometry", "edits"}:
+        unknown = sorted(parts - {"page", "geometry", "edits"})
+        raise SystemExit(f"unknown parts {unknown}: use page, geometry and edits")
     previous = RESULTS / "api.json"
     report: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
     page: dict[str, Any] = {
@@ -748,6 +935,8 @@ def main() -> None:
     if "geometry" in parts:
         report["geometry"] = {}
         report["geometry_load_average_start"] = os.getloadavg()
+    if "edits" in parts:
+        report["edit_one_of_5000"] = {}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="spheroseg-bench-api-") as tmp:
         for name in args.databases.split(","):
@@ -775,6 +964,14 @@ def main() -> None:
                     report["geometry"][name] = asyncio.run(
                         bench_geometry(name, url, Path(tmp) / "blobs", args)
                     )
+                if "edits" in parts:
+                    if postgres is not None:
+                        postgres.psql("CREATE DATABASE edits")
+                        url = postgres.url("edits")
+                    else:
+                        url = f"sqlite+aiosqlite:///{Path(tmp) / 'edits.sqlite3'}"
+                    edits = asyncio.run(bench_edits(url, Path(tmp) / "blobs"))
+                    report["edit_one_of_5000"][name] = {**edits, "load_average": os.getloadavg()}
             finally:
                 if postgres is not None:
                     postgres.stop()
@@ -787,6 +984,8 @@ def main() -> None:
         report["geometry_load_average_end"] = os.getloadavg()
         report["geometry_seconds"] = seconds
         print_geometry(report)
+    if "edits" in parts:
+        print_edits(report["edit_one_of_5000"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "api.json").write_text(json.dumps(report, indent=2))
     print(f"\nwrote {RESULTS / 'api.json'} in {seconds} s")

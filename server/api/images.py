@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 
+HISTORY_PAGE_MAX = 100
+"""The most versions one page of ``segmentationHistory`` holds."""
+
 SegmentationStatusEnum = strawberry.enum(SegmentationStatus, name="SegmentationStatus")
 ReviewStatusEnum = strawberry.enum(ReviewStatus, name="ReviewStatus")
 ImageOrderEnum = strawberry.enum(ImageOrder, name="ImageOrder")
@@ -82,18 +85,54 @@ class ImageType:
             updated_at=row.updated_at,
         )
 
-    @strawberry.field(permission_classes=[CanViewProject], description="The current segmentation, if any.")
-    async def segmentation(self, info: Info) -> SegmentationType | None:
-        row = await info.context.loaders.segmentation.load(self.id)
+    @strawberry.field(
+        permission_classes=[CanViewProject],
+        description="The current segmentation, if any; with `version`, that version of it (null when the "
+        "image has none of that number).",
+    )
+    async def segmentation(
+        self,
+        info: Info,
+        version: Annotated[
+            int | None,
+            strawberry.argument(
+                description="A version from `segmentationHistory`; omit for the current one."
+            ),
+        ] = None,
+    ) -> SegmentationType | None:
+        loaders = info.context.loaders
+        row = await (
+            loaders.segmentation.load(self.id)
+            if version is None
+            else loaders.version.load((self.id, version))
+        )
         return SegmentationType.of(row) if row is not None else None
 
     @strawberry.field(
         permission_classes=[CanViewProject],
-        directives=[ListSize(assumed_size=20)],
+        directives=[ListSize(slicing_arguments=["first"])],
         extensions=[CountedList()],
+        description="Saved versions, newest first, each with its author, time and origin; a page of "
+        "`first`. Versions are numbered 1, 2, … without gaps: pass the last version of a page as "
+        "`before` for the next one. Fetch one version's spheroids with `segmentation(version:)`.",
     )
-    async def segmentation_history(self, info: Info) -> list[SegmentationType]:
-        return [SegmentationType.of(row) for row in await info.context.loaders.history.load(self.id)]
+    async def segmentation_history(
+        self,
+        info: Info,
+        first: Annotated[
+            int, strawberry.argument(description=f"How many versions, 0 to {HISTORY_PAGE_MAX}.")
+        ] = 20,
+        before: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Only versions older than this one; omit to start at the newest."
+            ),
+        ] = None,
+    ) -> list[SegmentationType]:
+        if not 0 <= first <= HISTORY_PAGE_MAX:
+            raise ClientError(f"first: must be between 0 and {HISTORY_PAGE_MAX}", field="first")
+        rows = await info.context.loaders.history.load((self.id, first, before))
+        return [SegmentationType.of(row) for row in rows]
 
     @strawberry.field(description="Name of the person who gave the current review verdict (null: nobody).")
     async def reviewed_by(self, info: Info) -> str | None:

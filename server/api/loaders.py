@@ -55,7 +55,10 @@ class Loaders:
             segmentations.current_of, None
         )
         self.spheroids = self._make(segmentations.spheroids_of, list[Spheroid]())
-        self.history = self._make(segmentations.history_of, list[SegmentationVersion]())
+        self.history = self._make(segmentations.history_pages, list[SegmentationVersion]())
+        self.version: DataLoader[tuple[int, int], SegmentationVersion | None] = self._make(
+            segmentations.versions_of, None
+        )
         self.reviews = self._make(reviews.reviews_of, list[Review]())
         self.user: DataLoader[int, User | None] = self._make(users.users_by_ids, None)
         self.job: DataLoader[int, Job | None] = self._make(jobs.jobs_by_ids, None)

@@ -19,6 +19,7 @@ from strawberry.types import ExecutionContext
 
 from server.api.cdn import CdnMutation
 from server.api.cluster import ClusterMutation, ClusterQuery
+from server.api.edits import SegmentationEditMutation
 from server.api.errors import log_error, without_suggestions
 from server.api.exports import ExportMutation
 from server.api.extensions import CachedParser, CostLimit, ErrorMasking, OperationMetrics
@@ -45,6 +46,7 @@ Mutation = merge_types(
         ProjectMutation,
         ImageMutation,
         SegmentationMutation,
+        SegmentationEditMutation,
         ExportMutation,
         CdnMutation,
         SigningMutation,

@@ -24,7 +24,16 @@ from server.domain.versions import Provenance, SaveOrigin
 from server.exceptions import PermissionDeniedError, RateLimitedError
 from server.services import segmentations as service
 
-__all__ = ["SegmentationMutation", "SegmentationType"]
+__all__ = [
+    "InvalidSpheroids",
+    "Points",
+    "SegmentationMutation",
+    "SegmentationType",
+    "SpheroidType",
+    "VersionConflict",
+    "invalid_spheroids",
+    "version_conflict",
+]
 
 Points = list[list[float]]
 SaveOriginEnum = strawberry.enum(SaveOrigin, name="SaveOrigin")
@@ -183,10 +192,15 @@ SegmentationSaveResult = Annotated[
 ]
 
 
-def _conflict(error: VersionConflictError) -> VersionConflict:
+def version_conflict(error: VersionConflictError) -> VersionConflict:
     return VersionConflict(
         message=str(error), base_version=error.base_version, current_version=error.current_version
     )
+
+
+def invalid_spheroids(error: InvalidSpheroidsError) -> InvalidSpheroids:
+    message = f"{len(error.problems)} problem(s); nothing saved"
+    return InvalidSpheroids(message=message, problems=error.problems)
 
 
 async def save_result(saving: Awaitable[SegmentationVersion]) -> SegmentationSaveResult:
@@ -196,10 +210,9 @@ async def save_result(saving: Awaitable[SegmentationVersion]) -> SegmentationSav
     except RateLimitedError as error:
         return rate_limited_result(error)
     except VersionConflictError as error:
-        return _conflict(error)
+        return version_conflict(error)
     except InvalidSpheroidsError as error:
-        message = f"{len(error.problems)} problem(s); nothing saved"
-        return InvalidSpheroids(message=message, problems=error.problems)
+        return invalid_spheroids(error)
     except InvalidInputError as error:
         return input_error(error)
     return SegmentationSaveSuccess(segmentation=SegmentationType.of(row))

@@ -68,7 +68,6 @@ class SpheroidRowType:
     image_id: int = strawberry.field(description="The image it belongs to.")
     image_name: str = strawberry.field(description="That image's file name.")
     version: int = strawberry.field(description="The segmentation version it belongs to (the current one).")
-    position: int = strawberry.field(description="Its place in that version's spheroids, from 0.")
     touches_border: bool = strawberry.field(
         description="The outline comes within 1 px of the image's edge (the spheroid may be cut by it)."
     )
@@ -81,7 +80,6 @@ class SpheroidRowType:
             image_id=row.image_id,
             image_name=row.image_name,
             version=row.version,
-            position=row.position,
             touches_border=row.touches_border,
             metrics=RowMetrics(**row.metrics),
         )
@@ -124,10 +122,11 @@ class SpheroidTableFilterInput:
         return SpheroidFilter(ids, review, self.touches_border)
 
 
-@strawberry.input(description="Sort by a metric (unknown values last), else by image and position.")
+@strawberry.input(description="Sort by a metric (unknown values last), else by image and spheroid id.")
 class SpheroidOrderInput:
     metric: SpheroidMetricEnum | None = strawberry.field(
-        default=None, description="The metric to sort by; none: by image, then position in the image."
+        default=None,
+        description="The metric to sort by; none: by image, then as the image's version lists them.",
     )
     descending: bool = strawberry.field(default=False, description="Largest first.")
 

@@ -292,11 +292,10 @@ spheroid_rows = Table(
     Column("project_id", ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
     Column("image_id", ForeignKey("images.id", ondelete="CASCADE"), nullable=False),
     Column("version", Integer, nullable=False),
-    Column("position", Integer, nullable=False),
     Column("spheroid_id", Integer, nullable=False),
     Column("touches_border", Boolean, nullable=False),
     *[_metric_column(name) for name in SpheroidMetrics.names()],
-    Index("ix_spheroid_rows_project_image", "project_id", "image_id", "position"),
+    Index("ix_spheroid_rows_project_image", "project_id", "image_id", "spheroid_id"),
     Index("ix_spheroid_rows_image_id", "image_id"),
 )
 """One row per spheroid of each image's *current* segmentation: the project-wide table that pages, sorts

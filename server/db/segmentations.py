@@ -10,29 +10,34 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import replace as dc_replace
 
-from sqlalchemy import Select, Text, cast, select, update
+from sqlalchemy import Select, Text, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from cluster import Segmentation, Spheroid
 from server.db.models import Image, SegmentationVersion, utcnow
-from server.db.records import segmentation_of, spheroid_of, version_row
-from server.db.spheroid_table import index_version
+from server.db.records import StoredRecords, segmentation_of, spheroid_of, spheroid_record, version_row
+from server.db.spheroid_table import index_changes, index_version
 from server.domain.errors import InvalidInputError, VersionConflictError
 from server.domain.review import ReviewStatus, SegmentationStatus, review_after_save
 from server.domain.spheroids import measure_missing
-from server.domain.versions import SegmentationSave, next_version, with_spheroid_ids
+from server.domain.versions import SegmentationSave, StoredChanges, next_version, with_spheroid_ids
 
 __all__ = [
+    "HistoryPage",
     "current_of",
     "current_segmentations",
-    "history_of",
+    "current_version_of",
+    "history_pages",
     "save_segmentation",
     "segmentation_at",
     "spheroids_of",
     "spheroids_text",
+    "stored_version",
     "version_of",
+    "versions_of",
 ]
 
 logger = logging.getLogger(__name__)
@@ -70,17 +75,89 @@ async def spheroids_of(db: AsyncSession, segmentation_ids: Sequence[int]) -> dic
     }
 
 
-async def history_of(db: AsyncSession, image_ids: Sequence[int]) -> dict[int, list[SegmentationVersion]]:
-    result: dict[int, list[SegmentationVersion]] = {image_id: [] for image_id in image_ids}
-    rows = await db.scalars(
+HistoryPage = tuple[int, int, int | None]
+"""Which versions of an image's history: (image id, at most how many, older than which version; ``None``
+for the newest)."""
+
+
+async def history_pages(
+    db: AsyncSession, pages: Sequence[HistoryPage]
+) -> dict[HistoryPage, list[SegmentationVersion]]:
+    """Each page of history, newest first, without the spheroids (summary rows): one statement per
+    distinct (size, start) asked, whatever the number of images."""
+    result: dict[HistoryPage, list[SegmentationVersion]] = {page: [] for page in pages}
+    by_window: dict[tuple[int, int | None], list[int]] = {}
+    for image_id, first, before in pages:
+        by_window.setdefault((first, before), []).append(image_id)
+    for (first, before), image_ids in by_window.items():
+        for row in await db.scalars(_history_page(image_ids, first, before)):
+            result[(row.image_id, first, before)].append(row)
+    return result
+
+
+def _history_page(image_ids: Sequence[int], first: int, before: int | None) -> Select[SegmentationVersion]:
+    newest = func.row_number().over(
+        partition_by=SegmentationVersion.image_id, order_by=SegmentationVersion.version.desc()
+    )
+    ranked = select(SegmentationVersion.id, newest.label("rank")).where(
+        SegmentationVersion.image_id.in_(image_ids)
+    )
+    if before is not None:
+        ranked = ranked.where(SegmentationVersion.version < before)
+    window = ranked.subquery()
+    return (
         select(SegmentationVersion)
-        .where(SegmentationVersion.image_id.in_(image_ids))
+        .join(window, window.c.id == SegmentationVersion.id)
+        .where(window.c.rank <= first)
         .order_by(SegmentationVersion.image_id, SegmentationVersion.version.desc())
         .options(defer(SegmentationVersion.spheroids))
     )
-    for row in rows:
-        result[row.image_id].append(row)
-    return result
+
+
+async def versions_of(
+    db: AsyncSession, keys: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], SegmentationVersion]:
+    """The versions asked for as (image id, version), those that exist, without their spheroids."""
+    if not keys:
+        return {}
+    rows = await db.scalars(
+        select(SegmentationVersion)
+        .where(
+            or_(
+                *(
+                    (SegmentationVersion.image_id == image_id) & (SegmentationVersion.version == version)
+                    for image_id, version in keys
+                )
+            )
+        )
+        .options(defer(SegmentationVersion.spheroids))
+    )
+    return {(row.image_id, row.version): row for row in rows}
+
+
+async def current_version_of(db: AsyncSession, image_id: int) -> int | None:
+    """The image's current version number (0 without a segmentation); ``None`` when there is no image."""
+    found: int | None = await db.scalar(select(Image.current_version).where(Image.id == image_id))
+    return found
+
+
+async def stored_version(
+    db: AsyncSession, image_id: int, version: int
+) -> tuple[SegmentationVersion | None, StoredRecords]:
+    """A version (its row without the spheroids) and its spheroids as stored, read as text and not parsed
+    (:class:`server.db.records.StoredRecords`); ``None`` and no spheroids when the image has no such
+    version."""
+    found = (
+        await db.execute(
+            select(SegmentationVersion, cast(SegmentationVersion.spheroids, Text))
+            .where(SegmentationVersion.image_id == image_id, SegmentationVersion.version == version)
+            .options(defer(SegmentationVersion.spheroids))
+        )
+    ).first()
+    if found is None:
+        return None, StoredRecords(None, None)
+    row, text = found
+    return row, StoredRecords(text, row)
 
 
 async def version_of(db: AsyncSession, image_id: int, version: int) -> SegmentationVersion | None:
@@ -137,8 +214,17 @@ async def save_segmentation(db: AsyncSession, save: SegmentationSave) -> Segment
     if image is None:
         raise InvalidInputError("imageId", f"there is no image {save.image_id}; it may have been deleted")
     version = next_version(image.current_version, save.base_version)
-    spheroids, last_spheroid_id = with_spheroid_ids(save.spheroids, image.last_spheroid_id)
-    spheroids = await _measured(spheroids, image.pixel_size_um)
+    if isinstance(save.spheroids, StoredChanges):
+        changes = save.spheroids
+        added, last_spheroid_id = with_spheroid_ids(changes.add, image.last_spheroid_id)
+        measured = await _measured([*changes.replace.values(), *added], image.pixel_size_um)
+        replace = dict(zip(changes.replace, measured, strict=False))
+        spheroids: Sequence[Spheroid] | StoredChanges = dc_replace(
+            changes, replace=replace, add=measured[len(replace) :]
+        )
+    else:
+        named, last_spheroid_id = with_spheroid_ids(save.spheroids, image.last_spheroid_id)
+        spheroids = await _measured(named, image.pixel_size_um)
     row = version_row(image.id, version, save.author_id, save.provenance, save.origin, spheroids)
     now = utcnow()
     result = await db.execute(
@@ -162,9 +248,21 @@ async def save_segmentation(db: AsyncSession, save: SegmentationSave) -> Segment
     row.created_at = now
     db.add(row)
     await db.flush()
-    await index_version(db, image, version, row.spheroids)  # the project's spheroid table follows
+    await _index(db, image, version, spheroids)
     logger.debug("image %d: version %d saved (%s)", image.id, version, save.origin.value)
     return row
+
+
+async def _index(
+    db: AsyncSession, image: Image, version: int, spheroids: Sequence[Spheroid] | StoredChanges
+) -> None:
+    """The project's spheroid table follows the new version: by its changes, for an edit."""
+    if isinstance(spheroids, StoredChanges):
+        replaced = {spheroid_id: spheroid_record(s) for spheroid_id, s in spheroids.replace.items()}
+        added = [spheroid_record(s) for s in spheroids.add]
+        await index_changes(db, image, version, replaced, spheroids.delete, added)
+    else:
+        await index_version(db, image, version, [spheroid_record(s) for s in spheroids])
 
 
 async def _measured(spheroids: Sequence[Spheroid], pixel_size_um: float | None) -> list[Spheroid]:

@@ -12,18 +12,18 @@ the rows (with their image's name) and the count matching the filter.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cluster import SpheroidMetrics
 from server.db.models import Image, spheroid_rows
 from server.domain.spheroid_table import SpheroidFilter, SpheroidOrder, decode_cursor
 
-__all__ = ["SpheroidPage", "SpheroidRow", "index_version", "spheroid_page"]
+__all__ = ["SpheroidPage", "SpheroidRow", "index_changes", "index_version", "spheroid_page"]
 
 BORDER_MARGIN_PX = 1.0
 """As ``cluster.metrics.BORDER_MARGIN_PX``: an outline this close to an edge touches the border."""
@@ -33,13 +33,12 @@ _METRICS = SpheroidMetrics.names()
 
 @dataclass(frozen=True)
 class SpheroidRow:
-    """A spheroid of the table: where it is (image, version, position) and its metrics by name."""
+    """A spheroid of the table: where it is (image, version, its id there) and its metrics by name."""
 
     row_id: int
     image_id: int
     image_name: str
     version: int
-    position: int
     spheroid_id: int
     touches_border: bool
     metrics: Mapping[str, float | int | None]
@@ -61,22 +60,43 @@ class SpheroidPage:
 async def index_version(
     db: AsyncSession, image: Image, version: int, records: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Make ``records`` (the stored JSON of ``image``'s new current ``version``) its rows of the table."""
+    """Make ``records`` (the stored form of ``image``'s new current ``version``) its rows of the table."""
     await db.execute(delete(spheroid_rows).where(spheroid_rows.c.image_id == image.id))
     if records:
+        await db.execute(insert(spheroid_rows), [_row(image, version, record) for record in records])
+
+
+async def index_changes(
+    db: AsyncSession,
+    image: Image,
+    version: int,
+    replaced: Mapping[int, Mapping[str, Any]],
+    deleted: Collection[int],
+    added: Sequence[Mapping[str, Any]],
+) -> None:
+    """The rows of an edit's new ``version``: the changed spheroids' rows rewritten in place (by spheroid
+    id), the deleted ones' removed, the added ones' appended, and every other row only moved to ``version``
+    (an edit of one spheroid of 5,000 writes one row and one version number, not 5,000 rows)."""
+    mine = spheroid_rows.c.image_id == image.id
+    await db.execute(update(spheroid_rows).where(mine).values(version=version))
+    if deleted:
+        await db.execute(delete(spheroid_rows).where(mine, spheroid_rows.c.spheroid_id.in_(deleted)))
+    for spheroid_id, record in replaced.items():
         await db.execute(
-            insert(spheroid_rows),
-            [_row(image, version, position, record) for position, record in enumerate(records)],
+            update(spheroid_rows)
+            .where(mine, spheroid_rows.c.spheroid_id == spheroid_id)
+            .values(_row(image, version, record))
         )
+    if added:
+        await db.execute(insert(spheroid_rows), [_row(image, version, record) for record in added])
 
 
-def _row(image: Image, version: int, position: int, record: Mapping[str, Any]) -> dict[str, Any]:
+def _row(image: Image, version: int, record: Mapping[str, Any]) -> dict[str, Any]:
     metrics: Mapping[str, Any] = record.get("metrics") or {}
     return {
         "project_id": image.project_id,
         "image_id": image.id,
         "version": version,
-        "position": position,
         "spheroid_id": record["id"],  # every stored spheroid has one (migration 0006)
         "touches_border": _touches_border(record.get("exterior") or [], image.width, image.height),
         **{name: metrics.get(name) for name in _METRICS},
@@ -149,7 +169,6 @@ def _spheroid(row: Row[Any]) -> SpheroidRow:
         image_id=values[spheroid_rows.c.image_id],
         image_name=values[Image.name],
         version=values[spheroid_rows.c.version],
-        position=values[spheroid_rows.c.position],
         spheroid_id=values[spheroid_rows.c.spheroid_id],
         touches_border=bool(values[spheroid_rows.c.touches_border]),
         metrics={name: values[spheroid_rows.c[name]] for name in _METRICS},

@@ -9,20 +9,30 @@ DomainError
 ├── ReviewRuleError       a review state may not be set (no segmentation, no comment)
 │   └── StaleReviewError  the version reviewed is not the current one (``current_version``)
 ├── VersionConflictError  a save based on a version that is no longer current (``current_version``)
+├── EditConflictError     an edit touched spheroids someone else changed or deleted since its base
 ├── InvalidSpheroidsError rings that are not closed, degenerate, outside the image or too many vertices
 └── JobStateError         a job or task change the state machine does not allow (cancel a finished job)
 """
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cluster import Spheroid
+
 __all__ = [
+    "ConflictReason",
     "DomainError",
+    "EditConflictError",
     "InvalidCredentialsError",
     "InvalidInputError",
     "InvalidSpheroidsError",
     "JobStateError",
     "LastOwnerError",
     "ReviewRuleError",
+    "SpheroidConflict",
     "StaleReviewError",
     "UnknownUserError",
     "UsernameTakenError",
@@ -86,6 +96,41 @@ class VersionConflictError(DomainError):
         )
         self.base_version = base_version
         self.current_version = current_version
+
+
+class ConflictReason(enum.StrEnum):
+    """Why a spheroid an edit touches collides with a save made since the edit's base version."""
+
+    CHANGED = "changed"
+    """Someone else changed its rings."""
+    DELETED = "deleted"
+    """Someone else deleted it (a job's result replaces every spheroid)."""
+
+
+@dataclass(frozen=True)
+class SpheroidConflict:
+    """One spheroid in question: what the edit makes of it (``mine``, ``None`` for a deletion) and what is
+    stored now (``theirs``, ``None`` when deleted), so that a person can choose."""
+
+    id: int
+    reason: ConflictReason
+    mine: Spheroid | None
+    theirs: Spheroid | None
+
+
+class EditConflictError(DomainError):
+    def __init__(
+        self, base_version: int, current_version: int, conflicts: Sequence[SpheroidConflict]
+    ) -> None:
+        ids = ", ".join(str(conflict.id) for conflict in conflicts)
+        super().__init__(
+            f"spheroids {ids} were changed or deleted by someone else since version {base_version} (the "
+            f"current one is {current_version}); choose which shape to keep and save again from version "
+            f"{current_version}; nothing was saved"
+        )
+        self.base_version = base_version
+        self.current_version = current_version
+        self.conflicts = list(conflicts)
 
 
 class InvalidSpheroidsError(DomainError):

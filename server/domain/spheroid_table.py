@@ -1,8 +1,8 @@
 """How a client filters and orders a project's spheroid table, and the opaque cursors of its pages.
 
-The table has a row per spheroid of each image's current segmentation (see ``server.db.spheroid_table``).
-It is ordered by one metric (a name of :meth:`cluster.SpheroidMetrics.names`), or, without one, by image
-and position in the image. Rows whose metric is unknown (a µm value without a pixel size) come last in
+The table has a row per spheroid of each image's current segmentation (see ``server.db.spheroid_table``). It
+is ordered by one metric (a name of :meth:`cluster.SpheroidMetrics.names`), or, without one, by image and as
+the image's version lists them. Rows whose metric is unknown (a µm value without a pixel size) come last in
 either direction; ties go by row, so a page boundary never splits or repeats a row.
 """
 
@@ -25,7 +25,7 @@ MAX_IMAGE_IDS = 10_000
 
 @dataclass(frozen=True)
 class SpheroidOrder:
-    """By ``metric`` (``None``: by image, then position in the image), ascending unless ``descending``."""
+    """By ``metric`` (``None``: by image, then as its version lists them), ascending unless ``descending``."""
 
     metric: str | None = None
     descending: bool = False

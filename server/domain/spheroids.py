@@ -5,7 +5,8 @@ A ring arrives as a list of ``(x, y)`` points in image pixels; the first point m
 than 3 distinct vertices, a non-finite coordinate, a point outside ``[0, width] x [0, height]``, more than
 :data:`MAX_RING_VERTICES` vertices, or encloses no area; the spheroid is refused when its rings cross
 themselves or each other (``cluster.metrics.measure`` cannot measure it). Every problem is reported, with
-the spheroid and ring it concerns, and nothing is stored unless all pass.
+the spheroid (its index among the drafts, and its id when it has one) and ring it concerns, and nothing is
+stored unless all pass.
 """
 
 from __future__ import annotations
@@ -36,16 +37,23 @@ Points = Sequence[Sequence[float]]
 
 @dataclass(frozen=True)
 class SpheroidDraft:
-    """A spheroid as a client sends it: an exterior ring and hole rings, unmeasured."""
+    """A spheroid as a client sends it: an exterior ring and hole rings, unmeasured; ``id`` when it
+    replaces a stored spheroid (an edit)."""
 
     exterior: Points
     holes: Sequence[Points] = ()
+    id: int | None = None
+
+    def label(self, index: int) -> str:
+        """How problems name it: ``spheroid 3``, or ``spheroid 3 (id 17)``."""
+        return f"spheroid {index}" if self.id is None else f"spheroid {index} (id {self.id})"
 
 
 def checked_spheroids(
     drafts: Sequence[SpheroidDraft], width: int, height: int, pixel_size_um: float | None
 ) -> list[Spheroid]:
-    """Return the drafts as measured spheroids, or raise :class:`InvalidSpheroidsError` listing problems."""
+    """Return the drafts as measured spheroids (with the drafts' ids), or raise
+    :class:`InvalidSpheroidsError` listing problems."""
     if len(drafts) > MAX_SPHEROIDS:
         raise InvalidSpheroidsError([f"{len(drafts)} spheroids, at most {MAX_SPHEROIDS} allowed"])
     total = sum(len(d.exterior) + sum(len(h) for h in d.holes) for d in drafts)
@@ -56,15 +64,15 @@ def checked_spheroids(
     for index, draft in enumerate(drafts):
         rings = [("exterior ring", draft.exterior)] + [(f"hole {k}", h) for k, h in enumerate(draft.holes)]
         ring_problems = [
-            f"spheroid {index}, {label}: {problem}"
-            for label, points in rings
+            f"{draft.label(index)}, {ring}: {problem}"
+            for ring, points in rings
             if (problem := _ring_problem(points, width, height)) is not None
         ]
         if ring_problems:
             problems.extend(ring_problems)
             continue
-        spheroid = Spheroid(as_ring(draft.exterior), tuple(as_ring(hole) for hole in draft.holes))
-        if (measured := measured_spheroid(spheroid, index, pixel_size_um, problems)) is not None:
+        drawn = Spheroid(as_ring(draft.exterior), tuple(as_ring(h) for h in draft.holes), id=draft.id)
+        if (measured := measured_spheroid(drawn, draft.label(index), pixel_size_um, problems)) is not None:
             spheroids.append(measured)
     if problems:
         raise InvalidSpheroidsError(problems)
@@ -78,7 +86,7 @@ def measure_missing(spheroids: Sequence[Spheroid], pixel_size_um: float | None) 
     measured = [
         done
         for index, spheroid in enumerate(spheroids)
-        if (done := measured_spheroid(spheroid, index, pixel_size_um, problems)) is not None
+        if (done := measured_spheroid(spheroid, f"spheroid {index}", pixel_size_um, problems)) is not None
     ]
     if problems:
         raise InvalidSpheroidsError(problems)
@@ -86,16 +94,16 @@ def measure_missing(spheroids: Sequence[Spheroid], pixel_size_um: float | None) 
 
 
 def measured_spheroid(
-    spheroid: Spheroid, index: int, pixel_size_um: float | None, problems: list[str]
+    spheroid: Spheroid, label: str, pixel_size_um: float | None, problems: list[str]
 ) -> Spheroid | None:
     """``spheroid`` with its metrics (kept when it has them); ``None``, with the reason added to
-    ``problems``, when it cannot be measured."""
+    ``problems`` after its ``label``, when it cannot be measured."""
     if spheroid.metrics is not None:
         return spheroid
     try:
         return spheroid.with_metrics(measure(spheroid, pixel_size_um))
     except MetricError as error:
-        problems.append(f"spheroid {index}: {error}")
+        problems.append(f"{label}: {error}")
         return None
 
 

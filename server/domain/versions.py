@@ -8,14 +8,23 @@ applies every one of them the same way (``server.db.segmentations.save_segmentat
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cluster import Spheroid
 from server.domain.errors import InvalidSpheroidsError, VersionConflictError
 
-__all__ = ["Provenance", "SaveOrigin", "SegmentationSave", "next_version", "with_spheroid_ids"]
+__all__ = [
+    "Provenance",
+    "SaveOrigin",
+    "SegmentationSave",
+    "StoredChanges",
+    "StoredSpheroid",
+    "StoredVersion",
+    "next_version",
+    "with_spheroid_ids",
+]
 
 
 class SaveOrigin(enum.StrEnum):
@@ -41,17 +50,50 @@ class Provenance:
 
 
 @dataclass(frozen=True)
+class StoredSpheroid:
+    """A spheroid of a stored version as it is stored: ``record`` is its stored form as text (which only
+    ``server.db.records`` reads or writes).
+
+    Two are equal when their records are: the spheroid has not changed between the versions holding them.
+    """
+
+    id: int
+    record: str
+
+
+class StoredVersion(Protocol):
+    """A stored version's spheroids, each found by id without reading the others (``server.db.records``)."""
+
+    def get(self, spheroid_id: int) -> StoredSpheroid | None:
+        """The spheroid with this id, or ``None`` when the version has none."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredChanges:
+    """A new version made of a stored one (``onto``) with some spheroids replaced (by id; each keeps it),
+    some deleted and some added (they get new ids, and come last, in order). Every other spheroid of
+    ``onto`` is stored again as it was stored: not read, rebuilt or measured again (an edit)."""
+
+    onto: StoredVersion
+    replace: Mapping[int, Spheroid]
+    delete: frozenset[int]
+    add: Sequence[Spheroid]
+
+
+@dataclass(frozen=True)
 class SegmentationSave:
     """One save of an image's segmentation: ``spheroids`` become version ``base_version + 1``.
 
     ``base_version`` is the version the spheroids were made from (0 for an image without one); the save is
-    refused when it is no longer the current one. Spheroids should carry their metrics; any that do not
-    are measured when saved.
+    refused when it is no longer the current one. ``spheroids`` is the whole new version, or
+    :class:`StoredChanges` to the current one (``onto`` must be version ``base_version``). Spheroids
+    should carry their metrics; any that do not are measured when saved.
     """
 
     image_id: int
     base_version: int
-    spheroids: Sequence[Spheroid]
+    spheroids: Sequence[Spheroid] | StoredChanges
     origin: SaveOrigin
     author_id: int | None = None
     provenance: Provenance = field(default_factory=Provenance)
@@ -87,7 +129,7 @@ def with_spheroid_ids(spheroids: Sequence[Spheroid], last_id: int) -> tuple[list
     if problems:
         raise InvalidSpheroidsError(problems)
     next_id = max([last_id, *seen])
-    named = []
+    named: list[Spheroid] = []
     for spheroid in spheroids:
         if spheroid.id is None:
             next_id += 1

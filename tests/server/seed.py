@@ -32,6 +32,7 @@ async def seed_images(db: async_sessionmaker[AsyncSession], project_id: int, cou
                 "spheroid_count": 3 * (i % 2),
                 "area_sum_px": 300.0 * (i % 2),
                 "diameter_sum_px": 33.85 * (i % 2),
+                "last_spheroid_id": 3 * (i % 2),
                 "created_at": now,
                 "updated_at": now,
             }
@@ -62,7 +63,7 @@ async def seed_images(db: async_sessionmaker[AsyncSession], project_id: int, cou
                         "model_name": "classical",
                         "model_version": "1",
                         "parameters": {},
-                        "spheroids": [square] * 3,
+                        "spheroids": [{**square, "id": k} for k in (1, 2, 3)],
                         "spheroid_count": 3,
                         "area_sum_px": 300.0,
                         "diameter_sum_px": 33.85,

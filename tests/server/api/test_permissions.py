@@ -104,6 +104,12 @@ OPERATIONS: dict[str, tuple[str, str, Any]] = {
         "baseVersion: 0, spheroids: [{exterior: $s}]) { __typename } }",
         lambda p, i, j: {"i": i, "s": SQUARE},
     ),
+    "editSegmentation": (
+        "editor",
+        "mutation($i: Int!, $s: [[Float!]!]!) { editSegmentation(imageId: $i, baseVersion: 0, "
+        "changes: {upsert: [{exterior: $s}]}) { __typename } }",
+        lambda p, i, j: {"i": i, "s": SQUARE},
+    ),
     "revertSegmentation": (
         "editor",
         "mutation($i: Int!) { revertSegmentation(imageId: $i, version: 1, baseVersion: 0) { __typename } }",

@@ -23,7 +23,7 @@ TABLE = """query($p: Int!, $first: Int!, $after: String, $filter: SpheroidTableF
   $order: SpheroidOrderInput) {
   project(id: $p) { spheroids(first: $first, after: $after, filter: $filter, orderBy: $order) {
     totalCount pageInfo { hasNextPage endCursor }
-    edges { cursor node { spheroidId imageId imageName version position touchesBorder
+    edges { cursor node { spheroidId imageId imageName version touchesBorder
       metrics { areaPx areaUm2 equivalentDiameterPx circularity holeCount } } } } } }"""
 
 
@@ -100,7 +100,6 @@ async def test_the_table_sorts_a_project_by_a_metric_across_its_images_page_by_p
         "imageId": a,
         "imageName": "well000.tif",
         "version": 1,
-        "position": 1,
         "touchesBorder": False,
         "metrics": {
             "areaPx": pytest.approx(900),
@@ -113,7 +112,7 @@ async def test_the_table_sorts_a_project_by_a_metric_across_its_images_page_by_p
     ascending = await _all_pages(api, owner, project_id, 3, order={"metric": "AREA_PX"})
     assert [n["metrics"]["areaPx"] for n in ascending] == pytest.approx([25, 100, 400, 400, 900])
     by_image = await _all_pages(api, owner, project_id, 4)
-    assert [(n["imageId"], n["position"]) for n in by_image] == [(a, 0), (a, 1), (b, 0), (b, 1), (c, 0)]
+    assert [(n["imageId"], n["spheroidId"]) for n in by_image] == [(a, 1), (a, 2), (b, 1), (b, 2), (c, 1)]
 
     first = await _table(api, owner, project_id, first=2)
     assert first["totalCount"] == 5 and first["pageInfo"]["hasNextPage"]
@@ -136,7 +135,7 @@ async def test_unknown_values_sort_last_both_ways_and_pages_never_repeat_a_row(a
             api, owner, project_id, 2, order={"metric": "AREA_UM2", "descending": descending}
         )
         assert [n["metrics"]["areaUm2"] for n in nodes] == pytest.approx([*expected, None, None])
-        assert len({(n["imageId"], n["position"]) for n in nodes}) == 5
+        assert len({(n["imageId"], n["spheroidId"]) for n in nodes}) == 5
 
 
 async def test_the_table_follows_saves_reviews_and_deletions(api: Api) -> None:

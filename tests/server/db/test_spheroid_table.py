@@ -106,17 +106,14 @@ async def test_upgrading_fills_the_table_from_the_current_versions_only(empty_da
         async with engine.connect() as db:
             rows = [
                 dict(row._mapping)
-                for row in await db.execute(select(spheroid_rows).order_by(spheroid_rows.c.position))
+                for row in await db.execute(select(spheroid_rows).order_by(spheroid_rows.c.spheroid_id))
             ]
             kinds = list(await db.execute(text("SELECT kind FROM jobs")))
     finally:
         await engine.dispose()
     assert kinds == [("segment",)]  # jobs made before exports were jobs segment images
     # migration 0006 numbered the spheroids image by image, version by version: 1-3 went to version 1
-    assert [(r["image_id"], r["version"], r["position"], r["spheroid_id"]) for r in rows] == [
-        (1, 2, 0, 4),
-        (1, 2, 1, 5),
-    ]
+    assert [(r["image_id"], r["version"], r["spheroid_id"]) for r in rows] == [(1, 2, 4), (1, 2, 5)]
     assert rows[0]["area_px"] == 100.0 and rows[0]["hole_count"] == 0 and rows[0]["solidity"] is None
     assert rows[0]["touches_border"] is False and rows[1]["touches_border"] is True
     assert rows[1]["area_px"] is None and rows[1]["project_id"] == 1

@@ -5,7 +5,7 @@ this migration gets one row from its ``reviewed_by``, ``reviewed_at``, status an
 current segmentation version (the one the verdict stood for, as far as the database knows).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -82,7 +82,6 @@ def upgrade() -> None:
         sa.Column("project_id", sa.Integer(), nullable=False),
         sa.Column("image_id", sa.Integer(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("spheroid_id", sa.Integer(), nullable=False),
         sa.Column("touches_border", sa.Boolean(), nullable=False),
         *[
@@ -97,7 +96,9 @@ def upgrade() -> None:
             ["image_id"], ["images.id"], name="fk_spheroid_rows_image_id_images", ondelete="CASCADE"
         ),
     )
-    op.create_index("ix_spheroid_rows_project_image", "spheroid_rows", ["project_id", "image_id", "position"])
+    op.create_index(
+        "ix_spheroid_rows_project_image", "spheroid_rows", ["project_id", "image_id", "spheroid_id"]
+    )
     op.create_index("ix_spheroid_rows_image_id", "spheroid_rows", ["image_id"])
     for rows in _current_rows():
         if rows:
@@ -124,9 +125,9 @@ def _current_rows() -> Iterator[list[dict[str, Any]]]:
             return
         last = found[-1][0]
         yield [
-            _row(image_id, project_id, width, height, version, position, record)
+            _row(image_id, project_id, width, height, version, record)
             for image_id, project_id, width, height, version, records in found
-            for position, record in enumerate(_json(records))
+            for record in _json(records)
         ]
 
 
@@ -141,7 +142,6 @@ def _row(
     width: int,
     height: int,
     version: int,
-    position: int,
     record: Mapping[str, Any],
 ) -> dict[str, Any]:
     metrics: Mapping[str, Any] = record.get("metrics") or {}
@@ -149,7 +149,6 @@ def _row(
         "project_id": project_id,
         "image_id": image_id,
         "version": version,
-        "position": position,
         "spheroid_id": record["id"],  # given by migration 0006
         "touches_border": _touches_border(record.get("exterior") or [], width, height),
         **{name: metrics.get(name) for name in METRICS},
