@@ -15,10 +15,11 @@ ASGIApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 
 
 @contextlib.asynccontextmanager
-async def serve(app: ASGIApp, port: int) -> AsyncIterator[str]:
-    """The app on ``port`` (no lifespan: the caller starts its services), stopped on leaving."""
+async def serve(app: ASGIApp, port: int, **options: Any) -> AsyncIterator[str]:
+    """The app on ``port`` (no lifespan: the caller starts its services), stopped on leaving; ``options``
+    go to ``uvicorn.Config`` (the proxy options of ``spheroseg server serve``, say)."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **options)
     )
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:

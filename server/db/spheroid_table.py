@@ -19,14 +19,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cluster import SpheroidMetrics
+from cluster import Spheroid, SpheroidMetrics, as_ring, touches_border
 from server.db.models import Image, spheroid_rows
 from server.domain.spheroid_table import SpheroidFilter, SpheroidOrder, decode_cursor
 
 __all__ = ["SpheroidPage", "SpheroidRow", "index_changes", "index_version", "spheroid_page"]
-
-BORDER_MARGIN_PX = 1.0
-"""As ``cluster.metrics.BORDER_MARGIN_PX``: an outline this close to an edge touches the border."""
 
 _METRICS = SpheroidMetrics.names()
 
@@ -98,17 +95,9 @@ def _row(image: Image, version: int, record: Mapping[str, Any]) -> dict[str, Any
         "image_id": image.id,
         "version": version,
         "spheroid_id": record["id"],  # every stored spheroid has one (migration 0006)
-        "touches_border": _touches_border(record.get("exterior") or [], image.width, image.height),
+        "touches_border": touches_border(Spheroid(as_ring(record["exterior"])), image.width, image.height),
         **{name: metrics.get(name) for name in _METRICS},
     }
-
-
-def _touches_border(exterior: Sequence[Sequence[float]], width: int, height: int) -> bool:
-    if not exterior:
-        return False
-    xs, ys = [p[0] for p in exterior], [p[1] for p in exterior]
-    margin = BORDER_MARGIN_PX
-    return min(xs) < margin or min(ys) < margin or max(xs) > width - margin or max(ys) > height - margin
 
 
 def _filtered(project_id: int, where: SpheroidFilter) -> list[ColumnElement[bool]]:

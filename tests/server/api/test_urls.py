@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from PIL import Image
 
 from server.app import create_app
 from server.cli import proxy_options
 from server.composition import Services
+from spheroseg_testing import free_port, serve
 from tests.server.conftest import Api, png_bytes
-from tests.server.starters import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -31,29 +29,9 @@ EXPORT = """mutation($p: Int!) { exportProject(projectId: $p, formats: [CSV]) {
 JOB = "query($j: Int!) { job(id: $j) { status downloadUrl } }"
 
 
-@asynccontextmanager
-async def _served(services: Services) -> AsyncIterator[str]:
-    """The app over ``services`` in uvicorn as ``serve`` runs it; its URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(services=services),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        **proxy_options(services.settings),
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.get_running_loop().create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+def _served(services: Services) -> AbstractAsyncContextManager[str]:
+    """The app over ``services`` in uvicorn as ``serve`` runs it (its proxy options); its URL."""
+    return serve(create_app(services=services), free_port(), **proxy_options(services.settings))
 
 
 async def _world(api: Api) -> tuple[str, int, int, bytes]:
