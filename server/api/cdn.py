@@ -20,22 +20,31 @@ from server.services import cdn as service
 
 __all__ = ["CdnMutation"]
 
-@strawberry.type
+
+@strawberry.type(description="The CDN accepted every purge request.")
 class CdnPurgeSuccess:
-    provider: str
-    requests: int
-    tags: int
-    paths: int
+    provider: str = strawberry.field(description="The CDN purged (as configured on the server).")
+    requests: int = strawberry.field(description="Purge requests sent to it.")
+    tags: int = strawberry.field(description="Cache tags purged.")
+    paths: int = strawberry.field(description="URL paths (or path prefixes) purged.")
 
 
 @strawberry.type(description="The provider refused or could not be reached; `errors` says what and where.")
 class CdnPurgeFailed:
-    provider: str
-    requests: int
-    errors: list[str]
+    provider: str = strawberry.field(description="The CDN asked (as configured on the server).")
+    requests: int = strawberry.field(description="Purge requests sent to it, the failed ones included.")
+    errors: list[str] = strawberry.field(
+        description="Each failure, with the request it belongs to; purging again is safe."
+    )
 
 
-CdnPurgeResult = Annotated[CdnPurgeSuccess | CdnPurgeFailed | InputError, strawberry.union("CdnPurgeResult")]
+CdnPurgeResult = Annotated[
+    CdnPurgeSuccess | CdnPurgeFailed | InputError,
+    strawberry.union(
+        "CdnPurgeResult",
+        description="What the CDN purged, what it refused, or which argument was wrong.",
+    ),
+]
 
 
 @strawberry.type
@@ -49,10 +58,20 @@ class CdnMutation:
     async def purge_cdn(
         self,
         info: Info,
-        project_id: int | None = None,
-        image_ids: list[int] | None = None,
-        paths: list[str] | None = None,
-        tags: list[str] | None = None,
+        project_id: Annotated[
+            int | None, strawberry.argument(description="Purge everything of this project.")
+        ] = None,
+        image_ids: Annotated[
+            list[int] | None, strawberry.argument(description="Purge everything of these images.")
+        ] = None,
+        paths: Annotated[
+            list[str] | None,
+            strawberry.argument(description="URL paths to purge; one ending in '/' purges all below it."),
+        ] = None,
+        tags: Annotated[
+            list[str] | None,
+            strawberry.argument(description="Cache tags to purge: project-<id> or image-<id>."),
+        ] = None,
     ) -> CdnPurgeResult:
         context = info.context
         try:

@@ -144,9 +144,18 @@ class ClusterStopped:
     stopped: bool = strawberry.field(description="False: it was not running.")
 
 
-ClusterScaleResult = Annotated[ClusterScaled | InputError, strawberry.union("ClusterScaleResult")]
-ClusterStartResult = Annotated[ClusterStarted | InputError, strawberry.union("ClusterStartResult")]
-ClusterStopResult = Annotated[ClusterStopped | InputError, strawberry.union("ClusterStopResult")]
+ClusterScaleResult = Annotated[
+    ClusterScaled | InputError,
+    strawberry.union("ClusterScaleResult", description="The cluster scaled, or why it could not be."),
+]
+ClusterStartResult = Annotated[
+    ClusterStarted | InputError,
+    strawberry.union("ClusterStartResult", description="The cluster started, or why it could not be."),
+]
+ClusterStopResult = Annotated[
+    ClusterStopped | InputError,
+    strawberry.union("ClusterStopResult", description="The cluster stopped, or why it could not be."),
+]
 
 
 @strawberry.type

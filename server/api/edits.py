@@ -36,7 +36,13 @@ from server.services.segmentations import EditSaved
 
 __all__ = ["SegmentationEditMutation"]
 
-ConflictReasonEnum = strawberry.enum(ConflictReason, name="SpheroidConflictReason")
+ConflictReasonEnum = strawberry.enum(
+    ConflictReason,
+    name="SpheroidConflictReason",
+    description="Why a spheroid your edit touches collides with a save made since your base version: "
+    "CHANGED (someone else changed its rings) or DELETED (someone else deleted it; a job's result "
+    "replaces every spheroid).",
+)
 
 
 @strawberry.input(
@@ -108,7 +114,12 @@ class EditConflict:
 
 SegmentationEditResult = Annotated[
     SegmentationEditSuccess | EditConflict | VersionConflict | InvalidSpheroids | InputError | RateLimited,
-    strawberry.union("SegmentationEditResult"),
+    strawberry.union(
+        "SegmentationEditResult",
+        description="The new version (with others' changes merged in), or why nothing was saved: a "
+        "spheroid was changed by both sides, a stale base, rings that cannot be stored, a wrong argument, "
+        "or too many saves lately.",
+    ),
 ]
 
 

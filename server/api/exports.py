@@ -44,7 +44,11 @@ class ExportStarted:
 
 
 ProjectExportResult = Annotated[
-    ExportStarted | InputError | RateLimited, strawberry.union("ProjectExportResult")
+    ExportStarted | InputError | RateLimited,
+    strawberry.union(
+        "ProjectExportResult",
+        description="The export job started, which input was wrong, or too many exports started lately.",
+    ),
 ]
 
 

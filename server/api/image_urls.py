@@ -21,7 +21,11 @@ from server.exceptions import ClientError
 
 __all__ = ["RenditionFormatEnum", "original_url", "preview_url", "preview_widths", "thumbnail_url"]
 
-RenditionFormatEnum = strawberry.enum(RenditionFormat, name="RenditionFormat")
+RenditionFormatEnum = strawberry.enum(
+    RenditionFormat,
+    name="RenditionFormat",
+    description="Image format of a preview: WEBP (the default), AVIF, PNG (lossless) or JPEG.",
+)
 
 THUMBNAIL_RANGE = range(16, THUMBNAIL_SIZES[-1] + 1)
 PREVIEW_WIDTHS = range(16, 8193)

@@ -35,29 +35,62 @@ __all__ = [
 HISTORY_PAGE_MAX = 100
 """The most versions one page of ``segmentationHistory`` holds."""
 
-SegmentationStatusEnum = strawberry.enum(SegmentationStatus, name="SegmentationStatus")
-ReviewStatusEnum = strawberry.enum(ReviewStatus, name="ReviewStatus")
-ImageOrderEnum = strawberry.enum(ImageOrder, name="ImageOrder")
+SegmentationStatusEnum = strawberry.enum(
+    SegmentationStatus,
+    name="SegmentationStatus",
+    description="Whether an image has outlines: NONE (never segmented or saved), QUEUED and RUNNING (in a "
+    "segmentation job), DONE (a segmentation is stored), FAILED (the last job could not segment it; see "
+    "the job's `failures`).",
+)
+ReviewStatusEnum = strawberry.enum(
+    ReviewStatus,
+    name="ReviewStatus",
+    description="A person's verdict on an image's outlines: UNREVIEWED (every image starts so, and an "
+    "accepted one returns to it when a new version is saved), ACCEPTED, NEEDS_FIX or REJECTED (both with "
+    "a comment). Set with `setReview`.",
+)
+ImageOrderEnum = strawberry.enum(
+    ImageOrder,
+    name="ImageOrder",
+    description="Order of a project's image list: by name, by upload time (CREATED) or by the time of the "
+    "last change (UPDATED; an image moves when it changes, so page through it to catch up), ascending "
+    "(ASC) or descending (DESC).",
+)
 
 
-@strawberry.type(name="Image")
+@strawberry.type(
+    name="Image",
+    description="An uploaded microscope image of a project, with its segmentation and review state. "
+    "Visible to every member of the project.",
+)
 class ImageType:
-    id: int
-    project_id: int
-    name: str
-    content_hash: str
-    format: str
-    width: int
-    height: int
-    bit_depth: int
-    pixel_size_um: float | None
-    byte_size: int
-    segmentation_status: SegmentationStatus
-    review_status: ReviewStatus
-    review_comment: str | None
-    reviewed_at: dt.datetime | None
+    id: int = strawberry.field(description="The image's id, unique on the server.")
+    project_id: int = strawberry.field(description="The project it belongs to.")
+    name: str = strawberry.field(description="Its file name (as uploaded, or as renamed by `updateImage`).")
+    content_hash: str = strawberry.field(
+        description="SHA-256 of the uploaded file's bytes, 64 hex digits (as `imagesByHash` takes it)."
+    )
+    format: str = strawberry.field(description="The uploaded file's format (tiff, ome-tiff, png, jpeg, …).")
+    width: int = strawberry.field(description="Width in pixels.")
+    height: int = strawberry.field(description="Height in pixels.")
+    bit_depth: int = strawberry.field(description="Bits per grayscale sample of the original (8, 16, …).")
+    pixel_size_um: float | None = strawberry.field(
+        description="Edge of one pixel in µm; null when unknown (then every µm metric is null). Set it with "
+        "`updateImage`."
+    )
+    byte_size: int = strawberry.field(description="Size of the original file in bytes.")
+    segmentation_status: SegmentationStatus = strawberry.field(
+        description="Whether outlines exist, or a job is making them."
+    )
+    review_status: ReviewStatus = strawberry.field(description="The current review verdict.")
+    review_comment: str | None = strawberry.field(
+        description="The comment of the current verdict (null: none given)."
+    )
+    reviewed_at: dt.datetime | None = strawberry.field(
+        description="When the current verdict was given (null: never reviewed)."
+    )
     reviewer_id: strawberry.Private[int | None]
-    created_at: dt.datetime
+    created_at: dt.datetime = strawberry.field(description="When it was uploaded.")
     updated_at: dt.datetime = strawberry.field(
         description="When the image last changed: its fields, its segmentation (a save, a job's status), "
         "or its review. Pass the newest you have seen as `updatedSince` to catch up."
@@ -162,7 +195,14 @@ class ImageType:
         "(16 to 1024) is rounded up to the next of 64, 128, 256, 512 or 1024, so that a few renditions of "
         "each image serve every size; scale the image in the client for sizes in between.",
     )
-    def thumbnail_url(self, info: Info, size: int | None = None) -> str:
+    def thumbnail_url(
+        self,
+        info: Info,
+        size: Annotated[
+            int | None,
+            strawberry.argument(description="Largest edge in pixels, 16 to 1024; omit for the default size."),
+        ] = None,
+    ) -> str:
         return image_urls.thumbnail_url(info, self, size)
 
     @strawberry.field(
@@ -174,9 +214,18 @@ class ImageType:
     def preview_url(
         self,
         info: Info,
-        width: int = 1024,
-        format: image_urls.RenditionFormatEnum = RenditionFormat.WEBP,  # type: ignore[valid-type]
-        dpr: float = 1.0,
+        width: Annotated[
+            int,
+            strawberry.argument(description="Display width in CSS pixels; snapped to `previewWidths`."),
+        ] = 1024,
+        format: Annotated[
+            image_urls.RenditionFormatEnum,  # type: ignore[valid-type]
+            strawberry.argument(description="Image format of the preview (WEBP unless the client lacks it)."),
+        ] = RenditionFormat.WEBP,
+        dpr: Annotated[
+            float,
+            strawberry.argument(description="The screen's device pixel ratio (1 normal, 2 for HiDPI)."),
+        ] = 1.0,
     ) -> str:
         return image_urls.preview_url(info, self, width, format, dpr)
 
@@ -219,28 +268,38 @@ class ReviewType:
         return user.username if user is not None else ""
 
 
-@strawberry.input
+@strawberry.input(
+    description="Which images of a project: those matching every condition given (omitted: no condition)."
+)
 class ImageFilterInput:
-    status: list[SegmentationStatus] | None = None
-    review: list[ReviewStatus] | None = None
-    name_contains: str | None = None
+    status: list[SegmentationStatus] | None = strawberry.field(
+        default=None, description="Only images with one of these segmentation states."
+    )
+    review: list[ReviewStatus] | None = strawberry.field(
+        default=None, description="Only images with one of these review verdicts."
+    )
+    name_contains: str | None = strawberry.field(
+        default=None, description="Only images whose name contains this text (case-insensitive)."
+    )
 
     def to_domain(self) -> ImageFilter:
         return ImageFilter(tuple(self.status or ()), tuple(self.review or ()), self.name_contains or None)
 
 
-@strawberry.type
+@strawberry.type(description="The images are gone, with their files, segmentations and reviews.")
 class ImagesDeleteSuccess:
-    deleted_ids: list[int]
+    deleted_ids: list[int] = strawberry.field(
+        description="The images deleted (ids that named no image are left out): drop them from your lists."
+    )
     cdn_purge_errors: list[str] = strawberry.field(
         default_factory=list,
         description="What went wrong purging the deleted images from the CDN (empty when all went well).",
     )
 
 
-@strawberry.type
+@strawberry.type(description="Every image got the verdict.")
 class ReviewSetSuccess:
-    images: list[ImageType]
+    images: list[ImageType] = strawberry.field(description="The images reviewed, with their new state.")
 
 
 @strawberry.type(
@@ -267,17 +326,32 @@ class ImageUpdateSuccess:
     image: ImageType = strawberry.field(description="The image, with its new name and pixel size.")
 
 
-ImagesDeleteResult = Annotated[ImagesDeleteSuccess | RateLimited, strawberry.union("ImagesDeleteResult")]
-ReviewSetResult = Annotated[
-    ReviewSetSuccess | StaleReview | InputError, strawberry.union("ReviewSetResult")
+ImagesDeleteResult = Annotated[
+    ImagesDeleteSuccess | RateLimited,
+    strawberry.union(
+        "ImagesDeleteResult", description="The images deleted, or none when too many deletions were asked."
+    ),
 ]
-ImageUpdateResult = Annotated[ImageUpdateSuccess | InputError, strawberry.union("ImageUpdateResult")]
+ReviewSetResult = Annotated[
+    ReviewSetSuccess | StaleReview | InputError,
+    strawberry.union(
+        "ReviewSetResult",
+        description="The reviewed images, or why none changed: a version looked at is no longer current, "
+        "or the verdict breaks a rule (a comment missing, nothing to accept).",
+    ),
+]
+ImageUpdateResult = Annotated[
+    ImageUpdateSuccess | InputError,
+    strawberry.union("ImageUpdateResult", description="The image as changed, or which argument was wrong."),
+]
 
 
 @strawberry.type
 class ImageQuery:
     @strawberry.field(permission_classes=[CanViewProject], description="One image.")
-    async def image(self, info: Info, id: int) -> ImageType:
+    async def image(
+        self, info: Info, id: Annotated[int, strawberry.argument(description="The image's id.")]
+    ) -> ImageType:
         row = await info.context.loaders.image.load(id)
         assert row is not None  # the permission refused a missing image
         return ImageType.of(row)
@@ -310,8 +384,17 @@ class ImageQuery:
 
 @strawberry.type
 class ImageMutation:
-    @strawberry.mutation(permission_classes=[CanEditProject], directives=[Cost(weight=10)])
-    async def delete_images(self, info: Info, image_ids: list[int]) -> ImagesDeleteResult:
+    @strawberry.mutation(
+        permission_classes=[CanEditProject],
+        directives=[Cost(weight=10)],
+        description="Delete images with their files, segmentations and reviews (editors and owners of every "
+        "project concerned; otherwise nothing is deleted). Cannot be undone; deletions are rate-limited.",
+    )
+    async def delete_images(
+        self,
+        info: Info,
+        image_ids: Annotated[list[int], strawberry.argument(description="The images to delete.")],
+    ) -> ImagesDeleteResult:
         context = info.context
         try:
             done = await service.delete_images(

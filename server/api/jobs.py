@@ -31,38 +31,60 @@ from server.services import jobs as service
 
 __all__ = ["JobMutation", "JobQuery", "JobStatusEnum", "JobType"]
 
-JobStatusEnum = strawberry.enum(JobStatus, name="JobStatus")
+JobStatusEnum = strawberry.enum(
+    JobStatus,
+    name="JobStatus",
+    description="QUEUED until its first image runs; RUNNING until every image has ended; then DONE (some "
+    "images may have failed: `failed` counts them), CANCELLED, or FAILED (only an export job fails as a "
+    "whole; `problem` says why).",
+)
 JobKindEnum = strawberry.enum(JobKind, name="JobKind", description="What a job does.")
 
 
 @strawberry.type(name="TaskFailure", description="An image of a job that could not be segmented, and why.")
 class TaskFailureType:
-    image_id: int
-    image_name: str
-    reason: str
+    image_id: int = strawberry.field(description="The image that failed.")
+    image_name: str = strawberry.field(description="Its file name.")
+    reason: str = strawberry.field(description="Why it failed, as the segmenter or the server said.")
 
 
-@strawberry.type(name="Job")
+@strawberry.type(
+    name="Job",
+    description="A background job of a project: a segmentation of images on the cluster, or an export. "
+    "Its counters change as it runs; follow them with the `jobProgress` subscription.",
+)
 class JobType:
-    id: int
-    project_id: int
+    id: int = strawberry.field(description="The job's id (as `job`, `cancelJob` and `jobProgress` take it).")
+    project_id: int = strawberry.field(description="The project whose images it works on.")
     kind: JobKind = strawberry.field(description="SEGMENT (images on the cluster) or EXPORT (a zip).")
-    method: str
-    parameters: JSON
-    status: JobStatus
-    total: int
+    method: str = strawberry.field(
+        description="The segmentation method (e.g. classical, resunet); `export` for an export job."
+    )
+    parameters: JSON = strawberry.field(
+        description="The method's options by name; for an export, `formats` lists the file formats."
+    )
+    status: JobStatus = strawberry.field(description="Where the job stands.")
+    total: int = strawberry.field(description="Images in the job.")
     done: int = strawberry.field(description="Images segmented and stored.")
-    failed: int
-    cancelled: int
-    last_image_id: int | None
-    images_per_second: float
+    failed: int = strawberry.field(description="Images that could not be segmented (see `failures`).")
+    cancelled: int = strawberry.field(description="Images left unsegmented because the job was cancelled.")
+    last_image_id: int | None = strawberry.field(
+        description="The image that ended last (null: none yet), e.g. to show its thumbnail."
+    )
+    images_per_second: float = strawberry.field(
+        description="Images ended (stored or failed) per second since the first one started; 0 before."
+    )
     problem: str | None = strawberry.field(
         description="Why the job is not moving (e.g. the cluster cannot be reached), or why a FAILED export "
         "failed; null when all is well."
     )
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
+    created_at: dt.datetime = strawberry.field(description="When it was started (queued).")
+    started_at: dt.datetime | None = strawberry.field(
+        description="When its first image began running (null: still queued)."
+    )
+    finished_at: dt.datetime | None = strawberry.field(
+        description="When it ended: done, cancelled or failed (null: not yet)."
+    )
     created_by_id: strawberry.Private[int | None]
     row: strawberry.Private[Job]
 
@@ -124,9 +146,17 @@ class JobType:
 
 @strawberry.input(description="The images to segment: `imageIds`, or a project's images matching `filter`.")
 class SegmentImagesInput:
-    project_id: int | None = None
-    image_ids: list[int] | None = None
-    filter: ImageFilterInput | None = None
+    project_id: int | None = strawberry.field(
+        default=None,
+        description="The project whose images matching `filter` to segment (without `imageIds`).",
+    )
+    image_ids: list[int] | None = strawberry.field(
+        default=None,
+        description="The images to segment (all in one project); takes precedence over `filter`.",
+    )
+    filter: ImageFilterInput | None = strawberry.field(
+        default=None, description="Which of the project's images (omitted: all of them)."
+    )
     method: str | None = strawberry.field(default=None, description="classical or resunet (default: best).")
     parameters: JSON | None = strawberry.field(
         default=None,
@@ -137,18 +167,37 @@ class SegmentImagesInput:
 
 @strawberry.type(description="The job was created; images already in another unfinished job were left out.")
 class JobStarted:
-    job: JobType
-    skipped_image_ids: list[int]
+    job: JobType = strawberry.field(description="The new job, queued.")
+    skipped_image_ids: list[int] = strawberry.field(
+        description="Images left out because another unfinished job has them already."
+    )
 
 
-JobStartResult = Annotated[JobStarted | InputError | RateLimited, strawberry.union("JobStartResult")]
-JobCancelResult = Annotated[JobType | InputError, strawberry.union("JobCancelResult")]
+JobStartResult = Annotated[
+    JobStarted | InputError | RateLimited,
+    strawberry.union(
+        "JobStartResult",
+        description="The started job, which input was wrong (e.g. an unknown method or parameter), or too "
+        "many jobs started lately.",
+    ),
+]
+JobCancelResult = Annotated[
+    JobType | InputError,
+    strawberry.union(
+        "JobCancelResult", description="The job as it is after cancelling, or why it could not be cancelled."
+    ),
+]
 
 
 @strawberry.type
 class JobQuery:
-    @strawberry.field(permission_classes=[CanViewProject])
-    async def job(self, info: Info, id: int) -> JobType:
+    @strawberry.field(
+        permission_classes=[CanViewProject],
+        description="One job; an error when it does not exist or is not in a project you are a member of.",
+    )
+    async def job(
+        self, info: Info, id: Annotated[int, strawberry.argument(description="The job's id.")]
+    ) -> JobType:
         job = await info.context.loaders.job.load(id)
         assert job is not None  # the permission refused a missing job
         return JobType.of(job)
@@ -161,7 +210,13 @@ class JobMutation:
         directives=[Cost(weight=50)],
         description="Segment images on the cluster; watch it with the jobProgress subscription.",
     )
-    async def segment_images(self, info: Info, input: SegmentImagesInput) -> JobStartResult:
+    async def segment_images(
+        self,
+        info: Info,
+        input: Annotated[
+            SegmentImagesInput, strawberry.argument(description="Which images, and with which method.")
+        ],
+    ) -> JobStartResult:
         context = info.context
         where = (input.filter or ImageFilterInput()).to_domain()
         request = service.JobRequest(input.project_id, input.image_ids, where, input.method, input.parameters)
@@ -179,7 +234,9 @@ class JobMutation:
         permission_classes=[CanEditProject],
         description="Stop a job: images not yet segmented go back to how they were; stored results stay.",
     )
-    async def cancel_job(self, info: Info, id: int) -> JobCancelResult:
+    async def cancel_job(
+        self, info: Info, id: Annotated[int, strawberry.argument(description="The job to cancel.")]
+    ) -> JobCancelResult:
         context = info.context
         try:
             job = await service.cancel_job(context.services, context.require_actor(), id, context.loaders)

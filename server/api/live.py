@@ -29,34 +29,52 @@ from server.services.watches import Subscriber
 __all__ = ["Subscription"]
 
 
-@strawberry.type(name="JobProgress")
+@strawberry.type(
+    name="JobProgress",
+    description="A job's counters at one moment, as the `jobProgress` subscription sends them.",
+)
 class JobProgressType:
-    job_id: int
-    status: JobStatusEnum  # type: ignore[valid-type]
-    total: int
-    done: int
-    failed: int
-    cancelled: int
-    percentage: float
-    last_image_id: int | None
-    last_image_name: str | None
-    images_per_second: float
+    job_id: int = strawberry.field(description="The job.")
+    status: JobStatusEnum = strawberry.field(  # type: ignore[valid-type]
+        description="Where the job stands; the subscription ends after DONE, CANCELLED or FAILED."
+    )
+    total: int = strawberry.field(description="Images in the job.")
+    done: int = strawberry.field(description="Images segmented and stored (for an export: gathered).")
+    failed: int = strawberry.field(description="Images that could not be segmented (see Job.failures).")
+    cancelled: int = strawberry.field(description="Images left unsegmented by a cancel.")
+    percentage: float = strawberry.field(
+        description="Share of the images that have ended (stored, failed or cancelled), 0-100."
+    )
+    last_image_id: int | None = strawberry.field(description="The image that ended last (null: none yet).")
+    last_image_name: str | None = strawberry.field(
+        description="That image's file name (null: none yet, or not known at this moment)."
+    )
+    images_per_second: float = strawberry.field(
+        description="Images ended per second since the first one started; 0 before."
+    )
     problem: str | None = strawberry.field(description="Why the job is not moving; null when all is well.")
 
 
-@strawberry.type(name="ProjectEvent")
+@strawberry.type(
+    name="ProjectEvent",
+    description="Something that happened in a project, as `projectEvents` sends it: refetch what it names "
+    "(e.g. `project.images(ids: imageIds)`) rather than rebuilding state from the events.",
+)
 class ProjectEventType:
     kind: str = strawberry.field(
         description="task_finished, task_failed, job_created, job_progress, job_finished, job_cancelled, "
         "image_status, segmentation_saved, review_changed or access_changed (members were removed; "
         "data.user_ids names them)."
     )
-    project_id: int
-    job_id: int | None
-    image_ids: list[int]
+    project_id: int = strawberry.field(description="The project it happened in.")
+    job_id: int | None = strawberry.field(description="The job it concerns (null: none).")
+    image_ids: list[int] = strawberry.field(description="The images it concerns (may be empty).")
     actor: str | None = strawberry.field(description="Who caused it (none for the dispatcher).")
-    at: dt.datetime
-    data: JSON
+    at: dt.datetime = strawberry.field(description="When it happened (UTC).")
+    data: JSON = strawberry.field(
+        description="Details by kind, e.g. a job's counters for job_progress (as JobProgress names them), "
+        "user_ids for access_changed, deleted for an image_status of deleted images."
+    )
     missed: bool = strawberry.field(
         description="Events may have been lost before this one (a slow connection or a reconnect): refetch."
     )
@@ -133,7 +151,10 @@ def _progress(snapshot: JobSnapshot) -> JobProgressType:
     )
 
 
-@strawberry.type
+@strawberry.type(
+    description="Live streams over WebSocket (graphql-transport-ws). Each ends with an UNAUTHENTICATED error "
+    "when the subscriber's session ends, and with an error when they lose access to the project."
+)
 class Subscription:
     @strawberry.subscription(
         permission_classes=[CanViewProject],

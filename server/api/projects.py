@@ -30,44 +30,71 @@ from server.services import projects as service
 __all__ = ["ProjectMutation", "ProjectQuery", "ProjectType"]
 
 
-ProjectRoleEnum = strawberry.enum(ProjectRole, name="ProjectRole")
+ProjectRoleEnum = strawberry.enum(
+    ProjectRole,
+    name="ProjectRole",
+    description="What a member may do in a project: VIEWER reads images, segmentations, stats and exports; "
+    "EDITOR also uploads, segments, edits, reviews and deletes images; OWNER also renames, shares and "
+    "deletes the project. Administrators act as owner everywhere.",
+)
 
 
-@strawberry.type
+@strawberry.type(
+    description="Counts over a project's images and their current segmentations, kept up to date by the "
+    "database: as cheap for 100,000 images as for 10."
+)
 class ProjectStats:
-    image_count: int
-    spheroid_count: int
-    segmented_image_count: int
-    mean_area_px: float | None
-    mean_diameter_px: float | None
-    by_status: list[StatusCount]
-    by_review: list[StatusCount]
+    image_count: int = strawberry.field(description="Images in the project.")
+    spheroid_count: int = strawberry.field(
+        description="Spheroids in the images' current segmentations, all together."
+    )
+    segmented_image_count: int = strawberry.field(description="Images that have a segmentation.")
+    mean_area_px: float | None = strawberry.field(
+        description="Mean net area of those spheroids in px² (holes excluded); null when there are none."
+    )
+    mean_diameter_px: float | None = strawberry.field(
+        description="Mean equivalent diameter of those spheroids in pixels; null when there are none."
+    )
+    by_status: list[StatusCount] = strawberry.field(
+        description="Images per segmentation status (lower-case names; states with no image left out)."
+    )
+    by_review: list[StatusCount] = strawberry.field(
+        description="Images per review verdict (lower-case names; verdicts with no image left out)."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="How many images of a project are in one state.")
 class StatusCount:
-    status: str
-    count: int
+    status: str = strawberry.field(
+        description="The state, as the lower-case value of SegmentationStatus or ReviewStatus (e.g. done, "
+        "needs_fix)."
+    )
+    count: int = strawberry.field(description="Images in that state.")
 
 
-@strawberry.type
+@strawberry.type(description="A user the project is shared with, and their role in it.")
 class ProjectMemberType:
-    user_id: int
-    role: ProjectRole
+    user_id: int = strawberry.field(description="The member's user id.")
+    role: ProjectRole = strawberry.field(description="What they may do in the project.")
 
-    @strawberry.field
+    @strawberry.field(description="The member's user name (empty when the account was deleted meanwhile).")
     async def username(self, info: Info) -> str:
         user = await info.context.loaders.user.load(self.user_id)
         return user.username if user is not None else ""
 
 
-@strawberry.type(name="Project")
+@strawberry.type(
+    name="Project",
+    description="A collection of images shared by its members; only members (and administrators) see it.",
+)
 class ProjectType:
-    id: int
-    name: str
-    description: str
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    id: int = strawberry.field(description="The project's id.")
+    name: str = strawberry.field(description="Its name, as its owners gave it.")
+    description: str = strawberry.field(description="Free text about the project (may be empty).")
+    created_at: dt.datetime = strawberry.field(description="When it was created.")
+    updated_at: dt.datetime = strawberry.field(
+        description="When its name or description last changed (not its images: see Image.updatedAt)."
+    )
 
     @classmethod
     def of(cls, row: Project) -> ProjectType:
@@ -92,6 +119,7 @@ class ProjectType:
         permission_classes=[CanViewProject],
         directives=[ListSize(assumed_size=20)],
         extensions=[CountedList()],
+        description="The users the project is shared with, with their roles (every member may see them).",
     )
     async def members(self, info: Info) -> list[ProjectMemberType]:
         rows = await info.context.loaders.members.load(self.id)
@@ -181,11 +209,19 @@ class ProjectType:
         directives=[ListSize(slicing_arguments=["first"])],
         description="Jobs (segmentations and exports), newest first.",
     )
-    async def jobs(self, info: Info, first: int = 20) -> list[JobType]:
+    async def jobs(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="How many, from the newest.")] = 20,
+    ) -> list[JobType]:
         rows = await info.context.loaders.jobs_of_project.load(self.id)
         return [JobType.of(row) for row in rows[: max(first, 0)]]
 
-    @strawberry.field(permission_classes=[CanViewProject], directives=[Cost(weight=5)])
+    @strawberry.field(
+        permission_classes=[CanViewProject],
+        directives=[Cost(weight=5)],
+        description="Image and spheroid counts and means, for a project overview.",
+    )
     async def stats(self, info: Info) -> ProjectStats:
         found = await info.context.loaders.stats.load(self.id)
         count = found.spheroid_count
@@ -200,26 +236,39 @@ class ProjectType:
         )
 
 
-@strawberry.input
+@strawberry.input(description="A new project.")
 class ProjectCreateInput:
-    name: str
-    description: str = ""
+    name: str = strawberry.field(description="Its name; must not be empty.")
+    description: str = strawberry.field(default="", description="Free text about it (default: empty).")
 
 
-@strawberry.input
+@strawberry.input(description="What to change in a project; omitted or null fields stay as they are.")
 class ProjectUpdateInput:
-    name: str | None = None
-    description: str | None = None
+    name: str | None = strawberry.field(default=None, description="A new name; must not be empty.")
+    description: str | None = strawberry.field(default=None, description="A new description.")
 
 
-@strawberry.type
+@strawberry.type(description="The project as it is now.")
 class ProjectSuccess:
-    project: ProjectType
+    project: ProjectType = strawberry.field(description="The project, with the change applied.")
 
 
-ProjectCreateResult = Annotated[ProjectSuccess | InputError, strawberry.union("ProjectCreateResult")]
-ProjectUpdateResult = Annotated[ProjectSuccess | InputError, strawberry.union("ProjectUpdateResult")]
-ProjectMemberResult = Annotated[ProjectSuccess | InputError, strawberry.union("ProjectMemberResult")]
+ProjectCreateResult = Annotated[
+    ProjectSuccess | InputError,
+    strawberry.union("ProjectCreateResult", description="The new project, or which input was wrong."),
+]
+ProjectUpdateResult = Annotated[
+    ProjectSuccess | InputError,
+    strawberry.union("ProjectUpdateResult", description="The changed project, or which input was wrong."),
+]
+ProjectMemberResult = Annotated[
+    ProjectSuccess | InputError,
+    strawberry.union(
+        "ProjectMemberResult",
+        description="The project with its members now, or why not: an unknown user name, or a change that "
+        "would leave the project without an owner.",
+    ),
+]
 
 
 @strawberry.type
@@ -228,6 +277,7 @@ class ProjectQuery:
         permission_classes=[IsAuthenticated],
         directives=[ListSize(assumed_size=20)],
         extensions=[CountedList()],
+        description="The projects you are a member of (an administrator: every project).",
     )
     async def projects(self, info: Info) -> list[ProjectType]:
         context = info.context
@@ -236,8 +286,14 @@ class ProjectQuery:
             context.loaders.prime_project(row)
         return [ProjectType.of(row) for row in rows]
 
-    @strawberry.field(permission_classes=[CanViewProject])
-    async def project(self, info: Info, id: int) -> ProjectType:
+    @strawberry.field(
+        permission_classes=[CanViewProject],
+        description="One project; an error when it does not exist or you are not a member (the two are not "
+        "told apart).",
+    )
+    async def project(
+        self, info: Info, id: Annotated[int, strawberry.argument(description="The project's id.")]
+    ) -> ProjectType:
         row = await info.context.loaders.project.load(id)
         assert row is not None  # the permission refused a missing project
         return ProjectType.of(row)
@@ -246,7 +302,11 @@ class ProjectQuery:
 @strawberry.type
 class ProjectMutation:
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Create a project you own.")
-    async def create_project(self, info: Info, input: ProjectCreateInput) -> ProjectCreateResult:
+    async def create_project(
+        self,
+        info: Info,
+        input: Annotated[ProjectCreateInput, strawberry.argument(description="The project to create.")],
+    ) -> ProjectCreateResult:
         context = info.context
         try:
             row = await service.create_project(
@@ -256,8 +316,16 @@ class ProjectMutation:
             return input_error(error)
         return ProjectSuccess(project=ProjectType.of(row))
 
-    @strawberry.mutation(permission_classes=[CanManageProject])
-    async def update_project(self, info: Info, id: int, input: ProjectUpdateInput) -> ProjectUpdateResult:
+    @strawberry.mutation(
+        permission_classes=[CanManageProject],
+        description="Rename a project or change its description (owners only).",
+    )
+    async def update_project(
+        self,
+        info: Info,
+        id: Annotated[int, strawberry.argument(description="The project.")],
+        input: Annotated[ProjectUpdateInput, strawberry.argument(description="What to change.")],
+    ) -> ProjectUpdateResult:
         context = info.context
         try:
             row = await service.update_project(
@@ -267,8 +335,15 @@ class ProjectMutation:
             return input_error(error)
         return ProjectSuccess(project=ProjectType.of(row))
 
-    @strawberry.mutation(permission_classes=[CanManageProject], directives=[Cost(weight=10)])
-    async def delete_project(self, info: Info, id: int) -> OperationInfo:
+    @strawberry.mutation(
+        permission_classes=[CanManageProject],
+        directives=[Cost(weight=10)],
+        description="Delete a project with all its images, segmentations and jobs (owners only). Cannot be "
+        "undone; its members lose access at once.",
+    )
+    async def delete_project(
+        self, info: Info, id: Annotated[int, strawberry.argument(description="The project.")]
+    ) -> OperationInfo:
         context = info.context
         await service.delete_project(context.services, context.require_actor(), id, context.loaders)
         return OperationInfo(message=f"project {id} deleted")
@@ -277,7 +352,13 @@ class ProjectMutation:
         permission_classes=[CanManageProject], description="Share a project, or change a role."
     )
     async def add_project_member(
-        self, info: Info, id: int, username: str, role: ProjectRole
+        self,
+        info: Info,
+        id: Annotated[int, strawberry.argument(description="The project.")],
+        username: Annotated[str, strawberry.argument(description="The user to share it with.")],
+        role: Annotated[
+            ProjectRole, strawberry.argument(description="Their role (replaces the one they have).")
+        ],
     ) -> ProjectMemberResult:
         context = info.context
         try:
@@ -288,8 +369,17 @@ class ProjectMutation:
             return input_error(error)
         return ProjectSuccess(project=ProjectType.of(row))
 
-    @strawberry.mutation(permission_classes=[CanManageProject])
-    async def remove_project_member(self, info: Info, id: int, username: str) -> ProjectMemberResult:
+    @strawberry.mutation(
+        permission_classes=[CanManageProject],
+        description="Take a project away from a member (owners only); their open subscriptions to it end. "
+        "The last owner cannot be removed.",
+    )
+    async def remove_project_member(
+        self,
+        info: Info,
+        id: Annotated[int, strawberry.argument(description="The project.")],
+        username: Annotated[str, strawberry.argument(description="The member to remove.")],
+    ) -> ProjectMemberResult:
         context = info.context
         try:
             row = await service.remove_member(

@@ -12,19 +12,24 @@ __all__ = ["InputError", "OperationInfo", "RateLimited", "input_error"]
 
 @strawberry.type(description="An argument was wrong; `field` names it.")
 class InputError:
-    field: str
-    message: str
+    field: str = strawberry.field(
+        description="The argument or input field that was wrong, in the operation's spelling (e.g. `name`, "
+        "`imageIds`); show the message next to it."
+    )
+    message: str = strawberry.field(description="What was wrong and what would be accepted, for the user.")
 
 
 @strawberry.type(description="Too many requests of this kind; try again after `retryAfterSeconds`.")
 class RateLimited:
-    message: str
-    retry_after_seconds: float
+    message: str = strawberry.field(description="What was refused and when to try again, for the user.")
+    retry_after_seconds: float = strawberry.field(
+        description="Seconds to wait before sending the same request again (one decimal); nothing was done."
+    )
 
 
 @strawberry.type(description="The operation succeeded and has nothing more to say.")
 class OperationInfo:
-    message: str
+    message: str = strawberry.field(description="What was done, in words (for a log or a status bar).")
 
 
 def input_error(error: InvalidInputError) -> InputError:

@@ -16,6 +16,7 @@ from strawberry.extensions import (
 )
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
+from strawberry.types.base import get_object_definition
 
 from server.api.cdn import CdnMutation
 from server.api.cluster import ClusterMutation, ClusterQuery
@@ -38,7 +39,19 @@ __all__ = ["LabSchema", "Mutation", "Query", "Subscription", "build_schema", "sc
 QUERY_CACHE_SIZE = 256
 """Distinct query texts whose parse and validation are kept (per process)."""
 
+
+def _described(root: type, description: str) -> type:
+    """``root`` with ``description`` (strawberry's ``merge_types`` takes none)."""
+    get_object_definition(root, strict=True).description = description
+    return root
+
+
 Query = merge_types("Query", (UserQuery, ProjectQuery, ImageQuery, JobQuery, MethodQuery, ClusterQuery))
+_described(
+    Query,
+    "Reads. Every field needs `Authorization: Bearer <token>` (from `login`); a project's data is visible "
+    "to its members and to administrators only.",
+)
 Mutation = merge_types(
     "Mutation",
     (
@@ -53,6 +66,11 @@ Mutation = merge_types(
         JobMutation,
         ClusterMutation,
     ),
+)
+_described(
+    Mutation,
+    "Changes. Expected failures (wrong input, a conflict, a rate limit) come back as members of each field's "
+    "`…Result` union; a missing permission is an error.",
 )
 
 

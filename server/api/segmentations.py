@@ -36,29 +36,56 @@ __all__ = [
 ]
 
 Points = list[list[float]]
-SaveOriginEnum = strawberry.enum(SaveOrigin, name="SaveOrigin")
+SaveOriginEnum = strawberry.enum(
+    SaveOrigin,
+    name="SaveOrigin",
+    description="Where a segmentation version came from: JOB (a segmentation job's result), EDIT (spheroids "
+    "a person drew or corrected), REVERT (an older version made current again).",
+)
 
 
 @strawberry.type(
     name="SpheroidMetrics", description="Morphology of one spheroid; units as in cluster.metrics."
 )
 class MetricsType:
-    area_px: float
-    area_um2: float | None
-    perimeter_px: float
-    perimeter_um: float | None
-    equivalent_diameter_px: float
-    equivalent_diameter_um: float | None
-    circularity: float
-    sphericity: float
-    convexity: float
-    solidity: float
-    feret_max_px: float
-    feret_min_px: float
-    aspect_ratio: float
-    centroid_x: float
-    centroid_y: float
-    hole_count: int
+    area_px: float = strawberry.field(description="Net area in px², holes excluded.")
+    area_um2: float | None = strawberry.field(
+        description="Net area in µm² (null: the image has no pixel size)."
+    )
+    perimeter_px: float = strawberry.field(description="Length of the exterior ring in pixels.")
+    perimeter_um: float | None = strawberry.field(
+        description="Length of the exterior ring in µm (null: no pixel size)."
+    )
+    equivalent_diameter_px: float = strawberry.field(
+        description="Diameter in pixels of the disc with the net area, sqrt(4 area / pi)."
+    )
+    equivalent_diameter_um: float | None = strawberry.field(
+        description="The same in µm (null: no pixel size)."
+    )
+    circularity: float = strawberry.field(
+        description="4 pi A / P² of the outline (holes ignored): 1 for a disc, smaller otherwise (ImageJ "
+        "Circ.)."
+    )
+    sphericity: float = strawberry.field(
+        description="sqrt(circularity), the AnaSP / SpheroidJ definition: 1 for a disc."
+    )
+    convexity: float = strawberry.field(
+        description="Perimeter of the convex hull over the perimeter, at most 1."
+    )
+    solidity: float = strawberry.field(description="Net area over the convex hull's area, at most 1.")
+    feret_max_px: float = strawberry.field(
+        description="Largest distance between two points of the outline, in pixels."
+    )
+    feret_min_px: float = strawberry.field(description="Smallest caliper width of the outline, in pixels.")
+    aspect_ratio: float = strawberry.field(
+        description="Major over minor axis of the ellipse with the same second moments, at least 1 "
+        "(ImageJ AR)."
+    )
+    centroid_x: float = strawberry.field(description="Centre of mass, x in image pixels (holes excluded).")
+    centroid_y: float = strawberry.field(
+        description="Centre of mass, y in image pixels, downwards from the top edge."
+    )
+    hole_count: int = strawberry.field(description="Number of hole rings.")
 
     @classmethod
     def of(cls, metrics: SpheroidMetrics) -> MetricsType:
@@ -66,14 +93,20 @@ class MetricsType:
         return cls(**{name: getattr(metrics, name) for name in cls.__annotations__})
 
 
-@strawberry.type(name="Spheroid")
+@strawberry.type(
+    name="Spheroid",
+    description="One spheroid's outline in a segmentation version: an exterior ring, its holes and its "
+    "metrics. Coordinates are image pixels (x right, y down from the top-left corner).",
+)
 class SpheroidType:
     id: int = strawberry.field(
         description="Names the spheroid within its image: the same across versions while it is kept or "
         "edited, never given to another spheroid of the image (a job's result gets new ids)."
     )
     exterior: Points = strawberry.field(description="Open ring of (x, y) image pixels, top-left origin.")
-    holes: list[Points]
+    holes: list[Points] = strawberry.field(
+        description="Rings of the holes inside it (necrotic cores, lumens), as `exterior`; empty: none."
+    )
     metrics: MetricsType | None = strawberry.field(
         description="Null only for a spheroid stored by an older server that cannot be measured."
     )
@@ -95,20 +128,32 @@ class SpheroidType:
         )
 
 
-@strawberry.type(name="Segmentation")
+@strawberry.type(
+    name="Segmentation",
+    description="One saved version of an image's spheroid outlines. Versions are never changed: every save, "
+    "edit, revert or job result makes a new one.",
+)
 class SegmentationType:
-    id: int
-    image_id: int
-    version: int
+    id: int = strawberry.field(description="The version's id, unique on the server.")
+    image_id: int = strawberry.field(description="The image it outlines.")
+    version: int = strawberry.field(
+        description="Its number within the image: 1, 2, … without gaps. Pass it as `baseVersion` when you "
+        "save an edit of it."
+    )
     author_id: strawberry.Private[int | None]
     origin: SaveOriginEnum = strawberry.field(  # type: ignore[valid-type]
         description="Where this version came from: a job's result, a person's edit, a revert or an import."
     )
-    model_name: str
-    model_version: str
-    parameters: JSON
-    spheroid_count: int
-    created_at: dt.datetime
+    model_name: str = strawberry.field(
+        description="The model or method that made the outlines it started from (empty: drawn by hand)."
+    )
+    model_version: str = strawberry.field(description="That model's version (empty: none).")
+    parameters: JSON = strawberry.field(
+        description="The options the model ran with, by name (revertedFrom names the version a revert "
+        "restored)."
+    )
+    spheroid_count: int = strawberry.field(description="Spheroids in this version.")
+    created_at: dt.datetime = strawberry.field(description="When it was saved.")
 
     @classmethod
     def of(cls, row: SegmentationVersion) -> SegmentationType:
@@ -162,33 +207,47 @@ class SegmentationType:
         return absolute_url(info.context, info.context.services.delivery.outlines_url(ref, self.version))
 
 
-@strawberry.input
+@strawberry.input(description="A spheroid's outline to store; the server measures it.")
 class SpheroidInput:
-    exterior: Points
-    holes: list[Points] = strawberry.field(default_factory=list)
+    exterior: Points = strawberry.field(
+        description="Ring of (x, y) image pixels, top-left origin, inside [0, width] x [0, height]; at least "
+        "3 distinct points; the first point may be repeated at the end or not."
+    )
+    holes: list[Points] = strawberry.field(
+        default_factory=list, description="Rings of holes inside the exterior, as it (default: none)."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="Saved: a new version is now current.")
 class SegmentationSaveSuccess:
-    segmentation: SegmentationType
+    segmentation: SegmentationType = strawberry.field(
+        description="The new version; use its `version` as the base of the next save."
+    )
 
 
 @strawberry.type(description="Someone saved meanwhile: reload `currentVersion`, merge and save again.")
 class VersionConflict:
-    message: str
-    base_version: int
-    current_version: int
+    message: str = strawberry.field(description="What happened and what to do, for the user.")
+    base_version: int = strawberry.field(description="The version your edit started from.")
+    current_version: int = strawberry.field(description="The version stored now, saved by someone else.")
 
 
 @strawberry.type(description="Rings that cannot be stored; `problems` names each spheroid and ring.")
 class InvalidSpheroids:
-    message: str
-    problems: list[str]
+    message: str = strawberry.field(description="How many problems were found; nothing was saved.")
+    problems: list[str] = strawberry.field(
+        description="Each problem, naming the spheroid (its index in the list sent, and its id if any) and "
+        "the ring: too few points, a point outside the image, rings that cross, no area, …"
+    )
 
 
 SegmentationSaveResult = Annotated[
     SegmentationSaveSuccess | VersionConflict | InvalidSpheroids | InputError | RateLimited,
-    strawberry.union("SegmentationSaveResult"),
+    strawberry.union(
+        "SegmentationSaveResult",
+        description="The new version, or why nothing was saved: someone saved meanwhile, rings that cannot "
+        "be stored, a wrong argument, or too many saves lately.",
+    ),
 ]
 
 
@@ -229,12 +288,25 @@ class SegmentationMutation:
     async def save_segmentation(
         self,
         info: Info,
-        image_id: int,
-        base_version: int,
-        spheroids: list[SpheroidInput],
-        model_name: str = "",
-        model_version: str = "",
-        parameters: JSON | None = None,
+        image_id: Annotated[int, strawberry.argument(description="The image.")],
+        base_version: Annotated[
+            int,
+            strawberry.argument(
+                description="The version your edit started from (0 when the image had none)."
+            ),
+        ],
+        spheroids: Annotated[
+            list[SpheroidInput],
+            strawberry.argument(description="Every spheroid of the new version (an empty list clears it)."),
+        ],
+        model_name: Annotated[
+            str,
+            strawberry.argument(description="The model whose outlines were edited (empty: drawn by hand)."),
+        ] = "",
+        model_version: Annotated[str, strawberry.argument(description="That model's version.")] = "",
+        parameters: Annotated[
+            JSON | None, strawberry.argument(description="The options that model ran with, by name.")
+        ] = None,
     ) -> SegmentationSaveResult:
         drafts = [SpheroidDraft(s.exterior, s.holes) for s in spheroids]
         params: dict[str, Any] = dict(parameters) if isinstance(parameters, dict) else {}
@@ -259,7 +331,18 @@ class SegmentationMutation:
         description="Make an old version current again, as a new version (history is never rewritten).",
     )
     async def revert_segmentation(
-        self, info: Info, image_id: int, version: int, base_version: int
+        self,
+        info: Info,
+        image_id: Annotated[int, strawberry.argument(description="The image.")],
+        version: Annotated[
+            int, strawberry.argument(description="The old version to restore (see segmentationHistory).")
+        ],
+        base_version: Annotated[
+            int,
+            strawberry.argument(
+                description="The version you saw as current; another one current returns VersionConflict."
+            ),
+        ],
     ) -> SegmentationSaveResult:
         context = info.context
         return await save_result(

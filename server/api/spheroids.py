@@ -85,7 +85,7 @@ class SpheroidRowType:
         )
 
 
-@strawberry.type(name="SpheroidEdge")
+@strawberry.type(name="SpheroidEdge", description="One row of the spheroid table, with its cursor.")
 class SpheroidEdge:
     node: SpheroidRowType = strawberry.field(description="The spheroid.")
     order: strawberry.Private[SpheroidOrder]

@@ -24,34 +24,45 @@ from server.services import users as service
 __all__ = ["UserMutation", "UserQuery", "UserType"]
 
 
-@strawberry.enum(name="UserRole")
+@strawberry.enum(
+    name="UserRole",
+    description="ADMIN manages users and may do everything in every project; MEMBER sees only the projects "
+    "shared with them, with the ProjectRole given there.",
+)
 class UserRoleEnum(enum.Enum):
     ADMIN = "admin"
     MEMBER = "member"
 
 
-@strawberry.type(name="User")
+@strawberry.type(name="User", description="An account that can log in.")
 class UserType:
-    id: int
-    username: str
-    role: UserRoleEnum
-    created_at: dt.datetime
+    id: int = strawberry.field(description="The user's id (as `sessions(userId:)` takes it).")
+    username: str = strawberry.field(description="The name they log in with; unique on the server.")
+    role: UserRoleEnum = strawberry.field(description="Administrator or member of the server.")
+    created_at: dt.datetime = strawberry.field(description="When the account was created.")
 
     @classmethod
     def of(cls, row: User) -> UserType:
         return cls(id=row.id, username=row.username, role=UserRoleEnum(row.role), created_at=row.created_at)
 
 
-@strawberry.type
+@strawberry.type(description="Logged in: a new session began; keep `token` for every request.")
 class LoginSuccess:
     token: str = strawberry.field(description="Send it as `Authorization: Bearer <token>`.")
-    expires_at: dt.datetime
-    user: UserType
+    expires_at: dt.datetime = strawberry.field(
+        description="When the token stops working; call `renewSession` before then to keep it."
+    )
+    user: UserType = strawberry.field(description="Who is now logged in.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="The user name, password or bootstrap token was not accepted; no session was started. "
+    "Which one was wrong is not said, on purpose."
+)
 class InvalidCredentials:
-    message: str = "unknown user name or wrong password"
+    message: str = strawberry.field(
+        default="unknown user name or wrong password", description="What to tell the user."
+    )
 
 
 @strawberry.type(
@@ -77,23 +88,39 @@ class SessionType:
         )
 
 
-@strawberry.type
+@strawberry.type(description="The account was created; the user can log in now.")
 class UserCreateSuccess:
-    user: UserType
+    user: UserType = strawberry.field(description="The new account.")
 
 
 SessionStartResult = Annotated[
-    LoginSuccess | InvalidCredentials | RateLimited, strawberry.union("SessionStartResult")
+    LoginSuccess | InvalidCredentials | RateLimited,
+    strawberry.union(
+        "SessionStartResult",
+        description="A new session, or why none was started (wrong credentials, too many attempts).",
+    ),
 ]
-UserCreateResult = Annotated[UserCreateSuccess | InputError, strawberry.union("UserCreateResult")]
-SessionRevokeResult = Annotated[OperationInfo | InputError, strawberry.union("SessionRevokeResult")]
+UserCreateResult = Annotated[
+    UserCreateSuccess | InputError,
+    strawberry.union(
+        "UserCreateResult", description="The new account, or which input was wrong (e.g. a taken name)."
+    ),
+]
+SessionRevokeResult = Annotated[
+    OperationInfo | InputError,
+    strawberry.union("SessionRevokeResult", description="The session ended, or no live session had that id."),
+]
 
 
-@strawberry.input
+@strawberry.input(description="A new account.")
 class UserCreateInput:
-    username: str
-    password: str
-    role: UserRoleEnum = UserRoleEnum.MEMBER
+    username: str = strawberry.field(description="The name to log in with; must not be taken.")
+    password: str = strawberry.field(
+        description="Their password (stored only as a hash); the server's password rules apply."
+    )
+    role: UserRoleEnum = strawberry.field(
+        default=UserRoleEnum.MEMBER, description="MEMBER (default) or ADMIN."
+    )
 
 
 @strawberry.type
@@ -124,7 +151,12 @@ class UserQuery:
 @strawberry.type
 class UserMutation:
     @strawberry.mutation(description="Exchange a user name and password for a session token.")
-    async def login(self, info: Info, username: str, password: str) -> SessionStartResult:
+    async def login(
+        self,
+        info: Info,
+        username: Annotated[str, strawberry.argument(description="The account's user name.")],
+        password: Annotated[str, strawberry.argument(description="The account's password.")],
+    ) -> SessionStartResult:
         context = info.context
         try:
             login = await service.log_in(context.services, username, password, context.address)
@@ -183,7 +215,11 @@ class UserMutation:
         return OperationInfo(message="logged out")
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Create a user (administrators only).")
-    async def create_user(self, info: Info, input: UserCreateInput) -> UserCreateResult:
+    async def create_user(
+        self,
+        info: Info,
+        input: Annotated[UserCreateInput, strawberry.argument(description="The account to create.")],
+    ) -> UserCreateResult:
         context = info.context
         services = context.services
         role = UserRole(input.role.value)
