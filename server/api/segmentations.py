@@ -40,7 +40,8 @@ SaveOriginEnum = strawberry.enum(
     SaveOrigin,
     name="SaveOrigin",
     description="Where a segmentation version came from: JOB (a segmentation job's result), EDIT (spheroids "
-    "a person drew or corrected), REVERT (an older version made current again).",
+    "a person drew or corrected), REVERT (an older version made current again), IMPORT (spheroids read "
+    "from a file).",
 )
 
 
