@@ -199,7 +199,9 @@ class ProjectType:
         ] = None,
         order_by: Annotated[
             SpheroidOrderInput | None,
-            strawberry.argument(description="Sort order (default: by image, then as its version lists them)."),
+            strawberry.argument(
+                description="Sort order (default: by image, then as its version lists them)."
+            ),
         ] = None,
     ) -> SpheroidConnection:
         return await spheroid_connection(info, self.id, first, after, filter, order_by)
