@@ -15,11 +15,6 @@ from workbench.offline import OfflineServer, OfflineServerError
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _environment(**extra: str) -> dict[str, str]:
     """This environment without SPHEROSEG_* settings of the machine running the tests."""
     kept = {name: value for name, value in os.environ.items() if not name.startswith("SPHEROSEG_")}

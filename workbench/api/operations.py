@@ -10,7 +10,18 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from graphql import DocumentNode, OperationDefinitionNode, OperationType, parse, print_ast
+from graphql import (
+    DocumentNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    Node,
+    OperationDefinitionNode,
+    OperationType,
+    Visitor,
+    parse,
+    print_ast,
+    visit,
+)
 
 __all__ = ["Operation", "operation", "operations"]
 
@@ -35,17 +46,53 @@ def operation(name: str) -> Operation:
 
 @cache
 def operations() -> dict[str, Operation]:
-    """Every operation of every ``.graphql`` file here, by name (read once)."""
-    found: dict[str, Operation] = {}
+    """Every operation of every ``.graphql`` file here, by name (read once); each one's text carries the
+    fragments it uses, wherever they are written."""
+    definitions: list[tuple[str, OperationDefinitionNode]] = []
+    fragments: dict[str, FragmentDefinitionNode] = {}
     for entry in sorted(resources.files(__package__).joinpath("operations").iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".graphql"):
             continue
         document: DocumentNode = parse(entry.read_text(encoding="utf-8"))
         for definition in document.definitions:
-            if not isinstance(definition, OperationDefinitionNode) or definition.name is None:
-                raise ValueError(f"{entry.name}: every definition must be a named operation")
-            name = definition.name.value
-            if name in found:
-                raise ValueError(f"{entry.name}: operation {name} is also in {found[name].source}")
-            found[name] = Operation(name, definition.operation, print_ast(definition), entry.name)
+            if isinstance(definition, FragmentDefinitionNode):
+                fragments[definition.name.value] = definition
+            elif isinstance(definition, OperationDefinitionNode) and definition.name is not None:
+                definitions.append((entry.name, definition))
+            else:
+                raise ValueError(f"{entry.name}: every operation must have a name")
+    found: dict[str, Operation] = {}
+    for source, definition in definitions:
+        name = definition.name.value if definition.name is not None else ""
+        if name in found:
+            raise ValueError(f"{source}: operation {name} is also in {found[name].source}")
+        used = [print_ast(fragments[f]) for f in sorted(_fragments_used(definition, fragments))]
+        text = "\n\n".join([print_ast(definition), *used])
+        found[name] = Operation(name, definition.operation, text, source)
     return found
+
+
+def _fragments_used(node: Node, fragments: dict[str, FragmentDefinitionNode]) -> set[str]:
+    """The names of the fragments ``node`` spreads, and those they spread in turn."""
+    used: set[str] = set()
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        for spread in _spreads(current):
+            if spread not in used:
+                if spread not in fragments:
+                    raise ValueError(f"fragment {spread} is used but written nowhere")
+                used.add(spread)
+                pending.append(fragments[spread])
+    return used
+
+
+def _spreads(node: Node) -> list[str]:
+    names: list[str] = []
+
+    class Spreads(Visitor):
+        def enter_fragment_spread(self, spread: FragmentSpreadNode, *_: object) -> None:
+            names.append(spread.name.value)
+
+    visit(node, Spreads())
+    return names

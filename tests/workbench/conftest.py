@@ -1,4 +1,4 @@
-"""The workbench's client against the real server app (SQLite; the server's own tests cover PostgreSQL)."""
+"""The workbench against the real server app (SQLite; the server's own tests cover PostgreSQL)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,209 @@
+"""What the gallery shows of a project's images, without Qt: tiles loaded a page at a time as they come
+into view, kept right by events and caught up after a lost connection.
+
+A grid view asks :meth:`Gallery.tile` for each cell it paints; a cell not loaded yet is ``None`` (a
+placeholder), and the view asks :meth:`Gallery.ensure` for the range it shows, which loads the pages that
+cover it, in order, never the same page twice at once. ``len(gallery)`` is the project's count for the
+filter, known from the first page, so a scroll bar is right at once. Changes come in through
+:meth:`Gallery.refresh` (the image ids an event named: those tiles are read again) and
+:meth:`Gallery.catch_up` (after a reconnect: whatever changed since the newest ``updatedAt`` seen). When
+an image's place in the list changes (renamed, another status under a filter, deleted), the loaded pages
+no longer line up, and the gallery starts again from the first page. Every change is told to
+``on_change`` with the indices it touches, so a Qt model can emit ``dataChanged`` or reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.api import LabClient
+
+__all__ = ["Gallery", "Tile"]
+
+MAX_IDS = 500
+"""How many images one refresh asks for (the API's limit for ``ids``)."""
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One image as the gallery shows it; ``position`` counts from 1 in the current filter and order."""
+
+    image_id: int
+    position: int
+    name: str
+    width: int
+    height: int
+    segmentation_status: str
+    review_status: str
+    updated_at: str
+    thumbnail_url: str
+
+    @classmethod
+    def of(cls, edge: Mapping[str, Any]) -> Tile:
+        node = edge["node"]
+        return cls(
+            node["id"],
+            edge["position"],
+            node["name"],
+            node["width"],
+            node["height"],
+            node["segmentationStatus"],
+            node["reviewStatus"],
+            node["updatedAt"],
+            node["thumbnailUrl"],
+        )
+
+
+class Gallery:
+    """The images of ``project_id`` matching ``image_filter`` (the API's ``ImageFilterInput``) in
+    ``order`` (an ``ImageOrder``), ``page_size`` at a time."""
+
+    def __init__(
+        self,
+        client: LabClient,
+        project_id: int,
+        *,
+        image_filter: Mapping[str, Any] | None = None,
+        order: str = "NAME_ASC",
+        page_size: int = 100,
+        on_change: Callable[[range | None], None] | None = None,
+    ) -> None:
+        self._client = client
+        self._project_id = project_id
+        self._filter = dict(image_filter) if image_filter else None
+        self._order = order
+        self._page_size = page_size
+        self._on_change = on_change
+        self._tiles: dict[int, Tile] = {}  # by index, from 0
+        self._cursors: list[str | None] = [None]  # the `after` of each page: page k starts at k * size
+        self._total: int | None = None
+        self._loading: dict[int, asyncio.Task[None]] = {}
+        self._newest_seen = ""
+
+    def __len__(self) -> int:
+        return self._total or 0
+
+    @property
+    def loaded(self) -> bool:
+        """The first page has come: ``len`` is the real count."""
+        return self._total is not None
+
+    def tile(self, index: int) -> Tile | None:
+        return self._tiles.get(index)
+
+    def index_of(self, image_id: int) -> int | None:
+        """Where a loaded image is (for "image 37 of 120" and next/previous: ``index + 1`` of ``len``)."""
+        return next((i for i, t in self._tiles.items() if t.image_id == image_id), None)
+
+    async def ensure(self, indices: range) -> None:
+        """Load the pages covering ``indices`` (clipped to the list), each after the one before it."""
+        if self._total is None:
+            await self._load_page(0)
+        last = min(indices.stop, len(self)) - 1
+        if last < indices.start:
+            return
+        for page in range(indices.start // self._page_size, last // self._page_size + 1):
+            await self._load_page(page)
+
+    async def refresh(self, image_ids: Iterable[int]) -> None:
+        """Read these images again (an event named them); start over when one moved, left or came in."""
+        wanted = sorted(set(image_ids))
+        for start in range(0, len(wanted), MAX_IDS):
+            await self._merge(await self._images(ids=wanted[start : start + MAX_IDS]), wanted)
+
+    async def catch_up(self) -> None:
+        """After a lost connection: read what changed since the newest change seen."""
+        if not self._newest_seen:
+            return self.reset()
+        changed = await self._images(updatedSince=self._newest_seen)
+        await self._merge(changed, [tile.image_id for tile in changed])
+
+    def reset(self) -> None:
+        """Forget every page: the view shows placeholders and asks again."""
+        for task in self._loading.values():
+            task.cancel()
+        self._tiles.clear()
+        self._cursors = [None]
+        self._total = None
+        self._loading.clear()
+        self._changed(None)
+
+    async def _load_page(self, page: int) -> None:
+        while len(self._cursors) <= page:  # a page starts after the one before it: load that first
+            await self._load_page(len(self._cursors) - 1)
+            if len(self._cursors) <= page and self._ended(len(self._cursors) - 1):
+                return
+        if self._has(page):
+            return
+        running = self._loading.get(page)
+        if running is None:
+            running = asyncio.ensure_future(self._fetch(page))
+            self._loading[page] = running
+            running.add_done_callback(lambda _: self._loading.pop(page, None))
+        await asyncio.shield(running)
+
+    def _has(self, page: int) -> bool:
+        first = page * self._page_size
+        return self._total is not None and all(
+            i in self._tiles for i in range(first, min(first + self._page_size, self._total))
+        )
+
+    def _ended(self, page: int) -> bool:
+        return self._total is not None and (page + 1) * self._page_size >= self._total
+
+    async def _fetch(self, page: int) -> None:
+        data = await self._client.call(
+            "GalleryPage",
+            projectId=self._project_id,
+            first=self._page_size,
+            after=self._cursors[page],
+            filter=self._filter,
+            orderBy=self._order,
+        )
+        images = data["project"]["images"]
+        self._total = images["totalCount"]
+        tiles = [Tile.of(edge) for edge in images["edges"]]
+        for tile in tiles:
+            self._tiles[tile.position - 1] = tile
+            self._newest_seen = max(self._newest_seen, tile.updated_at)
+        if images["pageInfo"]["hasNextPage"] and len(self._cursors) == page + 1:
+            self._cursors.append(images["pageInfo"]["endCursor"])
+        first = page * self._page_size
+        self._changed(range(first, first + len(tiles)))
+
+    async def _images(self, **narrowed: Any) -> list[Tile]:
+        data = await self._client.call(
+            "GalleryImages",
+            projectId=self._project_id,
+            first=MAX_IDS,
+            filter=self._filter,
+            orderBy=self._order,
+            **narrowed,
+        )
+        return [Tile.of(edge) for edge in data["project"]["images"]["edges"]]
+
+    async def _merge(self, found: Sequence[Tile], asked: Sequence[int]) -> None:
+        """Put re-read tiles in place, or start over when the list itself changed: an image moved, left,
+        or came in where a loaded one was. (One that belongs where nothing is loaded yet waits there.)"""
+        loaded = {tile.image_id: index for index, tile in self._tiles.items()}
+        returned = {tile.image_id for tile in found}
+        for tile in found:
+            index, was = tile.position - 1, loaded.get(tile.image_id)
+            if (was is not None and was != index) or (was is None and index in self._tiles):
+                return self.reset()
+        if any(image_id in loaded and image_id not in returned for image_id in asked):
+            return self.reset()
+        for tile in found:
+            self._newest_seen = max(self._newest_seen, tile.updated_at)
+            index = tile.position - 1
+            if index in self._tiles:
+                self._tiles[index] = tile
+                self._changed(range(index, index + 1))
+        return None
+
+    def _changed(self, indices: range | None) -> None:
+        if self._on_change is not None:
+            self._on_change(indices)
