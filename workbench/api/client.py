@@ -8,11 +8,14 @@ the offline server's bootstrap handed over) set it. Subscriptions go over
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import httpx
 from gql import Client, GraphQLRequest
@@ -26,10 +29,19 @@ from gql.transport.exceptions import (
 from gql.transport.httpx import HTTPXAsyncTransport
 from graphql import OperationType
 
-from workbench.api.errors import ApiError, RateLimitedError, ServerUnreachableError, error_of
+from workbench.api.errors import (
+    ApiError,
+    ForbiddenError,
+    NotSignedInError,
+    RateLimitedError,
+    ServerUnreachableError,
+    error_of,
+)
 from workbench.api.operations import operation
 
-__all__ = ["LabClient", "SignedIn"]
+__all__ = ["NDJSON", "LabClient", "SignedIn"]
+
+NDJSON = "application/x-ndjson"
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +77,8 @@ class LabClient:
             fetch_schema_from_transport=False,
         )
         self._session: AsyncClientSession | None = None
+        # uploads are plain HTTP (multipart, answered a line per file), beside GraphQL
+        self._http = httpx.AsyncClient(base_url=self.url, timeout=httpx.Timeout(timeout, write=None), **extra)
 
     async def __aenter__(self) -> LabClient:
         self._session = await self._client.connect_async()  # type: ignore[no-untyped-call]  # untyped in gql
@@ -75,6 +89,40 @@ class LabClient:
     ) -> None:
         self._session = None
         await self._client.close_async()  # type: ignore[no-untyped-call]
+        await self._http.aclose()
+
+    async def upload(
+        self, project_id: int, files: Sequence[tuple[str, Path]], on_sent: Callable[[int], None] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Send ``files`` (name, path) to the project in one request, streamed from disk, and yield the
+        server's answer for each file as soon as it is stored or refused (``accepted``, ``imageId`` or
+        ``reason``), then its summary (``done``; with ``error`` when the request was cut short).
+        ``on_sent`` hears the bytes of the files as they go out."""
+        headers = {"Accept": NDJSON, **({"Authorization": f"Bearer {self.token}"} if self.token else {})}
+        with contextlib.ExitStack() as opened:
+            parts = [
+                (
+                    "files",
+                    (
+                        name,
+                        _counted(opened.enter_context(path.open("rb")), on_sent),
+                        "application/octet-stream",
+                    ),
+                )
+                for name, path in files
+            ]
+            try:
+                async with self._http.stream(
+                    "POST", f"/api/projects/{project_id}/images", files=parts, headers=headers
+                ) as response:
+                    if response.headers.get("content-type", "").split(";")[0] != NDJSON:
+                        body = await response.aread()
+                        raise _refusal(response.status_code, body)
+                    async for line in response.aiter_lines():
+                        if line.strip():
+                            yield json.loads(line)
+            except httpx.TransportError as lost:
+                raise ServerUnreachableError(f"the upload to {self.url} broke off: {lost}") from lost
 
     def use_token(self, token: str | None) -> None:
         self.token = token
@@ -130,6 +178,38 @@ class LabClient:
     async def logout(self) -> None:
         await self.call("Logout")
         self.token = None
+
+
+class _Counted:
+    """A file as httpx reads it for a multipart body, telling ``on_sent`` how many bytes went out."""
+
+    def __init__(self, file: BinaryIO, on_sent: Callable[[int], None] | None) -> None:
+        self._file = file
+        self._on_sent = on_sent
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._file.read(size)
+        if chunk and self._on_sent is not None:
+            self._on_sent(len(chunk))
+        return chunk
+
+    def __getattr__(self, name: str) -> Any:  # seek, tell, name: as the file has them
+        return getattr(self._file, name)
+
+
+def _counted(file: BinaryIO, on_sent: Callable[[int], None] | None) -> BinaryIO:
+    # httpx reads a multipart file with read(), and sizes it with fileno()/seek()/tell(): all the file's
+    return cast(BinaryIO, _Counted(file, on_sent))
+
+
+def _refusal(status: int, body: bytes) -> ApiError:
+    """A request refused as a whole (no line per file): its ``error``, with the HTTP status as code."""
+    try:
+        message = str(json.loads(body).get("error") or body[:200])
+    except ValueError:
+        message = body[:200].decode(errors="replace")
+    error_type = NotSignedInError if status == 401 else ForbiddenError if status == 403 else ApiError
+    return error_type(message, f"HTTP_{status}")
 
 
 def _first_error(refused: TransportQueryError) -> Mapping[str, Any]:
