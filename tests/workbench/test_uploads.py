@@ -4,6 +4,7 @@ sent are reported as they go."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,45 @@ async def test_import_skips_what_the_project_has_and_reports_each_file(api: Api,
         "query($p: Int!) { project(id: $p) { images { totalCount } } }", owner, p=project_id
     )
     assert images["project"]["images"]["totalCount"] == 3  # first, new, other
+
+
+async def test_a_cancelled_import_keeps_what_was_stored_and_the_next_one_sends_only_the_rest(
+    api: Api, tmp_path: Path
+) -> None:
+    owner = await api.user("owner")
+    project_id = await api.project(owner)
+    paths = []
+    for k in range(3):
+        path = tmp_path / f"large{k}.png"
+        path.write_bytes(png_bytes(900, 900, seed=10 + k))  # ~2.4 MB of noise each
+        paths.append(path)
+    async with (
+        serve(create_app(services=api.services), free_port()) as url,
+        LabClient(url, token=owner) as client,
+    ):
+        task: asyncio.Task[object] | None = None
+
+        def cancel_midway(progress: UploadProgress) -> None:
+            if task is not None and progress.sent_bytes > progress.total_bytes // 2:
+                task.cancel()
+
+        task = asyncio.ensure_future(
+            import_files(client, project_id, paths, per_request=1, on_progress=cancel_midway)
+        )
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        stored = await _image_count(api, owner, project_id)
+
+        again = await import_files(client, project_id, paths)
+
+    assert 1 <= stored < 3  # the first file went in before the cancel, the last never did
+    assert [r.skipped for r in again][:stored] == [True] * stored and not any(
+        r.skipped for r in again[stored:]
+    )
+    assert all(r.image_id is not None for r in again) and await _image_count(api, owner, project_id) == 3
+
+
+async def _image_count(api: Api, token: str, project_id: int) -> int:
+    data = await api.ok("query($p: Int!) { project(id: $p) { images { totalCount } } }", token, p=project_id)
+    count: int = data["project"]["images"]["totalCount"]
+    return count
