@@ -901,6 +901,14 @@ def print_table(report: dict[str, Any]) -> None:
         print(f"{'':<11}{goals}")
 
 
+def _database(postgres: Postgres | None, folder: Path, part: str) -> str:
+    """A fresh database of its own for one part of the run, on PostgreSQL when it runs, else SQLite."""
+    if postgres is None:
+        return f"sqlite+aiosqlite:///{folder / f'{part}.sqlite3'}"
+    postgres.psql(f"CREATE DATABASE {part}")
+    return postgres.url(part)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10_000, help="images in the large project")
@@ -942,35 +950,23 @@ def main() -> None:
         for name in args.databases.split(","):
             print(f"== {name}", flush=True)
             postgres: Postgres | None = None
-            if name == "sqlite":
-                url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
-            elif name == "postgresql":
+            if name == "postgresql":
                 postgres = start_postgres()
-                postgres.psql("CREATE DATABASE bench")
-                url = postgres.url("bench")
-            else:
+            elif name != "sqlite":
                 raise SystemExit(f"unknown database {name!r}: use sqlite or postgresql")
+
             try:
+                blobs = Path(tmp) / "blobs"
                 if "page" in parts:
                     report["databases"][name] = asyncio.run(
-                        bench_database(name, url, Path(tmp) / "blobs", args)
+                        bench_database(name, _database(postgres, Path(tmp), "bench"), blobs, args)
                     )
                 if "geometry" in parts:
-                    if postgres is not None:
-                        postgres.psql("CREATE DATABASE geometry")
-                        url = postgres.url("geometry")
-                    else:
-                        url = f"sqlite+aiosqlite:///{Path(tmp) / 'geometry.sqlite3'}"
                     report["geometry"][name] = asyncio.run(
-                        bench_geometry(name, url, Path(tmp) / "blobs", args)
+                        bench_geometry(name, _database(postgres, Path(tmp), "geometry"), blobs, args)
                     )
                 if "edits" in parts:
-                    if postgres is not None:
-                        postgres.psql("CREATE DATABASE edits")
-                        url = postgres.url("edits")
-                    else:
-                        url = f"sqlite+aiosqlite:///{Path(tmp) / 'edits.sqlite3'}"
-                    edits = asyncio.run(bench_edits(url, Path(tmp) / "blobs"))
+                    edits = asyncio.run(bench_edits(_database(postgres, Path(tmp), "edits"), blobs))
                     report["edit_one_of_5000"][name] = {**edits, "load_average": os.getloadavg()}
             finally:
                 if postgres is not None:

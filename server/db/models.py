@@ -291,7 +291,6 @@ spheroid_rows = Table(
     Column("id", Integer, primary_key=True),
     Column("project_id", ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
     Column("image_id", ForeignKey("images.id", ondelete="CASCADE"), nullable=False),
-    Column("version", Integer, nullable=False),
     Column("spheroid_id", Integer, nullable=False),
     Column("touches_border", Boolean, nullable=False),
     *[_metric_column(name) for name in SpheroidMetrics.names()],

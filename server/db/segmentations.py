@@ -248,21 +248,19 @@ async def save_segmentation(db: AsyncSession, save: SegmentationSave) -> Segment
     row.created_at = now
     db.add(row)
     await db.flush()
-    await _index(db, image, version, spheroids)
+    await _index(db, image, spheroids)
     logger.debug("image %d: version %d saved (%s)", image.id, version, save.origin.value)
     return row
 
 
-async def _index(
-    db: AsyncSession, image: Image, version: int, spheroids: Sequence[Spheroid] | StoredChanges
-) -> None:
+async def _index(db: AsyncSession, image: Image, spheroids: Sequence[Spheroid] | StoredChanges) -> None:
     """The project's spheroid table follows the new version: by its changes, for an edit."""
     if isinstance(spheroids, StoredChanges):
         replaced = {spheroid_id: spheroid_record(s) for spheroid_id, s in spheroids.replace.items()}
         added = [spheroid_record(s) for s in spheroids.add]
-        await index_changes(db, image, version, replaced, spheroids.delete, added)
+        await index_changes(db, image, replaced, spheroids.delete, added)
     else:
-        await index_version(db, image, version, [spheroid_record(s) for s in spheroids])
+        await index_version(db, image, [spheroid_record(s) for s in spheroids])
 
 
 async def _measured(spheroids: Sequence[Spheroid], pixel_size_um: float | None) -> list[Spheroid]:

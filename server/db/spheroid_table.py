@@ -54,46 +54,41 @@ class SpheroidPage:
     total: int
 
 
-async def index_version(
-    db: AsyncSession, image: Image, version: int, records: Sequence[Mapping[str, Any]]
-) -> None:
-    """Make ``records`` (the stored form of ``image``'s new current ``version``) its rows of the table."""
+async def index_version(db: AsyncSession, image: Image, records: Sequence[Mapping[str, Any]]) -> None:
+    """Make ``records`` (the stored form of ``image``'s new current version) its rows of the table."""
     await db.execute(delete(spheroid_rows).where(spheroid_rows.c.image_id == image.id))
     if records:
-        await db.execute(insert(spheroid_rows), [_row(image, version, record) for record in records])
+        await db.execute(insert(spheroid_rows), [_row(image, record) for record in records])
 
 
 async def index_changes(
     db: AsyncSession,
     image: Image,
-    version: int,
     replaced: Mapping[int, Mapping[str, Any]],
     deleted: Collection[int],
     added: Sequence[Mapping[str, Any]],
 ) -> None:
-    """The rows of an edit's new ``version``: the changed spheroids' rows rewritten in place (by spheroid
-    id), the deleted ones' removed, the added ones' appended, and every other row only moved to ``version``
-    (an edit of one spheroid of 5,000 writes one row and one version number, not 5,000 rows)."""
+    """The rows of an edit's new version: the changed spheroids' rows rewritten in place (by spheroid id),
+    the deleted ones' removed, the added ones' appended; the others are not touched (an edit of one
+    spheroid of 5,000 writes one row). A row's version is its image's current one, so none is stored."""
     mine = spheroid_rows.c.image_id == image.id
-    await db.execute(update(spheroid_rows).where(mine).values(version=version))
     if deleted:
         await db.execute(delete(spheroid_rows).where(mine, spheroid_rows.c.spheroid_id.in_(deleted)))
     for spheroid_id, record in replaced.items():
         await db.execute(
             update(spheroid_rows)
             .where(mine, spheroid_rows.c.spheroid_id == spheroid_id)
-            .values(_row(image, version, record))
+            .values(_row(image, record))
         )
     if added:
-        await db.execute(insert(spheroid_rows), [_row(image, version, record) for record in added])
+        await db.execute(insert(spheroid_rows), [_row(image, record) for record in added])
 
 
-def _row(image: Image, version: int, record: Mapping[str, Any]) -> dict[str, Any]:
+def _row(image: Image, record: Mapping[str, Any]) -> dict[str, Any]:
     metrics: Mapping[str, Any] = record.get("metrics") or {}
     return {
         "project_id": image.project_id,
         "image_id": image.id,
-        "version": version,
         "spheroid_id": record["id"],  # every stored spheroid has one (migration 0006)
         "touches_border": touches_border(Spheroid(as_ring(record["exterior"])), image.width, image.height),
         **{name: metrics.get(name) for name in _METRICS},
@@ -135,7 +130,7 @@ async def spheroid_page(
     conditions = _filtered(project_id, where)
     column = spheroid_rows.c[order.key]
     query = (
-        select(spheroid_rows, Image.name)
+        select(spheroid_rows, Image.name, Image.current_version)
         .join(Image, Image.id == spheroid_rows.c.image_id)
         .where(*conditions, *([_after(order, after)] if after is not None else []))
     )
@@ -157,7 +152,7 @@ def _spheroid(row: Row[Any]) -> SpheroidRow:
         row_id=values[spheroid_rows.c.id],
         image_id=values[spheroid_rows.c.image_id],
         image_name=values[Image.name],
-        version=values[spheroid_rows.c.version],
+        version=values[Image.current_version],
         spheroid_id=values[spheroid_rows.c.spheroid_id],
         touches_border=bool(values[spheroid_rows.c.touches_border]),
         metrics={name: values[spheroid_rows.c[name]] for name in _METRICS},

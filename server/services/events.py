@@ -16,6 +16,7 @@ before it. ``cluster_events`` follows the workers of the cluster this replica us
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncGenerator
@@ -116,23 +117,9 @@ async def project_events(
     await require_project_action(subscriber.actor, project_id, Action.VIEW, lookup, "see it")
     access, session = AccessWatch(runtime, subscriber, project_id), SessionWatch(runtime, subscriber)
     with_events = runtime.bus.subscribe(project_id=project_id, always=SESSION_KINDS)
-    losses, unreported_loss = _Losses(with_events), False
-    try:
-        await access.confirm()
-        while True:
-            event = await with_events.get(timeout=session.timeout())
-            if with_events.closed:
-                return  # the bus closed: the server is shutting down
-            lost = losses.since_last()
-            await session.check(event, lost=lost)
-            await access.check(event, lost=lost)
-            unreported_loss = unreported_loss or lost
-            if event is None or event.kind in SESSION_KINDS:
-                continue  # only a time to look at the session, or another's session ended
-            yield event, unreported_loss
-            unreported_loss = False
-    finally:
-        with_events.close()
+    async with contextlib.aclosing(_watched(with_events, session, access)) as stream:
+        async for item in stream:
+            yield item
 
 
 async def cluster_events(
@@ -140,19 +127,32 @@ async def cluster_events(
 ) -> AsyncGenerator[tuple[Event, bool], None]:
     """The cluster starting and stopping, and its workers joining, leaving and dying, as this replica
     sees them, with whether events may have been lost before each; any logged-in subscriber."""
-    session = SessionWatch(runtime, subscriber)
     with_events = runtime.bus.subscribe(kinds=CLUSTER_KINDS, always=SESSION_KINDS)
+    async with contextlib.aclosing(_watched(with_events, SessionWatch(runtime, subscriber))) as stream:
+        async for item in stream:
+            yield item
+
+
+async def _watched(
+    with_events: Subscription, session: SessionWatch, access: AccessWatch | None = None
+) -> AsyncGenerator[tuple[Event, bool], None]:
+    """The events of ``with_events`` while the subscriber's session (and access, when watched) holds,
+    each with whether events may have been lost before it; the bus subscription is closed at the end."""
     losses, unreported_loss = _Losses(with_events), False
     try:
+        if access is not None:
+            await access.confirm()
         while True:
             event = await with_events.get(timeout=session.timeout())
             if with_events.closed:
                 return  # the bus closed: the server is shutting down
             lost = losses.since_last()
             await session.check(event, lost=lost)
+            if access is not None:
+                await access.check(event, lost=lost)
             unreported_loss = unreported_loss or lost
             if event is None or event.kind in SESSION_KINDS:
-                continue
+                continue  # only a time to look at the session, or another's session ended
             yield event, unreported_loss
             unreported_loss = False
     finally:

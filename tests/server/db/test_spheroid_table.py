@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from cluster import SpheroidMetrics
 from server.db.engine import create_engine
 from server.db.migrate import upgrade
-from server.db.models import spheroid_rows
+from server.db.models import Image, spheroid_rows
 from tests.server.starters import Postgres
 
 pytestmark = pytest.mark.anyio
@@ -106,7 +106,11 @@ async def test_upgrading_fills_the_table_from_the_current_versions_only(empty_da
         async with engine.connect() as db:
             rows = [
                 dict(row._mapping)
-                for row in await db.execute(select(spheroid_rows).order_by(spheroid_rows.c.spheroid_id))
+                for row in await db.execute(  # a row's version is its image's current one
+                    select(spheroid_rows, Image.current_version.label("version"))
+                    .join(Image, Image.id == spheroid_rows.c.image_id)
+                    .order_by(spheroid_rows.c.spheroid_id)
+                )
             ]
             kinds = list(await db.execute(text("SELECT kind FROM jobs")))
     finally:

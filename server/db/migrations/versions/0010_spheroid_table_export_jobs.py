@@ -81,7 +81,6 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("project_id", sa.Integer(), nullable=False),
         sa.Column("image_id", sa.Integer(), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("spheroid_id", sa.Integer(), nullable=False),
         sa.Column("touches_border", sa.Boolean(), nullable=False),
         *[
@@ -113,7 +112,7 @@ def _current_rows() -> Iterator[list[dict[str, Any]]]:
         found = list(
             bind.execute(
                 sa.text(
-                    "SELECT i.id, i.project_id, i.width, i.height, s.version, s.spheroids "
+                    "SELECT i.id, i.project_id, i.width, i.height, s.spheroids "
                     "FROM images i JOIN segmentations s "
                     "ON s.image_id = i.id AND s.version = i.current_version "
                     "WHERE i.id > :last ORDER BY i.id LIMIT :batch"
@@ -125,8 +124,8 @@ def _current_rows() -> Iterator[list[dict[str, Any]]]:
             return
         last = found[-1][0]
         yield [
-            _row(image_id, project_id, width, height, version, record)
-            for image_id, project_id, width, height, version, records in found
+            _row(image_id, project_id, width, height, record)
+            for image_id, project_id, width, height, records in found
             for record in _json(records)
         ]
 
@@ -141,14 +140,12 @@ def _row(
     project_id: int,
     width: int,
     height: int,
-    version: int,
     record: Mapping[str, Any],
 ) -> dict[str, Any]:
     metrics: Mapping[str, Any] = record.get("metrics") or {}
     return {
         "project_id": project_id,
         "image_id": image_id,
-        "version": version,
         "spheroid_id": record["id"],  # given by migration 0006
         "touches_border": _touches_border(record.get("exterior") or [], width, height),
         **{name: metrics.get(name) for name in METRICS},
