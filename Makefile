@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= model,cluster,server,workbench,dev
+EXTRAS ?= model,cluster,server,workbench,desktop,dev
 
 .PHONY: install run test lint bench clean
 

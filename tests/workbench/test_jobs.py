@@ -16,6 +16,7 @@ from workbench.uploads import import_files
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
 
+
 def _environment() -> dict[str, str]:
     kept = {name: value for name, value in os.environ.items() if not name.startswith("SPHEROSEG_")}
     return {**kept, "SPHEROSEG_PASSWORD_MEMORY_KIB": "1024", "SPHEROSEG_CLUSTER_WORKERS": "1"}

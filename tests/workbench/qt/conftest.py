@@ -1,0 +1,76 @@
+"""Windows shown for real under Xvfb (pytest-xvfb starts it), on one asyncio loop running on Qt's (qasync),
+against a real offline server process; screenshots go to ``test-output/screens/``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import pytest
+import qasync
+from PySide6.QtWidgets import QApplication, QWidget
+
+from workbench.tasks import Notices, Tasks
+from workbench.workspace import Workspace, open_offline
+
+T = TypeVar("T")
+SCREENS = Path(__file__).resolve().parents[3] / "test-output" / "screens"
+
+os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+
+
+class Run(Protocol):
+    def __call__(self, coroutine: Coroutine[Any, Any, T], timeout: float = ...) -> T: ...
+
+
+@pytest.fixture
+def loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
+    """The loop the window runs on: asyncio's, driven by Qt's event loop."""
+    event_loop = qasync.QEventLoop(qapp, already_running=False)
+    asyncio.set_event_loop(event_loop)
+    yield event_loop
+    event_loop.run_until_complete(asyncio.sleep(0))  # let cancelled tasks finish
+    asyncio.set_event_loop(None)
+    event_loop.close()  # now, while Qt's objects behind it still exist
+
+
+@pytest.fixture
+def run(loop: asyncio.AbstractEventLoop) -> Run:
+    """``run(coroutine)``: run it on the Qt loop (windows repaint meanwhile), failing after ``timeout``."""
+
+    def run_until_done(coroutine: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return loop.run_until_complete(asyncio.wait_for(coroutine, timeout))
+
+    return run_until_done
+
+
+def offline_environment() -> dict[str, str]:
+    kept = {name: value for name, value in os.environ.items() if not name.startswith("SPHEROSEG_")}
+    return {**kept, "SPHEROSEG_PASSWORD_MEMORY_KIB": "1024", "SPHEROSEG_CLUSTER_WORKERS": "1"}
+
+
+@pytest.fixture
+def workspace(run: Run, tmp_path: Path) -> Iterator[Workspace]:
+    """A signed-in workspace on a fresh offline server of its own (a few seconds to start)."""
+    opened = run(
+        open_offline(tmp_path / "data", cache_dir=tmp_path / "cache", environment=offline_environment())
+    )
+    yield opened
+    run(opened.close())
+
+
+@pytest.fixture
+def tasks() -> Tasks:
+    return Tasks(Notices())
+
+
+def screenshot(widget: QWidget, name: str) -> Path:
+    """Save what ``widget`` shows now as ``test-output/screens/<name>.png`` (look at it)."""
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    QApplication.processEvents()
+    target = SCREENS / f"{name}.png"
+    assert widget.grab().save(str(target)), f"could not save {target}"
+    return target

@@ -1,0 +1,59 @@
+"""Long work as tasks: progress reported, a failure turned into a notice with advice, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from workbench.api import ServerUnreachableError
+from workbench.tasks import Level, Notices, Task, Tasks, TaskState
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_a_task_reports_progress_and_leaves_the_list_when_done() -> None:
+    tasks = Tasks(Notices())
+    seen: list[tuple[str, float | None]] = []
+    tasks.changed.connect(lambda task: seen.append((task.state.value, task.fraction)))
+
+    async def work(task: Task) -> None:
+        task.report(0.5, "1 of 2")
+        await asyncio.sleep(0)
+
+    task = tasks.start("Importing 2 files", work)
+    assert tasks.running == [task]
+    await task.wait()
+    assert task.state is TaskState.DONE
+    assert tasks.running == []
+    assert ("running", 0.5) in seen and seen[-1] == ("done", 1.0)
+
+
+async def test_a_failed_task_becomes_a_notice_that_says_what_to_do() -> None:
+    notices = Notices()
+    tasks = Tasks(notices)
+
+    async def work(task: Task) -> None:
+        raise ServerUnreachableError("no answer from http://lab:8000")
+
+    await tasks.start("Segmenting 3 images", work).wait()
+    (notice,) = notices.items
+    assert notice.level is Level.ERROR
+    assert notice.title == "Segmenting 3 images failed: no answer from http://lab:8000"
+    assert "connection" in notice.advice
+
+
+async def test_cancel_stops_the_work_quietly() -> None:
+    notices = Notices()
+    tasks = Tasks(notices)
+    task = tasks.start("Exporting", lambda task: asyncio.sleep(60))
+    await asyncio.sleep(0)
+    task.cancel()
+    await task.wait()
+    assert task.state is TaskState.CANCELLED
+    assert notices.items == [] and tasks.running == []
