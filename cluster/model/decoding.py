@@ -35,6 +35,7 @@ __all__ = [
     "bilinear_resize",
     "instances_at_working_resolution",
     "labels_to_full_resolution",
+    "labels_with_sources",
     "rejoin_rings",
 ]
 
@@ -59,7 +60,7 @@ def instances_at_working_resolution(
     threshold: float = 0.5,
     min_area: float = 0.0,
 ) -> Labels:
-    """Instance labels at working resolution (steps 1-3 of the module docstring)."""
+    """Instance labels at working resolution (steps 1-4 of the module docstring)."""
     mask = foreground > threshold
     if not mask.any():
         return np.zeros(foreground.shape, dtype=np.int32)
@@ -176,15 +177,25 @@ def _nearest_index(size: int, length: int) -> NDArray[np.int64]:
 
 
 def labels_to_full_resolution(labels: Labels, foreground_full: NDArray[np.bool_]) -> Labels:
-    """Step 4: label each full-resolution foreground pixel from the (grown) working-resolution labels."""
+    """Step 5: label each full-resolution foreground pixel from the (grown) working-resolution labels."""
+    return labels_with_sources(labels, foreground_full)[0]
+
+
+def labels_with_sources(
+    labels: Labels, foreground_full: NDArray[np.bool_]
+) -> tuple[Labels, NDArray[np.int64]]:
+    """Step 5, and for each full-resolution label ``k`` the working-resolution label it came from
+    (``sources[k]``; ``sources[0]`` is 0): a working label with no full-resolution pixel left has none."""
     if not labels.any():
-        return np.zeros(foreground_full.shape, dtype=np.int32)
+        return np.zeros(foreground_full.shape, dtype=np.int32), np.zeros(1, dtype=np.int64)
     grown = expand_labels(labels, distance=2)
     rows = _nearest_index(foreground_full.shape[0], labels.shape[0])
     cols = _nearest_index(foreground_full.shape[1], labels.shape[1])
     full = grown[np.ix_(rows, cols)]
     full[~foreground_full] = 0
-    return _sequential(full)
+    present = np.unique(full)
+    sources = np.concatenate(([0], present[present > 0])).astype(np.int64)
+    return _sequential(full), sources
 
 
 def _sequential(labels: Labels) -> Labels:
