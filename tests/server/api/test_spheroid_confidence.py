@@ -13,6 +13,7 @@ from cluster import Spheroid, as_ring, measure
 from server.db.records import outlines_of_records, spheroid_of
 from server.db.segmentations import save_segmentation
 from server.domain.versions import Provenance, SaveOrigin, SegmentationSave
+from tests.server.api.test_edits import EDIT
 from tests.server.api.test_spheroid_table import _all_pages, _images, _square
 from tests.server.conftest import Api
 
@@ -42,6 +43,20 @@ async def test_a_job_results_confidences_are_in_the_api_and_sort_the_table(api: 
     least_certain_first = await _all_pages(api, owner, project_id, 2, order={"metric": "CONFIDENCE"})
     areas: list[Any] = [n["metrics"]["areaPx"] for n in least_certain_first]
     assert areas == pytest.approx([100, 400, 225])  # confidence 0.41, 0.93, then the unknown one
+
+
+async def test_a_persons_edit_clears_the_confidence_of_what_it_changed_only(api: Api) -> None:
+    owner = await api.user("owner")
+    project_id = await api.project(owner)
+    (image_id,) = await _images(api, project_id, 1)
+    spheroids = [_scored(_square(10, 10, 20), 0.93), _scored(_square(50, 50, 10), 0.41)]
+    save = SegmentationSave(image_id, 0, spheroids, SaveOrigin.JOB, None, Provenance("resunet", "1.1", {}))
+    async with api.services.db.begin() as db:
+        await save_segmentation(db, save)
+    edited = await api.ok(EDIT, owner, id=image_id, base=1, up=[{"id": 1, "exterior": _square(10, 10, 25)}])
+    assert edited["editSegmentation"]["__typename"] == "SegmentationEditSuccess"
+    found = (await api.ok(SPHEROIDS, owner, i=image_id))["image"]["segmentation"]["spheroids"]
+    assert {s["id"]: s["metrics"]["confidence"] for s in found} == {1: None, 2: pytest.approx(0.41)}
 
 
 def test_a_version_stored_before_confidences_reads_back_whole_with_none() -> None:
