@@ -47,10 +47,12 @@ RING_NECK = 0.5
 thinner piece's thickness: arcs of a wall meet across the wall's full width (fraction about 1), touching
 discs at a neck."""
 
-LUMEN_REACH = 0.25
+LUMEN_REACH = 0.15
 """A hole counts as a lumen when its inscribed radius is at least this fraction of the thinner piece's
-thickness: a hollow spheroid's lumen is rarely under half its wall (fraction 0.25), whereas the gap between
-four discs that touch widely enough to pass the neck test is under a tenth of their diameter."""
+thickness. Four equal discs that touch widely enough to pass the neck test enclose a gap of at most 0.11
+(its radius at most 0.22 of theirs); a held-out hollow spheroid whose lumen the network had half filled
+still scored 0.23 (0.25 had left it in two pieces). Five or more discs touching broadly in a circle can
+pass both tests: they look like a ring to this rule."""
 
 
 def instances_at_working_resolution(
