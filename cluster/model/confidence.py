@@ -7,10 +7,11 @@ threshold, so it adds no belief of its own):
 ==========  ================================================================================================
 inside      mean of ``p`` over the spheroid's pixels: how sure the network is that they are spheroid
 contrast    mean of ``p`` over the band just inside the outline minus its mean over the band just outside
-            it (each ``BAND`` working pixels wide, starting one pixel from the edge, so the edge pixel,
-            which a sharp network gives its covered fraction, counts on neither side; the outside band
-            holds no pixel of another spheroid): 1 where the network places the edge sharply, near 0
-            where its belief fades over several pixels or never rises far above the background's
+            it (each ``BAND`` working pixels wide, chessboard distance, starting one pixel from the edge,
+            so the edge pixel, which a sharp network gives its covered fraction, counts on neither side;
+            the outside band leaves out pixels near another spheroid too): 1 where the network places the
+            edge sharply, near 0 where its belief fades over several pixels or never rises far above the
+            background's
 confidence  ``inside * max(contrast, 0)``, in [0, 1]
 ==========  ================================================================================================
 
@@ -43,15 +44,21 @@ def instance_confidence(foreground: NDArray[np.float32], labels: NDArray[np.int3
     p = foreground.astype(np.float64, copy=False)
     inside = _means(p, labels, count, default=0.0)
 
-    separate = _apart_from_neighbours(labels)
-    depth = ndi.distance_transform_edt(np.pad(separate, 1))[1:-1, 1:-1]
-    inner = np.where((depth > 1.5) & (depth <= BAND + 1.5), labels, 0)
+    square = np.ones((3, 3), dtype=bool)
+    # Bands by chessboard distance (binary morphology: a few times cheaper than distance transforms).
+    deep = ndi.binary_erosion(_apart_from_neighbours(labels), square, border_value=1)
+    deeper = ndi.binary_erosion(deep, square, iterations=BAND, border_value=1)
+    inner = np.where(deep & ~deeper, labels, 0)
     inner_means = _means(p, inner, count, default=np.nan)
     inner_means = np.where(np.isnan(inner_means), inside, inner_means)
 
-    away, (rows, cols) = ndi.distance_transform_edt(labels == 0, return_indices=True)
-    nearest = labels[rows, cols]
-    outer = np.where((labels == 0) & (away > 1.5) & (away <= BAND + 1.5), nearest, 0)
+    near = ndi.binary_dilation(labels > 0, square)
+    band = ndi.binary_dilation(near, square, iterations=BAND) & ~near
+    reach = 2 * (BAND + 1) + 1
+    highest = ndi.grey_dilation(labels, size=reach)
+    lowest = ndi.grey_erosion(np.where(labels > 0, labels, count + 1), size=reach)
+    # A pixel near two spheroids is between them, not the background around either.
+    outer = np.where(band & (highest == lowest), highest, 0)
     outer_means = np.nan_to_num(_means(p, outer, count, default=np.nan), nan=0.0)
 
     contrast = np.clip(inner_means - outer_means, 0.0, 1.0)
