@@ -44,7 +44,7 @@ if TYPE_CHECKING:
         checked_parameters,
         describe_methods,
     )
-    from cluster.metrics import SpheroidMetrics, measure, touches_border
+    from cluster.metrics import CONFIDENCE_NOTE, SpheroidMetrics, measure, touches_border
     from cluster.monitor import ClusterStatus, WorkerStatus, cluster_status
     from cluster.outlines import MEDIA_TYPE as OUTLINES_MEDIA_TYPE
     from cluster.outlines import Outlines, decode_outlines, encode_outlines
@@ -96,6 +96,7 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "SegmenterSpec": ("cluster.worker", "SegmenterSpec"),
     "Spheroid": ("cluster.segmentation", "Spheroid"),
     "SpheroidMetrics": ("cluster.metrics", "SpheroidMetrics"),
+    "CONFIDENCE_NOTE": ("cluster.metrics", "CONFIDENCE_NOTE"),
     "submit_images": ("cluster.client", "submit_images"),
     "touches_border": ("cluster.metrics", "touches_border"),
     "WorkerChange": ("cluster.watch", "WorkerChange"),
@@ -108,6 +109,7 @@ _PUBLIC: dict[str, tuple[str, str]] = {
 
 __all__ = [
     "ALL_FORMATS",
+    "CONFIDENCE_NOTE",
     "DEFAULT_MAX_DECODED_BYTES",
     "DEFAULT_METHOD",
     "JOB_PARAMETERS",

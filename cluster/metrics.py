@@ -46,6 +46,10 @@ centroid_x, centroid_y      px    centre of mass of the region, holes excluded.
 bbox_{x,y}_{min,max}        px    axis-aligned bounding box of the exterior ring.
 hole_count                  1     number of hole rings.
 hole_area                   px²   ``sum |Hi|``.
+confidence                  1     how sure the segmenter that drew the outline was of it, 0..1, or ``None``:
+                                  not measured from the polygon but given by the segmenter
+                                  (:data:`CONFIDENCE_NOTE`); :func:`measure` leaves it ``None``, so an
+                                  outline a person drew or edited has none.
 ==========================  ====  ===========================================================================
 
 Whether a spheroid **touches the image border** is not a metric of its polygon but of the polygon in its
@@ -63,7 +67,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,7 +80,24 @@ from cluster.exceptions import MetricError
 if TYPE_CHECKING:  # segmentation.py imports this module: no runtime import back
     from cluster.segmentation import Spheroid
 
-__all__ = ["BORDER_MARGIN_PX", "SpheroidMetrics", "measure", "measure_all", "touches_border"]
+__all__ = [
+    "BORDER_MARGIN_PX",
+    "CONFIDENCE_NOTE",
+    "SpheroidMetrics",
+    "measure",
+    "measure_all",
+    "touches_border",
+]
+
+CONFIDENCE_NOTE = (
+    "The ResUNet's: the mean foreground probability inside the outline times the mean contrast of that "
+    "probability across it (cluster.model.confidence). The classical method gives none (it has no "
+    "calibrated measure of certainty), nor does an outline a person drew or edited."
+)
+"""What ``confidence`` is, in one sentence for exports and the API."""
+
+_GIVEN: frozenset[str] = frozenset({"confidence"})
+"""Metrics a segmenter gives rather than the polygon: absent from a stored record means unknown."""
 
 BORDER_MARGIN_PX = 1.0
 """How close to an image edge an outline may come before it counts as touching it: a mask cut by the edge
@@ -124,6 +145,7 @@ class SpheroidMetrics:
     hole_count: int
     hole_area_px: float
     hole_area_um2: float | None
+    confidence: float | None = None
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -151,12 +173,25 @@ class SpheroidMetrics:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> SpheroidMetrics | None:
-        """Metrics from :meth:`as_dict`'s output (extra keys ignored); ``None`` when a metric is missing,
-        as in metrics stored before that metric existed."""
+        """Metrics from :meth:`as_dict`'s output (extra keys ignored); ``None`` when a metric measured from
+        the polygon is missing, as in metrics stored before that metric existed. A missing ``confidence``
+        (stored before segmenters gave one) is ``None``: it cannot be measured afterwards."""
         names = cls.names()
-        if not all(name in values for name in names):
+        if not all(name in values for name in names if name not in _GIVEN):
             return None
-        return cls(**{name: values[name] for name in names})
+        return cls(**{name: values[name] for name in names if name in values})
+
+    @staticmethod
+    def is_given(name: str) -> bool:
+        """Whether metric ``name`` is given by the segmenter (``confidence``) rather than measured from the
+        outline: it may be unknown (``None``) for any spheroid, and absent from what older code stored."""
+        return name in _GIVEN
+
+    def with_confidence(self, confidence: float | None) -> SpheroidMetrics:
+        """The same metrics with the segmenter's ``confidence`` (0..1, or ``None``)."""
+        if confidence is not None and not (math.isfinite(confidence) and 0.0 <= confidence <= 1.0):
+            raise MetricError(f"confidence must be a number from 0 to 1, got {confidence!r}")
+        return replace(self, confidence=None if confidence is None else float(confidence))
 
 
 def measure(spheroid: Spheroid, pixel_size_um: float | None = None) -> SpheroidMetrics:

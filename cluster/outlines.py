@@ -102,9 +102,9 @@ class Outlines:
         return [self.vertices[starts[j] : starts[j + 1]] for j in range(first, last)]
 
     def spheroids(self) -> list[Spheroid]:
-        """As cluster spheroids, with their metrics where every non-µm metric is known."""
+        """As cluster spheroids, with their metrics where every measured non-µm metric is known."""
         names = SpheroidMetrics.names()
-        have = all(name in self.metrics for name in names)
+        have = all(name in self.metrics for name in names if not SpheroidMetrics.is_given(name))
         result = []
         for index in range(self.spheroid_count):
             exterior, *holes = self.rings(index)
@@ -139,9 +139,9 @@ class Outlines:
 def _metrics_of(columns: Mapping[str, Float64s], names: Sequence[str], index: int) -> SpheroidMetrics | None:
     values: dict[str, float | int | None] = {}
     for name in names:
-        value = float(columns[name][index])
+        value = float(columns[name][index]) if name in columns else math.nan
         if math.isnan(value):
-            if not name.endswith(("_um", "_um2")):
+            if not name.endswith(("_um", "_um2")) and not SpheroidMetrics.is_given(name):
                 return None  # unmeasured: a px metric is unknown
             values[name] = None
         else:

@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -37,9 +37,9 @@ from cluster.imaging import (
     read_image,
 )
 from cluster.metrics import measure_all
-from cluster.polygons import DEFAULT_SIMPLIFY_TOLERANCE, labels_to_spheroids
+from cluster.polygons import DEFAULT_SIMPLIFY_TOLERANCE, labelled_spheroids
 from cluster.segmentation import Segmentation
-from cluster.segmenter import BatchingSegmenter, FloatImage, LabelImage, Segmenter
+from cluster.segmenter import BatchingSegmenter, ConfidentSegmenter, FloatImage, LabelImage, Scored, Segmenter
 
 __all__ = [
     "DEFAULT_READ_THREADS",
@@ -48,6 +48,7 @@ __all__ = [
     "Reader",
     "segment_images",
     "segment_readers",
+    "segment_scored",
     "segment_sources",
     "segmentation_from_labels",
 ]
@@ -83,13 +84,24 @@ def segmentation_from_labels(
     segmenter: Segmenter,
     pixel_size_um: float | None = None,
     tolerance: float = DEFAULT_SIMPLIFY_TOLERANCE,
+    confidence: Mapping[int, float] | None = None,
 ) -> Segmentation:
     """Turn a segmenter's label image into polygons with metrics.
 
     ``pixel_size_um`` overrides the pixel size read from the file; with neither, µm metrics stay empty.
+    ``confidence`` is the segmenter's for each label (:class:`~cluster.segmenter.ConfidentSegmenter`);
+    every piece of a label gets it, and a label without one has ``None``.
     """
     pixel_size = pixel_size_um if pixel_size_um is not None else info.pixel_size_um
-    spheroids = measure_all(labels_to_spheroids(labels, tolerance=tolerance), pixel_size)
+    traced = labelled_spheroids(labels, tolerance=tolerance)
+    spheroids = measure_all([spheroid for _label, spheroid in traced], pixel_size)
+    if confidence:
+        spheroids = [
+            spheroid.with_metrics(spheroid.metrics.with_confidence(confidence.get(label)))
+            if spheroid.metrics is not None
+            else spheroid
+            for (label, _traced), spheroid in zip(traced, spheroids, strict=True)
+        ]
     return Segmentation(
         image_name=info.name,
         width=info.width,
@@ -109,11 +121,19 @@ def segment_images(
     tolerance: float = DEFAULT_SIMPLIFY_TOLERANCE,
 ) -> list[Segmentation]:
     """Segment already-decoded images in one call to the segmenter (it may batch them)."""
-    label_images = segmenter.segment([normalize(image.pixels) for image in images])
+    scored = segment_scored(segmenter, [normalize(image.pixels) for image in images])
     return [
-        segmentation_from_labels(labels, image.info, segmenter, pixel_size_um, tolerance)
-        for labels, image in zip(label_images, images, strict=True)
+        segmentation_from_labels(labels, image.info, segmenter, pixel_size_um, tolerance, confidence)
+        for (labels, confidence), image in zip(scored, images, strict=True)
     ]
+
+
+def segment_scored(segmenter: Segmenter, images: Sequence[FloatImage]) -> list[Scored]:
+    """Each image's labels with the segmenter's confidence in each label (none from a segmenter that is not
+    a :class:`~cluster.segmenter.ConfidentSegmenter`)."""
+    if isinstance(segmenter, ConfidentSegmenter):
+        return segmenter.segment_scored(images)
+    return [(labels, {}) for labels in segmenter.segment(images)]
 
 
 def _source_name(source: ImageSource, index: int) -> str:
@@ -254,7 +274,7 @@ def _segment_group(
     """Segment ``group`` in one call; if that fails and there are several images, each alone."""
     started = time.perf_counter()
     try:
-        labels = segmenter.segment([read.pixels for read in group if read.pixels is not None])
+        scored = segment_scored(segmenter, [read.pixels for read in group if read.pixels is not None])
     except Exception as exc:  # (one image's failure is its own outcome, never the batch's)
         if len(group) > 1:
             log.info("a call with %d images failed (%s); segmenting each alone", len(group), exc)
@@ -264,14 +284,14 @@ def _segment_group(
         return [(read.index, _failure(read.name, exc, read.seconds + time.perf_counter() - started))]
     share = (time.perf_counter() - started) / len(group)
     return [
-        (read.index, _finish(read, label, segmenter, pixel_size_um, tolerance, share))
-        for read, label in zip(group, labels, strict=True)
+        (read.index, _finish(read, result, segmenter, pixel_size_um, tolerance, share))
+        for read, result in zip(group, scored, strict=True)
     ]
 
 
 def _finish(
     read: _Read,
-    labels: LabelImage,
+    scored: Scored,
     segmenter: Segmenter,
     pixel_size_um: float | None,
     tolerance: float,
@@ -280,7 +300,10 @@ def _finish(
     started = time.perf_counter()
     try:
         assert read.info is not None
-        segmentation = segmentation_from_labels(labels, read.info, segmenter, pixel_size_um, tolerance)
+        labels, confidence = scored
+        segmentation = segmentation_from_labels(
+            labels, read.info, segmenter, pixel_size_um, tolerance, confidence
+        )
     except Exception as exc:  # (polygons or metrics failing cost this image only)
         seconds = read.seconds + segment_seconds + time.perf_counter() - started
         return _failure(read.name, exc, seconds)

@@ -54,6 +54,7 @@ from cluster.tracing import component_outlines, signed_area
 
 __all__ = [
     "DEFAULT_SIMPLIFY_TOLERANCE",
+    "labelled_spheroids",
     "labels_to_spheroids",
     "mask_to_spheroids",
     "orient_rings",
@@ -131,6 +132,17 @@ def labels_to_spheroids(
     pixels (0 keeps the traced outline exactly, less its collinear vertices). ``connectivity`` is 8 (pixels
     touching at a corner are connected; the default) or 4.
     """
+    return [spheroid for _label, spheroid in labelled_spheroids(labels, tolerance, connectivity=connectivity)]
+
+
+def labelled_spheroids(
+    labels: NDArray[np.integer[Any]] | NDArray[np.bool_],
+    tolerance: float = DEFAULT_SIMPLIFY_TOLERANCE,
+    *,
+    connectivity: int = 8,
+) -> list[tuple[int, Spheroid]]:
+    """:func:`labels_to_spheroids`, each spheroid with the label it was traced from (for label values above
+    2**22, renumbered first, its rank among the values present)."""
     _check_tolerance(tolerance)
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity!r}")
@@ -144,7 +156,7 @@ def labels_to_spheroids(
         for rings in component_outlines(np.pad(image[box] == value, 1), connectivity == 8):
             polygon = _simplified([ring + origin for ring in rings], tolerance)
             if _usable(polygon):
-                spheroids.append(_spheroid_of(polygon))
+                spheroids.append((value, _spheroid_of(polygon)))
     return spheroids
 
 

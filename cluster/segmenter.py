@@ -7,6 +7,9 @@ classical baseline and the ResUNet are measured and exported by exactly the same
 A segmenter that gains from several images per call (a network on a GPU) also implements
 :class:`BatchingSegmenter`: it says which images compute at the same size and how many of them one call
 should get. The pipeline groups a task's images by that; other segmenters get one image per call.
+
+A segmenter that knows how sure it is of each spheroid also implements :class:`ConfidentSegmenter`; the
+pipeline then stores that as each spheroid's ``confidence`` metric (:mod:`cluster.metrics`).
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["BatchingSegmenter", "FloatImage", "LabelImage", "Segmenter"]
+__all__ = ["BatchingSegmenter", "ConfidentSegmenter", "FloatImage", "LabelImage", "Scored", "Segmenter"]
 
 FloatImage = NDArray[np.float32]
 """A 2-D grayscale image normalised by :func:`cluster.imaging.normalize` (about 0..1)."""
 
 LabelImage = NDArray[np.int32]
 """A 2-D label image the size of its input: 0 is background, each positive label one spheroid."""
+
+Scored = tuple[LabelImage, Mapping[int, float]]
+"""A label image and the confidence (0..1) of each of its labels; a label missing from it has none."""
 
 
 @runtime_checkable
@@ -55,3 +61,11 @@ class BatchingSegmenter(Segmenter, Protocol):
 
     def batch_limit(self, shape: tuple[int, int]) -> int:
         """Most images of ``shape`` one call should get now (from the device and its free memory)."""
+
+
+@runtime_checkable
+class ConfidentSegmenter(Segmenter, Protocol):
+    """A segmenter that also says how sure it is of each spheroid it finds."""
+
+    def segment_scored(self, images: Sequence[FloatImage]) -> list[Scored]:
+        """As :meth:`Segmenter.segment`, each label image with the confidence of its labels."""

@@ -44,7 +44,6 @@ class ExportImage:
             return dict.fromkeys(SpheroidMetrics.names())
         return {name: clean_number(value) for name, value in metrics.as_dict().items()}
 
-
     def touches_border(self, index: int) -> bool:
         """Whether spheroid ``index`` (0-based) may be cut by the image's edge (see
         :func:`cluster.metrics.touches_border`)."""

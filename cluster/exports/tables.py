@@ -1,7 +1,8 @@
 """Metrics tables: ``metrics.csv`` and ``metrics.xlsx``, one row per spheroid.
 
 Columns come in the order of :data:`METRIC_COLUMNS`: ``image`` (the image name), ``spheroid_id`` (1-based
-per image, the label value in the mask), the commonly used metrics, the other :class:`SpheroidMetrics`
+per image, the label value in the mask), ``touches_border``, ``confidence`` (the segmenter's, empty where
+none was given), the commonly used metrics, the other :class:`SpheroidMetrics`
 fields, ``model_name``, ``model_version``, and last ``image_id`` (the COCO image id) and ``file_stem`` (the
 stem of the image's mask and GeoJSON files, which differs from the image name's when two images share a
 stem). Units are in the names: ``_px``/``_um``/``_um2``; ratios have none. A value that is unknown (a
@@ -60,6 +61,7 @@ _LEADING_COLUMNS = (
     "image",
     "spheroid_id",
     "touches_border",
+    "confidence",
     "area_px",
     "area_um2",
     "perimeter_px",

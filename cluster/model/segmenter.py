@@ -6,6 +6,9 @@ methods or reading the model card never loads it::
 
     segmenter = make_segmenter("resunet")                 # shipped weights, best device and precision
     labels = segmenter.segment([normalize(pixels)])       # int32 labels, full resolution
+    ((labels, confidence),) = segmenter.segment_scored([normalize(pixels)])  # and each label's 0..1
+
+Each spheroid's confidence is :func:`cluster.model.confidence.instance_confidence`.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from cluster.exceptions import SegmentationError
 from cluster.model.card import ModelCard, read_card, shipped_card_path
+from cluster.model.confidence import instance_confidence
 from cluster.model.decoding import (
     instances_at_working_resolution,
-    labels_to_full_resolution,
+    labels_with_sources,
     min_working_area,
 )
 from cluster.parameters import check_ranges, parameter
-from cluster.segmenter import FloatImage, LabelImage
+from cluster.segmenter import FloatImage, LabelImage, Scored
 
 if TYPE_CHECKING:
     from cluster.model.inference import Predictor
@@ -67,7 +71,8 @@ class ResUNetParams:
 
 
 class ResUNetSegmenter:
-    """Implements :class:`cluster.segmenter.BatchingSegmenter` with the ResUNet."""
+    """Implements :class:`cluster.segmenter.BatchingSegmenter` and
+    :class:`~cluster.segmenter.ConfidentSegmenter` with the ResUNet."""
 
     name = "resunet"
 
@@ -139,13 +144,16 @@ class ResUNetSegmenter:
         return self.predictor.batch_limit(shape)
 
     def segment(self, images: Sequence[FloatImage]) -> list[LabelImage]:
+        return [labels for labels, _confidence in self.segment_scored(images)]
+
+    def segment_scored(self, images: Sequence[FloatImage]) -> list[Scored]:
         for image in images:
             if image.ndim != 2 or min(image.shape) < 8:
                 raise SegmentationError(
                     f"expected a 2-D image of at least 8x8 pixels, got shape {image.shape}"
                 )
         predictions = self.predictor.predict(images)
-        labels: list[LabelImage] = []
+        scored: list[Scored] = []
         for prediction in predictions:
             small = instances_at_working_resolution(
                 prediction.foreground,
@@ -153,5 +161,8 @@ class ResUNetSegmenter:
                 threshold=self.params.threshold,
                 min_area=min_working_area(self.params.min_diameter_px, prediction.scale),
             )
-            labels.append(labels_to_full_resolution(small, prediction.foreground_full))
-        return labels
+            labels, sources = labels_with_sources(small, prediction.foreground_full)
+            confidence = instance_confidence(prediction.foreground, small)
+            by_label = {label: float(confidence[source]) for label, source in enumerate(sources) if label}
+            scored.append((labels, by_label))
+        return scored

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from cluster import Spheroid, SpheroidMetrics, touches_border
+from cluster import CONFIDENCE_NOTE, Spheroid, SpheroidMetrics, touches_border
 from server.api.absolute import absolute_url
 from server.api.context import Info
 from server.api.cost import Cost, ListSize
@@ -87,6 +87,10 @@ class MetricsType:
         description="Centre of mass, y in image pixels, downwards from the top edge."
     )
     hole_count: int = strawberry.field(description="Number of hole rings.")
+    confidence: float | None = strawberry.field(
+        description="How sure the segmenter was of this outline, 0 to 1 (sort by it to review the least "
+        "certain first). " + CONFIDENCE_NOTE
+    )
 
     @classmethod
     def of(cls, metrics: SpheroidMetrics) -> MetricsType:

@@ -18,6 +18,7 @@ LEADING = [
     "image",
     "spheroid_id",
     "touches_border",
+    "confidence",
     "area_px",
     "area_um2",
     "perimeter_px",

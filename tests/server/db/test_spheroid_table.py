@@ -36,10 +36,12 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return postgres.url(name)
 
 
-def test_the_migration_names_the_metrics_of_cluster() -> None:
-    migration = importlib.import_module("server.db.migrations.versions.0010_spheroid_table_export_jobs")
-    assert SpheroidMetrics.names() == migration.METRICS
-    assert [c.name for c in spheroid_rows.columns][-len(migration.METRICS) :] == list(migration.METRICS)
+def test_the_migrations_name_the_metrics_of_cluster() -> None:
+    table = importlib.import_module("server.db.migrations.versions.0010_spheroid_table_export_jobs")
+    confidence = importlib.import_module("server.db.migrations.versions.0011_spheroid_confidence")
+    metrics = (*table.METRICS, *confidence.METRICS)
+    assert SpheroidMetrics.names() == metrics
+    assert [c.name for c in spheroid_rows.columns][-len(metrics) :] == list(metrics)
 
 
 async def test_upgrading_fills_the_table_from_the_current_versions_only(empty_database: str) -> None:
