@@ -141,11 +141,10 @@ class ClusterModel:
         if self._watching is None or self._watching.done():
             self._watching = asyncio.ensure_future(self._follow())
 
-    async def close(self) -> None:
+    def close(self) -> None:
+        """Stop following (a view going away calls it; the task ends on the loop's next turn)."""
         if self._watching is not None:
             self._watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watching
             self._watching = None
 
     async def refresh(self) -> ClusterView:

@@ -122,17 +122,16 @@ class DeployForm:
         """The options of ``spheroseg cluster deploy`` this form stands for (only those its backend uses
         and those that differ from the command's defaults)."""
         args = ["--backend", self.backend]
+        if self.backend == "address":  # its workers run already: only where it is
+            return [*args, "--scheduler", self.scheduler, *_given("--timeout", f"{self.timeout:g}", "120")]
         if self.workers is not None:
             args += ["--workers", str(self.workers)]
         if self.gpus:
             args.append("--gpus")
         if self.adapt is not None:
             args += ["--adapt", f"{self.adapt[0]}:{self.adapt[1]}"]
-        if self.backend != "address":
-            args += _given("--threads-per-worker", self.threads_per_worker, 1)
-            args += _given("--memory-limit", self.memory_limit, "auto")
-        if self.backend == "address":
-            args += ["--scheduler", self.scheduler]
+        args += _given("--threads-per-worker", self.threads_per_worker, 1)
+        args += _given("--memory-limit", self.memory_limit, "auto")
         if self.backend in ("local", "slurm"):
             args += _given("--host", self.host, "127.0.0.1")
         if self.backend == "ssh":

@@ -4,22 +4,20 @@ events can move the figures)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from tests.workbench.cluster_support import NO_POLL, until
 from workbench.api import ForbiddenError
 from workbench.clusters import ClusterModel, ClusterState, ClusterView
 from workbench.workspace import Workspace, open_lab, open_offline
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
-
-NO_POLL = 3600.0
 
 
 def _environment() -> dict[str, str]:
@@ -36,22 +34,6 @@ async def offline(tmp_path: Path) -> AsyncIterator[Workspace]:
         yield workspace
     finally:
         await workspace.close()
-
-
-async def until(
-    model: ClusterModel, wanted: Callable[[ClusterView], bool], timeout: float = 60.0
-) -> ClusterView:
-    """The model's view once ``wanted`` holds, waiting for its listeners to be told."""
-    changed = asyncio.Event()
-    disconnect = model.changed.connect(lambda _view: changed.set())
-    try:
-        async with asyncio.timeout(timeout):
-            while not wanted(model.view):
-                changed.clear()
-                await changed.wait()
-    finally:
-        disconnect()
-    return model.view
 
 
 async def test_start_scale_and_stop_arrive_as_events(offline: Workspace) -> None:
@@ -77,7 +59,7 @@ async def test_start_scale_and_stop_arrive_as_events(offline: Workspace) -> None
         ended = await until(model, lambda view: view.state is ClusterState.STOPPED)
         assert ended.workers == 0 and ended.dashboard is None
     finally:
-        await model.close()
+        model.close()
     worker_counts = [view.workers for view in seen]
     assert 1 in worker_counts and 2 in worker_counts  # the figures moved through each step
 

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.server.processes import disc_png
-from tests.workbench.scheduler import running_scheduler
-from tests.workbench.test_clusters import NO_POLL, until
+from tests.workbench.cluster_support import NO_POLL, running_scheduler, until
 from workbench.clusters import ClusterModel, ClusterState
 from workbench.deploy import DeployError, DeployForm, deploy_command, run_deploy, use_scheduler
 from workbench.jobs import follow_job, start_segmentation
@@ -145,4 +144,4 @@ async def test_the_offline_server_runs_jobs_on_the_deployed_scheduler(
             own = await until(model, lambda view: view.location == "this server")
             assert own.state is ClusterState.STOPPED and own.launched_here
     finally:
-        await model.close()
+        model.close()

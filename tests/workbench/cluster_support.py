@@ -1,18 +1,40 @@
-"""A real Dask scheduler and workers, started as processes (``dask scheduler``, ``dask worker``), for the
-tests that deploy to "an existing scheduler" and point the offline server at it."""
+"""For the cluster tests: a real Dask scheduler and workers, started as processes (``dask scheduler``,
+``dask worker``), to deploy to as "a scheduler already running"; and waiting for a cluster model."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from workbench.clusters import ClusterModel, ClusterView
+
+NO_POLL = 3600.0
+"""``poll_seconds`` for a model that only events may move."""
+
+
+async def until(
+    model: ClusterModel, wanted: Callable[[ClusterView], bool], timeout: float = 60.0
+) -> ClusterView:
+    """The model's view once ``wanted`` holds, waiting for its listeners to be told."""
+    changed = asyncio.Event()
+    disconnect = model.changed.connect(lambda _view: changed.set())
+    try:
+        async with asyncio.timeout(timeout):
+            while not wanted(model.view):
+                changed.clear()
+                await changed.wait()
+    finally:
+        disconnect()
+    return model.view
 
 
 @dataclass(frozen=True)
