@@ -11,9 +11,10 @@ How the offline server learns of it: the server reads ``SPHEROSEG_SCHEDULER`` on
 ``startCluster`` only starts its own local cluster). So :func:`use_scheduler` restarts the offline server
 with the variable set, on the same port and data folder: the URL stays, the session stays valid (the
 database keeps it), the live channel reconnects by itself and every subscriber reads again what it shows
-(:class:`~workbench.api.Resumed`). Jobs running then are handed back on the way down and go on, on the new
-cluster, after. ``use_scheduler(workspace, None)`` goes back to the server's own local cluster; the
-deployed cluster keeps running until ``spheroseg cluster stop`` (:func:`stop_command`).
+(:class:`~workbench.api.Resumed`). Segmentation tasks left running are queued again when it is back
+(the dispatcher's rule for a restarted server) and go on, on the new cluster; an export running then
+ends failed ("start it again"). ``use_scheduler(workspace, None)`` goes back to the server's own local
+cluster; the deployed cluster keeps running until ``spheroseg cluster stop`` (:func:`stop_command`).
 """
 
 from __future__ import annotations

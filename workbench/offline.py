@@ -121,9 +121,10 @@ class OfflineServer:
     async def restart(self, environment: Mapping[str, str]) -> OfflineStart:
         """Stop the server this workbench started and start it again with ``environment`` (how a
         setting read only at start, such as ``SPHEROSEG_SCHEDULER``, changes) on the same port and data
-        folder, so the URL stays and existing sessions stay valid. Running jobs are handed back on the
-        way down and go on after. :class:`OfflineServerError` for a server this workbench did not start
-        (another workbench serves the data folder: close it first)."""
+        folder, so the URL stays and existing sessions stay valid. Segmentation tasks left running are
+        queued again once it is back; an export running then fails and must be started again.
+        :class:`OfflineServerError` for a server this workbench did not start (another workbench serves
+        the data folder: close it first)."""
         if self._process is None:
             raise OfflineServerError(
                 "another program runs the offline server on this data folder; close it, then try again"

@@ -67,7 +67,8 @@ class QtDeployDialog(QDialog):
     def _build(self) -> None:
         intro = QLabel(
             "Start Dask workers on other machines (as <code>spheroseg cluster deploy</code> does). The "
-            "offline server then restarts to run its jobs there: a few seconds, and running jobs go on."
+            "offline server then restarts to run its jobs there: a few seconds; running segmentations "
+            "go on after it, an export running then must be started again."
         )
         intro.setWordWrap(True)
         self.backend = QComboBox()

@@ -176,6 +176,19 @@ def test_the_deploy_form_points_the_offline_server_at_a_real_scheduler(
         slurm = "--backend slurm --gpus --host 0.0.0.0 --partition gpu --walltime 01:00:00"
         assert slurm in dialog.command.toPlainText()
         await shot(dialog, "cluster-deploy-slurm")
+
+        # a deploy that fails says why, in the dialog and as a notice (nothing listens on port 1)
+        dialog.backend.setCurrentIndex(0)
+        dialog.ssh_hosts.setText("127.0.0.1 127.0.0.1")
+        dialog.ssh_port.setValue(1)
+        qtbot.mouseClick(dialog.deploy_button, Qt.MouseButton.LeftButton)
+        assert dialog.task is not None
+        await dialog.task.wait()
+        assert "Not deployed" in dialog.outcome.text() and "Connect call failed" in dialog.outcome.text()
+        assert "did not start" in dialog.output.toPlainText()
+        assert [notice.title for notice in tasks.notices.items if "Deploying" in notice.title]
+        assert dialog.deploy_button.isEnabled()  # correct the form and try again
+        tasks.notices.items.clear()
         return dialog
 
     async def deploy(dialog: QtDeployDialog, address: str) -> None:
@@ -189,7 +202,8 @@ def test_the_deploy_form_points_the_offline_server_at_a_real_scheduler(
         assert task.state is TaskState.DONE, tasks.notices.items
         assert "Deployed" in dialog.outcome.text() and address in dialog.output.toPlainText()
         await shot(dialog, "cluster-deploy-done")
-        dialog.close()
+        qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+        assert not dialog.isVisible()
 
         remote = await until(
             panel.model, lambda view: view.state is ClusterState.RUNNING and not view.launched_here
