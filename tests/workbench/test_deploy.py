@@ -14,10 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from spheroseg_testing.dask_cluster import running_scheduler
 from tests.server.processes import disc_png
-from tests.workbench.cluster_support import NO_POLL, running_scheduler, until
+from tests.workbench.cluster_support import NO_POLL, until
 from workbench.clusters import ClusterModel, ClusterState
-from workbench.deploy import DeployError, DeployForm, deploy_command, run_deploy, use_scheduler
+from workbench.deploy import (
+    DeployError,
+    DeployForm,
+    deploy_command,
+    run_deploy,
+    stop_deployed,
+    use_scheduler,
+)
 from workbench.jobs import follow_job, start_segmentation
 from workbench.uploads import import_files
 from workbench.workspace import Workspace, open_offline
@@ -145,3 +153,31 @@ async def test_the_offline_server_runs_jobs_on_the_deployed_scheduler(
             assert own.state is ClusterState.STOPPED and own.launched_here
     finally:
         model.close()
+
+
+async def test_a_cluster_deployed_here_runs_until_stopped_then_the_panel_says_unreachable(
+    offline: Workspace, tmp_path: Path
+) -> None:
+    """The daemon path SSH and SLURM take too: ``deploy`` leaves a process keeping the cluster up."""
+    assert offline.offline is not None
+    environment = offline.offline.environment
+    model = ClusterModel(offline, poll_seconds=NO_POLL)
+    model.watch()
+    try:
+        address = await run_deploy(DeployForm(backend="local", workers=2), environment)
+        assert address is not None and (tmp_path / "cluster.json").exists()
+        await use_scheduler(offline, "deployed")
+        deployed = await until(
+            model, lambda view: view.state is ClusterState.RUNNING and not view.launched_here
+        )
+        assert (deployed.address, deployed.workers) == (address, 2)
+
+        lines: list[str] = []
+        await stop_deployed(environment, lines.append)
+        assert any("stopped the cluster" in line for line in lines)
+        await model.refresh()  # a named scheduler that went away has no event: the next reading says so
+        assert model.view.state is ClusterState.UNREACHABLE and model.view.problem
+        assert "deploy" in model.view.problem  # what to do: deploy again (or go back to this computer)
+    finally:
+        model.close()
+        await use_scheduler(offline, None)

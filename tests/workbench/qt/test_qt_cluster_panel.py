@@ -15,7 +15,8 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
-from tests.workbench.cluster_support import running_scheduler, until
+from spheroseg_testing.dask_cluster import running_scheduler
+from tests.workbench.cluster_support import until
 from tests.workbench.qt.conftest import SCREENS, Run, offline_environment
 from workbench.clusters import ClusterState
 from workbench.qt.qt_cluster_panel import QtClusterPanel
