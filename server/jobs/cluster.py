@@ -110,8 +110,8 @@ class ClusterHandle:
             if not self.launched_here:
                 await self.close()  # a client of a gone scheduler never recovers: connect afresh next time
             raise ClusterUnavailableError(
-                f"the Dask scheduler at {self.address} stopped answering ({error}); start or deploy it "
-                "again, or use another"
+                f"the Dask scheduler at {self.address} stopped answering: start or deploy it again, or use "
+                f"another ({error})"
             ) from error
 
     async def scale(self, workers: int) -> int:

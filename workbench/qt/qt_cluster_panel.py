@@ -8,6 +8,7 @@ SLURM (:class:`~workbench.qt.qt_deploy_dialog.QtDeployDialog`) and goes back to 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Awaitable, Callable
 
 from PySide6.QtCore import QUrl, Signal
@@ -22,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.clusters import ClusterModel, ClusterState, ClusterView
-from workbench.deploy import use_scheduler
+from workbench.clusters import ClusterModel, ClusterState, ClusterView, ClusterWorker
+from workbench.deploy import DEPLOYED, use_scheduler
 from workbench.qt.qt_deploy_dialog import QtDeployDialog
 from workbench.tasks import Task, Tasks
 from workbench.workspace import Mode, Workspace
@@ -129,14 +130,19 @@ class QtClusterPanel(QWidget):
 
     def _sync(self, view: ClusterView) -> None:
         colour = _STATE_COLOURS[view.state]
-        self.state_label.setText(f'<b style="color:{colour}">● {_state_text(view)}</b>')
+        title, reason = _state_text(view)
+        reason_html = f"<br>{html.escape(reason)}" if reason else ""
+        self.state_label.setText(f'<b style="color:{colour}">● {title}</b>{reason_html}')
         where = view.address if view.address and view.location != "this server" else view.location
+        if where == DEPLOYED:
+            where = "the cluster deployed with spheroseg cluster deploy"
         stopped_here = view.state is ClusterState.STOPPED and view.launched_here
         hint = " (the next job starts it)" if stopped_here else ""
         self.location_label.setText(f"On {where}{hint}" if where else "")
         running = view.state is ClusterState.RUNNING
-        known = view.state is not ClusterState.UNKNOWN
+        known = view.state in (ClusterState.RUNNING, ClusterState.STOPPED)
         self.figures["workers"].setText(str(view.workers) if known else "–")
+        self.figures["workers"].setToolTip("\n".join(_worker_line(worker) for worker in view.worker_list))
         self.figures["gpus"].setText(str(view.gpus) if running else "–")
         self.figures["busy"].setText(f"{view.busy_workers} of {view.workers}" if running else "–")
         self.figures["queued"].setText(str(view.waiting) if running else "–")
@@ -158,7 +164,8 @@ class QtClusterPanel(QWidget):
         self.dashboard_button.setEnabled(view.dashboard is not None)
         self.dashboard_button.setToolTip(view.dashboard or "The cluster serves no dashboard now.")
         self.deploy_button.setEnabled(idle)
-        self.local_button.setVisible(self.workspace.mode is Mode.OFFLINE and known and not view.launched_here)
+        elsewhere = view.state is not ClusterState.UNKNOWN and not view.launched_here
+        self.local_button.setVisible(self.workspace.mode is Mode.OFFLINE and elsewhere)
         self.local_button.setEnabled(idle)
 
     # --- actions ---
@@ -205,11 +212,18 @@ class QtClusterPanel(QWidget):
                 self._sync(self.model.view)
 
 
-def _state_text(view: ClusterView) -> str:
+def _worker_line(worker: ClusterWorker) -> str:
+    devices = ", ".join(worker.devices) or "cpu"
+    rate = f", {worker.images_per_second:.1f} images/s" if worker.images_per_second else ""
+    return f"{worker.name}: {worker.status} on {devices}, {worker.processing} tasks{rate}"
+
+
+def _state_text(view: ClusterView) -> tuple[str, str]:
+    """The state in a word or two, and the reason when there is one."""
     if view.state is ClusterState.RUNNING:
-        return "Running"
+        return "Running", ""
     if view.state is ClusterState.STOPPED:
-        return "Stopped"
+        return "Stopped", ""
     if view.state is ClusterState.UNREACHABLE:
-        return f"Unreachable: {view.problem}"
-    return f"Not known yet: {view.problem}" if view.problem else "Reading the cluster's status…"
+        return "Unreachable", view.problem or ""
+    return ("Not known yet", view.problem) if view.problem else ("Reading the cluster's status…", "")

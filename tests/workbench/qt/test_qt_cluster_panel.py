@@ -215,6 +215,12 @@ def test_the_deploy_form_points_the_offline_server_at_a_real_scheduler(
         assert panel.local_button.isVisible()
         await shot(panel, "cluster-panel-deployed")
 
+    async def after_it_went_away(address: str) -> None:
+        gone = await until(panel.model, lambda view: view.state is ClusterState.UNREACHABLE)
+        assert address in (gone.problem or "") and "Unreachable" in panel.state_label.text()
+        assert address in panel.state_label.text() and panel.local_button.isVisible()
+        await shot(panel, "cluster-panel-unreachable")
+
         qtbot.mouseClick(panel.local_button, Qt.MouseButton.LeftButton)
         await until(panel.model, lambda view: view.launched_here)
         await _idle(tasks)
@@ -224,3 +230,5 @@ def test_the_deploy_form_points_the_offline_server_at_a_real_scheduler(
     # a scheduler already running (real processes): deployed, and the offline server pointed at it
     with running_scheduler(tmp_path / "dask") as scheduler:
         run(deploy(dialog, scheduler.address), timeout=180)
+    # the scheduler stopped: the panel says so, and the user goes back to this computer's cluster
+    run(after_it_went_away(scheduler.address), timeout=120)
