@@ -6,6 +6,7 @@ One home for them, so that benchmarks import no test modules:
 - :mod:`~spheroseg_testing.postgres`: a PostgreSQL 15 cluster (initdb + pg_ctl, fsync off);
 - :mod:`~spheroseg_testing.moto`: moto's S3 server;
 - :mod:`~spheroseg_testing.nginx`: nginx as a caching reverse proxy in front of an origin;
+- :mod:`~spheroseg_testing.dask_cluster`: a Dask scheduler and workers as processes (a running cluster);
 - :mod:`~spheroseg_testing.serving`: an ASGI app in uvicorn in the caller's event loop;
 - :mod:`~spheroseg_testing.server`: the server as a user starts it (``spheroseg server serve``), with the
   two GraphQL calls every caller needs.

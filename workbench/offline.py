@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = ["OfflineServer", "OfflineServerError", "OfflineStart"]
 
@@ -70,11 +71,19 @@ class OfflineServer:
             self._environment["SPHEROSEG_DATA_DIR"] = str(data_dir)
         self._process: asyncio.subprocess.Process | None = None
         self._log_path: Path | None = None
+        self._port = 0
+        """0 until started: a free port; then the port it had, so a restart keeps the URL (and the
+        clients, whose sessions the database keeps, carry on: the live channel reconnects)."""
 
     @property
     def log_path(self) -> Path | None:
         """Where the server's log goes (``server.log`` in the data folder), once it was started."""
         return self._log_path
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The environment the server runs with (a copy)."""
+        return dict(self._environment)
 
     @property
     def owned(self) -> bool:
@@ -92,6 +101,8 @@ class OfflineServer:
                 "--offline",
                 "--parent-pid",
                 str(os.getpid()),
+                "--port",
+                str(self._port),
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
                 env=self._environment,
@@ -99,12 +110,31 @@ class OfflineServer:
         line = await self._first_line(process)
         if line.get("event") == "ready":
             self._process = process
+            self._port = urlsplit(line["url"]).port or 0
             return OfflineStart(line["url"], line["bootstrap_token"], int(line["pid"]), reused=False)
         if line.get("event") == "already_running":
             await process.wait()
             return await self._reuse(line)
         await _stop(process)
         raise OfflineServerError(f"the server said something unexpected: {line}", self.log_tail())
+
+    async def restart(self, environment: Mapping[str, str]) -> OfflineStart:
+        """Stop the server this workbench started and start it again with ``environment`` (how a
+        setting read only at start, such as ``SPHEROSEG_SCHEDULER``, changes) on the same port and data
+        folder, so the URL stays and existing sessions stay valid. Segmentation tasks left running are
+        queued again once it is back; an export running then fails and must be started again.
+        :class:`OfflineServerError` for a server this workbench did not start (another workbench serves
+        the data folder: close it first)."""
+        if self._process is None:
+            raise OfflineServerError(
+                "another program runs the offline server on this data folder; close it, then try again"
+            )
+        await self.stop()
+        data_dir = self._environment.get("SPHEROSEG_DATA_DIR")
+        self._environment = dict(environment)
+        if data_dir is not None:
+            self._environment["SPHEROSEG_DATA_DIR"] = data_dir
+        return await self.start()
 
     async def wait(self) -> int:
         """Wait until the server this workbench started exits; its exit status (0: stopped cleanly)."""

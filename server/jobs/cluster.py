@@ -104,7 +104,15 @@ class ClusterHandle:
             return None
         client = await self.client()  # a named scheduler: connect to it, which starts nothing
         assert self.address is not None
-        return await cluster_status(client, self.address)
+        try:
+            return await cluster_status(client, self.address)
+        except OSError as error:  # the scheduler went away since (distributed's CommClosedError, timeouts)
+            if not self.launched_here:
+                await self.close()  # a client of a gone scheduler never recovers: connect afresh next time
+            raise ClusterUnavailableError(
+                f"the Dask scheduler at {self.address} stopped answering: start or deploy it again, or use "
+                f"another ({error})"
+            ) from error
 
     async def scale(self, workers: int) -> int:
         """Ask the running local cluster for ``workers`` workers; the number asked for comes back."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from gql import GraphQLRequest
 
 from server.app import create_app
+from spheroseg_testing.dask_cluster import running_scheduler
 from tests.server.api.test_live import _websocket
 from tests.server.conftest import Api
 from tests.server.edge import serve
@@ -145,3 +147,21 @@ async def test_a_scheduler_that_does_not_answer_is_reported_and_not_ours_to_star
             field
         ]
         assert refused["message"].startswith("this server uses a cluster it did not start"), refused
+
+
+async def test_a_scheduler_that_goes_away_is_reported_and_found_again_when_back(
+    api: Api, tmp_path: Path
+) -> None:
+    admin = await api.user("root", admin=True)
+    settings = api.services.settings
+    settings.cluster_connect_timeout = 5.0
+    query = "{ clusterStatus { state workerCount problem } }"
+    with running_scheduler(tmp_path / "first") as first:
+        settings.scheduler = first.address
+        assert (await api.ok(query, admin))["clusterStatus"]["state"] == "RUNNING"
+    gone = (await api.ok(query, admin))["clusterStatus"]  # not an internal error
+    assert gone["state"] == "UNREACHABLE" and first.address in gone["problem"]
+    with running_scheduler(tmp_path / "second") as second:
+        settings.scheduler = second.address  # a new one (deployed again): the next reading finds it
+        back = (await api.ok(query, admin))["clusterStatus"]
+        assert (back["state"], back["workerCount"]) == ("RUNNING", 1)
