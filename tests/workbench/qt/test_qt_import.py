@@ -1,0 +1,117 @@
+"""The import dialog against a real offline server: good files stored, a corrupt one listed with the
+server's reason, the same files again all skipped by hash, and a cancel that keeps what was stored."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from tests.server.conftest import png_bytes
+from tests.server.processes import disc_png
+from tests.workbench.qt.conftest import Run, screenshot
+from workbench.jobs import count_images
+from workbench.qt.qt_import import QtImport
+from workbench.tasks import Tasks, TaskState
+from workbench.uploads import UploadProgress
+from workbench.workspace import Workspace
+
+
+def _project(run: Run, workspace: Workspace, name: str = "Plate 1") -> int:
+    answer = run(workspace.client.call("CreateProject", name=name))
+    project_id: int = answer["createProject"]["project"]["id"]
+    return project_id
+
+
+def _states(dialog: QtImport) -> dict[str, str]:
+    return {
+        dialog.files.topLevelItem(i).text(0): dialog.files.topLevelItem(i).text(2)
+        for i in range(dialog.files.topLevelItemCount())
+    }
+
+
+def test_good_files_go_in_a_corrupt_one_is_refused_and_the_same_files_again_are_skipped(
+    qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks, tmp_path: Path
+) -> None:
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    for k in range(3):
+        (folder / f"well_A{k + 1}.png").write_bytes(disc_png(seed=k))
+    (folder / "notes.txt").write_text("not an image: a folder adds only its images")
+    broken = tmp_path / "well_B1.PNG"
+    broken.write_bytes(disc_png(seed=9)[:300])  # cut short, as a failed copy leaves it
+    project_id = _project(run, workspace)
+
+    dialog = QtImport(workspace, tasks, project_id)
+    qtbot.add_widget(dialog)
+    dialog.open()
+    dialog.add_paths([folder, broken])
+    assert sorted(_states(dialog)) == ["well_A1.png", "well_A2.png", "well_A3.png", "well_B1.PNG"]
+    assert set(_states(dialog).values()) == {"waiting"}
+    screenshot(dialog, "import-chosen")
+    seen_sending: list[str] = []
+    dialog.progress.valueChanged.connect(
+        lambda _: seen_sending.extend(s for s in _states(dialog).values() if s.startswith("sending"))
+    )
+
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    assert dialog.task is not None and dialog.task.name == "Importing 4 files"
+    assert dialog.task in tasks.running  # the window's task list shows it, with its cancel
+    run(dialog.task.wait(), timeout=120)
+    screenshot(dialog, "import-done")
+
+    states = _states(dialog)
+    assert [states[f"well_A{k}.png"] for k in (1, 2, 3)] == ["stored"] * 3
+    assert states["well_B1.PNG"].startswith("refused: ") and len(states["well_B1.PNG"]) > len("refused: ")
+    assert seen_sending and all(" of " in s for s in seen_sending)
+    assert (
+        dialog.summary.text().startswith("Done: 3 stored, 0 skipped") and "1 refused" in dialog.summary.text()
+    )
+    assert dialog.progress.value() == dialog.progress.maximum()
+    assert run(count_images(workspace.client, project_id, None)) == 3
+
+    again = QtImport(workspace, tasks, project_id)
+    qtbot.add_widget(again)
+    again.add_paths([folder])
+    again.start()
+    assert again.task is not None
+    run(again.task.wait(), timeout=120)
+    assert all(state.startswith("skipped: already in the project as") for state in _states(again).values())
+    assert run(count_images(workspace.client, project_id, None)) == 3
+
+
+def test_cancel_stops_the_import_and_what_was_stored_stays(
+    qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks, tmp_path: Path
+) -> None:
+    paths = []
+    for k in range(3):
+        path = tmp_path / f"large{k}.png"
+        path.write_bytes(png_bytes(900, 900, seed=10 + k))  # ~2.4 MB of noise each
+        paths.append(path)
+    project_id = _project(run, workspace)
+    dialog = QtImport(workspace, tasks, project_id)
+    qtbot.add_widget(dialog)
+    dialog.per_request = 1
+    dialog.open()
+    dialog.add_paths(paths)
+    taken: list[Path] = []
+
+    def cancel_midway(progress: UploadProgress) -> None:
+        if progress.sent_bytes > progress.total_bytes // 2 and not taken:
+            taken.append(screenshot(dialog, "import-midway"))
+            dialog.cancel_button.click()
+
+    dialog.sig_progressed.connect(cancel_midway)
+    dialog.start()
+    assert dialog.task is not None
+    run(dialog.task.wait(), timeout=120)
+
+    assert dialog.task.state is TaskState.CANCELLED and taken
+    states = list(_states(dialog).values())
+    stored = states.count("stored")
+    assert 1 <= stored < 3 and "not sent" in states
+    assert "stopped" in dialog.summary.text().lower() and "stays" in dialog.summary.text()
+    run(asyncio.sleep(0.5))  # the server may finish storing the part it had whole
+    assert run(count_images(workspace.client, project_id, None)) >= stored
