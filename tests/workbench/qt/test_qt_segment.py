@@ -1,0 +1,134 @@
+"""The segment dialog and the job view against a real offline server: the method form built from the
+server's methods with their defaults, a refused value shown at its field, and a job on all images
+followed live to its end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QSpinBox
+from pytestqt.qtbot import QtBot
+
+from tests.server.processes import disc_png
+from tests.workbench.qt.conftest import Run, screenshot
+from workbench.jobs import JobDetail, JobState
+from workbench.qt.qt_segment import QtSegment
+from workbench.tasks import Tasks
+from workbench.uploads import import_files
+from workbench.workspace import Workspace
+
+
+def _project_with_images(
+    run: Run, workspace: Workspace, tmp_path: Path, count: int = 3
+) -> tuple[int, list[int]]:
+    project_id: int = run(workspace.client.call("CreateProject", name="Plate 1"))["createProject"]["project"][
+        "id"
+    ]
+    paths = []
+    for k in range(count):
+        path = tmp_path / f"well_A{k + 1}.png"
+        path.write_bytes(disc_png(seed=k))
+        paths.append(path)
+    results = run(import_files(workspace.client, project_id, paths))
+    return project_id, [r.image_id for r in results if r.image_id is not None]
+
+
+def _opened(
+    qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks, project_id: int, ids: list[int] | None
+) -> QtSegment:
+    dialog = QtSegment(workspace, tasks, project_id, ids, None)
+    qtbot.add_widget(dialog)
+    dialog.open()
+    run(dialog.loading.wait())
+    return dialog
+
+
+def test_the_form_shows_the_servers_methods_and_parameters_with_their_defaults(
+    qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks, tmp_path: Path
+) -> None:
+    project_id, ids = _project_with_images(run, workspace, tmp_path)
+    dialog = _opened(qtbot, run, workspace, tasks, project_id, ids[:1])
+
+    names = [dialog.method.itemData(i) for i in range(dialog.method.count())]
+    assert set(names) == {"classical", "resunet"} and "(default)" in dialog.method.itemText(0)
+    assert dialog.selected.isChecked() and dialog.selected.text() == "&Selected images (1)"
+    assert not dialog.filtered.isEnabled() and dialog.everything.text() == "&All images in the project (3)"
+    dialog.choose_method("classical")
+    form = dialog.form
+    assert form is not None and form.method.name == "classical"
+    working_size = form.fields["working_size"]
+    assert isinstance(working_size, QSpinBox)
+    assert (working_size.value(), working_size.minimum(), working_size.maximum()) == (512, 64, 8192)
+    contrast = form.fields["min_contrast"]
+    assert isinstance(contrast, QDoubleSpinBox) and contrast.value() == 0.08 and contrast.maximum() == 1
+    split = form.fields["split_touching"]
+    assert isinstance(split, QCheckBox) and split.isChecked()
+    assert "Long side" in working_size.toolTip() and "classical 1.1" in dialog.model.text()
+    working_size.setValue(1024)
+    dialog.reset_button.click()
+    assert working_size.value() == 512
+    screenshot(dialog, "segment-dialog")
+
+
+def test_a_refused_value_is_shown_at_its_field(
+    qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks, tmp_path: Path
+) -> None:
+    project_id, _ = _project_with_images(run, workspace, tmp_path, count=1)
+    dialog = _opened(qtbot, run, workspace, tasks, project_id, None)
+    dialog.choose_method("resunet")
+    form = dialog.form
+    assert form is not None
+    form.set_value("threshold", 0.0)  # the form allows 0; the server wants more than 0
+
+    dialog.start_button.click()
+    assert dialog.starting is not None
+    run(dialog.starting.wait())
+
+    error = form.errors["threshold"]
+    assert error.isVisibleTo(dialog) and "threshold" in error.text() and "0" in error.text()
+    assert not any(label.isVisibleTo(dialog) for name, label in form.errors.items() if name != "threshold")
+    assert dialog.job_view is None and dialog.start_button.isEnabled()
+    screenshot(dialog, "segment-refused")
+
+
+def test_a_job_on_all_images_is_followed_live_to_its_end(
+    qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks, tmp_path: Path
+) -> None:
+    project_id, ids = _project_with_images(run, workspace, tmp_path)
+    dialog = _opened(qtbot, run, workspace, tasks, project_id, ids[:1])
+    dialog.choose_method("classical")
+    dialog.everything.setChecked(True)
+    dialog.start_button.click()
+    assert dialog.starting is not None
+    run(dialog.starting.wait())
+    view = dialog.job_view
+    assert view is not None and view.task is not None
+    states: list[JobState] = []
+    lines: list[str] = []
+    ended: list[JobDetail] = []
+
+    def seen(state: JobState) -> None:
+        states.append(state)
+        lines.append(view.line.text())
+        if 0 < state.done < state.total and not any(0 < s.done < s.total for s in states[:-1]):
+            screenshot(dialog, "job-running")
+
+    view.sig_progressed.connect(seen)
+    view.sig_ended.connect(ended.append)
+    assert view.task in tasks.running
+    run(view.task.wait(), timeout=180)
+    screenshot(dialog, "job-done")
+
+    assert view.task.name == "Segmenting 3 images"
+    assert states[-1].status == "DONE" and (states[-1].done, states[-1].total) == (3, 3)
+    done = [s.done for s in states]
+    assert done == sorted(done) and len(set(done)) >= 2  # the bar moved while the view was shown
+    assert lines[-1].startswith("3 of 3") and "last: well_A" in lines[-1]
+    assert view.bar.value() == view.bar.maximum() == 3
+    assert ended and ended[0].failures == () and not view.retry_button.isVisibleTo(dialog)
+    statuses = run(
+        workspace.client.call(
+            "GalleryPage", projectId=project_id, first=10, after=None, filter=None, orderBy="NAME_ASC"
+        )
+    )
+    assert [e["node"]["segmentationStatus"] for e in statuses["project"]["images"]["edges"]] == ["DONE"] * 3
