@@ -184,20 +184,19 @@ def progress_line(state: JobState) -> str:
     """The job in one line: "37 of 120 · 2.4 images/s · about 21 s left · last: well_B3.tif"."""
     if state.status == "QUEUED":
         parts = [f"queued: {state.total} images waiting for the cluster"]
+    elif state.ended:  # "done: 2 of 3 images · 1 failed"
+        parts = [f"{state.status.lower()}: {state.done} of {state.total} images"]
+        parts += [
+            f"{n} {what}" for n, what in ((state.failed, "failed"), (state.cancelled, "cancelled")) if n
+        ]
     else:
-        ended = state.done + state.failed
-        parts = [f"{ended} of {state.total}"]
+        parts = [f"{state.done + state.failed} of {state.total}"]
         if state.failed:
             parts.append(f"{state.failed} failed")
-        if state.cancelled:
-            parts.append(f"{state.cancelled} cancelled")
-        if not state.ended:
-            if state.images_per_second > 0:
-                parts.append(f"{state.images_per_second:.1f} images/s")
-            left = state.seconds_left
-            parts.append("time left unknown" if left is None else f"about {_duration(left)} left")
-        else:
-            parts.append(state.status.lower())
+        if state.images_per_second > 0:
+            parts.append(f"{state.images_per_second:.1f} images/s")
+        left = state.seconds_left
+        parts.append("time left unknown" if left is None else f"about {_duration(left)} left")
     if state.last_image_name:
         parts.append(f"last: {state.last_image_name}")
     line = " · ".join(parts)

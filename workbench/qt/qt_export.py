@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QKeySequence
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -127,7 +127,6 @@ class QtExport(QDialog):
         self.start_button.setEnabled(False)
         self.show_button = QPushButton("Show in fold&er")
         self.close_button = QPushButton("&Close")
-        self.close_button.setShortcut(QKeySequence.StandardKey.Cancel)
         buttons = QDialogButtonBox()
         buttons.addButton(self.show_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(self.start_button, QDialogButtonBox.ButtonRole.AcceptRole)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QBrush, QColor, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -109,7 +109,6 @@ class QtImport(QDialog):
         self.start_button = QPushButton("&Start import")
         self.start_button.setDefault(True)
         self.cancel_button = QPushButton("&Cancel")
-        self.cancel_button.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         buttons = QDialogButtonBox()
         buttons.addButton(self.start_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(self.cancel_button, QDialogButtonBox.ButtonRole.RejectRole)

@@ -78,6 +78,7 @@ class QtJobView(QWidget):
         self.failures.setRootIsDecorated(False)
         self.failures.setWordWrap(True)
         self.failures.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.failures.header().sectionResized.connect(lambda *_: self.failures.doItemsLayout())
         self.failures.hide()
         self.retry_button = QPushButton("&Retry failed")
         self.retry_button.hide()
@@ -145,10 +146,12 @@ class QtJobView(QWidget):
         self.detail = detail
         self.cancel_button.setEnabled(False)
         for failure in detail.failures:
-            item = QTreeWidgetItem([failure.image_name, failure.reason])
-            item.setToolTip(1, failure.reason)
+            reason = failure.reason.removeprefix(f"{failure.image_name}: ")  # the name is in its own column
+            item = QTreeWidgetItem([failure.image_name, reason])
+            item.setToolTip(1, reason)
             self.failures.addTopLevelItem(item)
         self.failures.setVisible(bool(detail.failures))
+        self.failures.doItemsLayout()  # rows measured at the shown width, so a long reason wraps
         self.retry_button.setVisible(bool(detail.failures) and detail.kind == "SEGMENT")
         self.sig_ended.emit(detail)
 

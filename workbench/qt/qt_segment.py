@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -229,7 +228,6 @@ class QtSegment(QDialog):
         self.start_button.setDefault(True)
         self.start_button.setEnabled(False)
         self.close_button = QPushButton("&Close")
-        self.close_button.setShortcut(QKeySequence.StandardKey.Cancel)
         buttons = QDialogButtonBox()
         buttons.addButton(self.start_button, QDialogButtonBox.ButtonRole.AcceptRole)
         buttons.addButton(self.close_button, QDialogButtonBox.ButtonRole.RejectRole)

@@ -4,14 +4,18 @@ followed live to its end."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QSpinBox
 from pytestqt.qtbot import QtBot
 
+from tests.server.conftest import png_bytes
 from tests.server.processes import disc_png
 from tests.workbench.qt.conftest import Run, screenshot
-from workbench.jobs import JobDetail, JobState
+from workbench.jobs import JobDetail, JobState, job_detail, start_segmentation
+from workbench.qt.qt_job_view import QtJobView
 from workbench.qt.qt_segment import QtSegment
 from workbench.tasks import Tasks
 from workbench.uploads import import_files
@@ -123,7 +127,8 @@ def test_a_job_on_all_images_is_followed_live_to_its_end(
     assert states[-1].status == "DONE" and (states[-1].done, states[-1].total) == (3, 3)
     done = [s.done for s in states]
     assert done == sorted(done) and len(set(done)) >= 2  # the bar moved while the view was shown
-    assert lines[-1].startswith("3 of 3") and "last: well_A" in lines[-1]
+    assert any(" of 3 · " in line and " left" in line for line in lines)  # a count and the time left
+    assert lines[-1].startswith("Done: 3 of 3 images") and "last: well_A" in lines[-1]
     assert view.bar.value() == view.bar.maximum() == 3
     assert ended and ended[0].failures == () and not view.retry_button.isVisibleTo(dialog)
     statuses = run(
@@ -132,3 +137,41 @@ def test_a_job_on_all_images_is_followed_live_to_its_end(
         )
     )
     assert [e["node"]["segmentationStatus"] for e in statuses["project"]["images"]["edges"]] == ["DONE"] * 3
+
+
+def test_failed_images_are_listed_with_their_reasons_and_retried_exactly(
+    qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks, tmp_path: Path
+) -> None:
+    project_id, _ = _project_with_images(run, workspace, tmp_path, count=2)
+    tiny = tmp_path / "speck.png"
+    tiny.write_bytes(png_bytes(4, 4, seed=5))  # a valid image, too small for any segmenter
+    (speck,) = run(import_files(workspace.client, project_id, [tiny]))
+    job_id = run(start_segmentation(workspace.client, project_id, method="classical"))
+    view = QtJobView(workspace, tasks, job_id)  # on its own, as a dock holds it
+    qtbot.add_widget(view)
+    view.resize(520, 300)
+    view.show()
+    retried: list[int] = []
+    view.sig_retried.connect(retried.append)
+    assert view.task is not None
+    run(view.task.wait(), timeout=180)
+    screenshot(view, "job-failures")
+
+    assert view.state is not None and (view.state.done, view.state.failed) == (2, 1)
+    assert view.failures.topLevelItemCount() == 1
+    row = view.failures.topLevelItem(0)
+    assert row.text(0) == "speck.png" and "8x8" in row.text(1)
+    assert view.retry_button.isVisible()
+
+    view.retry_button.click()
+    run(_until(lambda: bool(retried)))
+    assert view.task is not None and view.job_id == retried[0] != job_id
+    run(view.task.wait(), timeout=180)
+    assert view.task.name == "Segmenting 1 image"  # exactly the failed one, not the whole project
+    detail = run(job_detail(workspace.client, view.job_id))
+    assert [f.image_id for f in detail.failures] == [speck.image_id]
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.05)
