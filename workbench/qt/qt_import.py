@@ -38,6 +38,8 @@ NAME_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.TIF *.TIFF *.PNG *.JPG 
 REFUSED = QColor("#b3261e")
 STORED = QColor("#1b6e20")
 SKIPPED = QColor("#5f6368")
+SHOWN_REFUSALS = 5
+"""Refused files whose whole reason is spelled out below the list."""
 
 
 def image_files(paths: list[Path]) -> list[Path]:
@@ -93,7 +95,6 @@ class QtImport(QDialog):
         self.files = QTreeWidget()
         self.files.setHeaderLabels(["File", "Size", "State"])
         self.files.setRootIsDecorated(False)
-        self.files.setWordWrap(True)  # a refusal's reason is read whole, not cut at the column's edge
         self.files.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         header = self.files.header()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
@@ -104,6 +105,12 @@ class QtImport(QDialog):
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self.progress.setFormat("")
+        self.refusals = QLabel()
+        """Each refused file with its whole reason (a list row cuts a long one)."""
+        self.refusals.setWordWrap(True)
+        self.refusals.setStyleSheet(f"color: {REFUSED.name()}")
+        self.refusals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.refusals.hide()
         self.summary = QLabel("No files yet.")
         self.summary.setWordWrap(True)
         self.start_button = QPushButton("&Start import")
@@ -120,6 +127,7 @@ class QtImport(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(adding)
         layout.addWidget(self.files, 1)
+        layout.addWidget(self.refusals)
         layout.addWidget(self.progress)
         layout.addWidget(self.summary)
         layout.addWidget(buttons)
@@ -229,6 +237,18 @@ class QtImport(QDialog):
         item.setText(2, text)
         item.setToolTip(2, text)
         item.setForeground(2, QBrush(colour))
+        if colour is REFUSED:
+            self._show_refusals()
+
+    def _show_refusals(self) -> None:
+        refused = [(i, r) for i, r in sorted(self._results.items()) if r.image_id is None]
+        lines = [f"{self._paths[i].name}: {r.reason}" for i, r in refused[:SHOWN_REFUSALS]]
+        if len(refused) > SHOWN_REFUSALS:
+            lines.append(f"and {len(refused) - SHOWN_REFUSALS} more (each one's reason is in the list)")
+        self.refusals.setText(
+            "Refused — " + "\n".join(lines) if len(lines) == 1 else "Refused:\n" + "\n".join(lines)
+        )
+        self.refusals.show()
 
     def _ended(self, task: Task) -> None:
         """Say how it ended (``task.state`` is set just after this; a cancel is seen as unfinished)."""

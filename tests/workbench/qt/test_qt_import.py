@@ -11,12 +11,12 @@ from pytestqt.qtbot import QtBot
 
 from tests.server.conftest import png_bytes
 from tests.server.processes import disc_png
-from tests.workbench.qt.conftest import Run, screenshot
+from tests.workbench.qt.conftest import Run, offline_environment, screenshot
 from workbench.jobs import count_images
 from workbench.qt.qt_import import QtImport
 from workbench.tasks import Tasks, TaskState
 from workbench.uploads import UploadProgress
-from workbench.workspace import Workspace
+from workbench.workspace import Workspace, open_offline
 
 
 def _project(run: Run, workspace: Workspace, name: str = "Plate 1") -> int:
@@ -115,3 +115,39 @@ def test_cancel_stops_the_import_and_what_was_stored_stays(
     assert "stopped" in dialog.summary.text().lower() and "stays" in dialog.summary.text()
     run(asyncio.sleep(0.5))  # the server may finish storing the part it had whole
     assert run(count_images(workspace.client, project_id, None)) >= stored
+
+
+def test_a_too_large_and_an_unsupported_file_are_refused_with_reasons_while_the_others_go_in(
+    qtbot: QtBot, run: Run, tasks: Tasks, tmp_path: Path
+) -> None:
+    environment = {**offline_environment(), "SPHEROSEG_MAX_UPLOAD_BYTES": "500000"}
+    workspace = run(open_offline(tmp_path / "data", cache_dir=tmp_path / "cache", environment=environment))
+    try:
+        project_id = _project(run, workspace)
+        files = {
+            "well_A1.png": disc_png(seed=1),
+            "huge.png": png_bytes(900, 900, seed=3),  # ~800 KB, over this server's 500 KB
+            "notes.txt": b"plate layout: A1 control, A2 drug",
+            "well_A2.png": disc_png(seed=2),
+        }
+        for name, data in files.items():
+            (tmp_path / name).write_bytes(data)
+        dialog = QtImport(workspace, tasks, project_id)
+        qtbot.add_widget(dialog)
+        dialog.open()
+        dialog.add_paths([tmp_path / name for name in files])  # files named themselves are all sent
+        dialog.start()
+        assert dialog.task is not None
+        run(dialog.task.wait(), timeout=120)
+        screenshot(dialog, "import-refusals")
+        states = _states(dialog)
+        spelled_out = dialog.refusals.text()
+        images = run(count_images(workspace.client, project_id, None))
+    finally:
+        run(workspace.close())
+
+    assert states["well_A1.png"] == states["well_A2.png"] == "stored" and images == 2
+    assert states["huge.png"].startswith("refused: ") and "large" in states["huge.png"]
+    assert states["notes.txt"].startswith("refused: ") and len(states["notes.txt"]) > len("refused: ") + 5
+    for name in ("huge.png", "notes.txt"):  # the whole reason, which the list's row may cut
+        assert f"{name}: {states[name].removeprefix('refused: ')}" in spelled_out
