@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -137,7 +138,8 @@ class QtJobView(QWidget):
         self.bar.setRange(0, max(1, state.total))
         self.bar.setValue(state.done + state.failed + state.cancelled)
         self.bar.setFormat(f"{state.percentage:.0f} %")
-        self.line.setText(line[:1].upper() + line[1:])
+        own = progress_line(dataclasses.replace(state, problem=None))  # the problem has its own label
+        self.line.setText(own[:1].upper() + own[1:])
         self.problem.setVisible(bool(state.problem))
         self.problem.setText(f"Not moving: {state.problem}" if state.problem else "")
         self.sig_progressed.emit(state)

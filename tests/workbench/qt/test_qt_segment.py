@@ -11,15 +11,16 @@ from pathlib import Path
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QSpinBox
 from pytestqt.qtbot import QtBot
 
+from spheroseg_testing import free_port
 from tests.server.conftest import png_bytes
 from tests.server.processes import disc_png
-from tests.workbench.qt.conftest import Run, screenshot
+from tests.workbench.qt.conftest import Run, offline_environment, screenshot
 from workbench.jobs import JobDetail, JobState, job_detail, start_segmentation
 from workbench.qt.qt_job_view import QtJobView
 from workbench.qt.qt_segment import QtSegment
 from workbench.tasks import Tasks
 from workbench.uploads import import_files
-from workbench.workspace import Workspace
+from workbench.workspace import Workspace, open_offline
 
 
 def _project_with_images(
@@ -175,3 +176,36 @@ def test_failed_images_are_listed_with_their_reasons_and_retried_exactly(
 async def _until(condition: Callable[[], bool]) -> None:
     while not condition():
         await asyncio.sleep(0.05)
+
+
+def test_an_unreachable_cluster_is_shown_as_the_jobs_problem_and_cancel_stops_the_job(
+    qtbot: QtBot, run: Run, tasks: Tasks, tmp_path: Path
+) -> None:
+    environment = {
+        **offline_environment(),
+        "SPHEROSEG_SCHEDULER": f"tcp://127.0.0.1:{free_port()}",  # nothing listens there
+        "SPHEROSEG_CLUSTER_CONNECT_TIMEOUT": "1",
+    }
+    workspace = run(open_offline(tmp_path / "data", cache_dir=tmp_path / "cache", environment=environment))
+    try:
+        project_id, _ = _project_with_images(run, workspace, tmp_path, count=2)
+        job_id = run(start_segmentation(workspace.client, project_id, method="classical"))
+        view = QtJobView(workspace, tasks, job_id)
+        qtbot.add_widget(view)
+        view.resize(520, 220)
+        view.show()
+        run(_until(lambda: view.problem.isVisible()), timeout=120)
+        screenshot(view, "job-problem")
+        problem = view.problem.text()
+        assert view.task is not None
+        listed = view.task.detail  # the window's task list shows it too
+        view.cancel_button.click()
+        run(view.task.wait(), timeout=60)
+        final = view.state
+    finally:
+        run(workspace.close())
+
+    assert problem.startswith("Not moving: ") and "tried again" in problem
+    assert listed.endswith(problem.removeprefix("Not moving: "))
+    assert final is not None and final.status == "CANCELLED" and final.cancelled == 2
+    assert view.line.text().startswith("Cancelled: 0 of 2 images")
