@@ -80,6 +80,7 @@ class QtImport(QDialog):
         super().__init__(parent)
         self._workspace, self._tasks, self._project_id = workspace, tasks, project_id
         self._paths: list[Path] = []
+        self._sizes: list[int] = []
         self._items: list[QTreeWidgetItem] = []
         self._results: dict[int, FileResult] = {}
         self.task: Task | None = None
@@ -153,7 +154,8 @@ class QtImport(QDialog):
                 continue
             known.add(path.resolve())
             self._paths.append(path)
-            item = QTreeWidgetItem([path.name, _size(path.stat().st_size), "waiting"])
+            self._sizes.append(path.stat().st_size)
+            item = QTreeWidgetItem([path.name, _size(self._sizes[-1]), "waiting"])
             item.setToolTip(0, str(path))
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.files.addTopLevelItem(item)
@@ -221,8 +223,8 @@ class QtImport(QDialog):
             self.progress.setFormat(f"{_size(progress.sent_bytes)} of {_size(progress.total_bytes)}")
         index = progress.sending
         if index is not None and index not in self._results:
-            size = self._paths[index].stat().st_size
-            self._items[index].setText(2, f"sending {_size(progress.sending_bytes)} of {_size(size)}")
+            sending = f"sending {_size(progress.sending_bytes)} of {_size(self._sizes[index])}"
+            self._items[index].setText(2, sending)
         self.sig_progressed.emit(progress)
 
     def _on_import_result(self, index: int, result: FileResult) -> None:
@@ -282,7 +284,7 @@ class QtImport(QDialog):
         self.start_button.setEnabled(not started and bool(self._paths))
         self.cancel_button.setText("&Close" if finished or not started else "&Cancel import")
         if not started:
-            total = sum(path.stat().st_size for path in self._paths)
+            total = sum(self._sizes)
             self.summary.setText(
                 f"{len(self._paths)} files, {_size(total)}. Files the project has already are skipped."
                 if self._paths

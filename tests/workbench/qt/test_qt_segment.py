@@ -74,6 +74,12 @@ def test_the_form_shows_the_servers_methods_and_parameters_with_their_defaults(
     assert working_size.value() == 512
     screenshot(dialog, "segment-dialog")
 
+    filtered = QtSegment(workspace, tasks, project_id, None, {"nameContains": "a2"})
+    qtbot.add_widget(filtered)
+    run(filtered.loading.wait())
+    assert filtered.filtered.isChecked() and filtered.filtered.text() == "&Filtered images (1)"
+    assert not filtered.selected.isEnabled()
+
 
 def test_a_refused_value_is_shown_at_its_field(
     qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks, tmp_path: Path
