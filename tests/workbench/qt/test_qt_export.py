@@ -7,6 +7,7 @@ import csv
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from PySide6.QtCore import QSettings, QUrl
 from pytestqt.qtbot import QtBot
@@ -89,3 +90,47 @@ def test_csv_and_coco_of_all_images_land_in_a_new_folder_that_show_in_folder_ope
     assert again.folder.text() == str(destination)  # remembered
     assert set(again.chosen_formats()) == {"CSV", "COCO"}
     assert again.selected.isChecked() and again.selected.text() == "&Selected images (1)"
+
+
+def test_accepted_only_exports_the_images_a_reviewer_accepted(
+    qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks, tmp_path: Path, settings_file: Path
+) -> None:
+    project_id = _segmented_project(run, workspace, tmp_path)
+    page = run(
+        workspace.client.call(
+            "GalleryPage", projectId=project_id, first=10, after=None, filter=None, orderBy="NAME_ASC"
+        )
+    )
+    second = page["project"]["images"]["edges"][1]["node"]
+    run(_accept(workspace, second["id"]))
+    dialog = QtExport(workspace, tasks, project_id, None, None)
+    qtbot.add_widget(dialog)
+    dialog.open()
+    run(dialog.loading.wait())
+    assert dialog.accepted_only.isEnabled() and dialog.accepted_only.text().endswith("(review) (1)")
+    dialog.accepted_only.setChecked(True)
+    for name, box in dialog.formats.items():
+        box.setChecked(name == "CSV")
+    dialog.folder.setText(str(tmp_path / "accepted"))
+    dialog.start_button.click()
+    assert dialog.task is not None and dialog.task.name == "Exporting 1 image"
+    run(dialog.task.wait(), timeout=120)
+
+    assert dialog.exported is not None
+    with (dialog.exported.folder / "metrics.csv").open(newline="") as file:
+        assert {row["image"] for row in csv.DictReader(file)} == {second["name"]}
+
+
+async def _accept(workspace: Workspace, image_id: int) -> None:
+    """As the review canvas will: the image's first version accepted (this dialog only reads reviews)."""
+    async with httpx.AsyncClient(base_url=workspace.url) as http:
+        answer = await http.post(
+            "/graphql",
+            json={
+                "query": "mutation($i: Int!) { setReview(images: [{imageId: $i, version: 1}], "
+                "status: ACCEPTED) { __typename } }",
+                "variables": {"i": image_id},
+            },
+            headers={"Authorization": f"Bearer {workspace.user.token}"},
+        )
+    assert answer.json()["data"]["setReview"]["__typename"] == "ReviewSetSuccess", answer.text
