@@ -98,7 +98,8 @@ class QtExport(QDialog):
         self.scopes = QButtonGroup(self)
         self.selected = QRadioButton("&Selected images")
         self.filtered = QRadioButton("&Filtered images")
-        self.accepted_only = QRadioButton("Accepted images &only (review)")
+        self.accepted_only = QRadioButton("Accepted images &only")
+        self.accepted_only.setToolTip("The images whose review verdict is Accepted")
         self.everything = QRadioButton("&All images in the project")
         for button in (self.selected, self.filtered, self.accepted_only, self.everything):
             self.scopes.addButton(button)
@@ -161,7 +162,7 @@ class QtExport(QDialog):
         texts = {
             "selected": "&Selected images",
             "filtered": "&Filtered images",
-            "accepted": "Accepted images &only (review)",
+            "accepted": "Accepted images &only",
             "all": "&All images in the project",
         }
         for key, button in self._buttons().items():

@@ -107,7 +107,7 @@ def test_accepted_only_exports_the_images_a_reviewer_accepted(
     qtbot.add_widget(dialog)
     dialog.open()
     run(dialog.loading.wait())
-    assert dialog.accepted_only.isEnabled() and dialog.accepted_only.text().endswith("(review) (1)")
+    assert dialog.accepted_only.isEnabled() and dialog.accepted_only.text() == "Accepted images &only (1)"
     dialog.accepted_only.setChecked(True)
     for name, box in dialog.formats.items():
         box.setChecked(name == "CSV")
