@@ -91,8 +91,8 @@ class QtImport(QDialog):
         self.resize(720, 460)
 
         self._hint = QLabel("Drop image files or folders here, or add them:")
-        self._add_files = QPushButton("Add &files…")
-        self._add_folder = QPushButton("Add f&older…")
+        self.add_files_button = QPushButton("Add &files…")
+        self.add_folder_button = QPushButton("Add f&older…")
         self.files = QTreeWidget()
         self.files.setHeaderLabels(["File", "Size", "State"])
         self.files.setRootIsDecorated(False)
@@ -123,8 +123,8 @@ class QtImport(QDialog):
 
         adding = QHBoxLayout()
         adding.addWidget(self._hint, 1)
-        adding.addWidget(self._add_files)
-        adding.addWidget(self._add_folder)
+        adding.addWidget(self.add_files_button)
+        adding.addWidget(self.add_folder_button)
         layout = QVBoxLayout(self)
         layout.addLayout(adding)
         layout.addWidget(self.files, 1)
@@ -132,12 +132,12 @@ class QtImport(QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.summary)
         layout.addWidget(buttons)
-        self.setTabOrder(self._add_files, self._add_folder)
-        self.setTabOrder(self._add_folder, self.start_button)
+        self.setTabOrder(self.add_files_button, self.add_folder_button)
+        self.setTabOrder(self.add_folder_button, self.start_button)
         self.setTabOrder(self.start_button, self.cancel_button)
 
-        self._add_files.clicked.connect(self._on_add_files_clicked)
-        self._add_folder.clicked.connect(self._on_add_folder_clicked)
+        self.add_files_button.clicked.connect(self._on_add_files_clicked)
+        self.add_folder_button.clicked.connect(self._on_add_folder_clicked)
         self.start_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
         self._sync()
@@ -279,8 +279,8 @@ class QtImport(QDialog):
     def _sync(self) -> None:
         started = self.task is not None
         finished = self.ended
-        self._add_files.setEnabled(not started)
-        self._add_folder.setEnabled(not started)
+        self.add_files_button.setEnabled(not started)
+        self.add_folder_button.setEnabled(not started)
         self.start_button.setEnabled(not started and bool(self._paths))
         self.cancel_button.setText("&Close" if finished or not started else "&Cancel import")
         if not started:

@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
 from tests.server.conftest import png_bytes
@@ -95,7 +96,13 @@ def test_cancel_stops_the_import_and_what_was_stored_stays(
     qtbot.add_widget(dialog)
     dialog.per_request = 1
     dialog.open()
-    dialog.add_paths(paths)
+    qtbot.mouseClick(dialog.add_files_button, Qt.MouseButton.LeftButton)
+    chooser = dialog.findChild(QFileDialog)
+    assert chooser is not None and chooser.isVisible()  # opened with open(): the loop keeps running
+    chooser.setDirectory(str(tmp_path))
+    chooser.selectFile(" ".join(f'"{path.name}"' for path in paths))
+    chooser.accept()
+    assert sorted(_states(dialog)) == [path.name for path in paths]
     taken: list[Path] = []
 
     def cancel_midway(progress: UploadProgress) -> None:
