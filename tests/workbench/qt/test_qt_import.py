@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
@@ -14,7 +15,7 @@ from tests.server.conftest import png_bytes
 from tests.server.processes import disc_png
 from tests.workbench.qt.conftest import Run, offline_environment, screenshot
 from workbench.jobs import count_images
-from workbench.qt.qt_import import QtImport
+from workbench.qt.qt_import import QtImport, image_files
 from workbench.tasks import Tasks, TaskState
 from workbench.uploads import UploadProgress
 from workbench.workspace import Workspace, open_offline
@@ -48,7 +49,18 @@ def test_good_files_go_in_a_corrupt_one_is_refused_and_the_same_files_again_are_
     dialog = QtImport(workspace, tasks, project_id)
     qtbot.add_widget(dialog)
     dialog.open()
-    dialog.add_paths([folder, broken])
+    dialog.add_paths([folder])
+    dropped = QMimeData()
+    dropped.setUrls([QUrl.fromLocalFile(str(broken))])
+    dialog.dropEvent(
+        QDropEvent(
+            QPointF(20, 20),
+            Qt.DropAction.CopyAction,
+            dropped,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
+    )
     assert sorted(_states(dialog)) == ["well_A1.png", "well_A2.png", "well_A3.png", "well_B1.PNG"]
     assert set(_states(dialog).values()) == {"waiting"}
     screenshot(dialog, "import-chosen")
@@ -158,3 +170,17 @@ def test_a_too_large_and_an_unsupported_file_are_refused_with_reasons_while_the_
     assert states["notes.txt"].startswith("refused: ") and len(states["notes.txt"]) > len("refused: ") + 5
     for name in ("huge.png", "notes.txt"):  # the whole reason, which the list's row may cut
         assert f"{name}: {states[name].removeprefix('refused: ')}" in spelled_out
+
+
+def test_a_folder_gives_its_image_files_whatever_the_case_of_their_suffix(tmp_path: Path) -> None:
+    (tmp_path / "day 2").mkdir()
+    for name in ("b.TIF", "a.png", "c.Jpeg", "day 2/d.tiff", "notes.txt", "day 2/plate.xlsx"):
+        (tmp_path / name).write_bytes(b"x")
+    found = image_files([tmp_path, tmp_path / "notes.txt"])
+    assert [str(p.relative_to(tmp_path)) for p in found] == [
+        "a.png",
+        "b.TIF",
+        "c.Jpeg",
+        "day 2/d.tiff",
+        "notes.txt",  # a file named itself is kept
+    ]
