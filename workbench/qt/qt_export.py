@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from workbench.exports import FORMATS, ExportProgress, ExportResult, export_project
 from workbench.jobs import count_images
@@ -250,12 +251,15 @@ class QtExport(QDialog):
                 on_progress=lambda progress: self._on_export_progressed(task, progress),
             )
         except BaseException as error:
-            self.status.setText(
-                f"The export did not finish: {error}" if str(error) else "The export was stopped."
-            )
+            if isValid(self):  # a dialog closed and deleted meanwhile has nothing to say
+                self.status.setText(
+                    f"The export did not finish: {error}" if str(error) else "The export was stopped."
+                )
+                self.close_button.setText("&Close")
             raise
-        finally:
-            self.close_button.setText("&Close")
+        if not isValid(self):  # the files are there all the same
+            return result
+        self.close_button.setText("&Close")
         self.exported = result
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
@@ -279,6 +283,8 @@ class QtExport(QDialog):
             line = "unpacking the files into the folder"
         fraction = progress.fraction
         task.report(fraction, line)
+        if not isValid(self):
+            return
         self.status.setText(line[:1].upper() + line[1:] + "…")
         if fraction is None:
             self.progress.setRange(0, 0)

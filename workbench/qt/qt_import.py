@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from workbench.tasks import Task, Tasks, TaskState
 from workbench.uploads import FileResult, UploadProgress, import_files
@@ -206,8 +207,10 @@ class QtImport(QDialog):
                 on_result=self._on_import_result,
             )
         finally:
-            self._ended(task)
-        self.sig_imported.emit([r.image_id for r in results if r.image_id is not None and not r.skipped])
+            if isValid(self):  # a dialog closed and deleted meanwhile leaves the task to end on its own
+                self._ended(task)
+        if isValid(self):
+            self.sig_imported.emit([r.image_id for r in results if r.image_id is not None and not r.skipped])
         return results
 
     def _on_import_progressed(self, task: Task, progress: UploadProgress) -> None:
@@ -217,6 +220,8 @@ class QtImport(QDialog):
             f"{_size(progress.sent_bytes)} of {_size(progress.total_bytes)} sent"
         )
         task.report(fraction, line)
+        if not isValid(self):
+            return
         self.summary.setText(line[:1].upper() + line[1:])
         if progress.total_bytes:
             self.progress.setValue(round(1000 * progress.sent_bytes / progress.total_bytes))
@@ -229,6 +234,8 @@ class QtImport(QDialog):
 
     def _on_import_result(self, index: int, result: FileResult) -> None:
         self._results[index] = result
+        if not isValid(self):
+            return
         item = self._items[index]
         if result.skipped:
             text, colour = f"skipped: {result.reason}", SKIPPED

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from workbench.api import ApiError, ServerUnreachableError
 from workbench.jobs import (
@@ -125,16 +126,20 @@ class QtJobView(QWidget):
         except asyncio.CancelledError:  # the task list's Cancel: stop the job itself, not only the view
             with contextlib.suppress(ApiError, ServerUnreachableError):
                 await asyncio.shield(cancel_job(self._workspace.client, self.job_id))
-            self.line.setText(f"{self.line.text()} · cancelled")
-            self.cancel_button.setEnabled(False)
+            if isValid(self):
+                self.line.setText(f"{self.line.text()} · cancelled")
+                self.cancel_button.setEnabled(False)
             raise
-        self._ended(await job_detail(self._workspace.client, self.job_id))
+        if isValid(self):  # a view closed meanwhile leaves the task to end on its own
+            self._ended(await job_detail(self._workspace.client, self.job_id))
         return final
 
     def _on_job_state(self, task: Task, state: JobState) -> None:
         self.state = state
         line = progress_line(state)
         task.report(state.percentage / 100, line)
+        if not isValid(self):  # the view was closed; the task list still shows the job
+            return
         self.bar.setRange(0, max(1, state.total))
         self.bar.setValue(state.done + state.failed + state.cancelled)
         self.bar.setFormat(f"{state.percentage:.0f} %")

@@ -8,7 +8,8 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QSpinBox
+import shiboken6
+from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QSpinBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from spheroseg_testing import free_port
@@ -18,7 +19,7 @@ from tests.workbench.qt.conftest import Run, offline_environment, screenshot
 from workbench.jobs import JobDetail, JobState, job_detail, start_segmentation
 from workbench.qt.qt_job_view import QtJobView
 from workbench.qt.qt_segment import QtSegment
-from workbench.tasks import Tasks
+from workbench.tasks import Tasks, TaskState
 from workbench.uploads import import_files
 from workbench.workspace import Workspace, open_offline
 
@@ -215,3 +216,23 @@ def test_an_unreachable_cluster_is_shown_as_the_jobs_problem_and_cancel_stops_th
     assert listed.endswith(problem.removeprefix("Not moving: "))
     assert final is not None and final.status == "CANCELLED" and final.cancelled == 2
     assert view.line.text().startswith("Cancelled: 0 of 2 images")
+
+
+def test_closing_the_view_leaves_the_job_running_to_its_end_in_the_task_list(
+    qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks, tmp_path: Path
+) -> None:
+    project_id, _ = _project_with_images(run, workspace, tmp_path, count=2)
+    job_id = run(start_segmentation(workspace.client, project_id, method="classical"))
+    window = QWidget()  # the main window stays; only its dock's view goes
+    qtbot.add_widget(window)
+    view = QtJobView(workspace, tasks, job_id, window)
+    window.show()
+    task = view.task
+    assert task is not None
+    view.sig_progressed.connect(lambda state: shiboken6.delete(view))  # the dock is closed at once
+
+    run(task.wait(), timeout=180)
+
+    assert not shiboken6.isValid(view)
+    assert task.state is TaskState.DONE and task.detail.startswith("done: 2 of 2 images")
+    assert tasks.notices.items == []  # nothing went wrong for the user to read
