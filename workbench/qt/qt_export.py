@@ -40,6 +40,7 @@ __all__ = ["ACCEPTED", "QtExport"]
 
 ACCEPTED: dict[str, Any] = {"review": ["ACCEPTED"]}
 """The review filter of "accepted images only"."""
+NONE = {"selected": "none selected in the gallery", "filtered": "no filter set in the gallery"}
 FOLDER_KEY = "export/folder"
 CHOSEN_KEY = "export/formats"
 
@@ -168,7 +169,7 @@ class QtExport(QDialog):
         }
         for key, button in self._buttons().items():
             count = self.counts[key]
-            button.setText(texts[key] + (f" ({count})" if count is not None else " (none chosen)"))
+            button.setText(f"{texts[key]} ({count if count is not None else NONE[key]})")
             button.setEnabled(bool(count))
         for button in self._buttons().values():
             if button.isEnabled():

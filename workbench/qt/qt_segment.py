@@ -254,10 +254,10 @@ class QtSegment(QDialog):
         everything = await count_images(client, self._project_id, None)
         filtered = await count_images(client, self._project_id, self._filter) if self._filter else None
         self.counts = {"selected": len(self._image_ids or []), "filtered": filtered, "all": everything}
-        self.selected.setText(f"&Selected images ({len(self._image_ids or [])})")
-        self.filtered.setText(
-            "&Filtered images" + (f" ({filtered})" if filtered is not None else " (no filter)")
-        )
+        chosen = len(self._image_ids) if self._image_ids is not None else "none selected in the gallery"
+        self.selected.setText(f"&Selected images ({chosen})")
+        shown = filtered if filtered is not None else "no filter set in the gallery"
+        self.filtered.setText(f"&Filtered images ({shown})")
         self.everything.setText(f"&All images in the project ({everything})")
         self.everything.setEnabled(everything > 0)
         for button in (self.selected, self.filtered, self.everything):
@@ -362,6 +362,7 @@ class QtSegment(QDialog):
         self.method_box.hide()
         self.start_button.hide()
         self.job_view = QtJobView(self._workspace, self._tasks, job_id, self)
+        self.job_view.sig_ended.connect(lambda detail: self.close_button.setText("&Close"))
         self._layout.insertWidget(0, self.job_view, 1)
         self.close_button.setText("&Close (the job goes on)")
         self.resize(self.width(), 300)  # the form's room is not needed by a progress line

@@ -79,7 +79,7 @@ def test_the_form_shows_the_servers_methods_and_parameters_with_their_defaults(
     qtbot.add_widget(filtered)
     run(filtered.loading.wait())
     assert filtered.filtered.isChecked() and filtered.filtered.text() == "&Filtered images (1)"
-    assert not filtered.selected.isEnabled()
+    assert not filtered.selected.isEnabled() and "none selected" in filtered.selected.text()
 
 
 def test_a_refused_value_is_shown_at_its_field(
@@ -131,7 +131,7 @@ def test_a_job_on_all_images_is_followed_live_to_its_end(
     run(view.task.wait(), timeout=180)
     screenshot(dialog, "job-done")
 
-    assert view.task.name == "Segmenting 3 images"
+    assert view.task.name == "Segmenting 3 images" and dialog.close_button.text() == "&Close"
     assert states[-1].status == "DONE" and (states[-1].done, states[-1].total) == (3, 3)
     done = [s.done for s in states]
     assert done == sorted(done) and len(set(done)) >= 2  # the bar moved while the view was shown
