@@ -55,6 +55,7 @@ async def test_an_export_lands_as_files_in_a_new_folder(api: Api, tmp_path: Path
             client, live, project_id, tmp_path, ["CSV", "COCO"], on_progress=progress.append
         )
         second = await export_project(client, live, project_id, tmp_path, ["CSV"], image_ids=[])
+        pictures = await export_project(client, live, project_id, tmp_path, ["MASKS", "GEOJSON", "XLSX"])
 
     assert first.folder == tmp_path / folder_name("Plate 1", first.job_id)
     assert {path.name for path in first.files} == {"metrics.csv", "annotations.coco.json"}
@@ -67,6 +68,13 @@ async def test_an_export_lands_as_files_in_a_new_folder(api: Api, tmp_path: Path
     stages = [p.stage for p in progress]
     assert stages.index("exporting") < stages.index("downloading") < stages.index("unpacking")
     assert second.folder != first.folder and second.folder.exists()  # never over an earlier export
+    assert sorted(str(path.relative_to(pictures.folder)) for path in pictures.files) == [
+        "geojson/a.geojson",
+        "geojson/b.geojson",
+        "masks/a.png",
+        "masks/b.png",
+        "metrics.xlsx",
+    ]  # a folder per image format, as the server wrote them
     assert not list(tmp_path.glob(".spheroseg-*"))  # no temporary file or folder left behind
 
 

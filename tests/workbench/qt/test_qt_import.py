@@ -69,6 +69,8 @@ def test_good_files_go_in_a_corrupt_one_is_refused_and_the_same_files_again_are_
         lambda _: seen_sending.extend(s for s in _states(dialog).values() if s.startswith("sending"))
     )
 
+    imported: list[list[int]] = []
+    dialog.sig_imported.connect(imported.append)  # the window refreshes the gallery with these
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     assert dialog.task is not None and dialog.task.name == "Importing 4 files"
     assert dialog.task in tasks.running  # the window's task list shows it, with its cancel
@@ -84,6 +86,7 @@ def test_good_files_go_in_a_corrupt_one_is_refused_and_the_same_files_again_are_
     )
     assert dialog.progress.value() == dialog.progress.maximum()
     assert run(count_images(workspace.client, project_id, None)) == 3
+    assert len(imported) == 1 and len(set(imported[0])) == 3
 
     again = QtImport(workspace, tasks, project_id)
     qtbot.add_widget(again)
