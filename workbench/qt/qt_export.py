@@ -33,6 +33,7 @@ from shiboken6 import isValid
 
 from workbench.exports import FORMATS, ExportProgress, ExportResult, export_project
 from workbench.jobs import count_images
+from workbench.qt.buttons import make_default
 from workbench.tasks import Task, Tasks, TaskState
 from workbench.workspace import Workspace
 
@@ -126,7 +127,6 @@ class QtExport(QDialog):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.start_button = QPushButton("S&tart export")
-        self.start_button.setDefault(True)
         self.start_button.setEnabled(False)
         self.show_button = QPushButton("Show in fold&er")
         self.close_button = QPushButton("&Close")
@@ -151,6 +151,7 @@ class QtExport(QDialog):
         self.start_button.clicked.connect(self.start)
         self.show_button.clicked.connect(self.show_in_folder)
         self.close_button.clicked.connect(self._on_close_clicked)
+        make_default(self.start_button, self)
         self.loading = self._tasks.start("Counting the images to export", self._count)
 
     async def _count(self, task: Task) -> None:

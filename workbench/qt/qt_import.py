@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 from shiboken6 import isValid
 
+from workbench.qt.buttons import make_default
 from workbench.tasks import Task, Tasks, TaskState
 from workbench.uploads import FileResult, UploadProgress, import_files
 from workbench.workspace import Workspace
@@ -116,7 +117,6 @@ class QtImport(QDialog):
         self.summary = QLabel("No files yet.")
         self.summary.setWordWrap(True)
         self.start_button = QPushButton("&Start import")
-        self.start_button.setDefault(True)
         self.cancel_button = QPushButton("&Cancel")
         buttons = QDialogButtonBox()
         buttons.addButton(self.start_button, QDialogButtonBox.ButtonRole.ActionRole)
@@ -141,6 +141,7 @@ class QtImport(QDialog):
         self.add_folder_button.clicked.connect(self._on_add_folder_clicked)
         self.start_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
+        make_default(self.start_button, self)
         self._sync()
 
     # choosing files

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from workbench.api import ApiError
 from workbench.jobs import count_images, start_segmentation
 from workbench.methods import Method, Parameter, load_methods, refused_field
+from workbench.qt.buttons import make_default
 from workbench.qt.qt_job_view import QtJobView
 from workbench.tasks import Task, Tasks
 from workbench.workspace import Workspace
@@ -225,7 +226,6 @@ class QtSegment(QDialog):
         self.error.setWordWrap(True)
         self.error.hide()
         self.start_button = QPushButton("S&tart segmentation")
-        self.start_button.setDefault(True)
         self.start_button.setEnabled(False)
         self.close_button = QPushButton("&Close")
         buttons = QDialogButtonBox()
@@ -241,6 +241,7 @@ class QtSegment(QDialog):
         self.reset_button.clicked.connect(self._on_reset_clicked)
         self.start_button.clicked.connect(self.start)
         self.close_button.clicked.connect(self.reject)
+        make_default(self.start_button, self)
         self.loading = self._tasks.start("Reading the segmentation methods", self._load)
 
     @property

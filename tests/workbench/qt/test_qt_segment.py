@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import shiboken6
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QSpinBox, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -90,9 +91,12 @@ def test_a_refused_value_is_shown_at_its_field(
     dialog.choose_method("resunet")
     form = dialog.form
     assert form is not None
-    form.set_value("threshold", 0.0)  # the form allows 0; the server wants more than 0
-
-    dialog.start_button.click()
+    threshold = form.fields["threshold"]
+    assert isinstance(threshold, QDoubleSpinBox)
+    threshold.setFocus()
+    threshold.selectAll()
+    qtbot.keyClicks(threshold, "0")  # the form allows 0; the server wants more than 0
+    qtbot.keyClick(threshold, Qt.Key.Key_Return)  # Enter starts, as the default button
     assert dialog.starting is not None
     run(dialog.starting.wait())
 
