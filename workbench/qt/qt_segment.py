@@ -12,19 +12,15 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QLabel,
-    QLineEdit,
     QPushButton,
     QRadioButton,
     QScrollArea,
-    QSpinBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -32,128 +28,14 @@ from PySide6.QtWidgets import (
 
 from workbench.api import ApiError
 from workbench.jobs import count_images, start_segmentation
-from workbench.methods import Method, Parameter, load_methods, refused_field
+from workbench.methods import Method, load_methods, refused_field
 from workbench.qt.buttons import make_default
 from workbench.qt.qt_job_view import QtJobView
+from workbench.qt.qt_parameter_form import ERROR_STYLE, QtParameterForm
 from workbench.tasks import Task, Tasks
 from workbench.workspace import Workspace
 
 __all__ = ["QtSegment"]
-
-BIG = 1e9
-"""The bound of a spin box whose parameter has none."""
-ERROR_STYLE = "color: #b3261e"
-
-
-class _ParameterForm(QWidget):
-    """One method's parameters: a field per parameter, with the server's refusal shown under it."""
-
-    def __init__(self, method: Method, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.method = method
-        self.fields: dict[str, QWidget] = {}
-        self.errors: dict[str, QLabel] = {}
-        layout = QFormLayout(self)
-        for parameter in method.parameters:
-            field = _field(parameter)
-            hint = parameter.description + (f" Allowed: {parameter.bounds}." if parameter.bounds else "")
-            field.setToolTip(f"{hint} Default: {parameter.default}.")
-            error = QLabel()
-            error.setStyleSheet(ERROR_STYLE)
-            error.setWordWrap(True)
-            error.hide()
-            holder = QWidget()
-            column = QVBoxLayout(holder)
-            column.setContentsMargins(0, 0, 0, 0)
-            column.setSpacing(2)
-            column.addWidget(field)
-            column.addWidget(error)
-            label = QLabel(f"{parameter.label}:")
-            label.setBuddy(field)
-            label.setToolTip(hint)
-            layout.addRow(label, holder)
-            self.fields[parameter.name], self.errors[parameter.name] = field, error
-        if not method.parameters:
-            layout.addRow(QLabel("This method has no parameters to set."))
-
-    def values(self) -> dict[str, Any]:
-        """Every parameter as the form holds it now (``None`` for an unset nullable one)."""
-        return {
-            parameter.name: _value(parameter, self.fields[parameter.name])
-            for parameter in self.method.parameters
-        }
-
-    def set_value(self, name: str, value: Any) -> None:
-        field = self.fields[name]
-        if isinstance(field, QCheckBox):
-            field.setChecked(bool(value))
-        elif isinstance(field, QSpinBox):
-            field.setValue(field.minimum() if value is None else int(value))
-        elif isinstance(field, QDoubleSpinBox):
-            field.setValue(field.minimum() if value is None else float(value))
-        elif isinstance(field, QLineEdit):
-            field.setText("" if value is None else str(value))
-
-    def reset(self) -> None:
-        for parameter in self.method.parameters:
-            self.set_value(parameter.name, parameter.default)
-        self.clear_errors()
-
-    def clear_errors(self) -> None:
-        for error in self.errors.values():
-            error.hide()
-
-    def show_error(self, name: str, message: str) -> None:
-        self.errors[name].setText(message)
-        self.errors[name].show()
-        self.fields[name].setFocus()
-
-
-def _field(parameter: Parameter) -> QWidget:
-    field: QWidget
-    if parameter.kind == "boolean":
-        field = QCheckBox()
-        field.setChecked(bool(parameter.default))
-    elif parameter.kind == "integer":
-        whole = QSpinBox()
-        low = int(parameter.minimum) if parameter.minimum is not None else -int(BIG)
-        high = int(parameter.maximum) if parameter.maximum is not None else int(BIG)
-        whole.setRange(low - (1 if parameter.nullable else 0), high)
-        whole.setValue(whole.minimum() if parameter.default is None else int(parameter.default))
-        field = whole
-    elif parameter.kind == "number":
-        box = QDoubleSpinBox()
-        box.setDecimals(3)
-        box.setRange(
-            parameter.minimum if parameter.minimum is not None else -BIG,
-            parameter.maximum if parameter.maximum is not None else BIG,
-        )
-        span = box.maximum() - box.minimum()
-        box.setSingleStep(0.01 if span <= 1 else 0.1 if span <= 10 else 1.0)
-        if parameter.nullable:
-            box.setMinimum(box.minimum() - box.singleStep())
-        box.setValue(box.minimum() if parameter.default is None else float(parameter.default))
-        field = box
-    else:
-        field = QLineEdit("" if parameter.default is None else str(parameter.default))
-        if parameter.nullable:
-            field.setPlaceholderText("automatic")
-    if parameter.nullable and isinstance(field, (QSpinBox, QDoubleSpinBox)):
-        field.setSpecialValueText("automatic")  # the lowest value stands for "left to the workers"
-    if isinstance(field, (QSpinBox, QDoubleSpinBox)):
-        field.setMinimumWidth(140)
-    return field
-
-
-def _value(parameter: Parameter, field: QWidget) -> Any:
-    if isinstance(field, QCheckBox):
-        return field.isChecked()
-    if isinstance(field, (QSpinBox, QDoubleSpinBox)):
-        if parameter.nullable and field.value() == field.minimum():
-            return None
-        return field.value()
-    text = field.text().strip() if isinstance(field, QLineEdit) else ""
-    return None if parameter.nullable and not text else text
 
 
 class QtSegment(QDialog):
@@ -179,7 +61,7 @@ class QtSegment(QDialog):
         self._filter = dict(image_filter) if image_filter else None
         self.methods: list[Method] = []
         self.counts: dict[str, int | None] = {}
-        self.forms: dict[str, _ParameterForm] = {}
+        self.forms: dict[str, QtParameterForm] = {}
         self.job_view: QtJobView | None = None
         self.starting: Task | None = None
         self.setWindowTitle("Segment images")
@@ -245,9 +127,9 @@ class QtSegment(QDialog):
         self.loading = self._tasks.start("Reading the segmentation methods", self._load)
 
     @property
-    def form(self) -> _ParameterForm | None:
+    def form(self) -> QtParameterForm | None:
         widget = self.parameters.currentWidget()
-        return widget if isinstance(widget, _ParameterForm) else None
+        return widget if isinstance(widget, QtParameterForm) else None
 
     async def _load(self, task: Task) -> None:
         client = self._workspace.client
@@ -266,7 +148,7 @@ class QtSegment(QDialog):
                 button.setChecked(True)
                 break
         for method in self.methods:
-            form = _ParameterForm(method)
+            form = QtParameterForm(method)
             self.forms[method.name] = form
             self.parameters.addWidget(form)
             label = method.name + (" (default)" if method.default else "")
@@ -328,7 +210,7 @@ class QtSegment(QDialog):
         )
 
     async def _start(
-        self, form: _ParameterForm, image_ids: list[int] | None, image_filter: dict[str, Any] | None
+        self, form: QtParameterForm, image_ids: list[int] | None, image_filter: dict[str, Any] | None
     ) -> None:
         try:
             job_id = await start_segmentation(
@@ -345,7 +227,7 @@ class QtSegment(QDialog):
             return
         self._show_job(job_id)
 
-    def _show_refusal(self, form: _ParameterForm, refused: ApiError) -> None:
+    def _show_refusal(self, form: QtParameterForm, refused: ApiError) -> None:
         message = str(refused.extensions.get("message", refused.message))
         field = refused_field(refused, list(form.fields))
         if field == "method":
