@@ -162,6 +162,8 @@ class QtExport(QDialog):
             "accepted": await count_images(client, project, ACCEPTED),
             "all": await count_images(client, project, None),
         }
+        if not isValid(self):  # closed and deleted while the server answered
+            return
         texts = {
             "selected": "&Selected images",
             "filtered": "&Filtered images",

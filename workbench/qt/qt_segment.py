@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from workbench.api import ApiError
 from workbench.jobs import count_images, start_segmentation
@@ -136,6 +137,8 @@ class QtSegment(QDialog):
         self.methods = await load_methods(client)
         everything = await count_images(client, self._project_id, None)
         filtered = await count_images(client, self._project_id, self._filter) if self._filter else None
+        if not isValid(self):  # closed and deleted while the server answered
+            return
         self.counts = {"selected": len(self._image_ids or []), "filtered": filtered, "all": everything}
         chosen = len(self._image_ids) if self._image_ids is not None else "none selected in the gallery"
         self.selected.setText(f"&Selected images ({chosen})")
@@ -222,10 +225,13 @@ class QtSegment(QDialog):
                 image_filter=image_filter,
             )
         except ApiError as refused:
+            if not isValid(self):
+                raise  # nobody sees the form any more: the task list's notice says it
             self._show_refusal(form, refused)
             self.start_button.setEnabled(True)
             return
-        self._show_job(job_id)
+        if isValid(self):  # else the job runs on; the gallery's badges still follow it
+            self._show_job(job_id)
 
     def _show_refusal(self, form: QtParameterForm, refused: ApiError) -> None:
         message = str(refused.extensions.get("message", refused.message))
