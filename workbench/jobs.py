@@ -17,7 +17,18 @@ from typing import Any
 
 from workbench.api import ApiError, LabClient, LiveChannel, RateLimitedError, Resumed
 
-__all__ = ["JobState", "cancel_job", "follow_job", "start_segmentation"]
+__all__ = [
+    "Failure",
+    "JobDetail",
+    "JobState",
+    "cancel_job",
+    "count_images",
+    "follow_job",
+    "job_detail",
+    "progress_line",
+    "retry_failed",
+    "start_segmentation",
+]
 
 ENDED = frozenset({"DONE", "FAILED", "CANCELLED"})
 
@@ -65,7 +76,7 @@ class JobState:
 
 async def start_segmentation(
     client: LabClient,
-    project_id: int,
+    project_id: int | None,
     *,
     method: str | None = None,
     parameters: Mapping[str, Any] | None = None,
@@ -111,3 +122,90 @@ async def cancel_job(client: LabClient, job_id: int) -> None:
     answer = (await client.call("CancelJob", id=job_id))["cancelJob"]
     if answer["__typename"] == "InputError":
         raise ApiError(answer["message"], "BAD_USER_INPUT", answer)
+
+
+@dataclass(frozen=True)
+class Failure:
+    image_id: int
+    image_name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    """A job as the job view needs it beyond its counters: what it runs, and its failures."""
+
+    job_id: int
+    project_id: int
+    kind: str
+    method: str
+    parameters: Mapping[str, Any]
+    state: JobState
+    failures: tuple[Failure, ...]
+
+
+async def job_detail(client: LabClient, job_id: int) -> JobDetail:
+    job = (await client.call("JobDetail", id=job_id))["job"]
+    failures = tuple(Failure(f["imageId"], f["imageName"], f["reason"]) for f in job["failures"])
+    return JobDetail(
+        job["id"],
+        job["projectId"],
+        job["kind"],
+        job["method"],
+        job["parameters"] or {},
+        JobState.of(job),
+        failures,
+    )
+
+
+async def retry_failed(client: LabClient, detail: JobDetail) -> int:
+    """Start a job on exactly the images that failed in ``detail``, with its method and parameters."""
+    if not detail.failures:
+        raise ApiError("no image of this job failed", "BAD_USER_INPUT")
+    return await start_segmentation(
+        client,
+        detail.project_id,
+        method=detail.method,
+        parameters=detail.parameters,
+        image_ids=[failure.image_id for failure in detail.failures],
+    )
+
+
+async def count_images(client: LabClient, project_id: int, image_filter: Mapping[str, Any] | None) -> int:
+    """How many of the project's images match ``image_filter`` (``None``: all of them)."""
+    found = await client.call(
+        "ImageCount", projectId=project_id, filter=None if image_filter is None else dict(image_filter)
+    )
+    count: int = found["project"]["images"]["totalCount"]
+    return count
+
+
+def progress_line(state: JobState) -> str:
+    """The job in one line: "37 of 120 · 2.4 images/s · about 21 s left · last: well_B3.tif"."""
+    if state.status == "QUEUED":
+        parts = [f"queued: {state.total} images waiting for the cluster"]
+    elif state.ended:  # "done: 2 of 3 images · 1 failed"
+        parts = [f"{state.status.lower()}: {state.done} of {state.total} images"]
+        parts += [
+            f"{n} {what}" for n, what in ((state.failed, "failed"), (state.cancelled, "cancelled")) if n
+        ]
+    else:
+        parts = [f"{state.done + state.failed} of {state.total}"]
+        if state.failed:
+            parts.append(f"{state.failed} failed")
+        if state.images_per_second > 0:
+            parts.append(f"{state.images_per_second:.1f} images/s")
+        left = state.seconds_left
+        parts.append("time left unknown" if left is None else f"about {_duration(left)} left")
+    if state.last_image_name:
+        parts.append(f"last: {state.last_image_name}")
+    line = " · ".join(parts)
+    return f"{line} — {state.problem}" if state.problem else line
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"

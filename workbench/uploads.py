@@ -5,9 +5,11 @@ progress in bytes, and every file ends with its image or the reason it was refus
 of those contents the project already holds (``imagesByHash``) and skips them before sending a byte. The
 others go in requests of at most ``per_request`` files, streamed from disk; the server answers each file
 as soon as it is stored or refused (its NDJSON answer), so a corrupt, too large or unsupported file is
-reported with its reason while the others go on. ``on_progress`` hears the bytes sent of the total and
-the files finished. Cancelling the task that awaits it stops the upload; the files the server already
-answered for stay imported.
+reported with its reason while the others go on. ``on_progress`` hears the bytes sent of the total, the
+files finished and the file going out now with its own bytes sent (multipart sends the files one after
+another, so the bytes are counted to the file they belong to); ``on_result`` hears each file's result as
+soon as it is known (skipped ones before any byte is sent). Cancelling the task that awaits it stops the
+upload; the files the server already answered for stay imported.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ class UploadProgress:
     total_bytes: int
     files_done: int
     files_total: int
+    sending: int | None = None
+    """The index (in the paths given) of the file going out now; ``None`` between requests."""
+    sending_bytes: int = 0
+    """Bytes of that file sent so far."""
 
 
 async def import_files(
@@ -53,11 +59,12 @@ async def import_files(
     *,
     per_request: int = 50,
     on_progress: Callable[[UploadProgress], None] | None = None,
+    on_result: Callable[[int, FileResult], None] | None = None,
 ) -> list[FileResult]:
     """Import ``paths`` into the project; one result per path, in the order given."""
     digests = await asyncio.to_thread(lambda: [_sha256(path) for path in paths])
     present = await _present(client, project_id, sorted(set(digests)))
-    results: dict[int, FileResult] = {}
+    results = _Results(on_result)
     to_send: list[int] = []
     for index, (path, digest) in enumerate(zip(paths, digests, strict=True)):
         if digest in present:
@@ -65,21 +72,32 @@ async def import_files(
             results[index] = FileResult(path, image_id, f"already in the project as {name!r}", skipped=True)
         else:
             to_send.append(index)
-    total = sum(paths[index].stat().st_size for index in to_send)
+    sizes = {index: paths[index].stat().st_size for index in to_send}
+    total = sum(sizes.values())
     sent = 0
+    batch: list[int] = []
+    batch_sent = 0  # bytes of this request so far: they fall to its files in order
 
     def tell() -> None:
-        if on_progress is not None:
-            on_progress(UploadProgress(sent, total, len(results), len(paths)))
+        if on_progress is None:
+            return
+        sending, sending_bytes, before = None, 0, 0
+        for index in batch:
+            if batch_sent <= before + sizes[index]:
+                sending, sending_bytes = index, batch_sent - before
+                break
+            before += sizes[index]
+        on_progress(UploadProgress(sent, total, len(results), len(paths), sending, sending_bytes))
 
     def count(size: int) -> None:
-        nonlocal sent
+        nonlocal sent, batch_sent
         sent += size
+        batch_sent += size
         tell()
 
     tell()
     for start in range(0, len(to_send), per_request):
-        batch = to_send[start : start + per_request]
+        batch, batch_sent = to_send[start : start + per_request], 0
         answered = 0
         async for line in client.upload(project_id, [(paths[i].name, paths[i]) for i in batch], count):
             if line.get("done"):
@@ -94,6 +112,19 @@ async def import_files(
         if any(index not in results for index in batch):
             raise ApiError(f"the server answered for {answered} of {len(batch)} files", "INCOMPLETE")
     return [results[index] for index in range(len(paths))]
+
+
+class _Results(dict[int, FileResult]):
+    """The results so far by index; each one is told to ``on_result`` as it is set."""
+
+    def __init__(self, on_result: Callable[[int, FileResult], None] | None) -> None:
+        super().__init__()
+        self._on_result = on_result
+
+    def __setitem__(self, index: int, result: FileResult) -> None:
+        super().__setitem__(index, result)
+        if self._on_result is not None:
+            self._on_result(index, result)
 
 
 def _result(path: Path, line: dict[str, object]) -> FileResult:

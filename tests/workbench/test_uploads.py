@@ -13,7 +13,7 @@ from server.app import create_app
 from spheroseg_testing import free_port, serve
 from tests.server.conftest import Api, png_bytes
 from workbench.api import LabClient
-from workbench.uploads import UploadProgress, import_files
+from workbench.uploads import FileResult, UploadProgress, import_files
 
 pytestmark = pytest.mark.anyio
 
@@ -32,12 +32,20 @@ async def test_import_skips_what_the_project_has_and_reports_each_file(api: Api,
         (tmp_path / name).write_bytes(data)
     paths = [tmp_path / name for name in files]
     progress: list[UploadProgress] = []
+    told: list[tuple[int, FileResult]] = []
 
     async with (
         serve(create_app(services=api.services), free_port()) as url,
         LabClient(url, token=owner) as client,
     ):
-        results = await import_files(client, project_id, paths, per_request=2, on_progress=progress.append)
+        results = await import_files(
+            client,
+            project_id,
+            paths,
+            per_request=2,
+            on_progress=progress.append,
+            on_result=lambda index, result: told.append((index, result)),
+        )
 
     by_name = {r.path.name: r for r in results}
     assert by_name["again.png"].skipped and "first.png" in (by_name["again.png"].reason or "")
@@ -53,6 +61,11 @@ async def test_import_skips_what_the_project_has_and_reports_each_file(api: Api,
         "query($p: Int!) { project(id: $p) { images { totalCount } } }", owner, p=project_id
     )
     assert images["project"]["images"]["totalCount"] == 3  # first, new, other
+    assert told[0] == (0, by_name["again.png"])  # the skipped file is told before any byte goes out
+    assert sorted(told, key=lambda item: item[0]) == list(enumerate(results))
+    for index in (1, 2, 3):  # each file sent is seen going out with its own bytes, up to its size
+        own = [p.sending_bytes for p in progress if p.sending == index]
+        assert own and max(own) == len(files[paths[index].name]) and own == sorted(own)
 
 
 async def test_a_cancelled_import_keeps_what_was_stored_and_the_next_one_sends_only_the_rest(
