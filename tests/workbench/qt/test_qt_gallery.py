@@ -167,6 +167,13 @@ def test_keys_move_the_selection_and_the_position_label(
         qtbot.keyClick(view, Qt.Key.Key_Return)
     assert activated.args == [ids[4]]
     run(shot(gallery, "gallery-selected"))
+
+    following = gallery._following
+    empty = run(workspace.client.call("CreateProject", name="Plate 4"))["createProject"]["project"]["id"]
+    gallery.show_project(empty)  # another project: the first one's live task ends, its tiles go
+    run(until(lambda: gallery._position.text() == "No images yet", "the other project"))
+    assert following is not None and following.cancelled()
+    assert gallery.selected_image_ids() == [] and gallery._selected.text() == ""
     run(closed(gallery))
 
 
