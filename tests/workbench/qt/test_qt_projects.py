@@ -37,7 +37,7 @@ async def shot(widget: QWidget, name: str) -> None:
 
 
 async def _plates(workspace: Workspace, folder: Path) -> int:
-    """Two projects, the second with three images."""
+    """Two projects, the second with three images, one of them outlined."""
     await workspace.client.call("CreateProject", name="Plate A (controls)")
     created = await workspace.client.call("CreateProject", name="Plate B, drug screen", description="48 h")
     project_id = int(created["createProject"]["project"]["id"])
@@ -45,7 +45,16 @@ async def _plates(workspace: Workspace, folder: Path) -> int:
     for seed in range(3):
         paths.append(folder / f"B{seed}.png")
         paths[-1].write_bytes(disc_png(seed=seed, size=96))
-    await import_files(workspace.client, project_id, paths)
+    imported = await import_files(workspace.client, project_id, paths)
+    save = """mutation($i: Int!) { saveSegmentation(imageId: $i, baseVersion: 0,
+      spheroids: [{exterior: [[10, 10], [40, 10], [40, 40], [10, 40]]}]) { __typename } }"""
+    async with httpx.AsyncClient(base_url=workspace.url) as http:  # outlines drawn on one image
+        answer = await http.post(
+            "/graphql",
+            json={"query": save, "variables": {"i": imported[0].image_id}},
+            headers={"Authorization": f"Bearer {workspace.user.token}"},
+        )
+    assert answer.json()["data"]["saveSegmentation"]["__typename"] == "SegmentationSaveSuccess", answer.text
     return project_id
 
 
@@ -73,7 +82,7 @@ def test_the_list_shows_counts_and_new_rename_delete_work_by_keyboard(
     run(until(lambda: view.table.rowCount() == 2, "the projects"))
     assert _cells(view) == [
         ("Plate A (controls)", "0", "no images yet", "Owner"),
-        ("Plate B, drug screen", "3", "0 of 3 segmented", "Owner"),
+        ("Plate B, drug screen", "3", "1 of 3 segmented", "Owner"),
     ]
     assert not view._members.isEnabled() and view._members.toolTip() == OFFLINE_MEMBERS
     run(shot(view, "projects"))
@@ -102,7 +111,11 @@ def test_the_list_shows_counts_and_new_rename_delete_work_by_keyboard(
     box = view.dialog
     assert isinstance(box, QMessageBox)
     assert "Plate B, drug screen" in box.text() and "3 images" in box.text()
-    assert "0 segmentations" in box.text() and "0 exports" in box.text() and "cannot be undone" in box.text()
+    assert (
+        "1 segmentation (1 spheroid)" in box.text()
+        and "0 exports" in box.text()
+        and "cannot be undone" in box.text()
+    )
     assert box.defaultButton() is box.button(QMessageBox.StandardButton.Cancel)
     run(shot(box, "projects-delete-confirmation"))
     delete = next(b for b in box.buttons() if box.buttonRole(b) == QMessageBox.ButtonRole.DestructiveRole)
