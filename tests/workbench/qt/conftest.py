@@ -13,6 +13,7 @@ import pytest
 import qasync
 from PySide6.QtWidgets import QApplication, QWidget
 
+import workbench.qt  # noqa: F401  (its guard for PySide6 6.12 on Python 3.11, before any window)
 from workbench.tasks import Notices, Tasks
 from workbench.workspace import Workspace, open_offline
 
