@@ -44,10 +44,13 @@ def workbench(offline: bool, server_url: str | None, data_dir: Path | None, samp
     progress, export and the compute cluster, offline on this computer or on a lab's shared server.
 
     \b
-    Offline (the default): your own server runs on this computer (127.0.0.1), on your data folder,
-    with a local Dask cluster; it stops when you close the window.
-    Lab server: sign in with your user name and password; the session is kept (in the OS keyring
-    where there is one) and renewed, so the next start needs no password.
+    Offline (the default): your own server runs on this computer
+    (127.0.0.1), on your data folder, with a local Dask cluster; it stops
+    when you close the window.
+    Lab server: sign in with your user name and password; the session is
+    kept (in the OS keyring where there is one) and renewed, so the next
+    start needs no password.
+
     \b
     Examples:
       spheroseg workbench

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 
 import qasync
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from workbench.qt.errors import install_error_hooks
@@ -39,6 +41,8 @@ def main(argv: list[str] | None = None, options: StartOptions | None = None) -> 
     # it, not for Qt's "last window closed", keeps that cleanup from being cut short
     window.sig_closed.connect(closed.set)
     window.show()
+    QTimer.singleShot(0, lambda: logger.info("window shown"))  # after the first paint
+    _close_on_terminate(window)
     if window.options.offline or window.options.sample_project:
         window.start_screen.start_offline()
     elif window.options.server_url and window.sessions.token_for(window.options.server_url):
@@ -50,3 +54,19 @@ def main(argv: list[str] | None = None, options: StartOptions | None = None) -> 
         uninstall()
         asyncio.set_event_loop(None)
     return 0
+
+
+def _close_on_terminate(window: QtMainWindow) -> None:
+    """SIGTERM (``kill``, a logout) closes the window as its close button does: the workspace first.
+
+    Python runs a signal handler only when it next gets control, which Qt's event loop may not give
+    for a while; a short timer gives it."""
+
+    def terminated(number: int, frame: object) -> None:
+        logger.info("signal %d: closing the window", number)
+        QTimer.singleShot(0, window.close)
+
+    signal.signal(signal.SIGTERM, terminated)
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(250)

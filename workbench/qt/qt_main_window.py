@@ -222,6 +222,9 @@ class QtMainWindow(QMainWindow):
     # opening a workspace
 
     def _on_start_screen_opened(self, workspace: Workspace) -> None:
+        logger.info(
+            "signed in to %s as %s (%s)", workspace.url, workspace.user.username, workspace.mode.value
+        )
         self.workspace = workspace
         self.crash.setVisible(False)
         self.banner.show_change(workspace.live.state)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
 from tests.workbench.qt.conftest import Run, offline_environment
@@ -165,3 +165,31 @@ def test_the_window_opens_where_it_was_left(qtbot: QtBot, run: Run, tmp_path: Pa
     second = QtMainWindow(options_in(tmp_path), settings_in(tmp_path))
     assert second.size() == QSize(700, 520)
     close(second, run)
+
+
+def test_closing_while_work_runs_asks_first_then_stops_the_offline_server(
+    qtbot: QtBot, run: Run, window: QtMainWindow
+) -> None:
+    _work_offline(qtbot, run, window)
+    workspace = window.workspace
+    assert workspace is not None and workspace.offline is not None
+
+    async def long_work(task: Task) -> None:
+        await asyncio.sleep(3600)
+
+    window.tasks.start("Segmenting 120 images", long_work)
+    window.close()
+    question = window.close_question
+    run(until(question.isVisible, 10, "the question"))
+    assert "Segmenting 120 images" in question.informativeText() and window.isVisible()
+    run(shot(window, "quit-question"))
+    qtbot.mouseClick(question.button(QMessageBox.StandardButton.Cancel), Qt.MouseButton.LeftButton)
+    assert window.isVisible() and window.workspace is workspace and window.tasks.running  # kept working
+
+    window.close()
+    run(until(window.close_question.isVisible, 10, "the question again"))
+    quit_button = next(b for b in window.close_question.buttons() if b.text() == "&Quit")
+    qtbot.mouseClick(quit_button, Qt.MouseButton.LeftButton)
+    run(until(lambda: window._closed, 60, "the window to close"))
+    assert not window.isVisible() and not window.tasks.running
+    assert not workspace.offline.owned  # stopped: this workbench no longer holds a server process

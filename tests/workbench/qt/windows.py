@@ -51,7 +51,8 @@ def close(window: QtMainWindow, run: Run) -> None:
         return  # closed by the test already
 
     async def closing() -> None:
-        window.tasks.cancel_all()
+        window.tasks.cancel_all()  # else the window asks first (tested on its own)
+        await until(lambda: not window.tasks.running, 30, "the tasks to end")
         window.close()
         await until(lambda: window._closed, 60, "the window to close")
 
