@@ -61,7 +61,7 @@ class QtConnectionBanner(QFrame):
         elif change.state is ChannelState.RECONNECTING:
             left = 0.0 if self._retry_at is None else max(0.0, self._retry_at - time.monotonic())
             when = f"reconnecting in {left:.0f} s…" if left >= 1 else "reconnecting…"
-            why = f" ({change.reason})" if change.reason else ""
             self.text.setText(
-                f"<b>Connection lost</b> — {when}{why}<br>Progress and badges catch up once it is back."
+                f"<b>Connection lost</b> — {when}<br>Progress and badges catch up once it is back."
             )
+            self.text.setToolTip(change.reason)  # the technical reason, for whoever asks

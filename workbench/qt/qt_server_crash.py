@@ -3,8 +3,7 @@ lines, and a Restart button that starts it again and reconnects."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QTextCursor
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
 __all__ = ["QtServerCrash"]
@@ -53,7 +52,8 @@ class QtServerCrash(QFrame):
 
     def show_log(self, log_tail: list[str]) -> None:
         self.log.setPlainText("\n".join(log_tail) or "(the server wrote nothing to its log)")
-        self.log.moveCursor(QTextCursor.MoveOperation.End)  # the last lines say most
+        bar = self.log.verticalScrollBar()
+        QTimer.singleShot(0, lambda: bar.setValue(bar.maximum()))  # the last lines say most, once laid out
 
     def set_restarting(self) -> None:
         self.restart.setEnabled(False)

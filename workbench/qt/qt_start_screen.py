@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QTextCursor
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -78,10 +78,14 @@ class QtStartScreen(QWidget):
         inner.addWidget(subtitle, 0, Qt.AlignmentFlag.AlignHCenter)
         inner.addSpacing(16)
         inner.addLayout(cards)
+        centred = QHBoxLayout()
+        centred.addStretch(1)
+        centred.addWidget(column, 20)
+        centred.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(32, 24, 32, 24)
         layout.addStretch(1)
-        layout.addWidget(column, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addLayout(centred)
         layout.addStretch(2)
 
     def _offline_card(self) -> QGroupBox:
@@ -294,14 +298,20 @@ class QtStartScreen(QWidget):
         )
         self.offline_status.setStyleSheet("color: #c0392b;")
         self.offline_log.setPlainText("\n".join(log_tail) or "(the server wrote nothing to its log)")
-        self.offline_log.moveCursor(QTextCursor.MoveOperation.End)  # the last lines say most
         self.offline_log.setVisible(True)
+        _show_end(self.offline_log)
         self.retry_button.setVisible(True)
         self.retry_button.setFocus()
 
     def _show_lab_error(self, text: str) -> None:
         self.lab_error.setText(text)
         self.lab_error.setVisible(True)
+
+
+def _show_end(log: QPlainTextEdit) -> None:
+    """Scroll ``log`` to its end (the last lines say most), once its new size is laid out."""
+    bar = log.verticalScrollBar()
+    QTimer.singleShot(0, lambda: bar.setValue(bar.maximum()))
 
 
 def lab_error_text(error: BaseException, url: str) -> str:

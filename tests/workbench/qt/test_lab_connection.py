@@ -148,6 +148,8 @@ def test_a_saved_session_is_resumed_without_the_password_and_renewed_when_due(
         screen = again.start_screen
         assert screen.saved_note.isVisible() and "no password needed" in screen.saved_note.text()
         assert screen.username.text() == "ana" and screen.password.text() == ""
+        offered = [screen.url_box.itemText(i) for i in range(screen.url_box.count())]
+        assert offered == [lab.url]  # the recent servers, each once
         qtbot.mouseClick(screen.connect_button, Qt.MouseButton.LeftButton)
         run(until(lambda: again.workspace is not None, 30, "the resumed workspace"))
         workspace = again.workspace

@@ -182,7 +182,7 @@ def test_closing_while_work_runs_asks_first_then_stops_the_offline_server(
     question = window.close_question
     run(until(question.isVisible, 10, "the question"))
     assert "Segmenting 120 images" in question.informativeText() and window.isVisible()
-    run(shot(window, "quit-question"))
+    run(shot(question, "quit-question"))
     qtbot.mouseClick(question.button(QMessageBox.StandardButton.Cancel), Qt.MouseButton.LeftButton)
     assert window.isVisible() and window.workspace is workspace and window.tasks.running  # kept working
 
