@@ -121,7 +121,11 @@ def launch_once(command: list[str], data_dir: Path, environment: dict[str, str])
             process.kill()
             process.communicate()
     if len(seen) < len(MOMENTS):
-        raise RuntimeError("the workbench did not get there; its log:\n" + "".join(log[-40:]))
+        waited = time.perf_counter() - started
+        raise RuntimeError(
+            f"the workbench did not get there in {waited:.0f} s (exit status {process.returncode}); "
+            "its log:\n" + "".join(log[-40:])
+        )
     _wait_for_stop(data_dir)
     return seen
 

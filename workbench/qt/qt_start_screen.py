@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -87,6 +87,13 @@ class QtStartScreen(QWidget):
         layout.addStretch(1)
         layout.addLayout(centred)
         layout.addStretch(2)
+        for first, second in [
+            (self.offline_button, self.url_box),
+            (self.url_box, self.username),
+            (self.username, self.password),
+            (self.password, self.connect_button),
+        ]:
+            QWidget.setTabOrder(first, second)
 
     def _offline_card(self) -> QGroupBox:
         card = QGroupBox("On this computer")
@@ -169,11 +176,12 @@ class QtStartScreen(QWidget):
         layout.addWidget(self.connect_button, 0, Qt.AlignmentFlag.AlignRight)
         layout.addWidget(self.lab_error)
         layout.addStretch(1)
-        self.setTabOrder(self.offline_button, self.url_box)
-        self.setTabOrder(self.url_box, self.username)
-        self.setTabOrder(self.username, self.password)
-        self.setTabOrder(self.password, self.connect_button)
         return card
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802  (Qt's name)
+        super().showEvent(event)
+        if self._opening is None and self.focusWidget() is None:
+            self.offline_button.setFocus()  # Enter works offline, the default
 
     # what the user does
 

@@ -98,10 +98,12 @@ def window(run: Run, tmp_path: Path, lab: LabServer) -> Iterator[QtMainWindow]:
 
 
 def _sign_in(qtbot: QtBot, run: Run, window: QtMainWindow, password: str) -> None:
+    """Typed in, and Enter in the password field, as a user signs in."""
     screen = window.start_screen
     screen.username.setText("ana")
-    screen.password.setText(password)
-    qtbot.mouseClick(screen.connect_button, Qt.MouseButton.LeftButton)
+    screen.password.clear()
+    qtbot.keyClicks(screen.password, password)
+    qtbot.keyClick(screen.password, Qt.Key.Key_Return)
     run(until(lambda: screen.connect_button.isEnabled(), 30, "the answer"))
 
 

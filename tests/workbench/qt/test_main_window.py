@@ -33,7 +33,9 @@ def window(qtbot: QtBot, run: Run, tmp_path: Path) -> Iterator[QtMainWindow]:
 
 
 def _work_offline(qtbot: QtBot, run: Run, window: QtMainWindow) -> None:
-    qtbot.mouseClick(window.start_screen.offline_button, Qt.MouseButton.LeftButton)
+    """By keyboard: the offline button has the focus, and Enter presses it."""
+    assert window.start_screen.focusWidget() is window.start_screen.offline_button
+    qtbot.keyClick(window.start_screen.offline_button, Qt.Key.Key_Return)
     run(until(lambda: window.workspace is not None, 80, "the offline workspace"), 90)
 
 
