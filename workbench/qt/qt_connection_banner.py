@@ -56,7 +56,7 @@ class QtConnectionBanner(QFrame):
         change = self._change
         if change.state is ChannelState.SIGNED_OUT:
             self.text.setText(
-                "<b>Signed out:</b> the server ended this session. Sign in again to see live progress."
+                "<b>Signed out:</b> the server ended this session. Sign in again to go on working."
             )
         elif change.state is ChannelState.RECONNECTING:
             left = 0.0 if self._retry_at is None else max(0.0, self._retry_at - time.monotonic())

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.api import StateChange
+from workbench.api import ChannelState, NotSignedInError, StateChange
 from workbench.qt.qt_connection_banner import QtConnectionBanner
 from workbench.qt.qt_notices import QtNotices
 from workbench.qt.qt_server_crash import QtServerCrash
@@ -168,6 +168,7 @@ class QtMainWindow(QMainWindow):
         self.cluster_action.toggled.connect(self.cluster_dock.setVisible)
         self.cluster_dock.visibilityChanged.connect(self.cluster_action.setChecked)
         self.notices.changed.connect(self._on_notices_changed)
+        self.tasks.changed.connect(self._on_tasks_changed)
         self._notice_tabs = tabs
 
     def _build_workspace_views(self, workspace: Workspace) -> None:
@@ -323,6 +324,12 @@ class QtMainWindow(QMainWindow):
             workspace.user = replace(workspace.user, expires_at=expires_at)
             self.sessions.save(workspace.url, workspace.user.username, workspace.user.token, expires_at)
             logger.info("session on %s renewed until %s", workspace.url, expires_at)
+
+    def _on_tasks_changed(self, task: Task) -> None:
+        """Work refused because the session ended (signed out elsewhere, expired, account disabled):
+        the banner offers to sign in again, as when the live connection is refused for its token."""
+        if isinstance(task.error, NotSignedInError) and self.workspace is not None:
+            self.banner.show_change(StateChange(ChannelState.SIGNED_OUT, str(task.error)))
 
     def _on_notices_changed(self, items: list[Notice]) -> None:
         if items and items[-1].level is not Level.INFO:  # a new problem: show it

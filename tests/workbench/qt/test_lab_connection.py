@@ -21,7 +21,7 @@ from spheroseg_testing.ports import free_port
 from spheroseg_testing.server import SPHEROSEG
 from tests.workbench.qt.conftest import Run
 from tests.workbench.qt.windows import close, options_in, settings_in, shot, until
-from workbench.api import ChannelState, RateLimitedError
+from workbench.api import ChannelState, LabClient, RateLimitedError
 from workbench.qt.qt_main_window import QtMainWindow
 from workbench.qt.qt_start_screen import lab_error_text
 from workbench.tasks import Task
@@ -194,3 +194,34 @@ def test_a_lost_connection_shows_the_banner_until_the_server_is_back(
         lab.start()
     run(until(lambda: not window.banner.isVisible(), 60, "the banner to go"), 70)
     assert workspace.live.state.state is ChannelState.CONNECTED and window.workspace is workspace
+
+
+def test_a_session_ended_on_the_server_asks_to_sign_in_again(
+    qtbot: QtBot, run: Run, window: QtMainWindow, lab: LabServer
+) -> None:
+    _sign_in(qtbot, run, window, PASSWORD)
+    run(until(lambda: window.workspace is not None, 30, "the lab workspace"))
+    workspace = window.workspace
+    assert workspace is not None
+    created = run(workspace.client.call("CreateProject", name="Ended"))["createProject"]
+
+    async def follow(task: Task) -> None:
+        async for _ in workspace.live.subscribe("ProjectEvents", projectId=created["project"]["id"]):
+            pass
+
+    window.tasks.start("Following project Ended", follow)
+    run(until(lambda: workspace.live.state.state is ChannelState.CONNECTED, 30, "the live connection"))
+
+    async def sign_out_elsewhere() -> None:  # an admin ended the session, or it was used to log out
+        async with LabClient(lab.url, token=workspace.user.token) as other:
+            await other.logout()
+
+    run(sign_out_elsewhere())
+    run(until(window.banner.sign_in.isVisible, 30, "the sign-in offer"))  # the server ended the work
+    assert "Signed out" in window.banner.text.text()
+    run(shot(window, "signed-out-banner"))
+
+    qtbot.mouseClick(window.banner.sign_in, Qt.MouseButton.LeftButton)
+    run(until(lambda: window.stack.currentWidget() is window.start_screen, 30, "the start screen"))
+    assert window.workspace is None and window.mode_label.text() == "Not connected"
+    assert window.sessions.token_for(lab.url) is None  # the ended session is not offered again
