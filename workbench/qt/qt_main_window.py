@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QSplitter,
     QStackedWidget,
     QTabWidget,
@@ -32,6 +31,7 @@ from PySide6.QtWidgets import (
 from workbench.api import ChannelState, NotSignedInError, StateChange
 from workbench.qt.qt_connection_banner import QtConnectionBanner
 from workbench.qt.qt_notices import QtNotices
+from workbench.qt.qt_quit_question import ask_to_quit
 from workbench.qt.qt_server_crash import QtServerCrash
 from workbench.qt.qt_start_screen import QtStartScreen
 from workbench.qt.qt_tasks import QtTasks
@@ -68,6 +68,8 @@ class QtMainWindow(QMainWindow):
         self.tasks = Tasks(self.notices)
         self.sessions = SavedSessions(self.options.config_dir)
         self.workspace: Workspace | None = None
+        self.current_project: tuple[int, str] | None = None
+        """The project the gallery shows: (id, name)."""
         self._views: dict[str, QWidget] = {}
         self._watching: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
@@ -355,29 +357,9 @@ class QtMainWindow(QMainWindow):
             self._start_closing()
 
     def _ask_before_closing(self) -> None:
-        names = "\n".join(f"• {task.name}" for task in self.tasks.running)
         offline = self.workspace is not None and self.workspace.mode is Mode.OFFLINE
-        question = QMessageBox(self)
-        question.setIcon(QMessageBox.Icon.Question)
-        question.setWindowTitle("Quit SpheroSeg?")
-        question.setText("Work is still running:")
-        question.setInformativeText(
-            f"{names}\n\n"
-            + (
-                "Quitting stops the offline server; a segmentation job carries on the next time you "
-                "work offline."
-                if offline
-                else "Quitting stops these here; jobs on the lab server go on."
-            )
-        )
-        question.setStandardButtons(QMessageBox.StandardButton.Cancel)
-        quit_button = question.addButton("&Quit", QMessageBox.ButtonRole.DestructiveRole)
-        question.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        question.finished.connect(
-            lambda _: self._start_closing() if question.clickedButton() is quit_button else None
-        )
-        self.close_question = question
-        question.open()
+        names = [task.name for task in self.tasks.running]
+        self.close_question = ask_to_quit(self, names, offline, self._start_closing)
 
     def _start_closing(self) -> None:
         self._closing = asyncio.ensure_future(self._close_and_quit())

@@ -15,7 +15,7 @@ def _open_samples(run: Run, tmp_path: Path) -> QtMainWindow:
     window = QtMainWindow(options_in(tmp_path, sample_project=True), settings_in(tmp_path))
     window.show()
     window.start_screen.start_offline()  # as `spheroseg workbench --sample-project` does
-    run(until(lambda: getattr(window, "current_project", None), 240, "the sample project"), 250)
+    run(until(lambda: window.current_project, 240, "the sample project"), 250)
     return window
 
 
