@@ -1,4 +1,5 @@
-# Two commands on a fresh machine: `make run` (set up + segment the bundled samples) and `make test`.
+# Two commands on a fresh machine: `make run` (set up + open the workbench on the bundled samples) and
+# `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -15,8 +16,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# `make run` opens the desktop workbench, offline, on the sample project (imported and segmented on the
+# first start). Where there is no display (Linux without DISPLAY or WAYLAND_DISPLAY: a server, CI, ssh) it
+# says so and segments the samples headless instead, so it still does the main job anywhere.
+HAS_DISPLAY := $(if $(filter-out Linux,$(shell uname -s)),yes,$(DISPLAY)$(WAYLAND_DISPLAY))
+
 run: $(STAMP)
+ifneq ($(HAS_DISPLAY),)
+	$(BIN)/spheroseg workbench --sample-project
+else
+	@echo "No display (DISPLAY and WAYLAND_DISPLAY are unset): segmenting resources/samples headless into results/ instead of opening the workbench."
 	$(BIN)/spheroseg segment resources/samples --out results/
+endif
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

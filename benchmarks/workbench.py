@@ -3,6 +3,19 @@
 Each section is a function that measures one thing and answers a dict; ``SECTIONS`` lists them, ``main()``
 runs them in order, checks the goals, prints a table and writes benchmarks/results/workbench.json.
 
+Launch: ``spheroseg workbench --offline --data-dir D`` started for real as its own process under the X
+display (an Xvfb started here when there is none: ``xvfb-run``'s Xvfb, with Mesa), logging at INFO on
+standard error. Two moments are read from its log as the lines arrive, timed from just before the
+process is started: "window shown" (the first pass of the event loop after ``show()``: the window is
+painted) and "signed in" (the offline server started, its bootstrap token exchanged for a session: the
+workspace is usable). The data folder is made by one untimed first run (migrations, the local user), so
+the timed runs are the everyday start; each run is then closed with SIGTERM, which closes the window as
+its close button does (the offline server stopped), before the next starts. Medians of ``--runs``.
+
+Where the ``spheroseg`` command does not list ``workbench`` yet (an install older than the entry point),
+the same click command is run through ``python -c``; the JSON says which.
+Goals: window < 1.5 s, server ready < 4 s.
+
 Gallery (:func:`measure_gallery`): a 10,000-image project on the user's own offline server
 (``spheroseg server serve --offline``, started as the workbench starts it, SQLite and blobs in a temporary
 folder). Set-up, not timed: 10,000 distinct 48 x 48 PNGs (a dark disc on a light background, seeded) are
@@ -29,7 +42,7 @@ Goals (issue 16, on this machine): first thumbnails < 1 s, p95 frame < 50 ms, RS
 
 The machine is shared: absolute figures are noisy (load average recorded).
 
-Usage: python benchmarks/workbench.py [--images 10000]
+Usage: python benchmarks/workbench.py [--runs 3] [--images 10000]
 """
 
 from __future__ import annotations
@@ -42,13 +55,16 @@ import json
 import os
 import platform
 import resource
+import selectors
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +76,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT))
 
 GOALS = {"first_thumbnails_s": 1.0, "p95_frame_ms": 50.0, "peak_rss_mb": 400.0}
+LAUNCH_GOALS = {"window_shown_s": 1.5, "server_ready_s": 4.0}
+MOMENTS = {"window_shown_s": "window shown", "server_ready_s": "signed in to "}
 WINDOW = (1280, 800)
 BATCH = 500
 
@@ -318,9 +336,108 @@ def print_gallery(result: dict[str, Any]) -> None:
         print(f"  notices shown: {result['notices']}")
 
 
+def _command() -> tuple[list[str], str]:
+    """``spheroseg -v workbench`` when the installed command has it, else the same click command."""
+    if any(entry.name == "workbench" for entry in entry_points(group="spheroseg.commands")):
+        return [sys.executable, "-m", "cluster.cli", "-v", "workbench"], "spheroseg -v workbench"
+    code = (
+        "import logging, sys; logging.basicConfig(level=logging.INFO, "
+        "format='%(levelname)s %(name)s: %(message)s'); from workbench.cli import workbench; "
+        "workbench(prog_name='spheroseg workbench')"
+    )
+    return [sys.executable, "-c", code], "python -c workbench.cli:workbench (entry point not installed)"
+
+
+def launch_once(command: list[str], data_dir: Path, environment: dict[str, str]) -> dict[str, float]:
+    """One start of the workbench: seconds from launch to each of ``MOMENTS``; then closed."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [*command, "--offline", "--data-dir", str(data_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=environment,
+        cwd=ROOT,
+    )
+    assert process.stderr is not None
+    seen: dict[str, float] = {}
+    log: list[str] = []
+    watch = selectors.DefaultSelector()
+    watch.register(process.stderr, selectors.EVENT_READ)
+    deadline = started + 120
+    try:
+        while len(seen) < len(MOMENTS) and time.perf_counter() < deadline:
+            if not watch.select(timeout=1):
+                continue
+            line = process.stderr.readline().decode(errors="replace")
+            if not line:
+                break
+            log.append(line)
+            for name, text in MOMENTS.items():
+                if name not in seen and text in line:
+                    seen[name] = time.perf_counter() - started
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+    if len(seen) < len(MOMENTS):
+        waited = time.perf_counter() - started
+        raise RuntimeError(
+            f"the workbench did not get there in {waited:.0f} s (exit status {process.returncode}); "
+            "its log:\n" + "".join(log[-40:])
+        )
+    _wait_for_stop(data_dir)
+    return seen
+
+
+def _wait_for_stop(data_dir: Path, timeout: float = 30) -> None:
+    """Until the offline server has let go of the data folder (the next run must start its own)."""
+    deadline = time.monotonic() + timeout
+    while (data_dir / "server.lock").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def measure_launch(runs: int = 3) -> dict[str, Any]:
+    """Launch to window shown, and to the offline server ready (signed in): medians of ``runs``."""
+    command, how = _command()
+    kept = {name: value for name, value in os.environ.items() if not name.startswith("SPHEROSEG_")}
+    with tempfile.TemporaryDirectory(prefix="spheroseg-bench-workbench-") as tmp, _display() as shown_on:
+        environment = {
+            **kept,
+            "DISPLAY": shown_on,
+            "QT_QPA_PLATFORM": "xcb",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), kept.get("PYTHONPATH")])),
+            "XDG_CONFIG_HOME": str(Path(tmp) / "config"),
+            "XDG_CACHE_HOME": str(Path(tmp) / "cache"),
+        }
+        data_dir = Path(tmp) / "data"
+        first = launch_once(command, data_dir, environment)  # makes the data folder: not timed
+        timed = [launch_once(command, data_dir, environment) for _ in range(runs)]
+    medians = {name: round(statistics.median(run[name] for run in timed), 3) for name in MOMENTS}
+    return {
+        "command": how,
+        "runs": runs,
+        "first_start_untimed": {name: round(value, 3) for name, value in first.items()},
+        "each_run": [{name: round(value, 3) for name, value in run.items()} for run in timed],
+        **medians,
+        "goals": {name: medians[name] < limit for name, limit in LAUNCH_GOALS.items()},
+    }
+
+
+def print_launch(section: dict[str, Any]) -> None:
+    print(f"launch ({section['command']}, median of {section['runs']})")
+    print(f"  {'moment':<32}{'median s':>10}{'goal s':>9}  met")
+    for name, label in (("window_shown_s", "window shown"), ("server_ready_s", "offline server ready")):
+        print(f"  {label:<32}{section[name]:>10.3f}{LAUNCH_GOALS[name]:>9.1f}  {section['goals'][name]}")
+    print(f"  first start, new data folder: {section['first_start_untimed']}")
+
+
 SECTIONS: list[
     tuple[str, Callable[[argparse.Namespace], dict[str, Any]], Callable[[dict[str, Any]], None]]
 ] = [
+    ("launch", lambda args: measure_launch(args.runs), print_launch),
     ("gallery", lambda args: measure_gallery(args.images), print_gallery),
 ]
 """(name, measure, print) for each section, run in this order."""
@@ -328,6 +445,7 @@ SECTIONS: list[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="timed launches (medians reported)")
     parser.add_argument("--images", type=int, default=10_000, help="images in the gallery's project")
     args = parser.parse_args()
     started = time.perf_counter()

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import keyring
 import pytest
+from keyring.backend import KeyringBackend
+from keyring.errors import PasswordDeleteError
 
 from server.app import create_app
 from tests.server.conftest import Api
 from workbench.api import LabClient
-from workbench.sessions import SavedSessions, renew_if_due
+from workbench.sessions import KEYRING_SERVICE, SavedSessions, renew_if_due, usable_keyring
 
 pytestmark = pytest.mark.anyio
 
@@ -60,3 +64,58 @@ async def test_a_session_is_renewed_only_when_little_is_left(api: Api) -> None:
     lifetime = dt.datetime.fromisoformat(renewed) - dt.datetime.now(dt.UTC)
     assert lifetime > dt.timedelta(days=13)  # a full session lifetime from now (14 days)
     assert me["me"]["username"] == "ana"
+
+
+class _MemoryKeyring(KeyringBackend):
+    """A working keyring held in memory: a real backend, as GNOME Keyring or the macOS Keychain would be."""
+
+    priority = 1.0  # type: ignore[assignment]  # keyring declares it as a classproperty
+
+    def __init__(self, entries: dict[tuple[str, str], str]) -> None:
+        # an argument keyring's own discovery cannot give (it builds each backend class with none), so
+        # this backend is used only where a test sets it
+        super().__init__()
+        self.entries = entries
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.entries.pop((service, username), None) is None:
+            raise PasswordDeleteError(username)
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[_MemoryKeyring]:
+    before = keyring.get_keyring()
+    backend = _MemoryKeyring({})
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(before)
+
+
+def test_without_a_working_keyring_the_token_stays_in_the_owner_only_file(tmp_path: Path) -> None:
+    assert usable_keyring() is None  # this machine has none: keyring's "fail" backend
+    kept = SavedSessions(tmp_path)
+    kept.save("https://seg.lab.example", "ana", "token-a", LATER)
+    assert "token-a" in kept.path.read_text()
+    found = SavedSessions(tmp_path).token_for("https://seg.lab.example")
+    assert found is not None and found.token == "token-a"
+
+
+def test_with_a_keyring_the_file_keeps_no_token(tmp_path: Path, memory_keyring: _MemoryKeyring) -> None:
+    kept = SavedSessions(tmp_path)
+    kept.save("https://Seg.lab.example/", "ana", "token-a", LATER)
+
+    assert "token-a" not in kept.path.read_text()
+    assert memory_keyring.entries == {(KEYRING_SERVICE, "https://seg.lab.example"): "token-a"}
+    found = SavedSessions(tmp_path).token_for("https://seg.lab.example")
+    assert found is not None and (found.username, found.token) == ("ana", "token-a")
+    assert [s.username for s in kept.recent()] == ["ana"]
+
+    kept.forget("https://seg.lab.example")  # signing out removes it from the keyring too
+    assert memory_keyring.entries == {} and kept.token_for("https://seg.lab.example") is None
+    assert [s.username for s in kept.recent()] == ["ana"]

@@ -108,7 +108,11 @@ class LiveChannel:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         if self._supervisor is not None:
-            self._supervisor.cancel()
+            # cancelled again until it ends: a cancellation that arrives while gql connects can be
+            # swallowed there, and the supervisor would go on to wait for a lost connection forever
+            while not self._supervisor.done():
+                self._supervisor.cancel()
+                await asyncio.wait([self._supervisor], timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
         self._set_state(StateChange(ChannelState.CLOSED))

@@ -27,13 +27,30 @@ class Run(Protocol):
     def __call__(self, coroutine: Coroutine[Any, Any, T], timeout: float = ...) -> T: ...
 
 
+class _TestLoop(qasync.QEventLoop):  # type: ignore[misc]  # qasync is untyped
+    """qasync's loop, kept the running loop between ``run`` calls too.
+
+    In a program the loop runs all the time. In a test, Qt also runs its events outside ``run``: qasync's
+    ``run_until_complete`` runs them once more after the loop stopped, and qtbot's clicks and waits run
+    them. An asyncio callback due then (a WebSocket handshake or keepalive, a subprocess pipe) would
+    fail with "no running event loop", which the live channel reads as a lost connection."""
+
+    def run_forever(self) -> Any:
+        try:
+            return super().run_forever()
+        finally:
+            asyncio.events._set_running_loop(self)
+
+
 @pytest.fixture
 def loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
     """The loop the window runs on: asyncio's, driven by Qt's event loop."""
-    event_loop = qasync.QEventLoop(qapp, already_running=False)
+    event_loop = _TestLoop(qapp, already_running=False)
     asyncio.set_event_loop(event_loop)
+    asyncio.events._set_running_loop(event_loop)
     yield event_loop
     event_loop.run_until_complete(asyncio.sleep(0))  # let cancelled tasks finish
+    asyncio.events._set_running_loop(None)
     asyncio.set_event_loop(None)
     event_loop.close()  # now, while Qt's objects behind it still exist
 

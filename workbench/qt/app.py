@@ -1,0 +1,72 @@
+"""The desktop program: one QApplication, one asyncio loop on Qt's (qasync), the window, and uncaught
+errors turned into notices. ``spheroseg workbench`` calls :func:`main`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+import qasync
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from workbench.qt.errors import install_error_hooks
+from workbench.qt.qt_main_window import QtMainWindow
+from workbench.startup import StartOptions
+
+__all__ = ["main"]
+
+logger = logging.getLogger(__name__)
+
+APP_NAME = "SpheroSeg Workbench"
+ORGANIZATION = "SpheroSeg"
+
+
+def main(argv: list[str] | None = None, options: StartOptions | None = None) -> int:
+    """Run the window until it is closed (and the workspace behind it with it); the exit status."""
+    app = QApplication.instance() or QApplication(sys.argv[:1] if argv is None else argv)
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(ORGANIZATION)
+    app.setOrganizationDomain("spheroseg.org")
+    app.setQuitOnLastWindowClosed(False)  # the window says when it is done: after its cleanup
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    window = QtMainWindow(options or StartOptions())
+    uninstall = install_error_hooks(window.notices, loop)
+    closed = asyncio.Event()
+    # the window closes itself once its workspace is closed (the offline server stopped), so waiting for
+    # it, not for Qt's "last window closed", keeps that cleanup from being cut short
+    window.sig_closed.connect(closed.set)
+    window.show()
+    QTimer.singleShot(0, lambda: logger.info("window shown"))  # after the first paint
+    _close_on_terminate(window)
+    if window.options.offline or window.options.sample_project:
+        window.start_screen.start_offline()
+    elif window.options.server_url and window.sessions.token_for(window.options.server_url):
+        window.start_screen.connect_lab()
+    try:
+        with loop:
+            loop.run_until_complete(closed.wait())
+    finally:
+        uninstall()
+        asyncio.set_event_loop(None)
+    return 0
+
+
+def _close_on_terminate(window: QtMainWindow) -> None:
+    """SIGTERM (``kill``, a logout) closes the window as its close button does: the workspace first.
+
+    Python runs a signal handler only when it next gets control, which Qt's event loop may not give
+    for a while; a short timer gives it."""
+
+    def terminated(number: int, frame: object) -> None:
+        logger.info("signal %d: closing the window", number)
+        QTimer.singleShot(0, window.close)
+
+    signal.signal(signal.SIGTERM, terminated)
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
