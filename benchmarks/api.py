@@ -87,7 +87,7 @@ from server.composition import Services  # noqa: E402
 from server.db import projects, users  # noqa: E402
 from server.db.engine import StatementCounter, create_engine, session_factory  # noqa: E402
 from server.db.migrate import upgrade  # noqa: E402
-from server.db.models import Image, SegmentationVersion, utcnow  # noqa: E402
+from server.db.models import Image, SegmentationVersion, spheroid_records, utcnow  # noqa: E402
 from server.db.records import spheroid_record  # noqa: E402
 from server.domain.auth import hash_token, new_token  # noqa: E402
 from server.runtime import settle_heap  # noqa: E402
@@ -198,7 +198,30 @@ async def seed_project(
                 segmentations.append(_segmentation_row(ids[row["name"]], version, spheroids, editors, rng))
         for start in range(0, len(segmentations), 2000):
             await session.execute(insert(SegmentationVersion), segmentations[start : start + 2000])
+        # every version of an image holds the same spheroids: one record row each, shared by them all
+        records = [
+            record
+            for row, spheroids in zip(rows, outlines, strict=True)
+            for record in record_rows(ids[row["name"]], [{**s, "id": k + 1} for k, s in enumerate(spheroids)])
+        ]
+        for start in range(0, len(records), 2000):
+            await session.execute(insert(spheroid_records), records[start : start + 2000])
     return {"images": count, "segmentation_rows": len(segmentations)}
+
+
+def record_rows(image_id: int, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of ``spheroid_records`` holding ``records`` (with ids) from version 1 on, still current."""
+    return [
+        {
+            "image_id": image_id,
+            "spheroid_id": record["id"],
+            "position": position,
+            "first_version": 1,
+            "end_version": None,
+            "record": json.dumps(record),
+        }
+        for position, record in enumerate(records)
+    ]
 
 
 def _segmentation_row(
@@ -211,7 +234,6 @@ def _segmentation_row(
         "model_name": "resunet",
         "model_version": "1.2.0",
         "parameters": {"threshold": 0.5, "minAreaPx": 200, "tile": 512},
-        "spheroids": spheroids,
         "spheroid_count": len(spheroids),
         "area_sum_px": sum(s["metrics"]["area_px"] for s in spheroids),
         "diameter_sum_px": sum(s["metrics"]["equivalent_diameter_px"] for s in spheroids),
@@ -524,6 +546,7 @@ async def prepare_geometry(url: str, records: list[dict[str, Any]]) -> dict[str,
                 insert(SegmentationVersion),
                 [{**_segmentation_row(image.id, 1, records, [owner.id], random.Random(0)), "origin": "job"}],
             )
+            await session.execute(insert(spheroid_records), record_rows(image.id, records))
         return {"token": token, "image": image.id}
     finally:
         await engine.dispose()
@@ -534,13 +557,10 @@ async def prepare_geometry(url: str, records: list[dict[str, Any]]) -> dict[str,
 # One image holds EDIT_SPHEROIDS spheroids (the seed's outlines, ~38 vertices, some with holes). Against the
 # same server process (uvicorn, as above), the old way resends the whole image (`saveSegmentation` with every
 # spheroid's rings, measured again on the server); the new way sends the one spheroid that changed
-# (`editSegmentation`, its rings; the next version is the stored text with that one line replaced).
-# Each request builds on the version the previous one made. The whole-image saves come first, so the edits
-# read versions written one record a line (the first edit of a version an older server wrote parses it once).
+# (`editSegmentation`, its rings; the next version shares the other 4,999 stored records with the one before,
+# so the edit closes one record row and writes one: `server/db/spheroid_records.py`).
+# Each request builds on the version the previous one made; the whole-image saves come first.
 # Both count against the rate limit of saves (expensive_mutations_per_minute, 30): 3 + 2 + 20 requests.
-# What is left of an edit's time is the database reading and writing the version whole (13 MB of JSON for
-# 5,000 records of the seed's outlines: every version is a full copy). The 5,000 outlines are 12 shapes
-# repeated, which PostgreSQL's LZ4 compresses far better than real outlines: its figures flatter it.
 
 EDIT_SPHEROIDS = 5_000
 WHOLE_SAVES = 3
@@ -593,6 +613,7 @@ async def prepare_edit_image(url: str, templates: list[dict[str, Any]]) -> dict[
             await session.flush()
             row = _segmentation_row(image.id, 1, records, [owner.id], random.Random(0))
             await session.execute(insert(SegmentationVersion), [row])
+            await session.execute(insert(spheroid_records), record_rows(image.id, records))
         return {"token": token, "image": image.id, "records": records}
     finally:
         await engine.dispose()

@@ -191,9 +191,7 @@ def _coerced(schema: GraphQLSchema, operation: OperationDefinitionNode, variable
     return VariableValues({}, {}) if isinstance(found, list) else found
 
 
-def list_overrun(
-    info: GraphQLResolveInfo[Any], length: int, *, max_list_size: int = MAX_LIST_SIZE
-) -> int:
+def list_overrun(info: GraphQLResolveInfo[Any], length: int, *, max_list_size: int = MAX_LIST_SIZE) -> int:
     """What the items of a resolved list beyond its ``assumedSize`` cost (0 when it is no longer)."""
     definition = info.parent_type.fields[info.field_name]
     _, list_size = _directives(definition)

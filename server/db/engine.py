@@ -7,15 +7,11 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from server.db.records import json_text
-
 __all__ = ["StatementCounter", "create_engine", "session_factory"]
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An engine for ``url``; a SQLite file's folder is created, and foreign keys are enforced there. JSON
-    is written by :func:`server.db.records.json_text` (a version's spheroids one record a line)."""
-    kwargs.setdefault("json_serializer", json_text)
+    """An engine for ``url``; a SQLite file's folder is created, and foreign keys are enforced there."""
     if url.startswith("sqlite"):
         from pathlib import Path
 

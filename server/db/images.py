@@ -99,9 +99,7 @@ def _before(order: ImageOrder, cursor: str, argument: str, *, inclusive: bool) -
     return pair <= bound if inclusive else pair < bound
 
 
-async def images_page(
-    db: AsyncSession, project_id: int, where: ImageFilter, page: PageRequest
-) -> ImagePage:
+async def images_page(db: AsyncSession, project_id: int, where: ImageFilter, page: PageRequest) -> ImagePage:
     """One page of images and the counts around it: two statements, whatever the page or the project.
 
     The first reads the page (one more image than asked, to know whether the list goes on that way); the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from alembic import command
@@ -11,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["current_revision", "head_revision", "upgrade"]
+__all__ = ["current_revision", "downgrade", "head_revision", "upgrade"]
 
 
 def _config(connection: Connection | None = None) -> Config:
@@ -25,6 +26,19 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     def run(connection: Connection) -> None:
         command.upgrade(_config(connection), revision)
 
+    await _migrate(engine, run)
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Take a database back to ``revision`` (an older schema), with the migrations' own downgrades."""
+
+    def run(connection: Connection) -> None:
+        command.downgrade(_config(connection), revision)
+
+    await _migrate(engine, run)
+
+
+async def _migrate(engine: AsyncEngine, run: Callable[[Connection], None]) -> None:
     async with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:

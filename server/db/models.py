@@ -3,7 +3,8 @@ and project counters.
 
 Enumerations are stored as short strings (checked by the domain, portable across SQLite and PostgreSQL).
 A segmentation row is one saved version; ``images.current_version`` names the current one (0: none), so
-the current segmentations of a page of images come in one query, and old versions stay.
+the current segmentations of a page of images come in one query, and old versions stay. A version's
+spheroids are rows of ``spheroid_records``, shared by every version that holds them unchanged.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "SigningKey",
     "Task",
     "User",
+    "spheroid_records",
     "spheroid_rows",
     "utcnow",
 ]
@@ -162,7 +164,8 @@ class Image(Base):
 
 
 class SegmentationVersion(Base):
-    """One saved version of an image's segmentation (the spheroids as stored JSON, see server.db.records)."""
+    """One saved version of an image's segmentation: who, when, from what, and the totals of its spheroids
+    (the spheroids themselves are :data:`spheroid_records`)."""
 
     __tablename__ = "segmentations"
     __table_args__ = (
@@ -177,7 +180,6 @@ class SegmentationVersion(Base):
     model_name: Mapped[str] = mapped_column(String(100), default="")
     model_version: Mapped[str] = mapped_column(String(100), default="")
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    spheroids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     spheroid_count: Mapped[int] = mapped_column(default=0)
     area_sum_px: Mapped[float] = mapped_column(Float, default=0.0)
     diameter_sum_px: Mapped[float] = mapped_column(Float, default=0.0)
@@ -279,6 +281,27 @@ class SigningKey(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     salt: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+spheroid_records = Table(
+    "spheroid_records",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("image_id", ForeignKey("images.id", ondelete="CASCADE"), nullable=False),
+    Column("spheroid_id", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("first_version", Integer, nullable=False),
+    Column("end_version", Integer, nullable=True),
+    Column("record", Text, nullable=False),
+    Index("ix_spheroid_records_image_end", "image_id", "end_version"),
+    Index("ix_spheroid_records_image_spheroid", "image_id", "spheroid_id"),
+    **NEVER_REUSE_IDS,
+)
+"""The spheroids of every version, each stored once for the run of versions that hold it unchanged: a row
+belongs to versions ``first_version`` up to (not including) ``end_version`` of its image (``NULL``: still
+current). ``record`` is the spheroid's stored JSON (:mod:`server.db.records`), ``position`` its place in
+those versions. A row is never changed but for closing its run: an edit of one spheroid closes one row and
+adds one. Written only by :mod:`server.db.spheroid_records`."""
 
 
 def _metric_column(name: str) -> Column[Any]:

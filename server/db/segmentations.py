@@ -1,8 +1,8 @@
 """Segmentation versions: the current one of each image, history, and :func:`save_segmentation`, the one
 way a new version is stored.
 
-How a version's spheroids are stored is :mod:`server.db.records`' business; this module reads and writes
-rows and hands out cluster objects.
+How a spheroid is stored is :mod:`server.db.records`' business, which versions hold which records
+:mod:`server.db.spheroid_records`'; this module reads and writes versions and hands out cluster objects.
 """
 
 from __future__ import annotations
@@ -12,13 +12,23 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace as dc_replace
 
-from sqlalchemy import Select, Text, cast, func, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
 
 from cluster import Segmentation, Spheroid
+from server.db import spheroid_records as records_of
 from server.db.models import Image, SegmentationVersion, utcnow
-from server.db.records import StoredRecords, segmentation_of, spheroid_of, spheroid_record, version_row
+from server.db.records import (
+    record_text,
+    records_json,
+    segmentation_of,
+    spheroid_record,
+    spheroids_of_records,
+    totals_changed,
+    totals_of,
+    version_row,
+)
+from server.db.spheroid_records import FoundRecords
 from server.db.spheroid_table import index_changes, index_version
 from server.domain.errors import InvalidInputError, VersionConflictError
 from server.domain.review import ReviewStatus, SegmentationStatus, review_after_save
@@ -31,6 +41,7 @@ __all__ = [
     "current_segmentations",
     "current_version_of",
     "history_pages",
+    "last_added_ids",
     "save_segmentation",
     "segmentation_at",
     "spheroids_of",
@@ -45,7 +56,7 @@ logger = logging.getLogger(__name__)
 
 async def current_of(db: AsyncSession, image_ids: Sequence[int]) -> dict[int, SegmentationVersion]:
     """The current segmentation of each image that has one, without its spheroids (a summary row)."""
-    rows = await db.scalars(_current_versions(image_ids).options(defer(SegmentationVersion.spheroids)))
+    rows = await db.scalars(_current_versions(image_ids))
     return {row.image_id: row for row in rows}
 
 
@@ -63,16 +74,15 @@ def _current_versions(image_ids: Sequence[int]) -> Select[SegmentationVersion]:
 
 
 async def spheroids_of(db: AsyncSession, segmentation_ids: Sequence[int]) -> dict[int, list[Spheroid]]:
-    """The spheroids of each version, with their stored metrics."""
+    """The spheroids of each version (by the version row's id), with their stored metrics."""
+    texts = await records_of.texts_of_segmentations(db, segmentation_ids)
     rows = await db.execute(
-        select(SegmentationVersion.id, SegmentationVersion.spheroids, Image.pixel_size_um)
+        select(SegmentationVersion.id, Image.pixel_size_um)
         .join(Image, Image.id == SegmentationVersion.image_id)
-        .where(SegmentationVersion.id.in_(segmentation_ids))
+        .where(SegmentationVersion.id.in_(list(texts)))
     )
-    return {
-        seg_id: [spheroid_of(record, pixel_size_um) for record in records]
-        for seg_id, records, pixel_size_um in rows
-    }
+    pixel_sizes = {seg_id: pixel_size_um for seg_id, pixel_size_um in rows}
+    return {seg_id: spheroids_of_records(found, pixel_sizes[seg_id]) for seg_id, found in texts.items()}
 
 
 HistoryPage = tuple[int, int, int | None]
@@ -110,7 +120,6 @@ def _history_page(image_ids: Sequence[int], first: int, before: int | None) -> S
         .join(window, window.c.id == SegmentationVersion.id)
         .where(window.c.rank <= first)
         .order_by(SegmentationVersion.image_id, SegmentationVersion.version.desc())
-        .options(defer(SegmentationVersion.spheroids))
     )
 
 
@@ -121,8 +130,7 @@ async def versions_of(
     if not keys:
         return {}
     rows = await db.scalars(
-        select(SegmentationVersion)
-        .where(
+        select(SegmentationVersion).where(
             or_(
                 *(
                     (SegmentationVersion.image_id == image_id) & (SegmentationVersion.version == version)
@@ -130,7 +138,6 @@ async def versions_of(
                 )
             )
         )
-        .options(defer(SegmentationVersion.spheroids))
     )
     return {(row.image_id, row.version): row for row in rows}
 
@@ -142,22 +149,13 @@ async def current_version_of(db: AsyncSession, image_id: int) -> int | None:
 
 
 async def stored_version(
-    db: AsyncSession, image_id: int, version: int
-) -> tuple[SegmentationVersion | None, StoredRecords]:
-    """A version (its row without the spheroids) and its spheroids as stored, read as text and not parsed
-    (:class:`server.db.records.StoredRecords`); ``None`` and no spheroids when the image has no such
-    version."""
-    found = (
-        await db.execute(
-            select(SegmentationVersion, cast(SegmentationVersion.spheroids, Text))
-            .where(SegmentationVersion.image_id == image_id, SegmentationVersion.version == version)
-            .options(defer(SegmentationVersion.spheroids))
-        )
-    ).first()
-    if found is None:
-        return None, StoredRecords(None, None)
-    row, text = found
-    return row, StoredRecords(text, row)
+    db: AsyncSession, image_id: int, version: int, ids: Sequence[int]
+) -> tuple[SegmentationVersion | None, FoundRecords]:
+    """A version's row and the records of the spheroids ``ids`` in it, as stored, not parsed (an edit's
+    base or current version: :class:`server.db.spheroid_records.FoundRecords`); ``None`` and no spheroids
+    when the image has no such version."""
+    row = await version_of(db, image_id, version)
+    return row, await records_of.found_records(db, row, image_id, ids)
 
 
 async def version_of(db: AsyncSession, image_id: int, version: int) -> SegmentationVersion | None:
@@ -170,30 +168,34 @@ async def version_of(db: AsyncSession, image_id: int, version: int) -> Segmentat
 
 
 async def spheroids_text(db: AsyncSession, image_id: int, version: int) -> str | None:
-    """The stored spheroid records of a version as JSON text, unparsed (``None`` without that version):
-    parsing a version of thousands of spheroids takes long enough that callers do it off the event loop
-    (:func:`server.db.records.outlines_of_records`)."""
-    text: str | None = await db.scalar(
-        select(cast(SegmentationVersion.spheroids, Text)).where(
-            SegmentationVersion.image_id == image_id, SegmentationVersion.version == version
-        )
-    )
-    return text
+    """The stored spheroid records of a version as one JSON array's text, unparsed (``None`` without that
+    version): parsing a version of thousands of spheroids takes long enough that callers do it off the
+    event loop (:func:`server.db.records.outlines_of_records`)."""
+    texts = await records_of.version_texts(db, image_id, version)
+    return None if texts is None else records_json(texts)
 
 
 async def segmentation_at(db: AsyncSession, image_id: int, version: int) -> Segmentation | None:
     """An image's segmentation as it was saved at ``version``, as a cluster object; ``None`` if none."""
     image = await db.get(Image, image_id)
     row = await version_of(db, image_id, version)
-    return segmentation_of(image, row) if image is not None and row is not None else None
+    if image is None or row is None:
+        return None
+    return segmentation_of(image, row, await records_of.version_texts(db, image_id, version) or [])
+
+
+async def last_added_ids(db: AsyncSession, row: SegmentationVersion, count: int) -> list[int]:
+    """The ids of the ``count`` spheroids an edit that made ``row`` added, in the order it sent them."""
+    return await records_of.last_added_ids(db, row.image_id, row.version, count)
 
 
 async def current_segmentations(db: AsyncSession, images: Sequence[Image]) -> list[Segmentation]:
     """The current segmentation of each image, in order, as cluster objects with their stored metrics (an
     image without one gets an empty segmentation of version 0)."""
-    rows = await db.scalars(_current_versions([image.id for image in images]))
-    current = {row.image_id: row for row in rows}
-    return [segmentation_of(image, current.get(image.id)) for image in images]
+    ids = [image.id for image in images]
+    current = {row.image_id: row for row in await db.scalars(_current_versions(ids))}
+    texts = await records_of.current_texts(db, ids)
+    return [segmentation_of(image, current.get(image.id), texts.get(image.id, [])) for image in images]
 
 
 async def save_segmentation(db: AsyncSession, save: SegmentationSave) -> SegmentationVersion:
@@ -225,7 +227,8 @@ async def save_segmentation(db: AsyncSession, save: SegmentationSave) -> Segment
     else:
         named, last_spheroid_id = with_spheroid_ids(save.spheroids, image.last_spheroid_id)
         spheroids = await _measured(named, image.pixel_size_um)
-    row = version_row(image.id, version, save.author_id, save.provenance, save.origin, spheroids)
+    writes = _Writes.of(spheroids)
+    row = version_row(image.id, version, save.author_id, save.provenance, save.origin, writes.totals)
     now = utcnow()
     result = await db.execute(
         update(Image)
@@ -247,10 +250,55 @@ async def save_segmentation(db: AsyncSession, save: SegmentationSave) -> Segment
         raise VersionConflictError(save.base_version, current or 0)
     row.created_at = now
     db.add(row)
+    await writes.store(db, image.id, version)
     await db.flush()
     await _index(db, image, spheroids)
     logger.debug("image %d: version %d saved (%s)", image.id, version, save.origin.value)
     return row
+
+
+class _Writes:
+    """What a save writes to ``spheroid_records``: every record (a whole-image save) or the changes to the
+    current version (an edit), as text; and the new version's totals."""
+
+    def __init__(
+        self,
+        totals: tuple[int, float, float],
+        records: Sequence[tuple[int, str]],
+        changes: StoredChanges | None = None,
+        replace: dict[int, str] | None = None,
+    ) -> None:
+        self.totals, self.records, self.changes, self.replace = totals, records, changes, replace or {}
+
+    @classmethod
+    def of(cls, spheroids: Sequence[Spheroid] | StoredChanges) -> _Writes:
+        if not isinstance(spheroids, StoredChanges):
+            records = [(_id_of(s), record_text(s)) for s in spheroids]
+            return cls(totals_of([text for _, text in records]), records)
+        onto = spheroids.onto
+        if not isinstance(onto, FoundRecords):
+            raise TypeError("changes apply to a version read by stored_version")
+        replace = {spheroid_id: record_text(s) for spheroid_id, s in spheroids.replace.items()}
+        added = [(_id_of(s), record_text(s)) for s in spheroids.add]
+        removed = [found.record for i in (*replace, *spheroids.delete) if (found := onto.get(i)) is not None]
+        totals = totals_changed(onto.totals, removed, [*replace.values(), *(text for _, text in added)])
+        return cls(totals, added, spheroids, replace)
+
+    async def store(self, db: AsyncSession, image_id: int, version: int) -> None:
+        if self.changes is None:
+            await records_of.replace_all(db, image_id, version, self.records)
+            return
+        onto = self.changes.onto
+        assert isinstance(onto, FoundRecords)  # checked by of()
+        await records_of.close_and_add(
+            db, image_id, version, onto, self.replace, self.changes.delete, self.records
+        )
+
+
+def _id_of(spheroid: Spheroid) -> int:
+    if spheroid.id is None:
+        raise ValueError("a stored spheroid has an id (with_spheroid_ids gives one)")
+    return spheroid.id
 
 
 async def _index(db: AsyncSession, image: Image, spheroids: Sequence[Spheroid] | StoredChanges) -> None:

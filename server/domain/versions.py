@@ -73,7 +73,7 @@ class StoredVersion(Protocol):
 class StoredChanges:
     """A new version made of a stored one (``onto``) with some spheroids replaced (by id; each keeps it),
     some deleted and some added (they get new ids, and come last, in order). Every other spheroid of
-    ``onto`` is stored again as it was stored: not read, rebuilt or measured again (an edit)."""
+    ``onto`` stays as it was stored, shared with ``onto``: not read, rebuilt or measured again (an edit)."""
 
     onto: StoredVersion
     replace: Mapping[int, Spheroid]

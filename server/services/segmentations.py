@@ -24,7 +24,7 @@ from cluster import Spheroid
 from server.db import segmentations
 from server.db.images import images_by_ids
 from server.db.models import Image, SegmentationVersion
-from server.db.records import last_spheroid_ids, spheroid_of_stored
+from server.db.records import spheroid_of_stored
 from server.domain.edits import SpheroidEdit, applied, conflicts_of, id_problems
 from server.domain.errors import (
     ConflictReason,
@@ -123,14 +123,14 @@ async def edit_segmentation(
         try:
             async with runtime.db.begin() as db:
                 row = await _applied_edit(db, image, base_version, edit, actor)
+                added = sum(spheroid.id is None for spheroid in edit.upsert)
+                new_ids = await segmentations.last_added_ids(db, row, added)
             break
         except VersionConflictError:  # saved meanwhile: merge again on top of that save
             logger.info("image %d: edit merged again after a concurrent save (try %d)", image_id, attempt)
             if attempt == MERGE_ATTEMPTS:
                 raise
     await _announce_saved(runtime, actor, image, row)
-    added = sum(spheroid.id is None for spheroid in edit.upsert)
-    new_ids = last_spheroid_ids(row, added)
     return EditSaved(row, row.version != base_version + 1, new_ids)
 
 
@@ -144,11 +144,12 @@ async def _applied_edit(
     if not 0 <= base_version <= current_version:
         message = f"image {image.id} has versions 0 to {current_version}, not {base_version}"
         raise InvalidInputError("baseVersion", message)
-    current_row, current = await segmentations.stored_version(db, image.id, current_version)
+    ids = edit.edited_ids  # only the spheroids an edit names are read
+    current_row, current = await segmentations.stored_version(db, image.id, current_version, ids)
     if base_version == current_version:
         base = current
     else:
-        _, base = await segmentations.stored_version(db, image.id, base_version)
+        _, base = await segmentations.stored_version(db, image.id, base_version, ids)
     if problems := id_problems(edit, base, base_version):
         raise InvalidSpheroidsError(problems)
     if conflicts := conflicts_of(edit, base, current):

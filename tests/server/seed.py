@@ -6,6 +6,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.db.models import Image, SegmentationVersion, utcnow
+from tests.server.records import add_records, record_rows
 
 STATUSES = ("none", "done")
 REVIEWS = ("unreviewed", "accepted", "needs_fix", "rejected")
@@ -63,7 +64,6 @@ async def seed_images(db: async_sessionmaker[AsyncSession], project_id: int, cou
                         "model_name": "classical",
                         "model_version": "1",
                         "parameters": {},
-                        "spheroids": [{**square, "id": k} for k in (1, 2, 3)],
                         "spheroid_count": 3,
                         "area_sum_px": 300.0,
                         "diameter_sum_px": 33.85,
@@ -72,3 +72,5 @@ async def seed_images(db: async_sessionmaker[AsyncSession], project_id: int, cou
                     for image_id in ids
                 ],
             )
+            records = [{"id": k, **square} for k in (1, 2, 3)]
+            await add_records(session, [row for i in ids for row in record_rows(i, 1, records)])

@@ -14,12 +14,13 @@ from sqlalchemy import select
 import server.domain.spheroids as drafts_module
 import server.services.segmentations as edit_service
 from cluster.segmentation import Spheroid, as_ring
-from server.db.models import SegmentationVersion, spheroid_rows
+from server.db.models import spheroid_rows
 from server.db.segmentations import save_segmentation
 from server.domain.versions import SaveOrigin, SegmentationSave
 from server.events import EventKind
 from tests.server.api.test_projects import SAVE
 from tests.server.conftest import Api, png_bytes
+from tests.server.records import stored_records
 
 pytestmark = pytest.mark.anyio
 
@@ -76,12 +77,7 @@ async def _shapes(api: Api, token: str, image_id: int) -> tuple[int, dict[int, A
 
 async def _stored(api: Api, image_id: int) -> dict[int, list[Any]]:
     async with api.services.db() as db:
-        rows = await db.execute(
-            select(SegmentationVersion.version, SegmentationVersion.spheroids).where(
-                SegmentationVersion.image_id == image_id
-            )
-        )
-        return {version: records for version, records in rows}
+        return await stored_records(db, image_id)
 
 
 async def test_two_people_editing_different_spheroids_of_one_version_both_land(api: Api) -> None:

@@ -14,7 +14,7 @@ import zipfile
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from cluster.exports import records as export_records
 from cluster.metrics import measure
@@ -22,13 +22,14 @@ from cluster.pipeline import ImageOutcome
 from cluster.segmentation import Segmentation, Spheroid, as_ring
 from server.db import jobs
 from server.db.jobs import ClaimedTask
-from server.db.models import SegmentationVersion, Task
+from server.db.models import Task
 from server.db.segmentations import save_segmentation
 from server.domain.errors import VersionConflictError
 from server.domain.versions import SaveOrigin, SegmentationSave
 from tests.server.api.test_projects import SAVE, SQUARE
 from tests.server.conftest import Api, png_bytes
 from tests.server.exports import exported
+from tests.server.records import rewrite_records, stored_records
 
 pytestmark = pytest.mark.anyio
 
@@ -109,8 +110,7 @@ async def test_a_revert_on_a_stale_base_is_refused_and_a_fresh_one_restores_the_
     assert reverted["segmentation"]["version"] == 3
     assert reverted["segmentation"]["spheroids"] == first["segmentation"]["spheroids"]
     async with api.services.db() as db:
-        rows = await db.execute(select(SegmentationVersion.version, SegmentationVersion.spheroids))
-        stored: dict[int, Any] = {version: spheroids for version, spheroids in rows}
+        stored = await stored_records(db, image_id)
     assert stored[3] == stored[1]  # rings and metrics as they were stored, not measured again
 
 
@@ -193,14 +193,13 @@ async def test_spheroids_stored_before_a_metric_existed_keep_their_stored_values
     owner, project_id, image_id = await _image(api)
     await api.ok(SAVE, owner, id=image_id, base=0, sph=[{"exterior": SQUARE}])
     async with api.services.db.begin() as db:
-        row = await db.scalar(select(SegmentationVersion).where(SegmentationVersion.image_id == image_id))
-        assert row is not None
-        older = [
-            {**record, "metrics": {"area_px": 401.0, "perimeter_px": record["metrics"]["perimeter_px"]}}
-            for record in row.spheroids
-        ]
-        await db.execute(
-            update(SegmentationVersion).where(SegmentationVersion.id == row.id).values(spheroids=older)
+        await rewrite_records(
+            db,
+            image_id,
+            lambda record: {
+                **record,
+                "metrics": {"area_px": 401.0, "perimeter_px": record["metrics"]["perimeter_px"]},
+            },
         )
 
     image = (await api.ok(IMAGE, owner, id=image_id))["image"]

@@ -103,7 +103,7 @@ async def test_migration_0006_numbers_spheroids_stored_before_ids(tmp_path: Path
         async with engine.begin() as connection:
             for statement, values in _older_rows(record):
                 await connection.execute(text(statement), values)
-        await upgrade(engine)
+        await upgrade(engine, "0006")  # 0011 moves the records to rows of their own (test_shared_records)
         async with engine.connect() as connection:
             versions = (
                 await connection.execute(

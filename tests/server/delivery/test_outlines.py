@@ -7,14 +7,12 @@ import math
 from typing import Any
 
 import pytest
-from sqlalchemy import update
 
 from cluster import OutlinesFormatError, decode_outlines
-from server.db.models import SegmentationVersion
-from server.db.segmentations import version_of
 from server.delivery.signing import ImagePath
 from tests.server.api.test_projects import SAVE
 from tests.server.conftest import Api, app_with, png_bytes
+from tests.server.records import rewrite_records
 
 pytestmark = pytest.mark.anyio
 
@@ -149,13 +147,8 @@ async def test_the_token_route_serves_the_same_bytes_to_a_viewer_and_refuses_a_s
 
 async def test_a_record_stored_without_metrics_is_measured_for_the_geometry(api: Api) -> None:
     owner, _, image_id = await _saved(api)
-    async with api.services.db.begin() as db:
-        row = await version_of(db, image_id, 1)
-        assert row is not None
-        records = [{**record, "metrics": {}} for record in row.spheroids]  # as an older server stored them
-        await db.execute(
-            update(SegmentationVersion).where(SegmentationVersion.id == row.id).values(spheroids=records)
-        )
+    async with api.services.db.begin() as db:  # as an older server stored them
+        await rewrite_records(db, image_id, lambda record: {**record, "metrics": {}})
     response = await _get(api, _route(image_id, 1), owner)
     outlines = decode_outlines(response.content)
     assert outlines.metrics["area_px"][1] == 100.0  # OTHER is a 10 x 10 square

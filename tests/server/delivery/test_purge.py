@@ -127,8 +127,6 @@ async def test_fastly_errors_and_unreachable_apis_are_reported() -> None:
     assert "failed" in gone.errors[0]
 
 
-
-
 def _cloudflare(fake: ApiFake) -> dict[str, Any]:
     return {
         "delivery_url_builder": "cloudflare",
