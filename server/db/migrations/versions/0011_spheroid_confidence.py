@@ -27,3 +27,10 @@ def upgrade() -> None:
     with op.batch_alter_table("spheroid_rows") as batch:
         for name in METRICS:
             batch.add_column(sa.Column(name, sa.Float(), nullable=True))
+
+
+def downgrade() -> None:
+    # the spheroid table is an index of the stored versions: rebuilt from them, nothing is lost
+    with op.batch_alter_table("spheroid_rows") as batch:
+        for name in METRICS:
+            batch.drop_column(name)
