@@ -50,21 +50,33 @@ def main(argv: list[str] | None = None, options: StartOptions | None = None) -> 
     try:
         with loop:
             loop.run_until_complete(closed.wait())
+            loop.run_until_complete(_finish_the_rest())
     finally:
         uninstall()
         asyncio.set_event_loop(None)
     return 0
 
 
+async def _finish_the_rest(timeout: float = 5.0) -> None:
+    """Cancel what still runs once the window is closed (views' watches, fetches) and let each end, as
+    ``asyncio.run`` does, so none is destroyed while pending or runs after Qt's objects are gone."""
+    rest = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in rest:
+        task.cancel()
+    if rest:
+        await asyncio.wait(rest, timeout=timeout)
+
+
 def _close_on_terminate(window: QtMainWindow) -> None:
-    """SIGTERM (``kill``, a logout) closes the window as its close button does: the workspace first.
+    """SIGTERM (``kill``, a logout) closes the window as its close button does, the workspace first, but
+    without asking about running work: nobody is there to answer, and the session is ending anyway.
 
     Python runs a signal handler only when it next gets control, which Qt's event loop may not give
     for a while; a short timer gives it."""
 
     def terminated(number: int, frame: object) -> None:
         logger.info("signal %d: closing the window", number)
-        QTimer.singleShot(0, window.close)
+        QTimer.singleShot(0, window.close_without_asking)
 
     signal.signal(signal.SIGTERM, terminated)
     wake = QTimer(window)

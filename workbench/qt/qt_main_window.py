@@ -428,6 +428,13 @@ class QtMainWindow(QMainWindow):
         else:
             self._start_closing()
 
+    def close_without_asking(self) -> None:
+        """Close as the close button does, running work stopped without the question."""
+        if self._closed or self.workspace is None:
+            self.close()
+        elif self._closing is None:
+            self._start_closing()
+
     def _ask_before_closing(self) -> None:
         offline = self.workspace is not None and self.workspace.mode is Mode.OFFLINE
         names = [task.name for task in self.tasks.running]
