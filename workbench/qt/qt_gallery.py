@@ -47,6 +47,7 @@ REVIEWS = [("Any review", ""), ("Unreviewed", "UNREVIEWED"), ("Accepted", "ACCEP
            ("Needs fix", "NEEDS_FIX"), ("Rejected", "REJECTED")]  # fmt: skip
 ORDERS = [("Name A–Z", "NAME_ASC"), ("Name Z–A", "NAME_DESC"), ("Newest first", "CREATED_DESC"),
           ("Oldest first", "CREATED_ASC"), ("Recently changed", "UPDATED_DESC")]  # fmt: skip
+NAME_FIELD_WIDTH = 120
 TYPING_PAUSE_MS = 250
 """The name filter applies this long after the last key, not on every key."""
 
@@ -91,6 +92,9 @@ class QtGallery(QWidget):
     sig_selection_changed = Signal()
     sig_image_activated = Signal(int)
     sig_files_dropped = Signal(list)
+    sig_images_changed = Signal()
+    """The project's images changed on the server (a job's progress, an import, someone else's work)
+    and the tiles were read again: the window refreshes what counts them."""
 
     def __init__(self, workspace: Workspace, tasks: Tasks, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -104,6 +108,7 @@ class QtGallery(QWidget):
         self._name.setPlaceholderText("Name contains…")
         self._name.setClearButtonEnabled(True)
         self._name.setAccessibleName("Filter by name")
+        self._name.setMinimumWidth(NAME_FIELD_WIDTH)  # else the combos squeeze it to "N…" in a narrow pane
         self._status = self._combo(STATUSES, "Filter by segmentation status")
         self._review = self._combo(REVIEWS, "Filter by review verdict")
         self._order = self._combo(ORDERS, "Sort the images")
@@ -258,6 +263,8 @@ class QtGallery(QWidget):
                         await gallery.refresh(ids)
                 except (ApiError, ServerUnreachableError) as error:  # the next Resumed catches up
                     logger.info("the gallery could not apply %d changes: %s", len(ids), error)
+                else:
+                    self.sig_images_changed.emit()
 
         try:
             async with asyncio.TaskGroup() as group:
