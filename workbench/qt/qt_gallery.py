@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 from typing_extensions import override
 
-from workbench.api import ApiError, Resumed, ServerUnreachableError
+from workbench.api import ApiError, ChannelClosedError, Resumed, ServerUnreachableError
 from workbench.qt.qt_gallery_model import QtGalleryModel
 from workbench.qt.qt_tile_delegate import CELL, QtTileDelegate
 from workbench.tasks import Tasks, notice_of
@@ -270,6 +270,8 @@ class QtGallery(QWidget):
             async with asyncio.TaskGroup() as group:
                 group.create_task(listen())
                 group.create_task(apply())
+        except* ChannelClosedError:
+            pass  # the workspace closed (the window builds a new gallery on the next one)
         except* (ApiError, ServerUnreachableError) as refused:
             self._tasks.notices.add(notice_of(refused.exceptions[0], "Following the project's changes"))
 
