@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QPainter
+from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
@@ -55,6 +55,8 @@ async def scene(window: QtMainWindow, name: str, dialog: QWidget | None = None) 
         painter = QPainter(picture)
         corner = QPoint((window.width() - dialog.width()) // 2, (window.height() - dialog.height()) // 2)
         painter.drawPixmap(corner, over)
+        painter.setPen(QColor("#5f6368"))  # the dialog's frame, which the window manager would draw
+        painter.drawRect(corner.x(), corner.y(), dialog.width() - 1, dialog.height() - 1)
         painter.end()
     SCREENS.mkdir(parents=True, exist_ok=True)
     target = SCREENS / f"{name}.png"
