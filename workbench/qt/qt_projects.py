@@ -65,6 +65,7 @@ class QtProjects(QWidget):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Fixed)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setColumnWidth(2, PROGRESS_WIDTH)
+        self.table.setColumnHidden(3, not self.projects.can_share)  # offline the role is always Owner
         self.table.setAccessibleName("Projects")
 
         self._open = QPushButton("&Open", self)
