@@ -3,8 +3,8 @@ new, rename, delete (after a confirmation that names what is lost) and members (
 
 A thin view over :class:`workbench.projects.Projects`: every change goes through ``tasks`` (so it shows in
 the task list and a failure becomes a notice) and the table redraws when the model says it changed.
-Enter or a double click opens a project (``sig_opened``); Ctrl+N, F2 and Delete do what they do in a file
-manager.
+Enter or a double click opens a project (``sig_opened``); Ctrl+N, F2, Delete and F5 (read the list again:
+a project shared with you since) do what they do in a file manager.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ class QtProjects(QWidget):
             (QKeySequence.StandardKey.New, self._on_new_clicked),
             (QKeySequence(Qt.Key.Key_F2), self._on_rename_clicked),
             (QKeySequence.StandardKey.Delete, self._on_delete_clicked),
+            (QKeySequence(Qt.Key.Key_F5), self.reload),  # a project shared with you since
         ):
             shortcut = QShortcut(keys, self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)

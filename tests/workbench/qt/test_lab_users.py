@@ -83,7 +83,7 @@ def test_what_one_user_imports_and_segments_arrives_live_in_the_other_users_wind
     qtbot: QtBot, run: Run, lab: LabServer, tmp_path: Path
 ) -> None:
     ana = _window(qtbot, run, tmp_path / "ana", lab, "ana")
-    bea: QtMainWindow | None = None
+    bea = _window(qtbot, run, tmp_path / "bea", lab, "bea")
     try:
         assert ana.workspace is not None
         ana.projects.table.setFocus()  # Ana makes the project: Ctrl+N, its name, Enter
@@ -98,7 +98,9 @@ def test_what_one_user_imports_and_segments_arrives_live_in_the_other_users_wind
             ana.workspace.client.call("AddProjectMember", id=project_id, username="bea", role="EDITOR")
         )
         assert "bea" in str(shared)
-        bea = _window(qtbot, run, tmp_path / "bea", lab, "bea")
+        assert bea.projects.table.rowCount() == 0  # signed in before it was shared: F5 reads the list again
+        bea.projects.table.setFocus()
+        run(press(qtbot, bea, Qt.Key.Key_F5, Qt.KeyboardModifier.NoModifier))
         _open(qtbot, run, ana, "Shared plate")
         _open(qtbot, run, bea, "Shared plate")
         run(until(lambda: bea.gallery._position.text() == "No images yet", 30, "Bea's empty gallery"))
@@ -156,6 +158,5 @@ def test_what_one_user_imports_and_segments_arrives_live_in_the_other_users_wind
         assert bea.gallery._position.text() == "3 images"
         assert bea.windowTitle() == "Shared plate — SpheroSeg Workbench"
     finally:
-        if bea is not None:
-            close(bea, run)
+        close(bea, run)
         close(ana, run)
