@@ -187,12 +187,15 @@ class Gallery:
 
     async def _merge(self, found: Sequence[Tile], asked: Sequence[int]) -> None:
         """Put re-read tiles in place, or start over when the list itself changed: an image moved, left,
-        or came in where a loaded one was. (One that belongs where nothing is loaded yet waits there.)"""
+        came in where a loaded one was, or came in past the end (the count grows: another member's
+        import). (One that belongs where nothing is loaded yet, within the count, waits there.)"""
         loaded = {tile.image_id: index for index, tile in self._tiles.items()}
         returned = {tile.image_id for tile in found}
         for tile in found:
             index, was = tile.position - 1, loaded.get(tile.image_id)
             if (was is not None and was != index) or (was is None and index in self._tiles):
+                return self.reset()
+            if self._total is not None and index >= self._total:
                 return self.reset()
         if any(image_id in loaded and image_id not in returned for image_id in asked):
             return self.reset()

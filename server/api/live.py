@@ -73,7 +73,8 @@ class ProjectEventType:
     at: dt.datetime = strawberry.field(description="When it happened (UTC).")
     data: JSON = strawberry.field(
         description="Details by kind, e.g. a job's counters for job_progress (as JobProgress names them), "
-        "user_ids for access_changed, deleted for an image_status of deleted images."
+        "user_ids for access_changed, deleted for an image_status of deleted images, added for one of "
+        "images just imported."
     )
     missed: bool = strawberry.field(
         description="Events may have been lost before this one (a slow connection or a reconnect): refetch."

@@ -83,7 +83,7 @@ async def upload_images(request: Request) -> Response:
         if not files and receiver.stopped is None:
             return _error(400, "no file in the field 'files'")
         outcomes = [await upload.add(_uploaded(part)) for part in files]
-        upload.finish(outcomes)
+        await upload.finish(outcomes)
     finally:
         receiver.close()
         await asyncio.to_thread(shutil.rmtree, folder, True)
@@ -160,7 +160,7 @@ async def _lines(
             reading.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reading
-        upload.finish(outcomes)
+        await upload.finish(outcomes)
         receiver.close()
         await asyncio.to_thread(shutil.rmtree, receiver.folder, True)
 

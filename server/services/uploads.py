@@ -25,7 +25,9 @@ from cluster import ImageInfo, ImageReadError, check_image
 from server.db import images
 from server.db.models import Image
 from server.domain.roles import Action
+from server.events import Event, EventKind
 from server.exceptions import StorageError
+from server.services.events import announce
 from server.services.permissions import Actor, RoleLookup, StoredRoles, require_project_action
 from server.services.runtime import Runtime
 from server.storage import image_key
@@ -87,15 +89,16 @@ async def open_upload(
     edit it (a project that does not exist is refused the same way)."""
     roles = lookup or StoredRoles(runtime.db, actor.user_id)
     await require_project_action(actor, project_id, Action.EDIT, roles, "add images to it")
-    return ProjectUpload(runtime, project_id)
+    return ProjectUpload(runtime, project_id, actor.username)
 
 
 class ProjectUpload:
     """Files added to one project by an actor :func:`open_upload` let in."""
 
-    def __init__(self, runtime: Runtime, project_id: int) -> None:
+    def __init__(self, runtime: Runtime, project_id: int, actor: str | None = None) -> None:
         self._runtime = runtime
         self.project_id = project_id
+        self._actor = actor
 
     async def add(self, file: UploadedFile) -> UploadOutcome:
         """Check, store and record one file; every failure is an outcome saying what to do, not an error."""
@@ -126,13 +129,21 @@ class ProjectUpload:
             return Duplicate(name, *recorded)
         return Accepted(name, recorded.id, file.content_hash, info)
 
-    def finish(self, outcomes: Sequence[UploadOutcome]) -> None:
-        """Count the outcomes, and have thumbnails (or a CDN's display masters) made in the background so
-        the gallery finds them."""
+    async def finish(self, outcomes: Sequence[UploadOutcome]) -> None:
+        """Count the outcomes, have thumbnails (or a CDN's display masters) made in the background so
+        the gallery finds them, and tell the project's followers which images came in (an
+        ``image_status`` event with ``data.added``: another member's gallery shows them as they arrive)."""
         runtime = self._runtime
-        runtime.delivery.schedule_renditions(o.content_hash for o in outcomes if isinstance(o, Accepted))
+        accepted = [o for o in outcomes if isinstance(o, Accepted)]
+        runtime.delivery.schedule_renditions(o.content_hash for o in accepted)
         for outcome in outcomes:
             runtime.metrics.uploads.labels("accepted" if isinstance(outcome, Accepted) else "refused").inc()
+        if accepted:
+            ids = tuple(o.image_id for o in accepted)
+            data = {"added": True}
+            await announce(
+                runtime, Event(EventKind.IMAGE_STATUS, self.project_id, None, ids, self._actor, data)
+            )
 
     async def _record(self, image: Image, path: Path) -> Image | tuple[int, str]:
         """Add the image under its content's lock, or return ``(id, name)`` of the one that holds its

@@ -106,3 +106,19 @@ async def test_catching_up_reads_what_changed_while_the_connection_was_lost(api:
 
     assert gallery.tile(1).segmentation_status == "DONE"  # type: ignore[union-attr]
     assert gallery.tile(0).segmentation_status == "NONE"  # type: ignore[union-attr]
+
+
+async def test_images_imported_by_someone_else_come_in_when_their_event_names_them(api: Api) -> None:
+    owner, project_id, _ = await _project(api, 1)
+    async with _client(api, owner) as client:
+        changes: list[range | None] = []
+        gallery = Gallery(client, project_id, on_change=changes.append)
+        await gallery.ensure(range(0, 10))
+        assert len(gallery) == 1
+
+        added = (await api.upload(owner, project_id, [("xlate.png", png_bytes(seed=9))])).json()["files"]
+        await gallery.refresh([added[0]["imageId"]])  # as the image_status event (data.added) names it
+        assert changes[-1] is None  # started over: the count is read again
+        await gallery.ensure(range(0, 10))
+
+    assert len(gallery) == 2 and gallery.tile(1).name == "xlate.png"  # type: ignore[union-attr]

@@ -5,6 +5,7 @@
 from workbench.api.client import LabClient, SignedIn
 from workbench.api.errors import (
     ApiError,
+    ChannelClosedError,
     ForbiddenError,
     NotSignedInError,
     RateLimitedError,
@@ -16,6 +17,7 @@ from workbench.api.operations import Operation, operation, operations
 __all__ = [
     "ApiError",
     "Backoff",
+    "ChannelClosedError",
     "ChannelState",
     "ForbiddenError",
     "LabClient",

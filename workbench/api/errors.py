@@ -7,6 +7,7 @@
     ├── ForbiddenError              signed in, but not allowed (or the thing does not exist for you)
     └── RateLimitedError            too many requests: wait ``retry_after`` seconds
     ServerUnreachableError      no answer at all (server down, network lost, timeout): retry later
+    └── ChannelClosedError          the live channel was closed here (the workspace closed or restarted)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 __all__ = [
     "ApiError",
+    "ChannelClosedError",
     "ForbiddenError",
     "NotSignedInError",
     "RateLimitedError",
@@ -50,6 +52,11 @@ class RateLimitedError(ApiError):
 
 class ServerUnreachableError(Exception):
     """No answer from the server: it is down, the network is gone, or it did not answer in time."""
+
+
+class ChannelClosedError(ServerUnreachableError):
+    """The live channel a subscription waited on was closed by this program (the workspace closed, or
+    the offline server restarted under a new one): nothing more will come through it."""
 
 
 _BY_CODE: dict[str, type[ApiError]] = {

@@ -31,7 +31,7 @@ from gql.transport.exceptions import TransportError, TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 from graphql import OperationType
 
-from workbench.api.errors import error_of
+from workbench.api.errors import ChannelClosedError, error_of
 from workbench.api.operations import operation
 
 __all__ = ["Backoff", "ChannelState", "LiveChannel", "Resumed", "StateChange"]
@@ -99,6 +99,7 @@ class LiveChannel:
         self._lost = asyncio.Event()
         self._token_changed = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def __aenter__(self) -> LiveChannel:
         self._supervisor = asyncio.create_task(self._supervise(), name="live channel")
@@ -115,6 +116,8 @@ class LiveChannel:
                 await asyncio.wait([self._supervisor], timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
+        self._closed = True
+        self._connected.set()  # wakes the subscriptions waiting for a connection: they end (_ready)
         self._set_state(StateChange(ChannelState.CLOSED))
 
     def use_token(self, token: str | None) -> None:
@@ -123,7 +126,8 @@ class LiveChannel:
         self._token_changed.set()
 
     async def subscribe(self, name: str, /, **variables: Any) -> AsyncIterator[dict[str, Any] | Resumed]:
-        """The events of subscription ``name``: data dicts, and :class:`Resumed` after each reconnect."""
+        """The events of subscription ``name``: data dicts, and :class:`Resumed` after each reconnect;
+        :class:`~workbench.api.errors.ChannelClosedError` once the channel is closed."""
         found = operation(name)
         if found.kind is not OperationType.SUBSCRIPTION:
             raise TypeError(f"{name} is not a subscription: use LabClient.call")
@@ -150,6 +154,8 @@ class LiveChannel:
     async def _ready(self) -> tuple[AsyncClientSession, int]:
         while True:
             await self._connected.wait()
+            if self._closed:  # else its subscribers would wait for a connection forever
+                raise ChannelClosedError(f"the live connection to {self.url} was closed")
             if self._session is not None:
                 return self._session, self._generation
 

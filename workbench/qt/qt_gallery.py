@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 from typing_extensions import override
 
-from workbench.api import ApiError, Resumed, ServerUnreachableError
+from workbench.api import ApiError, ChannelClosedError, Resumed, ServerUnreachableError
 from workbench.qt.qt_gallery_model import QtGalleryModel
 from workbench.qt.qt_tile_delegate import CELL, QtTileDelegate
 from workbench.tasks import Tasks, notice_of
@@ -47,6 +47,7 @@ REVIEWS = [("Any review", ""), ("Unreviewed", "UNREVIEWED"), ("Accepted", "ACCEP
            ("Needs fix", "NEEDS_FIX"), ("Rejected", "REJECTED")]  # fmt: skip
 ORDERS = [("Name A–Z", "NAME_ASC"), ("Name Z–A", "NAME_DESC"), ("Newest first", "CREATED_DESC"),
           ("Oldest first", "CREATED_ASC"), ("Recently changed", "UPDATED_DESC")]  # fmt: skip
+NAME_FIELD_WIDTH = 120
 TYPING_PAUSE_MS = 250
 """The name filter applies this long after the last key, not on every key."""
 
@@ -91,6 +92,9 @@ class QtGallery(QWidget):
     sig_selection_changed = Signal()
     sig_image_activated = Signal(int)
     sig_files_dropped = Signal(list)
+    sig_images_changed = Signal()
+    """The project's images changed on the server (a job's progress, an import, someone else's work)
+    and the tiles were read again: the window refreshes what counts them."""
 
     def __init__(self, workspace: Workspace, tasks: Tasks, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -104,6 +108,7 @@ class QtGallery(QWidget):
         self._name.setPlaceholderText("Name contains…")
         self._name.setClearButtonEnabled(True)
         self._name.setAccessibleName("Filter by name")
+        self._name.setMinimumWidth(NAME_FIELD_WIDTH)  # else the combos squeeze it to "N…" in a narrow pane
         self._status = self._combo(STATUSES, "Filter by segmentation status")
         self._review = self._combo(REVIEWS, "Filter by review verdict")
         self._order = self._combo(ORDERS, "Sort the images")
@@ -258,11 +263,15 @@ class QtGallery(QWidget):
                         await gallery.refresh(ids)
                 except (ApiError, ServerUnreachableError) as error:  # the next Resumed catches up
                     logger.info("the gallery could not apply %d changes: %s", len(ids), error)
+                else:
+                    self.sig_images_changed.emit()
 
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(listen())
                 group.create_task(apply())
+        except* ChannelClosedError:
+            pass  # the workspace closed (the window builds a new gallery on the next one)
         except* (ApiError, ServerUnreachableError) as refused:
             self._tasks.notices.add(notice_of(refused.exceptions[0], "Following the project's changes"))
 

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 from shiboken6 import isValid
 
-from workbench.api import ApiError, ServerUnreachableError
+from workbench.api import ApiError, ChannelClosedError, ServerUnreachableError
 from workbench.jobs import (
     JobDetail,
     JobState,
@@ -39,7 +39,9 @@ from workbench.jobs import (
 from workbench.tasks import Task, Tasks
 from workbench.workspace import Workspace
 
-__all__ = ["QtJobView", "task_name"]
+__all__ = ["NOT_FOLLOWED", "QtJobView", "task_name"]
+
+NOT_FOLLOWED = "no longer followed here: the server restarted; the job goes on and the gallery shows it"
 
 
 def task_name(kind: str, total: int) -> str:
@@ -123,6 +125,11 @@ class QtJobView(QWidget):
                 self.job_id,
                 lambda state: self._on_job_state(task, state),
             )
+        except ChannelClosedError:  # the workspace closed under it (a restarted offline server)
+            if isValid(self):
+                self.line.setText(f"{self.line.text()} · {NOT_FOLLOWED}")
+                self.cancel_button.setEnabled(False)
+            return self.state or first.state
         except asyncio.CancelledError:  # the task list's Cancel: stop the job itself, not only the view
             with contextlib.suppress(ApiError, ServerUnreachableError):
                 await asyncio.shield(cancel_job(self._workspace.client, self.job_id))

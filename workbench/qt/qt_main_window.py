@@ -53,6 +53,9 @@ __all__ = ["QtMainWindow"]
 
 logger = logging.getLogger(__name__)
 
+COUNTS_AFTER_MS = 2000
+"""The projects' counts are read again this long after the gallery saw images change (once per burst:
+a job sends an event per image)."""
 RENEW_EVERY_MS = 60 * 60 * 1000
 """How often a lab session is checked for renewal (it is renewed when less than two days are left)."""
 
@@ -86,6 +89,10 @@ class QtMainWindow(QMainWindow):
         self._renew_timer = QTimer(self)
         self._renew_timer.setInterval(RENEW_EVERY_MS)
         self._renew_timer.timeout.connect(self._on_renew_timer_timeout)
+        self._counts_timer = QTimer(self)
+        self._counts_timer.setSingleShot(True)
+        self._counts_timer.setInterval(COUNTS_AFTER_MS)
+        self._counts_timer.timeout.connect(self._on_counts_timer_timeout)
         geometry = self.settings.geometry()
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1200, 800)
@@ -165,7 +172,7 @@ class QtMainWindow(QMainWindow):
         self.activity_dock.setWidget(tabs)
         self.activity_dock.setMinimumWidth(300)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.activity_dock)
-        self.resizeDocks([self.activity_dock], [360], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.activity_dock], [300], Qt.Orientation.Horizontal)
         self.activity_dock.setVisible(False)  # shown with the workspace, or when a problem is noticed
         self.activity_action.toggled.connect(self.activity_dock.setVisible)
         self.activity_dock.visibilityChanged.connect(self.activity_action.setChecked)
@@ -189,13 +196,14 @@ class QtMainWindow(QMainWindow):
         self.projects.sig_opened.connect(self._on_projects_opened)
         self.gallery = QtGallery(workspace, self.tasks)
         self.gallery.sig_files_dropped.connect(self._on_gallery_files_dropped)
+        self.gallery.sig_images_changed.connect(self._on_gallery_images_changed)
         self.gallery.setEnabled(False)  # until a project is opened
         cluster = QtClusterPanel(workspace, self.tasks)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.projects)
         splitter.addWidget(self.gallery)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([300, 900])
+        splitter.setSizes([360, 900])
         layout = self.views_holder.layout()
         assert layout is not None
         layout.addWidget(splitter)
@@ -284,6 +292,15 @@ class QtMainWindow(QMainWindow):
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
+
+    def _on_gallery_images_changed(self) -> None:
+        if not self._counts_timer.isActive():
+            self._counts_timer.start()
+
+    def _on_counts_timer_timeout(self) -> None:
+        """The projects list's counts and progress follow what the gallery saw change."""
+        if self.workspace is not None and "projects" in self._views and not self.crash.isVisible():
+            self.projects.reload()
 
     def _on_projects_opened(self, project_id: int, name: str) -> None:
         """A project was opened: it becomes the gallery's, and the first of the recent projects."""

@@ -3,8 +3,8 @@ new, rename, delete (after a confirmation that names what is lost) and members (
 
 A thin view over :class:`workbench.projects.Projects`: every change goes through ``tasks`` (so it shows in
 the task list and a failure becomes a notice) and the table redraws when the model says it changed.
-Enter or a double click opens a project (``sig_opened``); Ctrl+N, F2 and Delete do what they do in a file
-manager.
+Enter or a double click opens a project (``sig_opened``); Ctrl+N, F2, Delete and F5 (read the list again:
+a project shared with you since) do what they do in a file manager.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QHBoxLayout,
+    QGridLayout,
     QHeaderView,
     QInputDialog,
     QLineEdit,
@@ -37,6 +37,8 @@ from workbench.workspace import Mode, Workspace
 __all__ = ["QtProjects"]
 
 COLUMNS = ("Project", "Images", "Progress", "My role")
+PROGRESS_WIDTH = 150
+"""Room for "120 of 120 segmented": the list shares the window with the gallery, which needs it more."""
 OFFLINE_MEMBERS = "Offline, you are the only user. Members and roles exist on a lab server."
 
 
@@ -59,8 +61,11 @@ class QtProjects(QWidget):
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Fixed)
-        self.table.setColumnWidth(2, 260)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setColumnWidth(2, PROGRESS_WIDTH)
+        self.table.setColumnHidden(3, not self.projects.can_share)  # offline the role is always Owner
         self.table.setAccessibleName("Projects")
 
         self._open = QPushButton("&Open", self)
@@ -68,10 +73,9 @@ class QtProjects(QWidget):
         self._rename = QPushButton("&Rename…", self)
         self._delete = QPushButton("&Delete…", self)
         self._members = QPushButton("&Members…", self)
-        buttons = QHBoxLayout()
-        for button in (self._open, self._new, self._rename, self._delete, self._members):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
+        buttons = QGridLayout()  # two rows: in one, five buttons would set the pane's width, not the list
+        for index, button in enumerate((self._open, self._new, self._rename, self._delete, self._members)):
+            buttons.addWidget(button, index // 3, index % 3)
         layout = QVBoxLayout(self)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
@@ -80,6 +84,7 @@ class QtProjects(QWidget):
             (QKeySequence.StandardKey.New, self._on_new_clicked),
             (QKeySequence(Qt.Key.Key_F2), self._on_rename_clicked),
             (QKeySequence.StandardKey.Delete, self._on_delete_clicked),
+            (QKeySequence(Qt.Key.Key_F5), self.reload),  # a project shared with you since
         ):
             shortcut = QShortcut(keys, self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -121,6 +126,7 @@ class QtProjects(QWidget):
             bar.setValue(project.segmented_count)
             bar.setFormat(project.progress_text)
             bar.setAccessibleName(f"{project.name}: {project.progress_text}")
+            bar.setToolTip(project.progress_text)  # whole, where a narrow column cuts it
             self.table.setCellWidget(row, 2, bar)
         if kept is not None:
             self.select(kept.id)

@@ -27,6 +27,7 @@ class QtServerCrash(QFrame):
         self.log.setReadOnly(True)
         self.log.setMinimumHeight(120)
         self.restart = QPushButton("&Restart the server")
+        self.restart.setAutoDefault(True)  # Enter presses it, as in a dialog: the panel gives it the focus
         self.restart.clicked.connect(self._on_restart_clicked)
         row = QHBoxLayout()
         row.addWidget(self.advice, 1)

@@ -71,6 +71,8 @@ class _QtTaskRow(QFrame):
         self.update_from(task)
 
     def update_from(self, task: Task) -> None:
+        self.name.setText(task.name)  # named once its size is known: "Segmenting 6 images", not "job 12"
+        self.cancel.setToolTip(f"Stop: {task.name}")
         if task.fraction is None:
             self.bar.setRange(0, 0)  # busy: how much is left cannot be known yet
         else:

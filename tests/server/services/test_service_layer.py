@@ -15,6 +15,7 @@ from server.domain.errors import UsernameTakenError
 from server.domain.roles import UserRole
 from server.domain.spheroids import SpheroidDraft
 from server.domain.versions import Provenance, SaveOrigin
+from server.events import EventKind
 from server.exceptions import PermissionDeniedError
 from server.services import segmentations, uploads, users
 from server.services.permissions import Actor
@@ -57,6 +58,16 @@ async def test_upload_service_lets_only_editors_in_and_stores_each_content_once(
     again = await upload.add(_file(tmp_path, "copy.png", data))
     assert isinstance(first, uploads.Accepted) and first.info.width == 64
     assert again == uploads.Duplicate("copy.png", first.image_id, "a.png")
+
+    # the project's followers (another member's gallery) learn which images came in, and from whom
+    subscription = api.services.bus.subscribe(project_id=project_id, kinds={EventKind.IMAGE_STATUS})
+    try:
+        await upload.finish([first, again])
+        event = await subscription.get(timeout=10)
+    finally:
+        subscription.close()
+    assert event is not None and event.image_ids == (first.image_id,) and event.actor == "owner"
+    assert dict(event.data) == {"added": True}
 
 
 async def test_save_service_refuses_a_viewer_and_saves_nothing(api: Api) -> None:

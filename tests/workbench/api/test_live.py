@@ -15,7 +15,7 @@ from server.app import create_app
 from spheroseg_testing import free_port, serve
 from tests.server.api.test_projects import SAVE, SQUARE
 from tests.server.conftest import Api, png_bytes
-from workbench.api import Backoff, ChannelState, LiveChannel, Resumed, StateChange
+from workbench.api import Backoff, ChannelClosedError, ChannelState, LiveChannel, Resumed, StateChange
 
 pytestmark = pytest.mark.anyio
 
@@ -109,3 +109,17 @@ async def test_a_refused_session_waits_for_a_new_token(api: Api) -> None:
 
     assert event["projectEvents"]["imageIds"] == [image_id]
     assert "refused the session" in states[0].reason
+
+
+async def test_closing_the_channel_ends_the_subscriptions_waiting_on_it() -> None:
+    """A job's progress followed on a workspace that is then closed (the offline server restarted under
+    a new one) must end, not wait for a connection forever (the task list would show it stuck)."""
+    channel = LiveChannel(f"http://127.0.0.1:{free_port()}", "token", backoff=FAST)  # nothing listens
+    await channel.__aenter__()
+    waiting = asyncio.ensure_future(anext(channel.subscribe("JobProgress", jobId=1)))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # waiting for a connection, as while the server is down
+    await channel.__aexit__(None, None, None)
+    with pytest.raises(ChannelClosedError, match="was closed"):
+        await asyncio.wait_for(waiting, 5)
+    assert channel.state.state is ChannelState.CLOSED
