@@ -264,32 +264,18 @@ class QtMainWindow(QMainWindow):
             self.gallery.show_project(self.current_project[0])
 
     def _on_segment_triggered(self) -> None:
-        project_id = self._open_project_id()
-        if project_id is None or self.workspace is None:
-            return
-        dialog = QtSegment(
-            self.workspace,
-            self.tasks,
-            project_id,
-            self.gallery.selected_image_ids() or None,
-            self.gallery.image_filter(),
-            parent=self,
-        )
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
+        self._open_on_gallery_scope(QtSegment)
 
     def _on_export_triggered(self) -> None:
+        self._open_on_gallery_scope(QtExport)
+
+    def _open_on_gallery_scope(self, dialog_class: type[QtSegment] | type[QtExport]) -> None:
+        """Open ``dialog_class`` on the open project, offering the gallery's selection and filter."""
         project_id = self._open_project_id()
         if project_id is None or self.workspace is None:
             return
-        dialog = QtExport(
-            self.workspace,
-            self.tasks,
-            project_id,
-            self.gallery.selected_image_ids() or None,
-            self.gallery.image_filter(),
-            parent=self,
-        )
+        selected, shown = self.gallery.selected_image_ids() or None, self.gallery.image_filter()
+        dialog = dialog_class(self.workspace, self.tasks, project_id, selected, shown, parent=self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 
