@@ -67,10 +67,12 @@ def finished(
 ) -> list[Outline]:
     """The valid outlines in ``geometry``, largest first: clipped to ``bounds``, repaired by the core,
     slivers under ``min_area`` px² dropped (possibly none left)."""
-    if bounds is not None:
-        geometry = shapely.intersection(geometry, box(0, 0, bounds[0], bounds[1]))
+    parts = _polygons(geometry)
+    if bounds is not None:  # part by part: clipping a collection as a whole would unite its parts
+        image = box(0, 0, bounds[0], bounds[1])
+        parts = [clipped for part in parts for clipped in _polygons(shapely.intersection(part, image))]
     pieces: list[Outline] = []
-    for part in _polygons(geometry):
+    for part in parts:
         if part.area < min_area:
             continue
         try:
