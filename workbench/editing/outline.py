@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import shapely
 from numpy.typing import NDArray
 from shapely.geometry import Polygon
 
@@ -41,11 +40,6 @@ class Outline:
     @classmethod
     def of_spheroid(cls, spheroid: Spheroid) -> Outline:
         return cls.of(spheroid.exterior, spheroid.holes)
-
-    @classmethod
-    def of_polygon(cls, polygon: Polygon) -> Outline:
-        exterior = shapely.get_coordinates(polygon.exterior)[:-1]
-        return cls.of(exterior, [shapely.get_coordinates(ring)[:-1] for ring in polygon.interiors])
 
     def polygon(self) -> Polygon:
         return Polygon(self.exterior, list(self.holes))

@@ -119,6 +119,7 @@ class ImageOutlines:
         for key, outline in change.after.items():
             if outline is None:
                 self._shapes.pop(key, None)
+                self._metrics.pop(key, None)
             else:
                 self._shapes[key] = outline
             self._touched.add(key)
@@ -144,6 +145,7 @@ class ImageOutlines:
     def changes(self, keys: Sequence[int] | None = None) -> SegmentationChanges:
         """What to send ``editSegmentation`` for ``keys`` (default: every unsaved one)."""
         changes = SegmentationChanges()
+        # Stored ids first, then drawn spheroids in the order they were drawn (-1, -2, ...).
         for key in sorted(self.unsaved if keys is None else keys, reverse=True):
             now, saved = self._shapes.get(key), self._saved.get(key)
             if now is saved:

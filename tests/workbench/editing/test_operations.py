@@ -138,3 +138,10 @@ def test_a_brush_of_no_radius_and_an_invalid_outline_are_refused() -> None:
     bow_tie = outline(np.array([[10, 10], [50, 50], [10, 50], [50, 10]], float))
     with pytest.raises(InvalidShapeError, match=r"outline is invalid .*Self-intersection"):
         ops.sliced(bow_tie, [[0, 30], [60, 30]])
+
+
+def test_slicing_through_a_hole_splits_the_spheroid_around_it() -> None:
+    holed = outline(rectangle(10, 10, 90, 90), rectangle(40, 40, 60, 60))
+    pieces = ops.sliced(holed, [[50, 0], [50, 100]])
+    assert [round(area(piece)) for piece in pieces] == [3000, 3000]
+    assert all(piece.holes == () for piece in pieces)
