@@ -15,8 +15,9 @@ Choices a user will notice:
   cuts nothing and is refused.
 - **Merge** unites the selected outlines. Spheroids traced from neighbouring labels touch, or nearly (a
   fraction of a pixel after simplification): gaps up to ``gap`` px (default :data:`MERGE_GAP_PX`) are
-  bridged by a morphological closing. Spheroids further apart are refused rather than joined by a hull or a
-  bridge the user did not draw: a merge never invents area.
+  bridged by what a morphological closing adds between them (and only there: notches elsewhere stay).
+  Spheroids further apart are refused rather than joined by a hull or a bridge the user did not draw: a
+  merge invents no area beyond that narrow bridge.
 - **Brush** strokes are vector discs swept along the path (``LineString.buffer``, 8 segments a quarter
   circle), united with or cut from the outline: exact and smooth, with no pixel staircase that painting and
   tracing back would add. An add stroke must touch the spheroid; an erase stroke may split it (the largest
@@ -120,8 +121,7 @@ def merged(outlines: Sequence[Outline], bounds: Bounds = None, gap: float = MERG
     polygons = [_valid(outline) for outline in outlines]
     union = shapely.union_all(polygons)
     if len(_polygons(union)) > 1 and gap > 0:
-        closed = shapely.buffer(shapely.buffer(union, gap / 2), -gap / 2)
-        union = shapely.union(union, closed)
+        union = shapely.union_all([union, *_bridges(union, gap)])
     parts = finished(union, bounds)
     if len(parts) != 1:
         apart = _largest_gap(polygons)
@@ -234,6 +234,21 @@ def _polygons(geometry: shapely.Geometry) -> list[Polygon]:
 
 def _hole_rings(polygon: Polygon) -> list[Any]:
     return [shapely.get_coordinates(ring) for ring in polygon.interiors]
+
+
+def _bridges(union: shapely.Geometry, gap: float) -> list[Polygon]:
+    """What a closing of ``gap`` px adds between two or more of the parts of ``union``: the bridges. What
+    it adds to one part alone (a narrow notch filled) is left out, so a merge changes no outline but where
+    the spheroids meet."""
+    parts = _polygons(union)
+    closed = shapely.buffer(shapely.buffer(union, gap / 2), -gap / 2)
+    added = _polygons(shapely.difference(closed, union))
+    near = [shapely.buffer(piece, 1e-6) for piece in added]
+    return [
+        piece
+        for piece, grown in zip(added, near, strict=True)
+        if sum(grown.intersects(p) for p in parts) >= 2
+    ]
 
 
 def _largest_gap(polygons: list[Polygon]) -> float:

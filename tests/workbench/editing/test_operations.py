@@ -145,3 +145,10 @@ def test_slicing_through_a_hole_splits_the_spheroid_around_it() -> None:
     pieces = ops.sliced(holed, [[50, 0], [50, 100]])
     assert [round(area(piece)) for piece in pieces] == [3000, 3000]
     assert all(piece.holes == () for piece in pieces)
+
+
+def test_bridging_a_gap_leaves_narrow_notches_elsewhere_alone() -> None:
+    notch = [[10, 30.5], [30, 30.5], [30, 29.5], [10, 29.5]]  # 20 px deep, 1 px wide, on the far side
+    notched = outline(np.array([[10, 10], [50, 10], [50, 50], [10, 50], *notch], float))
+    union = ops.merged([notched, outline(rectangle(51, 10, 90, 50))])
+    assert area(union) == pytest.approx(1600 - 20 + 1560 + 40, abs=1.0)

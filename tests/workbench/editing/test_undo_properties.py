@@ -24,7 +24,8 @@ def image_outlines(draw: st.DrawFn) -> ImageOutlines:
         cx, cy = draw(st.floats(30, SIZE - 30)), draw(st.floats(30, SIZE - 30))
         radius = draw(st.floats(5, 30))
         vertices = draw(st.integers(5, 48))
-        shapes[key] = Outline.of(disc(cx, cy, radius, vertices))
+        holes = [disc(cx, cy, radius * draw(st.floats(0.2, 0.6)), 12)] if draw(st.booleans()) else []
+        shapes[key] = Outline.of(disc(cx, cy, radius, vertices), holes)
     return ImageOutlines(SIZE, SIZE, 1, shapes)
 
 
