@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from cluster.outlines import MEDIA_TYPE as OUTLINES_MEDIA_TYPE
     from cluster.outlines import Outlines, decode_outlines, encode_outlines
     from cluster.pipeline import ImageOutcome
+    from cluster.polygons import repair_spheroid
     from cluster.segmentation import Segmentation, Spheroid, as_ring
     from cluster.watch import WorkerChange, WorkerChangeKind, WorkerWatch
     from cluster.worker import ReadSettings, SegmenterSpec
@@ -88,6 +89,7 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "OUTLINES_MEDIA_TYPE": ("cluster.outlines", "MEDIA_TYPE"),
     "OutlinesFormatError": ("cluster.exceptions", "OutlinesFormatError"),
     "read_image": ("cluster.imaging", "read_image"),
+    "repair_spheroid": ("cluster.polygons", "repair_spheroid"),
     "resolve_target": ("cluster.launch.control", "resolve_target"),
     "Segmentation": ("cluster.segmentation", "Segmentation"),
     "SegmentationError": ("cluster.exceptions", "SegmentationError"),
@@ -154,6 +156,7 @@ __all__ = [
     "launch_cluster",
     "measure",
     "read_image",
+    "repair_spheroid",
     "resolve_target",
     "submit_images",
     "touches_border",
