@@ -63,7 +63,7 @@ class Journal:
     def append(self, entry: JournalEntry) -> None:
         """Add ``entry``; on disk (fsynced) when this returns."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _OWNER_ONLY)
+        descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, _OWNER_ONLY)
         try:
             if self._ends_torn(descriptor):
                 # a line cut short by a kill: start ours on a line of its own so it is not read as garbage
