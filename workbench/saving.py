@@ -277,26 +277,27 @@ class Saver:
         sent_shapes.update({spheroid_id: {"delete": spheroid_id} for spheroid_id in changes["delete"]})
         for found in answer["conflicts"]:
             spheroid_id = int(found["id"])
-            change_ids = tuple(sources.get(spheroid_id, ()))
-            self._held.update(change_ids)
-            self.conflicts = [
-                *(
-                    known
-                    for known in self.conflicts
-                    if (known.image_id, known.spheroid_id) != (image_id, spheroid_id)
-                ),
-                Conflict(
-                    image_id,
-                    spheroid_id,
-                    str(found["reason"]),
-                    int(answer["baseVersion"]),
-                    int(answer["currentVersion"]),
-                    found["mine"],
-                    found["theirs"],
-                    sent_shapes[spheroid_id],
-                    change_ids,
-                ),
+            same = [
+                known
+                for known in self.conflicts
+                if (known.image_id, known.spheroid_id) == (image_id, spheroid_id)
             ]
+            # an edit of a spheroid already in conflict joins it: the choice settles every change of it
+            earlier = tuple(change_id for known in same for change_id in known.change_ids)
+            change_ids = (*earlier, *sources.get(spheroid_id, ()))
+            self._held.update(change_ids)
+            conflict = Conflict(
+                image_id,
+                spheroid_id,
+                str(found["reason"]),
+                int(answer["baseVersion"]),
+                int(answer["currentVersion"]),
+                found["mine"],
+                found["theirs"],
+                sent_shapes[spheroid_id],
+                change_ids,
+            )
+            self.conflicts = [*(known for known in self.conflicts if known not in same), conflict]
         self.conflicts_changed.emit(self.conflicts)
 
     def _emit_pending(self) -> None:

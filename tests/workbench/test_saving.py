@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -43,6 +44,7 @@ class Lab:
     token: str
     image_id: int
     project_id: int
+    pid: int
 
 
 def _environment() -> dict[str, str]:
@@ -63,7 +65,7 @@ async def _lab(tmp_path: Path) -> AsyncIterator[Lab]:
             project_id = created["createProject"]["project"]["id"]
             (imported,) = await import_files(client, project_id, [tmp_path / "well.png"])
         assert imported.image_id is not None
-        yield Lab(server, started.url, signed_in.token, imported.image_id, project_id)
+        yield Lab(server, started.url, signed_in.token, imported.image_id, project_id, started.pid)
     finally:
         await server.stop()
 
@@ -180,6 +182,32 @@ async def test_editing_the_same_spheroid_is_a_conflict_with_both_shapes_and_each
         assert (version, sorted(shapes.values())) == (expected[0], sorted(expected[1]))
 
 
+async def test_a_spheroid_the_other_deleted_comes_back_as_a_new_one_when_i_keep_mine(tmp_path: Path) -> None:
+    async with _lab(tmp_path) as lab:
+        async with _saver(lab, tmp_path / "ana") as ana, _saver(lab, tmp_path / "bea") as bea:
+            first, second = await _draw(ana, lab.image_id, [A, B])
+            bea.open_image(lab.image_id, 1)
+            ana.edit(lab.image_id, delete(second))
+            await ana.flush()
+            bea.edit(lab.image_id, upsert(_square(100, 10), spheroid_id=second))
+            await bea.flush()
+            bea.edit(
+                lab.image_id, upsert(_square(100, 15), spheroid_id=second)
+            )  # edited again before choosing
+            await bea.flush()
+
+            (conflict,) = bea.conflicts
+            assert (conflict.reason, conflict.theirs) == ("DELETED", None)
+            assert conflict.mine is not None and conflict.mine["exterior"] == _square(100, 15)
+            await bea.keep_mine(conflict)
+            assert bea.pending == 0 and bea.conflicts == []
+        version, shapes = await _stored(lab)
+        assert (
+            version == 3 and shapes[first] == A and sorted(shapes.values()) == sorted([A, _square(100, 15)])
+        )
+        assert second not in shapes  # a deleted spheroid's id is never given again
+
+
 async def test_edits_made_while_the_server_is_down_are_kept_and_saved_once_it_is_back(tmp_path: Path) -> None:
     async with _lab(tmp_path) as lab:
         async with _saver(lab, tmp_path / "journal", backoff=QUICK) as saver:
@@ -199,13 +227,14 @@ async def test_edits_made_while_the_server_is_down_are_kept_and_saved_once_it_is
         assert await _stored(lab) == (2, {first: _square(20, 50)})
 
 
-async def test_edits_left_by_a_closed_workbench_while_the_server_was_down_are_replayed_at_start(
+async def test_edits_left_by_a_closed_workbench_while_the_server_was_killed_are_replayed_at_start(
     tmp_path: Path,
 ) -> None:
     async with _lab(tmp_path) as lab:
         async with _saver(lab, tmp_path / "journal", backoff=QUICK) as saver:
             (first,) = await _draw(saver, lab.image_id, [A])
-            await lab.server.stop()
+            os.kill(lab.pid, signal.SIGKILL)  # the server dies without a word
+            await lab.server.wait()
             saver.edit(lab.image_id, upsert(_square(20, 50), spheroid_id=first))
             await saver.flush()
         await lab.server.start()
