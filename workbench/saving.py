@@ -255,7 +255,7 @@ class Saver:
             self._emit_pending()
             self.saved.emit(self.last_saved)
         elif kind == "EditConflict":
-            self._hold(image_id, answer, changes, sources)
+            self._hold(image_id, journal, answer, changes, sources)
         elif kind == "RateLimited":
             return float(answer["retryAfterSeconds"])
         else:
@@ -269,13 +269,27 @@ class Saver:
     def _hold(
         self,
         image_id: int,
+        journal: Journal,
         answer: Mapping[str, Any],
         changes: Mapping[str, Any],
         sources: Mapping[Any, list[str]],
     ) -> None:
+        found_all: list[Mapping[str, Any]] = answer["conflicts"]
+        stored = [found for found in found_all if _same_shape(found["mine"], found["theirs"])]
+        if stored:
+            # the server stored these before (a workbench killed between the save and its answer, then
+            # replayed): not a conflict with oneself; the canvas reloads as after a merged save
+            version = max(self._versions.get(image_id, 0), int(answer["currentVersion"]))
+            journal.remove(
+                {c for found in stored for c in sources.get(int(found["id"]), ())}, rebase_to=version
+            )
+            self._versions[image_id] = version
+            self.last_saved = Saved(image_id, version, True, {})
+            self._emit_pending()
+            self.saved.emit(self.last_saved)
         sent_shapes = {shape["id"]: {"upsert": shape} for shape in changes["upsert"] if "id" in shape}
         sent_shapes.update({spheroid_id: {"delete": spheroid_id} for spheroid_id in changes["delete"]})
-        for found in answer["conflicts"]:
+        for found in (found for found in found_all if found not in stored):
             spheroid_id = int(found["id"])
             same = [
                 known
@@ -302,6 +316,14 @@ class Saver:
 
     def _emit_pending(self) -> None:
         self.pending_changed.emit(self.pending)
+
+
+def _same_shape(mine: Shape | None, theirs: Shape | None) -> bool:
+    return (
+        mine is not None
+        and theirs is not None
+        and (mine["exterior"], mine["holes"]) == (theirs["exterior"], theirs["holes"])
+    )
 
 
 def _coalesced(batch: Sequence[JournalEntry]) -> tuple[dict[str, Any], dict[int | str, list[str]]]:

@@ -20,7 +20,7 @@ import pytest
 from tests.server.processes import disc_png
 from workbench.api import Backoff, LabClient, LiveChannel
 from workbench.jobs import follow_job, start_segmentation
-from workbench.journal import Journals
+from workbench.journal import JournalEntry, Journals
 from workbench.offline import OfflineServer
 from workbench.saving import Conflict, Saved, Saver, delete, upsert
 from workbench.uploads import import_files
@@ -280,3 +280,27 @@ async def test_an_edit_journalled_by_a_workbench_killed_mid_edit_is_saved_by_the
             await restarted.replay()
             assert restarted.pending == 0
         assert await _stored(lab) == (2, {first: _square(20, 70)})
+
+
+async def test_an_edit_the_server_stored_before_the_workbench_was_killed_is_not_a_conflict_on_replay(
+    tmp_path: Path,
+) -> None:
+    """Killed after the server stored the save and before the answer came back: the journal still has it."""
+    async with _lab(tmp_path) as lab:
+        async with _saver(lab, tmp_path / "journal") as saver:
+            (first,) = await _draw(saver, lab.image_id, [A])
+        change = upsert(_square(20, 50), spheroid_id=first)
+        Journals(tmp_path / "journal", lab.url).of(lab.image_id).append(JournalEntry(lab.image_id, 1, change))
+        async with LabClient(lab.url, token=lab.token) as client:
+            sent = await client.call(
+                "EditSegmentation",
+                imageId=lab.image_id,
+                baseVersion=1,
+                changes={"upsert": [change["upsert"]]},
+            )
+        assert sent["editSegmentation"]["segmentation"]["version"] == 2
+
+        async with _saver(lab, tmp_path / "journal") as restarted:
+            await restarted.replay()
+            assert restarted.pending == 0 and restarted.conflicts == []
+        assert await _stored(lab) == (2, {first: _square(20, 50)})  # no second version, nothing to choose
