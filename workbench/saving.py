@@ -137,8 +137,40 @@ class Saver:
         await asyncio.gather(*(self._send_now(image_id) for image_id in self.journals.image_ids()))
 
     async def replay(self) -> None:
-        """At start: send what the journals hold, left by this run or by one that was killed."""
+        """At start: send what the journals hold, left by this run or by one that was killed.
+
+        A new spheroid a killed workbench sent but never heard back about is stored already: one with the
+        same rings on the server is taken as it (its id reported in ``saved``), not drawn a second time.
+        """
+        for image_id in self.journals.image_ids():
+            try:
+                await self._confirm_stored_new(image_id)
+            except ServerUnreachableError:
+                break  # the sends below find the server away too and retry
         await self.flush()
+
+    async def _confirm_stored_new(self, image_id: int) -> None:
+        journal = self.journals.of(image_id)
+        new = [e for e in journal.entries() if "upsert" in e.change and "id" not in e.change["upsert"]]
+        if not new:
+            return
+        answer = await self.client.call("ImageSpheroids", imageId=image_id)
+        segmentation = answer["image"]["segmentation"]
+        if segmentation is None:
+            return
+        stored = {_rings(spheroid): int(spheroid["id"]) for spheroid in segmentation["spheroids"]}
+        found = {
+            entry.change_id: stored[_rings(entry.change["upsert"])]
+            for entry in new
+            if _rings(entry.change["upsert"]) in stored
+        }
+        if found:
+            version = int(segmentation["version"])
+            journal.remove(set(found), rebase_to=version)
+            self._versions[image_id] = max(self._versions.get(image_id, 0), version)
+            self.last_saved = Saved(image_id, self._versions[image_id], True, found)
+            self._emit_pending()
+            self.saved.emit(self.last_saved)
 
     async def close(self) -> None:
         """Stop the timers and sends; what is unsent stays in the journal for the next start."""
@@ -316,6 +348,12 @@ class Saver:
 
     def _emit_pending(self) -> None:
         self.pending_changed.emit(self.pending)
+
+
+def _rings(shape: Shape) -> tuple[Any, ...]:
+    """A spheroid's rings to compare with what the server stored (rounded: it may store fewer digits)."""
+    rings = [shape["exterior"], *shape.get("holes", ())]
+    return tuple(tuple((round(float(x), 2), round(float(y), 2)) for x, y in ring) for ring in rings)
 
 
 def _same_shape(mine: Shape | None, theirs: Shape | None) -> bool:

@@ -304,3 +304,30 @@ async def test_an_edit_the_server_stored_before_the_workbench_was_killed_is_not_
             await restarted.replay()
             assert restarted.pending == 0 and restarted.conflicts == []
         assert await _stored(lab) == (2, {first: _square(20, 50)})  # no second version, nothing to choose
+
+
+async def test_a_new_spheroid_the_server_stored_before_the_workbench_was_killed_is_not_drawn_twice(
+    tmp_path: Path,
+) -> None:
+    async with _lab(tmp_path) as lab:
+        async with _saver(lab, tmp_path / "journal") as saver:
+            await _draw(saver, lab.image_id, [A])
+        drawn = JournalEntry(lab.image_id, 1, upsert(B))
+        Journals(tmp_path / "journal", lab.url).of(lab.image_id).append(drawn)
+        async with LabClient(lab.url, token=lab.token) as client:
+            sent = await client.call(
+                "EditSegmentation",
+                imageId=lab.image_id,
+                baseVersion=1,
+                changes={"upsert": [drawn.change["upsert"]]},
+            )
+        (new_id,) = sent["editSegmentation"]["newIds"]
+
+        async with _saver(lab, tmp_path / "journal") as restarted:
+            saves: list[Saved] = []
+            restarted.saved.connect(saves.append)
+            await restarted.replay()
+            assert restarted.pending == 0
+        version, shapes = await _stored(lab)
+        assert (version, sorted(shapes.values())) == (2, sorted([A, B]))
+        assert saves[-1].new_ids == {drawn.change_id: new_id}  # the canvas learns the id it got
