@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Journal", "JournalEntry", "Journals"]
+__all__ = ["Journal", "JournalEntry", "Journals", "user_journal_folder"]
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +147,14 @@ class Journals:
         if not self.folder.is_dir():
             return []
         return sorted(int(path.stem.removeprefix("image-")) for path in self.folder.glob("image-*.jsonl"))
+
+
+def user_journal_folder() -> Path:
+    """Where the desktop keeps its journals: ``edits`` in the workbench's own data folder (beside,
+    not inside, the offline server's data, which a user may move or delete as a whole)."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("spheroseg-workbench", appauthor=False)) / "edits"
 
 
 def _sync_folder(folder: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.journal import Journal, JournalEntry, Journals
+from workbench.journal import Journal, JournalEntry, Journals, user_journal_folder
 from workbench.saving import delete, upsert
 
 SQUARE = [[2.0, 2.0], [12.0, 2.0], [12.0, 12.0], [2.0, 12.0]]
@@ -72,3 +72,10 @@ def test_confirmed_changes_are_removed_and_the_rest_move_to_the_new_version(tmp_
     journal.remove({entries[1].change_id})
     assert not journal.path.exists()
     assert journal.entries() == []
+
+
+def test_the_desktop_keeps_its_journals_in_the_users_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert user_journal_folder() == tmp_path / "spheroseg-workbench" / "edits"
