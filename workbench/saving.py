@@ -10,10 +10,14 @@ at once (fsynced), and sent after ``idle`` seconds without another edit, or at o
 - a conflict (someone else changed or deleted a spheroid this edit touches): the spheroid's changes are held
   in the journal and not resent; ``conflicts_changed`` shows it with both shapes until the user picks
   :meth:`Saver.keep_mine`, :meth:`Saver.take_theirs` or :meth:`Saver.keep_both`; the rest of the batch is
-  sent again (it merges);
-- the server unreachable or busy: everything stays in the journal and is sent again after a backoff;
-- refused (rings the server cannot store, a wrong argument): the changes leave the journal and ``refused``
-  says why (the canvas validates every shape first, so this is a defect, not a user's mistake).
+  sent again (it merges); a "conflict" whose two shapes are the same is this very edit, stored before the
+  workbench died and replayed: confirmed, not shown;
+- the server unreachable or busy (rate limited, or saves racing too often to merge): everything stays in the
+  journal and is sent again after a backoff;
+- refused (rings the server cannot store, an image deleted meanwhile): the changes leave the journal and
+  ``refused`` says why (the canvas validates every shape first, so this is a defect, not a user's mistake);
+  not allowed (a viewer, signed out): they stay in the journal, ``refused`` says why, and are not resent
+  until the next :meth:`Saver.flush` or :meth:`Saver.replay`.
 
 :meth:`Saver.replay` sends whatever the journals hold, also what a killed workbench left there.
 """
@@ -256,7 +260,7 @@ class Saver:
                 self.refused.emit(Refusal(image_id, str(refused), ()))
                 return
             if answer is not None:  # busy: try again after the server's wait
-                self._retry_later(image_id, answer, "rate limited")
+                self._retry_later(image_id, answer, "server busy")
                 return
         self._attempts.pop(image_id, None)
         self.unreachable = False
@@ -290,6 +294,8 @@ class Saver:
             self._hold(image_id, journal, answer, changes, sources)
         elif kind == "RateLimited":
             return float(answer["retryAfterSeconds"])
+        elif kind == "VersionConflict":  # others saved at this very instant, too often to merge: soon again
+            return self.backoff.delay(1)
         else:
             journal.remove(sent)
             problems = tuple(answer.get("problems", ()))

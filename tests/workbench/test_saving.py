@@ -22,7 +22,7 @@ from workbench.api import Backoff, LabClient, LiveChannel
 from workbench.jobs import follow_job, start_segmentation
 from workbench.journal import JournalEntry, Journals
 from workbench.offline import OfflineServer
-from workbench.saving import Conflict, Saved, Saver, delete, upsert
+from workbench.saving import Conflict, Refusal, Saved, Saver, delete, upsert
 from workbench.uploads import import_files
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
@@ -331,3 +331,22 @@ async def test_a_new_spheroid_the_server_stored_before_the_workbench_was_killed_
         version, shapes = await _stored(lab)
         assert (version, sorted(shapes.values())) == (2, sorted([A, B]))
         assert saves[-1].new_ids == {drawn.change_id: new_id}  # the canvas learns the id it got
+
+
+async def test_a_shape_the_server_cannot_store_is_refused_with_its_problem_and_later_edits_still_save(
+    tmp_path: Path,
+) -> None:
+    async with _lab(tmp_path) as lab:
+        async with _saver(lab, tmp_path / "journal") as saver:
+            (first,) = await _draw(saver, lab.image_id, [A])
+            refusals: list[Refusal] = []
+            saver.refused.connect(refusals.append)
+            saver.edit(lab.image_id, upsert([[370.0, 10.0], [500.0, 10.0], [500.0, 50.0]], spheroid_id=first))
+            await saver.flush()
+            assert saver.pending == 0  # not resent forever
+            saver.edit(lab.image_id, upsert(_square(20, 30), spheroid_id=first))
+            await saver.flush()
+
+        (refusal,) = refusals
+        assert "outside" in refusal.problems[0]
+        assert await _stored(lab) == (2, {first: _square(20, 30)})
