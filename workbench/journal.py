@@ -6,18 +6,21 @@ time), appended, flushed and fsynced before :meth:`Journal.append` returns: a wo
 an edit (SIGKILL, a power cut after the fsync) finds it again on the next start. A last line cut short by
 a kill in the middle of a write is skipped with a log line, never a crash. Confirmed changes are removed by
 writing the rest to a temporary file and renaming it over the journal (atomic: a kill leaves the old file or
-the new one, never a mix).
+the new one, never a mix), under a lock file (``flock``) that appends take too, so two workbenches on one
+server and image lose no line to each other.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import time
 import uuid
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -62,8 +65,11 @@ class Journal:
 
     def append(self, entry: JournalEntry) -> None:
         """Add ``entry``; on disk (fsynced) when this returns."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, _OWNER_ONLY)
+        with self._locked():
+            descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, _OWNER_ONLY)
+            self._append(descriptor, entry)
+
+    def _append(self, descriptor: int, entry: JournalEntry) -> None:
         try:
             if self._ends_torn(descriptor):
                 # a line cut short by a kill: start ours on a line of its own so it is not read as garbage
@@ -100,17 +106,32 @@ class Journal:
                 )
         return found
 
-    def remove(self, change_ids: Collection[str], rebase_to: int | None = None) -> list[JournalEntry]:
-        """Drop the confirmed ``change_ids``; the others, moved onto ``rebase_to`` when given (the version
-        they will now be sent on), are kept. Returns what is kept."""
-        kept = [entry for entry in self.entries() if entry.change_id not in change_ids]
-        if rebase_to is not None:
-            kept = [entry.rebased(max(entry.base_version, rebase_to)) for entry in kept]
-        self.rewrite(kept)
+    def remove(
+        self, change_ids: Collection[str], rebase_to: int | None = None, add: Iterable[JournalEntry] = ()
+    ) -> list[JournalEntry]:
+        """Drop the confirmed (or replaced) ``change_ids``; the others, moved onto ``rebase_to`` when given
+        (the version they will now be sent on), are kept, then ``add`` follows. Returns what is kept."""
+        with self._locked():
+            kept = [entry for entry in self.entries() if entry.change_id not in change_ids]
+            if rebase_to is not None:
+                kept = [entry.rebased(max(entry.base_version, rebase_to)) for entry in kept]
+            kept.extend(add)
+            self._rewrite(kept)
         return kept
 
-    def rewrite(self, entries: Iterable[JournalEntry]) -> None:
-        """Replace the journal's contents with ``entries`` atomically (none: the file goes)."""
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the journal's lock: another workbench on this server and image appending while this one
+        rewrites would otherwise lose its line. The lock file stays (removing it would race)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, _OWNER_ONLY)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # closing releases the lock
+
+    def _rewrite(self, entries: Iterable[JournalEntry]) -> None:
         lines = "".join(entry.line() for entry in entries)
         if not lines:
             self.path.unlink(missing_ok=True)

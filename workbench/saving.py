@@ -212,9 +212,9 @@ class Saver:
         journal = self.journals.of(conflict.image_id)
         version = max(self._versions.get(conflict.image_id, 0), conflict.current_version)
         self._versions[conflict.image_id] = version
-        kept = [entry for entry in journal.entries() if entry.change_id not in conflict.change_ids]
-        journal.rewrite(
-            [*kept, *(JournalEntry(conflict.image_id, version, dict(change)) for change in changes)]
+        journal.remove(
+            conflict.change_ids,
+            add=[JournalEntry(conflict.image_id, version, dict(change)) for change in changes],
         )
         self._held.difference_update(conflict.change_ids)
         self.conflicts = [known for known in self.conflicts if known != conflict]

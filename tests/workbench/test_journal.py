@@ -4,7 +4,10 @@ confirmed changes go, the file is the user's alone."""
 from __future__ import annotations
 
 import logging
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,7 +70,10 @@ def test_confirmed_changes_are_removed_and_the_rest_move_to_the_new_version(tmp_
     assert [(entry.change_id, entry.base_version) for entry in kept] == [(entries[1].change_id, 4)]
     assert journal.entries() == kept
     assert stat.S_IMODE(journal.path.stat().st_mode) == 0o600
-    assert [path.name for path in tmp_path.iterdir()] == ["image-1.jsonl"]  # no temporary file left
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "image-1.jsonl",
+        "image-1.lock",
+    ]  # no temporary
 
     journal.remove({entries[1].change_id})
     assert not journal.path.exists()
@@ -79,3 +85,31 @@ def test_the_desktop_keeps_its_journals_in_the_users_data_folder(
 ) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert user_journal_folder() == tmp_path / "spheroseg-workbench" / "edits"
+
+
+APPENDER = """
+import sys
+from pathlib import Path
+from workbench.journal import Journal, JournalEntry
+journal = Journal(Path(sys.argv[1]))
+print("ready", flush=True)
+for k in range(300):
+    journal.append(JournalEntry(1, 1, {"delete": k}))
+"""
+
+
+def test_another_workbench_appending_while_this_one_compacts_loses_no_line(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "image-1.jsonl")
+    journal.append(JournalEntry(1, 1, delete(1000)))
+    other = subprocess.Popen(
+        [sys.executable, "-c", APPENDER, str(journal.path)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert other.stdout is not None and other.stdout.readline() == "ready\n"
+    while other.poll() is None:
+        journal.remove(set(), rebase_to=2)  # a save confirmed here, rewriting the file
+    assert other.returncode == 0
+
+    assert sorted(entry.change["delete"] for entry in journal.entries()) == [*range(300), 1000]
