@@ -124,7 +124,8 @@ class Saver:
 
     def edit(self, image_id: int, change: Shape) -> str:
         """Journal ``change`` (see :func:`upsert`, :func:`delete`) at once and send it after the idle.
-        Returns its change id (how :class:`Saved` names the id a new spheroid got)."""
+        Returns its change id (how :class:`Saved` names the id a new spheroid got). Call
+        :meth:`open_image` first: an image never opened counts as having no outlines yet (version 0)."""
         entry = JournalEntry(image_id, self._versions.get(image_id, 0), dict(change))
         self.journals.of(image_id).append(entry)
         self._emit_pending()
