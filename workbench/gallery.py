@@ -6,7 +6,9 @@ placeholder), and the view asks :meth:`Gallery.ensure` for the range it shows, w
 cover it, never the same page twice at once. The API pages by cursor (no offsets), so a page is reached
 from the nearest page whose cursor is known: forwards from the first page, backwards (``last``/``before``)
 from the last one, which ``last`` alone reads at once, or from any page loaded around it. A jump to the
-end of 10,000 images thus reads the last pages only, not the hundred before them. ``len(gallery)`` is the
+end of 10,000 images thus reads the last pages only, not the hundred before them; a page far from any
+known one (the scroll bar dragged to the middle) is reached in hops of up to :data:`MAX_HOP` images that
+ask only for the cursor where the hop ends, not the images between. ``len(gallery)`` is the
 project's count for the filter, known from the first page, so a scroll bar is right at once. Changes come
 in through :meth:`Gallery.refresh` (the image ids an event named: those tiles are read again) and
 :meth:`Gallery.catch_up` (after a reconnect: whatever changed since the newest ``updatedAt`` seen). When
@@ -28,6 +30,8 @@ __all__ = ["Gallery", "Tile"]
 
 MAX_IDS = 500
 """How many images one refresh asks for (the API's limit for ``ids``)."""
+MAX_HOP = 500
+"""How many images one hop towards a far page passes over (the API's largest page)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,8 @@ class Gallery:
         while not self._reachable(page):  # step from the nearest page that can be read, towards this one
             reachable = self._reachable_pages()
             nearest = min(reachable, key=lambda known: abs(known - page))
+            if abs(nearest - page) > 1 and await self._hop(nearest, page):
+                continue
             if self._has(nearest):  # its neighbour's cursor is missing: the list changed under it
                 return
             await self._load_page(nearest)
@@ -155,6 +161,37 @@ class Gallery:
             self._loading[page] = running
             running.add_done_callback(lambda _: self._loading.pop(page, None))
         await asyncio.shield(running)
+
+    async def _hop(self, start: int, page: int) -> bool:
+        """Learn the cursor of a page between ``start`` (reachable) and ``page``, as near ``page`` as one
+        hop goes, without reading the images between; False when no hop can start there."""
+        size, last = self._page_size, self._last_page()
+        hop = min(abs(page - start), MAX_HOP // size)
+        if hop < 2:
+            return False
+        if page > start and (start == 0 or start in self._after):
+            target = start + hop
+            info = await self._cursor(first=hop * size, after=self._after.get(start))
+            cursor, known = info["endCursor"], self._after
+        elif page < start and (start == last or start in self._before):
+            target = start - hop  # page `target + 1` starts where this hop's first image is
+            before = self._before.get(start) if start != last else None
+            count = (start - target) * size if before else len(self) - (target + 1) * size
+            info = await self._cursor(first=size, last=count, before=before)
+            cursor, known = info["startCursor"], self._before
+        else:
+            return False
+        if not cursor:
+            return False
+        known.setdefault(target, cursor)
+        return True
+
+    async def _cursor(self, **paging: Any) -> Mapping[str, Any]:
+        data = await self._client.call(
+            "GalleryCursor", projectId=self._project_id, filter=self._filter, orderBy=self._order, **paging
+        )
+        info: Mapping[str, Any] = data["project"]["images"]["pageInfo"]
+        return info
 
     def _last_page(self) -> int:
         return max(0, (len(self) - 1) // self._page_size)

@@ -37,6 +37,8 @@ class CountingClient(LabClient):
             self.pages.append(variables.get("after"))
             named = [key for key in ("after", "before", "last") if variables.get(key)]
             self.directions.append(named[0] if named else "first")
+        elif name == "GalleryCursor":  # a hop towards a far page: only where it ends, no images
+            self.directions.append("hop")
         return await super().call(name, **variables)
 
 
@@ -91,6 +93,24 @@ async def test_a_jump_to_the_end_reads_the_last_pages_not_every_page_before_them
         assert client.directions[5:] == ["after"]
     assert [gallery.tile(k).name for k in (170, 189, 19)] == ["well170.png", "well189.png", "well019.png"]  # type: ignore[union-attr]
     assert sum(gallery.tile(k) is not None for k in range(205)) == 55  # six pages, none twice
+
+
+async def test_a_jump_to_the_middle_hops_to_its_page_without_reading_the_pages_between(api: Api) -> None:
+    owner, project_id, _ = await _project(api, 205)
+    async with _client(api, owner) as client:
+        gallery = Gallery(client, project_id, page_size=10)
+        await gallery.ensure(range(0, 10))
+        await gallery.ensure(range(100, 110))  # the scroll bar dragged to the middle
+        assert client.directions == ["first", "hop", "after"]
+        await gallery.ensure(range(170, 180))  # then nearer the end than the middle: a hop from the tail
+        assert client.directions[3:] == ["hop", "before"]
+    assert [gallery.tile(k).name for k in (100, 109, 170, 179)] == [  # type: ignore[union-attr]
+        "well100.png",
+        "well109.png",
+        "well170.png",
+        "well179.png",
+    ]
+    assert gallery.tile(99) is None and gallery.tile(110) is None and gallery.tile(169) is None
 
 
 async def test_an_event_updates_its_tiles_in_place_and_a_moved_image_starts_over(api: Api) -> None:
