@@ -34,8 +34,8 @@ server has rendered them, while the workbench's own disk cache stays cold. Then 
   time from moving the scroll bar through the synchronous repaint of the viewport and the turn of the
   event loop that follows (where pages and thumbnails that arrived are taken in): what a user scrolling
   would feel as a stall. p50, p95 and max over every frame;
-- the end: how long after reaching the end the last screen's thumbnails are painted (pages load in order
-  behind the cursor-paged API, so this includes listing every page before it);
+- the end: how long after reaching the end the last screen's thumbnails are painted (the gallery reads the
+  last pages from the tail of the cursor-paged API, with ``last``, not every page before them);
 - peak RSS of the workbench process (``ru_maxrss``; the server is another process).
 
 Goals (issue 16, on this machine): first thumbnails < 1 s, p95 frame < 50 ms, RSS < 400 MB.

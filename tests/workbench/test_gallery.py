@@ -30,10 +30,15 @@ class CountingClient(LabClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pages: list[str | None] = []
+        self.directions: list[str] = []  # each page asked for: "first", "after", "last" or "before"
 
     async def call(self, name: str, /, **variables: Any) -> dict[str, Any]:
         if name == "GalleryPage":
             self.pages.append(variables.get("after"))
+            named = [key for key in ("after", "before", "last") if variables.get(key)]
+            self.directions.append(named[0] if named else "first")
+        elif name == "GalleryCursor":  # a hop towards a far page: only where it ends, no images
+            self.directions.append("hop")
         return await super().call(name, **variables)
 
 
@@ -65,6 +70,47 @@ async def test_pages_load_as_they_come_into_view_each_once(api: Api) -> None:
     assert [gallery.tile(k).name for k in (0, 12, 24)] == ["well000.png", "well012.png", "well024.png"]  # type: ignore[union-attr]
     assert changes == [range(0, 10), range(10, 20), range(20, 25)]
     assert gallery.index_of(gallery.tile(24).image_id) == 24  # type: ignore[union-attr]
+
+
+async def test_a_jump_to_the_end_reads_the_last_pages_not_every_page_before_them(api: Api) -> None:
+    owner, project_id, _ = await _project(api, 205)
+    async with _client(api, owner) as client:
+        gallery = Gallery(client, project_id, page_size=10)
+        await gallery.ensure(range(0, 10))
+        await gallery.ensure(range(190, 205))  # End key: the last screen, across the last two pages
+        assert client.directions == ["first", "last", "before"]  # not the 19 pages in between
+        assert [gallery.tile(k).name for k in (190, 199, 200, 204)] == [  # type: ignore[union-attr]
+            "well190.png",
+            "well199.png",
+            "well200.png",
+            "well204.png",
+        ]
+        assert gallery.tile(189) is None and gallery.tile(10) is None
+
+        await gallery.ensure(range(175, 190))  # scrolling up from the end goes on backwards
+        assert client.directions[3:] == ["before", "before"]
+        await gallery.ensure(range(10, 20))  # and down from the top forwards, as before
+        assert client.directions[5:] == ["after"]
+    assert [gallery.tile(k).name for k in (170, 189, 19)] == ["well170.png", "well189.png", "well019.png"]  # type: ignore[union-attr]
+    assert sum(gallery.tile(k) is not None for k in range(205)) == 55  # six pages, none twice
+
+
+async def test_a_jump_to_the_middle_hops_to_its_page_without_reading_the_pages_between(api: Api) -> None:
+    owner, project_id, _ = await _project(api, 205)
+    async with _client(api, owner) as client:
+        gallery = Gallery(client, project_id, page_size=10)
+        await gallery.ensure(range(0, 10))
+        await gallery.ensure(range(100, 110))  # the scroll bar dragged to the middle
+        assert client.directions == ["first", "hop", "after"]
+        await gallery.ensure(range(170, 180))  # then nearer the end than the middle: a hop from the tail
+        assert client.directions[3:] == ["hop", "before"]
+    assert [gallery.tile(k).name for k in (100, 109, 170, 179)] == [  # type: ignore[union-attr]
+        "well100.png",
+        "well109.png",
+        "well170.png",
+        "well179.png",
+    ]
+    assert gallery.tile(99) is None and gallery.tile(110) is None and gallery.tile(169) is None
 
 
 async def test_an_event_updates_its_tiles_in_place_and_a_moved_image_starts_over(api: Api) -> None:

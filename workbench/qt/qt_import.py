@@ -1,6 +1,10 @@
 """The import dialog: files and folders (by dialog or dropped), each file's state as it goes, the total in
 bytes, and a cancel that keeps what the server stored.
 
+A folder gives the images directly in it: a biologist choosing a plate's folder means its images, not
+what lies in its subfolders (``truth/`` masks, ``analysis/`` exports). "Include subfolders", off by
+default, takes them too; the dialog names the subfolders it left out, so none is missed unknowingly.
+
 The work is :func:`workbench.uploads.import_files` run as a task of the window's task list ("Importing 12
 files"); this dialog only shows what that task reports, so closing it leaves the import running.
 """
@@ -13,6 +17,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -44,19 +49,32 @@ SHOWN_REFUSALS = 5
 """Refused files whose whole reason is spelled out below the list."""
 
 
-def image_files(paths: list[Path]) -> list[Path]:
-    """``paths`` with each folder replaced by the image files in it and below (by name); files named
-    themselves are kept whatever they are (the server says why it refuses one)."""
+def image_files(paths: list[Path], *, subfolders: bool = False) -> list[Path]:
+    """``paths`` with each folder replaced by the image files in it (and below, with ``subfolders``),
+    by name; files named themselves are kept whatever they are (the server says why it refuses one)."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
+            inside = path.rglob("*") if subfolders else path.iterdir()
             found += sorted(
-                (p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+                (p for p in inside if _is_image(p)),
                 key=lambda p: str(p).lower(),
             )
         elif path.is_file():
             found.append(path)
     return found
+
+
+def _image_subfolders(folder: Path) -> list[Path]:
+    """The subfolders of ``folder`` that hold image files somewhere below them."""
+    return sorted(
+        (sub for sub in folder.iterdir() if sub.is_dir() and any(_is_image(p) for p in sub.rglob("*"))),
+        key=lambda p: p.name.lower(),
+    )
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
 
 
 def _size(count: float) -> str:
@@ -85,6 +103,7 @@ class QtImport(QDialog):
         self._sizes: list[int] = []
         self._items: list[QTreeWidgetItem] = []
         self._results: dict[int, FileResult] = {}
+        self._left_out: list[Path] = []  # subfolders whose images a folder added without them holds
         self.task: Task | None = None
         self.ended = False
         """The import has ended, whichever way."""
@@ -95,6 +114,15 @@ class QtImport(QDialog):
         self._hint = QLabel("Drop image files or folders here, or add them:")
         self.add_files_button = QPushButton("Add &files…")
         self.add_folder_button = QPushButton("Add f&older…")
+        self.subfolders = QCheckBox("Include su&bfolders")
+        self.subfolders.setToolTip(
+            "A folder added from now on gives the images in its subfolders too (off: only the images "
+            "directly in it)"
+        )
+        self.left_out = QLabel()
+        """The subfolders of added folders whose images were left out (subfolders not included)."""
+        self.left_out.setWordWrap(True)
+        self.left_out.hide()
         self.files = QTreeWidget()
         self.files.setHeaderLabels(["File", "Size", "State"])
         self.files.setRootIsDecorated(False)
@@ -126,15 +154,18 @@ class QtImport(QDialog):
         adding.addWidget(self._hint, 1)
         adding.addWidget(self.add_files_button)
         adding.addWidget(self.add_folder_button)
+        adding.addWidget(self.subfolders)
         layout = QVBoxLayout(self)
         layout.addLayout(adding)
         layout.addWidget(self.files, 1)
+        layout.addWidget(self.left_out)
         layout.addWidget(self.refusals)
         layout.addWidget(self.progress)
         layout.addWidget(self.summary)
         layout.addWidget(buttons)
         self.setTabOrder(self.add_files_button, self.add_folder_button)
-        self.setTabOrder(self.add_folder_button, self.start_button)
+        self.setTabOrder(self.add_folder_button, self.subfolders)
+        self.setTabOrder(self.subfolders, self.start_button)
         self.setTabOrder(self.start_button, self.cancel_button)
 
         self.add_files_button.clicked.connect(self._on_add_files_clicked)
@@ -147,11 +178,20 @@ class QtImport(QDialog):
     # choosing files
 
     def add_paths(self, paths: list[Path]) -> None:
-        """Add files, and the image files of folders; a file already listed is not listed twice."""
+        """Add files, and the image files of folders (and of their subfolders when "Include subfolders"
+        is ticked); a file already listed is not listed twice."""
         if self.task is not None:
             return  # the list is fixed once the import started
+        paths = [Path(p) for p in paths]
+        included = self.subfolders.isChecked()
         known = {path.resolve() for path in self._paths}
-        for path in image_files([Path(p) for p in paths]):
+        folders = [path.resolve() for path in paths if path.is_dir()]
+        if included:  # added again with its subfolders: they are no longer left out
+            self._left_out = [sub for sub in self._left_out if sub.parent not in folders]
+        else:
+            self._left_out += [sub for folder in folders for sub in _image_subfolders(folder)]
+        self._show_left_out()
+        for path in image_files(paths, subfolders=included):
             if path.resolve() in known:
                 continue
             known.add(path.resolve())
@@ -163,6 +203,16 @@ class QtImport(QDialog):
             self.files.addTopLevelItem(item)
             self._items.append(item)
         self._sync()
+
+    def _show_left_out(self) -> None:
+        subfolders = list(dict.fromkeys(self._left_out))
+        names = ", ".join(f"{sub.parent.name}/{sub.name}" for sub in subfolders[:SHOWN_REFUSALS])
+        more = f" and {len(subfolders) - SHOWN_REFUSALS} more" if len(subfolders) > SHOWN_REFUSALS else ""
+        self.left_out.setText(
+            f"Images in subfolders left out: {names}{more}. Tick “Include subfolders” and add the "
+            "folder again to import them too."
+        )
+        self.left_out.setVisible(bool(subfolders))
 
     def _on_add_files_clicked(self) -> None:
         chooser = QFileDialog(self, "Add image files")
@@ -289,6 +339,7 @@ class QtImport(QDialog):
         finished = self.ended
         self.add_files_button.setEnabled(not started)
         self.add_folder_button.setEnabled(not started)
+        self.subfolders.setEnabled(not started)
         self.start_button.setEnabled(not started and bool(self._paths))
         self.cancel_button.setText("&Close" if finished or not started else "&Cancel import")
         if not started:

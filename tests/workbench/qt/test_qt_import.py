@@ -184,6 +184,33 @@ def test_a_folder_gives_its_image_files_whatever_the_case_of_their_suffix(tmp_pa
         "a.png",
         "b.TIF",
         "c.Jpeg",
-        "day 2/d.tiff",
         "notes.txt",  # a file named itself is kept
     ]
+    with_subfolders = image_files([tmp_path], subfolders=True)
+    assert [str(p.relative_to(tmp_path)) for p in with_subfolders] == [
+        "a.png",
+        "b.TIF",
+        "c.Jpeg",
+        "day 2/d.tiff",
+    ]
+
+
+def test_a_folder_gives_its_own_images_and_names_the_subfolders_left_out_until_they_are_included(
+    qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks
+) -> None:
+    samples = Path(__file__).parents[3] / "resources" / "samples"
+    dialog = QtImport(workspace, tasks, _project(run, workspace))
+    qtbot.add_widget(dialog)
+    dialog.open()
+    assert not dialog.subfolders.isChecked()
+
+    dialog.add_paths([samples])  # "Add folder…" on the samples: their six images, not truth/'s masks
+    shown = [dialog.files.topLevelItem(i).toolTip(0) for i in range(dialog.files.topLevelItemCount())]
+    assert len(shown) == 6 and not any("truth" in path for path in shown)
+    assert dialog.left_out.isVisible() and "samples/truth" in dialog.left_out.text()
+    assert dialog.summary.text().startswith("6 files")
+    screenshot(dialog, "import-subfolders-left-out")
+
+    dialog.subfolders.setChecked(True)
+    dialog.add_paths([samples])  # added again with its subfolders: the masks join, nothing twice
+    assert dialog.files.topLevelItemCount() == 12 and not dialog.left_out.isVisible()

@@ -9,14 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox, QProgressBar, QWidget
 from pytestqt.qtbot import QtBot
 
 from tests.server.processes import disc_png
 from tests.workbench.qt.conftest import SCREENS, Run
 from workbench.qt.qt_members import QtMembers
-from workbench.qt.qt_projects import OFFLINE_MEMBERS, QtProjects
+from workbench.qt.qt_projects import OFFLINE_MEMBERS, REFRESH_MS, QtProjects
 from workbench.tasks import Tasks
 from workbench.uploads import import_files
 from workbench.workspace import Workspace
@@ -171,3 +171,27 @@ def test_members_are_listed_added_with_a_role_and_removed(
     dialog.table.selectRow(1)
     dialog._remove.click()
     run(until(lambda: dialog.table.rowCount() == 1, "the member removed"))
+
+
+def test_a_project_created_elsewhere_shows_when_the_window_is_back_in_front_and_every_minute(
+    qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks
+) -> None:
+    run(workspace.client.call("CreateProject", name="Plate A (controls)"))
+    view = QtProjects(workspace, tasks)
+    qtbot.add_widget(view)
+    view.resize(720, 300)
+    view.show()
+    run(until(lambda: view.table.rowCount() == 1, "the projects"))
+    assert view.refresh_timer.isActive() and view.refresh_timer.interval() == REFRESH_MS == 60_000
+
+    # created elsewhere (a colleague sharing it, or this user's other computer); no F5 pressed
+    run(workspace.client.call("CreateProject", name="Plate B, shared with me"))
+    QApplication.sendEvent(view.window(), QEvent(QEvent.Type.WindowActivate))  # back from the mail
+    run(until(lambda: "Plate B, shared with me" in [row[0] for row in _cells(view)], "the activation"))
+
+    run(workspace.client.call("CreateProject", name="Plate C"))
+    view.refresh_timer.setInterval(50)  # the minute, shortened: the window stays where it is
+    run(until(lambda: "Plate C" in [row[0] for row in _cells(view)], "the minute's reading"))
+
+    view.hide()  # a hidden list reads nothing
+    assert not view.refresh_timer.isActive()
