@@ -17,6 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QResizeEvent
 from PySide6.QtWidgets import (
@@ -309,6 +310,8 @@ class QtGallery(QWidget):
         """Tell the model which rows are on screen, with a screen's margin either side (scrolling on
         finds them loaded)."""
         self._move_pending = False
+        if not shiboken6.isValid(self.view):
+            return  # the gallery was closed (a restart rebuilds the views) before this turn came
         viewport = self.view.viewport()
         columns = max(1, viewport.width() // CELL.width())
         top = self.view.verticalScrollBar().value()

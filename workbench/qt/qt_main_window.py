@@ -286,7 +286,7 @@ class QtMainWindow(QMainWindow):
     def _on_counts_timer_timeout(self) -> None:
         """The projects list's counts and progress follow what the gallery saw change."""
         if self.workspace is not None and "projects" in self._views and not self.crash.isVisible():
-            self.projects.reload()
+            self.projects.reload(quietly=True)
 
     def _on_projects_opened(self, project_id: int, name: str) -> None:
         """A project was opened: it becomes the gallery's, and the first of the recent projects."""

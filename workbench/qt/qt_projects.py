@@ -14,6 +14,7 @@ follow one project, a job or the cluster), so the list reads itself again when i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -34,10 +35,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.api import ServerUnreachableError
 from workbench.projects import DeletionCost, Projects, ProjectSummary
 from workbench.qt.qt_members import QtMembers
 from workbench.tasks import Task, Tasks, TaskState
 from workbench.workspace import Mode, Workspace
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["QtProjects"]
 
@@ -116,8 +120,19 @@ class QtProjects(QWidget):
 
     # --- reading
 
-    def reload(self) -> Task:
-        self._loading = self._start("Loading the projects", lambda: self.projects.load())
+    def reload(self, quietly: bool = False) -> Task:
+        """Read the list again. ``quietly`` (the refreshes nobody asked for): a server that does not answer
+        is left to the banner or the crash panel, which say so already, rather than added as a notice."""
+
+        async def load() -> None:
+            try:
+                await self.projects.load()
+            except ServerUnreachableError as lost:
+                if not quietly:
+                    raise
+                logger.info("the projects list was not refreshed: %s", lost)
+
+        self._loading = self._start("Loading the projects", load)
         return self._loading
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802  (Qt's name)
@@ -144,7 +159,7 @@ class QtProjects(QWidget):
     def _refresh(self) -> None:
         """Read the list again unless it is hidden or being read (one query at a time)."""
         if self.isVisible() and (self._loading is None or self._loading.state is not TaskState.RUNNING):
-            self.reload()
+            self.reload(quietly=True)
 
     def current(self) -> ProjectSummary | None:
         row = self.table.currentRow()
