@@ -89,8 +89,8 @@ class DeletionCost:
             _count(self.exports, "export"),
         ]
         return (
-            f"Delete the project “{self.name}”? This deletes {lost[0]}, {lost[1]} and {lost[2]} "
-            "for every member. It cannot be undone."
+            f"Delete the project “{self.name}” for every member? This deletes {lost[0]}, {lost[1]} and "
+            f"{lost[2]}. It cannot be undone."
         )
 
 

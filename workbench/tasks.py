@@ -83,6 +83,10 @@ class Notices:
         self.changed.emit(self.items)
 
 
+REFUSED_CODES = frozenset({"FORBIDDEN", "HTTP_403", "HTTP_404"})
+"""Codes of a refusal for something gone or not the user's, however the error was raised."""
+
+
 def notice_of(error: BaseException, doing: str) -> Notice:
     """What the user reads when ``doing`` (a task's name: "Importing 12 files") failed with ``error``."""
     title = f"{doing} failed: {error}"
@@ -90,8 +94,14 @@ def notice_of(error: BaseException, doing: str) -> Notice:
         return Notice(Level.ERROR, title, "Check the connection; the work goes on once the server answers.")
     if isinstance(error, NotSignedInError):
         return Notice(Level.ERROR, title, "Sign in again: the session ended.")
-    if isinstance(error, ForbiddenError):
-        return Notice(Level.ERROR, title, "Ask the project's owner or a lab admin for the role this needs.")
+    if isinstance(error, ForbiddenError) or (isinstance(error, ApiError) and error.code in REFUSED_CODES):
+        # the server answers "gone" and "not yours" alike (it never tells which projects exist)
+        return Notice(
+            Level.ERROR,
+            title,
+            "It may have been deleted meanwhile (press F5 in the projects list), or it needs a role you do "
+            "not have: ask the project's owner or a lab admin.",
+        )
     if isinstance(error, RateLimitedError):
         return Notice(Level.WARNING, title, f"Try again in {error.retry_after:.0f} s.")
     if isinstance(error, OfflineServerError):

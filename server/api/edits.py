@@ -10,27 +10,23 @@ from server.api.context import Info
 from server.api.cost import Cost, ListSize
 from server.api.extensions import CountedList
 from server.api.permissions import CanEditProject
-from server.api.results import InputError, RateLimited, input_error, rate_limited_result
+from server.api.results import InputError, RateLimited
 from server.api.segmentations import (
+    SAVE_REFUSALS,
     InvalidSpheroids,
     Points,
     SegmentationType,
     SpheroidType,
     VersionConflict,
-    invalid_spheroids,
-    version_conflict,
+    save_refusal,
 )
 from server.db.models import Image
 from server.domain.errors import (
     ConflictReason,
     EditConflictError,
-    InvalidInputError,
-    InvalidSpheroidsError,
     SpheroidConflict,
-    VersionConflictError,
 )
 from server.domain.spheroids import SpheroidDraft
-from server.exceptions import RateLimitedError
 from server.services import segmentations as service
 from server.services.segmentations import EditSaved
 
@@ -181,14 +177,8 @@ class SegmentationEditMutation:
                 changes.delete,
                 context.loaders,
             )
-        except RateLimitedError as error:
-            return rate_limited_result(error)
         except EditConflictError as error:
             return _conflict_of(error, await context.loaders.image.load(image_id))
-        except VersionConflictError as error:
-            return version_conflict(error)
-        except InvalidSpheroidsError as error:
-            return invalid_spheroids(error)
-        except InvalidInputError as error:
-            return input_error(error)
+        except SAVE_REFUSALS as error:
+            return save_refusal(error)
         return _success(saved)

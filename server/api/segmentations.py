@@ -267,18 +267,29 @@ def invalid_spheroids(error: InvalidSpheroidsError) -> InvalidSpheroids:
     return InvalidSpheroids(message=message, problems=error.problems)
 
 
+SAVE_REFUSALS = (RateLimitedError, VersionConflictError, InvalidSpheroidsError, InvalidInputError)
+"""What any save of a segmentation version (whole, or an edit) may be refused with, answered as a result."""
+
+
+def save_refusal(
+    error: RateLimitedError | VersionConflictError | InvalidSpheroidsError | InvalidInputError,
+) -> RateLimited | VersionConflict | InvalidSpheroids | InputError:
+    """One of :data:`SAVE_REFUSALS` as the result type a client reads."""
+    if isinstance(error, RateLimitedError):
+        return rate_limited_result(error)
+    if isinstance(error, VersionConflictError):
+        return version_conflict(error)
+    if isinstance(error, InvalidSpheroidsError):
+        return invalid_spheroids(error)
+    return input_error(error)
+
+
 async def save_result(saving: Awaitable[SegmentationVersion]) -> SegmentationSaveResult:
     """A save of :mod:`server.services.segmentations` as the mutation's result union."""
     try:
         row = await saving
-    except RateLimitedError as error:
-        return rate_limited_result(error)
-    except VersionConflictError as error:
-        return version_conflict(error)
-    except InvalidSpheroidsError as error:
-        return invalid_spheroids(error)
-    except InvalidInputError as error:
-        return input_error(error)
+    except SAVE_REFUSALS as error:
+        return save_refusal(error)
     return SegmentationSaveSuccess(segmentation=SegmentationType.of(row))
 
 

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from workbench.api import ServerUnreachableError
-from workbench.tasks import Level, Notices, Task, Tasks, TaskState
+from workbench.api import ApiError, ServerUnreachableError
+from workbench.tasks import Level, Notices, Task, Tasks, TaskState, notice_of
 
 pytestmark = pytest.mark.anyio
 
@@ -57,3 +57,9 @@ async def test_cancel_stops_the_work_quietly() -> None:
     await task.wait()
     assert task.state is TaskState.CANCELLED
     assert notices.items == [] and tasks.running == []
+
+
+@pytest.mark.parametrize("code", ["FORBIDDEN", "HTTP_403", "HTTP_404"])
+def test_a_project_gone_or_not_ones_own_says_to_reload_the_list_or_ask_for_a_role(code: str) -> None:
+    notice = notice_of(ApiError("project 7 does not exist", code), "Importing 4 files")
+    assert "F5" in notice.advice and "owner" in notice.advice

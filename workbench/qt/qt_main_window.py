@@ -223,7 +223,7 @@ class QtMainWindow(QMainWindow):
             return
 
         async def reopen(task: Task) -> None:
-            await self.projects.reload().wait()
+            await self.projects.current_load().wait()  # the list's first read, not a second one
             for project in self.projects.projects.items:
                 if project.id == recent[0]:
                     self.projects.select(project.id)

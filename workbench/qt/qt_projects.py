@@ -135,6 +135,12 @@ class QtProjects(QWidget):
         self._loading = self._start("Loading the projects", load)
         return self._loading
 
+    def current_load(self) -> Task:
+        """The read of the list under way (the one the view starts when it is made), else a new one."""
+        if self._loading is not None and self._loading.state is TaskState.RUNNING:
+            return self._loading
+        return self.reload()
+
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802  (Qt's name)
         super().showEvent(event)
         self.refresh_timer.start()
