@@ -4,6 +4,7 @@ against a real offline server process; screenshots go to ``test-output/screens/`
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 import pytest
 import qasync
+from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
 import workbench.qt  # noqa: F401  (its guard for PySide6 6.12 on Python 3.11, before any window)
@@ -40,6 +42,21 @@ class _TestLoop(qasync.QEventLoop):  # type: ignore[misc]  # qasync is untyped
             return super().run_forever()
         finally:
             asyncio.events._set_running_loop(self)
+
+
+@pytest.fixture(autouse=True)
+def _no_window_outlives_its_test(qapp: QApplication) -> Iterator[None]:
+    """Close and delete what a test left open, while Qt is idle and between tests.
+
+    A window a test forgot (or one of its children held by a Python cycle) would otherwise be deleted
+    whenever the garbage collector next ran: in a later test, mid-way through its own Qt or asyncio work."""
+    yield
+    for widget in QApplication.topLevelWidgets():
+        widget.close()
+        widget.deleteLater()
+    gc.collect()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QApplication.processEvents()
 
 
 @pytest.fixture
