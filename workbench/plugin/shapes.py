@@ -10,9 +10,10 @@ triangulation drops. A spheroid is therefore laid out as::
 
     e0 e1 ... en e0   h0 h1 ... hm h0   e0   g0 ... gk g0
 
-(:func:`spheroid_vertices`) and :func:`vertex_rings` cuts such a list back into rings; a polygon a user
-drew by hand has one open ring and reads as it is. Napari keeps vertices as float32, so a coordinate comes
-back from a layer within float32's rounding (1e-4 pixel for images up to 2,000 pixels across).
+(:func:`spheroid_vertices`) and :func:`vertex_rings` reads any such list back into rings the way napari's
+triangulation does (an edge walked twice is no edge); a polygon a user drew by hand is one ring. napari
+keeps vertices as float32, so a coordinate comes back from a layer within float32's rounding (1e-4 pixel
+for images up to 2,000 pixels across).
 
 A layer carries what the core's exports need beyond outlines in ``metadata["spheroseg"]`` (image name,
 width, height, pixel size, model) and every metric as a feature column, so napari's features table shows
@@ -90,25 +91,48 @@ def spheroid_vertices(spheroid: Spheroid) -> NDArray[np.float64]:
 
 
 def vertex_rings(vertices: NDArray[Any]) -> list[NDArray[np.float64]]:
-    """The rings (``(x, y)``, open) of one napari polygon laid out as :func:`spheroid_vertices` does."""
+    """The rings (``(x, y)``, open) that napari draws for one polygon's vertex list.
+
+    Read as napari's triangulation reads it: repeated vertices are one vertex, the list is closed back to
+    its first, and an edge walked twice (a bridge, there and back) is no edge. What is left are the rings,
+    each walked from its earliest vertex in the list's direction, so the layout of
+    :func:`spheroid_vertices` comes back ring for ring and vertex for vertex, and holes bridged from any
+    other vertex (another tool's layout) or a plain hand-drawn polygon read as well.
+    """
     points = _napari_points(vertices)
-    rings: list[list[NDArray[np.float64]]] = []
-    current: list[NDArray[np.float64]] = []
-    for point in points:
-        if current and np.array_equal(point, current[0]):
-            rings.append(current)
-            current = []
-        elif not current and rings and np.array_equal(point, rings[0][0]):
-            continue  # the bridge back to the exterior's first vertex
-        else:
-            current.append(point)
-    if current:
-        rings.append(current)
-    return [np.asarray(ring, dtype=np.float64) for ring in rings if len(ring) >= 3]
+    ids: list[int] = []
+    unique: dict[tuple[float, float], int] = {}
+    for x, y in points:
+        ids.append(unique.setdefault((float(x), float(y)), len(unique)))
+    edges: dict[tuple[int, int], tuple[int, int]] = {}  # undirected key -> the direction first walked
+    for a, b in zip(ids, [*ids[1:], ids[0]], strict=True):
+        if a != b:
+            key = (min(a, b), max(a, b))
+            if edges.pop(key, None) is None:
+                edges[key] = (a, b)
+    touching: dict[int, list[tuple[int, int]]] = {}
+    for key in edges:
+        for end in key:
+            touching.setdefault(end, []).append(key)
+    corners = np.array(list(unique), dtype=np.float64).reshape(-1, 2)
+    rings: list[NDArray[np.float64]] = []
+    while edges:
+        first, current = edges.pop(next(iter(edges)))
+        ring = [first]
+        while current != first:
+            ring.append(current)
+            following = next((key for key in touching[current] if key in edges), None)
+            if following is None:
+                break  # an open end: the repair decides what it encloses
+            del edges[following]
+            current = following[0] if following[1] == current else following[1]
+        if len(ring) >= 3:
+            rings.append(corners[ring])
+    return rings
 
 
 def _napari_points(vertices: NDArray[Any]) -> NDArray[np.float64]:
-    """Like :func:`from_napari`, keeping repeated vertices: they mark where rings close."""
+    """Like :func:`from_napari`, keeping repeated vertices: they mark where rings close and bridges run."""
     points = np.asarray(vertices, dtype=np.float64)[:, -2:]
     return points[:, ::-1] + 0.5
 

@@ -61,6 +61,7 @@ class QtNapariWidget(QWidget):
         self._worker: Any = None
         self._started = 0.0
         self._shown_layer: Image | None = None
+        self._running_image = ""
         self.image_box = QComboBox()
         self.method_box = QComboBox()
         for method, title in METHOD_TITLES.items():
@@ -183,7 +184,8 @@ class QtNapariWidget(QWidget):
             self.sig_stage_changed.emit,
             _progress={"desc": f"Segmenting {layer.name}"},
         )
-        self._worker.returned.connect(lambda result, name=layer.name: self._on_worker_returned(name, result))
+        self._running_image = layer.name
+        self._worker.returned.connect(self._on_worker_returned)  # a bound slot: dropped with the widget
         self._worker.errored.connect(self._on_worker_errored)
         self._worker.finished.connect(self._on_worker_finished)
         self.segment_button.setEnabled(False)
@@ -197,7 +199,8 @@ class QtNapariWidget(QWidget):
         if self._worker is not None:
             self.status.setText(f"{text}…")
 
-    def _on_worker_returned(self, image_name: str, segmentation: Segmentation) -> None:
+    def _on_worker_returned(self, segmentation: Segmentation) -> None:
+        image_name = self._running_image
         source = next((layer for layer in self._viewer.layers if layer.name == image_name), None)
         data, options, _kind = shapes_layer(segmentation, name=f"{image_name} outlines")
         if source is not None:

@@ -97,3 +97,15 @@ def test_an_ellipse_drawn_in_napari_becomes_a_polygon_filling_its_box() -> None:
     assert spheroid.metrics is None and len(spheroid.exterior) == 64
     np.testing.assert_allclose(spheroid.exterior.min(axis=0), [0, 0], atol=0.05)
     np.testing.assert_allclose(spheroid.exterior.max(axis=0), [20, 20], atol=0.05)
+
+
+def test_holes_bridged_from_another_vertex_read_as_napari_draws_them() -> None:
+    exterior, hole = square(0, 0, 40), square(10, 10, 10)[::-1]
+    # napari's own layout from elsewhere: bridge out from the third exterior vertex, the hole, back again
+    listed = np.concatenate([exterior[:3], hole, hole[:1], exterior[2:]])
+    rings = vertex_rings(to_napari(listed))
+    assert len(rings) == 2
+    np.testing.assert_array_equal(rings[0], exterior)
+    np.testing.assert_array_equal(rings[1], hole)
+    (spheroid,) = spheroid_of_vertices(to_napari(listed))
+    assert len(spheroid.holes) == 1 and measure(spheroid).area_px == pytest.approx(1600 - 100)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from distributed import LocalCluster
 from PIL import Image
 from pytestqt.qtbot import QtBot
 
@@ -64,6 +65,25 @@ def test_the_widget_outlines_a_sample_and_adds_the_metrics(
     with qtbot.waitSignal(widget.sig_segmented, timeout=SEGMENTING):
         widget.segment_button.click()
     assert [lay.name for lay in viewer.layers].count("hollow_spheroid outlines") == 1, "a rerun replaces"
+
+
+def test_the_widget_segments_on_a_dask_cluster_by_its_address(
+    make_napari_viewer: MakeViewer, qtbot: QtBot
+) -> None:
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "touching_pair")
+    widget = QtNapariWidget(viewer)
+    qtbot.addWidget(widget)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        widget.place_box.setCurrentText(CLUSTER)
+        widget.scheduler_edit.setText(cluster.scheduler_address)
+        widget.method_box.setCurrentIndex(widget.method_box.findData("classical"))
+        with qtbot.waitSignal(widget.sig_segmented, timeout=SEGMENTING):
+            widget.segment_button.click()
+        assert cluster.scheduler is not None
+        assert "segment_pixels" in cluster.scheduler.task_prefixes, "the task ran on the cluster"
+    layer = viewer.layers["touching_pair outlines"]
+    assert layer.nshapes >= 2 and layer.metadata["spheroseg"]["model_name"] == "classical"
 
 
 def test_a_cluster_without_an_address_says_what_to_type(make_napari_viewer: MakeViewer, qtbot: QtBot) -> None:
