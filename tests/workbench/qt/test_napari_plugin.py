@@ -120,3 +120,30 @@ def test_every_bundled_sample_opens_as_an_image(key: str, make_napari_viewer: Ma
     assert layer.name == key
     np.testing.assert_array_equal(layer.data, expected.pixels)
     assert layer.metadata["pixel_size_um"] == expected.info.pixel_size_um
+
+
+def test_a_hole_is_left_unpainted_when_the_outlines_are_filled(
+    tmp_path: Path, hollow: Segmentation, make_napari_viewer: MakeViewer
+) -> None:
+    source = write_exports([hollow], tmp_path, ["coco"])["coco"][0].rename(tmp_path / "hollow.coco.json")
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(read_image(SAMPLES / "hollow_spheroid.png").pixels, name="hollow_spheroid")
+    (layer,) = viewer.open(source, plugin=PLUGIN)
+    layer.face_color = "red"
+    viewer.reset_view()
+    holed = next(spheroid for spheroid in hollow.spheroids if spheroid.holes)
+    solid = next(spheroid for spheroid in hollow.spheroids if not spheroid.holes)
+
+    def on_screen(x: float, y: float, shot: np.ndarray) -> np.ndarray:
+        row, column = viewer.camera.center[-2:]
+        zoom = viewer.camera.zoom
+        height, width = shot.shape[:2]
+        return shot[int((y - 0.5 - row) * zoom + height / 2), int((x - 0.5 - column) * zoom + width / 2), :3]
+
+    filled = np.asarray(viewer.screenshot(canvas_only=True, flash=False)).astype(int)
+    layer.visible = False
+    bare = np.asarray(viewer.screenshot(canvas_only=True, flash=False)).astype(int)
+    hole_x, hole_y = holed.holes[0].mean(axis=0)
+    body_x, body_y = solid.exterior.mean(axis=0)
+    assert np.abs(on_screen(hole_x, hole_y, filled) - on_screen(hole_x, hole_y, bare)).max() < 10
+    assert np.abs(on_screen(body_x, body_y, filled) - on_screen(body_x, body_y, bare)).max() > 40
