@@ -71,6 +71,10 @@ async def _on_cluster(
     address = request.scheduler
     try:
         client = await connect_client(str(address), timeout=request.connect_timeout)
+    except ValueError as problem:
+        raise SegmentationError(
+            f"{address!r} is not a scheduler address ({problem}); it looks like tcp://host:8786"
+        ) from problem
     except (OSError, TimeoutError) as problem:
         raise SegmentationError(
             f"the Dask scheduler at {address} does not answer ({problem}); check the address, or leave "

@@ -3,8 +3,8 @@
 Pick an image layer, a method (the shipped ResUNet or the classical baseline) and where to run it (this
 computer, or a Dask cluster by its scheduler's address); Segment adds a Shapes layer of the outlines,
 holes included, with every metric as a layer feature (napari's features table shows them). The work runs
-in a napari thread worker (:func:`napari.qt.threading.create_worker`), so the viewer keeps painting; the
-widget shows what is happening and napari's activity dock the busy bar. The segmenting itself is the
+in a napari thread worker (:class:`napari.qt.threading.FunctionWorker`), so the viewer keeps painting;
+the widget shows what is happening and napari's activity dock a busy bar. The segmenting itself is the
 Qt-free :func:`workbench.plugin.segmenting.segment_layer_pixels` over the core's ``segment_pixels``.
 """
 
@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.layers import Image, Shapes
-from napari.qt.threading import create_worker
+from napari.qt.threading import FunctionWorker
+from napari.utils import progress
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -176,17 +177,16 @@ class QtNapariWidget(QWidget):
         size = self.pixel_size_box.value()
         request = SegmentRequest(self.method_box.currentData(), scheduler or None, size if size > 0 else None)
         self._started = time.perf_counter()
-        self._worker = create_worker(
-            segment_layer_pixels,
-            pixels,
-            layer.name,
-            request,
-            self.sig_stage_changed.emit,
-            _progress={"desc": f"Segmenting {layer.name}"},
+        # FunctionWorker itself, not create_worker: napari 0.9.2's create_worker, inside a napari window,
+        # connects `errored` to a status handler that takes too few arguments and raises on every failure
+        self._worker = FunctionWorker(
+            segment_layer_pixels, pixels, layer.name, request, self.sig_stage_changed.emit
         )
+        activity = progress(total=0, desc=f"Segmenting {layer.name}")  # napari's activity dock shows it
         self._running_image = layer.name
         self._worker.returned.connect(self._on_worker_returned)  # a bound slot: dropped with the widget
         self._worker.errored.connect(self._on_worker_errored)
+        self._worker.finished.connect(activity.close)
         self._worker.finished.connect(self._on_worker_finished)
         self.segment_button.setEnabled(False)
         self.progress.setRange(0, 0)  # busy: one image has no steps to count

@@ -99,6 +99,22 @@ def test_a_cluster_without_an_address_says_what_to_type(make_napari_viewer: Make
     assert len(viewer.layers) == 1
 
 
+def test_a_wrong_scheduler_address_is_shown_and_the_widget_stays_usable(
+    make_napari_viewer: MakeViewer, qtbot: QtBot
+) -> None:
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "hollow_spheroid")
+    widget = QtNapariWidget(viewer)
+    qtbot.addWidget(widget)
+    widget.place_box.setCurrentText(CLUSTER)
+    widget.scheduler_edit.setText("scheduler-host")
+    with qtbot.waitSignal(widget.sig_failed, timeout=SEGMENTING) as failed:
+        widget.segment_button.click()
+    assert failed.args[0].startswith("'scheduler-host' is not a scheduler address")
+    assert widget.status.text() == failed.args[0] and len(viewer.layers) == 1
+    qtbot.waitUntil(widget.segment_button.isEnabled)
+
+
 def test_the_image_list_follows_the_layers(
     make_napari_viewer: MakeViewer, qtbot: QtBot, tmp_path: Path
 ) -> None:
