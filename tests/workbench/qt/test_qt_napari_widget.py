@@ -28,7 +28,7 @@ def test_the_widget_outlines_a_sample_and_adds_the_metrics(
     make_napari_viewer: MakeViewer, qtbot: QtBot
 ) -> None:
     viewer = make_napari_viewer(show=True)
-    viewer.window.resize(1280, 820)
+    viewer.window.resize(1400, 900)
     viewer.open_sample(PLUGIN, "several_spheroids")[0].visible = False
     viewer.open_sample(PLUGIN, "hollow_spheroid")
     _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment spheroids")
@@ -55,6 +55,7 @@ def test_the_widget_outlines_a_sample_and_adds_the_metrics(
     qtbot.waitUntil(widget.segment_button.isEnabled)
 
     viewer.layers.selection.active = layer
+    viewer.window.add_plugin_dock_widget("napari", "Features table widget")  # the metrics as a user sees them
     viewer.reset_view()
     qtbot.wait(300)  # a few paints
     SCREENS.mkdir(parents=True, exist_ok=True)
