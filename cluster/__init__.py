@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cluster.client import SegmentationJob, SegmentationRequest, submit_images
     from cluster.exceptions import (
+        AnnotationImportError,
         GeometryError,
         ImageReadError,
         ImageTooLargeError,
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
         OutlinesFormatError,
         SegmentationError,
     )
-    from cluster.exports import ALL_FORMATS, write_exports
+    from cluster.exports import ALL_FORMATS, read_coco, read_geojson, write_exports
     from cluster.imaging import DEFAULT_MAX_DECODED_BYTES, ImageInfo, check_image, read_image
     from cluster.launch import ClusterSpec
     from cluster.launch import launch as launch_cluster
@@ -52,10 +53,11 @@ if TYPE_CHECKING:
     from cluster.polygons import repair_spheroid
     from cluster.segmentation import Segmentation, Spheroid, as_ring
     from cluster.watch import WorkerChange, WorkerChangeKind, WorkerWatch
-    from cluster.worker import ReadSettings, SegmenterSpec
+    from cluster.worker import ReadSettings, SegmenterSpec, segment_pixels
 
 _PUBLIC: dict[str, tuple[str, str]] = {
     "ALL_FORMATS": ("cluster.exports", "ALL_FORMATS"),
+    "AnnotationImportError": ("cluster.exceptions", "AnnotationImportError"),
     "as_ring": ("cluster.segmentation", "as_ring"),
     "ReadSettings": ("cluster.worker", "ReadSettings"),
     "check_image": ("cluster.imaging", "check_image"),
@@ -88,6 +90,8 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "Outlines": ("cluster.outlines", "Outlines"),
     "OUTLINES_MEDIA_TYPE": ("cluster.outlines", "MEDIA_TYPE"),
     "OutlinesFormatError": ("cluster.exceptions", "OutlinesFormatError"),
+    "read_coco": ("cluster.exports", "read_coco"),
+    "read_geojson": ("cluster.exports", "read_geojson"),
     "read_image": ("cluster.imaging", "read_image"),
     "repair_spheroid": ("cluster.polygons", "repair_spheroid"),
     "resolve_target": ("cluster.launch.control", "resolve_target"),
@@ -96,6 +100,7 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "SegmentationJob": ("cluster.client", "SegmentationJob"),
     "SegmentationRequest": ("cluster.client", "SegmentationRequest"),
     "SegmenterSpec": ("cluster.worker", "SegmenterSpec"),
+    "segment_pixels": ("cluster.worker", "segment_pixels"),
     "Spheroid": ("cluster.segmentation", "Spheroid"),
     "SpheroidMetrics": ("cluster.metrics", "SpheroidMetrics"),
     "CONFIDENCE_NOTE": ("cluster.metrics", "CONFIDENCE_NOTE"),
@@ -117,6 +122,7 @@ __all__ = [
     "JOB_PARAMETERS",
     "METHODS",
     "OUTLINES_MEDIA_TYPE",
+    "AnnotationImportError",
     "ClusterSpec",
     "ClusterStatus",
     "Deployment",
@@ -155,9 +161,12 @@ __all__ = [
     "encode_outlines",
     "launch_cluster",
     "measure",
+    "read_coco",
+    "read_geojson",
     "read_image",
     "repair_spheroid",
     "resolve_target",
+    "segment_pixels",
     "submit_images",
     "touches_border",
     "write_exports",

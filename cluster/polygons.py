@@ -212,10 +212,15 @@ def repair_spheroid(
     points are dropped and a self-crossing ring (a bow-tie) splits into the pieces it encloses. The holes,
     each repaired the same way, are then cut out of it: a hole outside the exterior cuts nothing and is
     dropped, a hole crossing the exterior leaves a notch. Each remaining piece becomes a spheroid (without
-    metrics), largest first, oriented as :func:`orient_rings` does.
+    metrics), largest first, oriented as :func:`orient_rings` does. Rings that already make a valid
+    polygon (no repeated points) come back as given, only oriented, so reading a file or committing an edit
+    never moves a vertex or the ring's first one.
 
     Raises :class:`GeometryError` when a ring has non-finite coordinates or when no area is left.
     """
+    kept = _already_valid(exterior, holes)
+    if kept is not None:
+        return [kept]
     shell = _area_of(exterior, "exterior ring")
     if shell.is_empty:
         raise GeometryError("exterior ring encloses no area (fewer than 3 distinct points, or all collinear)")
@@ -228,6 +233,21 @@ def repair_spheroid(
     if not parts:
         raise GeometryError("nothing with area is left: the holes cover the whole exterior")
     return [_spheroid_of(shapely.remove_repeated_points(part)) for part in parts]
+
+
+def _already_valid(
+    exterior: Ring | Sequence[Sequence[float]], holes: Sequence[Ring | Sequence[Sequence[float]]]
+) -> Spheroid | None:
+    """The rings as one oriented spheroid when they need no repair, else ``None``."""
+    rings = [as_ring(exterior), *(as_ring(hole) for hole in holes)]
+    if any(len(ring) < 3 or not np.isfinite(ring).all() for ring in rings):
+        return None
+    if any(np.any(np.all(ring == np.roll(ring, 1, axis=0), axis=1)) for ring in rings):
+        return None  # repeated points: the repair drops them
+    polygon = Polygon(rings[0], rings[1:])
+    if not polygon.is_valid or polygon.area <= _MIN_PART_AREA:
+        return None
+    return orient_rings(Spheroid(exterior=rings[0], holes=tuple(rings[1:])))
 
 
 # -- tracing -----------------------------------------------------------------------------------------------

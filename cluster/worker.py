@@ -29,11 +29,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from distributed import WorkerPlugin
+from numpy.typing import NDArray
 
-from cluster.exceptions import SegmentationError, SourceUnavailableError
-from cluster.imaging import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_PIXELS, LoadedImage, read_image
+from cluster.exceptions import ImageReadError, SegmentationError, SourceUnavailableError, SpherosegError
+from cluster.imaging import (
+    DEFAULT_MAX_DECODED_BYTES,
+    DEFAULT_MAX_PIXELS,
+    ImageInfo,
+    LoadedImage,
+    read_image,
+    to_grayscale,
+)
 from cluster.methods import DEFAULT_METHOD, make_segmenter
-from cluster.pipeline import DEFAULT_READ_THREADS, ImageOutcome, Reader, segment_readers
+from cluster.pipeline import DEFAULT_READ_THREADS, ImageOutcome, Reader, segment_images, segment_readers
 from cluster.segmenter import Segmenter
 from cluster.sources import display_name, fetch
 from cluster.telemetry import telemetry
@@ -50,6 +58,7 @@ __all__ = [
     "has_plugin",
     "load_segmenter",
     "segment_batch",
+    "segment_pixels",
     "worker_report",
 ]
 
@@ -211,6 +220,52 @@ def segment_batch(
     for outcome in outcomes:
         record(spec.method, outcome.seconds, outcome.ok)
     return [(index, outcome) for (index, _, _), outcome in zip(batch, outcomes, strict=True)]
+
+
+def segment_pixels(
+    pixels: NDArray[Any],
+    name: str = "image",
+    spec: SegmenterSpec = SegmenterSpec(),
+    pixel_size_um: float | None = None,
+) -> ImageOutcome:
+    """Segment one image already in memory (a napari layer's pixels) with this process's copy of ``spec``.
+
+    The same path as files take from the moment they are decoded (:func:`cluster.pipeline.segment_images`),
+    so outlines and metrics are those ``spheroseg segment`` gives. It runs here or, submitted with
+    ``client.submit(segment_pixels, ...)``, on a Dask worker, which keeps the model loaded between calls.
+    ``pixels`` is a ``(height, width)`` plane or an RGB(A) one, converted to grayscale as files are. A
+    problem with the image or the segmenter is the outcome's ``error``, never raised.
+    """
+    started = time.perf_counter()
+    try:
+        plane = _plane(pixels, name)
+        info = ImageInfo(
+            name=name,
+            format="tiff",  # pixels from memory: no file format; "tiff" is what they would be saved as
+            width=int(plane.shape[1]),
+            height=int(plane.shape[0]),
+            bit_depth=plane.dtype.itemsize * 8,
+            dtype=str(plane.dtype),
+            channels=1,
+            pages=1,
+            pixel_size_um=pixel_size_um,
+        )
+        segmenter = load_segmenter(spec).segmenter
+        (segmentation,) = segment_images([LoadedImage(info, plane)], segmenter, pixel_size_um)
+    except SpherosegError as problem:
+        return ImageOutcome(name, None, str(problem), time.perf_counter() - started)
+    return ImageOutcome(name, segmentation, None, time.perf_counter() - started)
+
+
+def _plane(pixels: NDArray[Any], name: str) -> NDArray[Any]:
+    array = np.asarray(pixels)
+    try:
+        plane = to_grayscale(array)
+    except ValueError as problem:
+        raise ImageReadError(name, f"not one 2-D image: {problem}") from None
+    if plane.size == 0:
+        raise ImageReadError(name, f"the image has no pixels ({plane.shape[1]} x {plane.shape[0]})")
+    return plane
 
 
 def worker_report(dask_worker: Worker) -> dict[str, Any]:

@@ -12,7 +12,10 @@
   ``annToMask`` then gives exactly that mask, holes included. ``area`` is the polygon area (exterior minus
   holes, in pixels), ``bbox`` ``[x, y, w, h]`` the bounds of the exterior, ``iscrowd`` 0, and
   ``attributes`` holds ``spheroid_id``, ``touches_border`` (the outline reaches the image's edge, so the
-  spheroid may be cut by it) and ``metrics`` (``null`` where unknown).
+  spheroid may be cut by it) and ``metrics`` (``null`` where unknown). A spheroid with holes also keeps
+  its exact outline there, ``rings: [[x1, y1, ...], [hole 1], ...]`` (exterior first, flat like COCO
+  polygons), which :func:`cluster.exports.read_coco` prefers to tracing the mask when the two agree, so
+  a round trip keeps every vertex; tools that know only COCO use the RLE.
 - ``info``: the exporter, the creation time and the models (name, version) that made the outlines.
 
 pycocotools rasterises polygons by its own rule, which agrees with ``spheroid_to_mask`` pixel for pixel
@@ -61,6 +64,10 @@ def coco_document(images: Sequence[ExportImage], created: dt.datetime | None = N
                 "touches_border": image.touches_border(index),
                 "metrics": image.metric_values(index),
             }
+            if spheroid.holes:
+                annotation["attributes"]["rings"] = [
+                    [float(value) for value in ring.ravel()] for ring in (spheroid.exterior, *spheroid.holes)
+                ]
             annotations.append(annotation)
     return {
         "info": _info(images, created),

@@ -9,7 +9,10 @@
   separate ones become separate spheroids. Each polygon is repaired if it crosses itself.
 - An RLE annotation (compressed string or uncompressed list ``counts``) is decoded with pycocotools and
   traced with :func:`cluster.polygons.mask_to_spheroids`: one spheroid per connected part, holes included,
-  simplified at ``tolerance`` pixels (by default as outlines from segmentation are).
+  simplified at ``tolerance`` pixels (by default as outlines from segmentation are). Where the annotation
+  keeps the exact outline our exports write beside it (``attributes.rings``: exterior, then holes) and
+  that outline rasterises to the very mask, the outline is read instead, every vertex as written; rings
+  that disagree with the mask (the mask was edited by another tool) are ignored, with a log line.
 - Spheroids of one annotation keep the annotations' order; their metrics are computed with
   :func:`cluster.metrics.measure` (the file's stored metrics are not trusted).
 
@@ -22,6 +25,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from cluster.exceptions import AnnotationImportError
 from cluster.exports.reading import (
@@ -41,7 +47,7 @@ from cluster.exports.reading import (
     union_of,
 )
 from cluster.exports.rle import decode_rle
-from cluster.polygons import DEFAULT_SIMPLIFY_TOLERANCE, mask_to_spheroids
+from cluster.polygons import DEFAULT_SIMPLIFY_TOLERANCE, mask_to_spheroids, spheroid_to_mask
 from cluster.segmentation import Segmentation, Spheroid
 
 __all__ = ["read_coco"]
@@ -85,7 +91,10 @@ def _segmentations(document: object, path: Path, tolerance: float) -> list[Segme
         target = by_id.get(image_id)
         if target is None:
             raise InvalidAnnotation(f"{place}: image_id {image_id} is not the id of any image")
-        spheroids = _spheroids(member(annotation, "segmentation", place), target, place, tolerance)
+        shape = member(annotation, "segmentation", place)
+        spheroids = _kept_rings(annotation, shape, target, place) or _spheroids(
+            shape, target, place, tolerance
+        )
         target.spheroids.extend(measured(spheroids, target.pixel_size_um, place))
     if skipped:
         logger.warning("%s: skipped %d annotations that are not in the 'spheroid' category", path, skipped)
@@ -141,6 +150,31 @@ def _spheroids(shape: object, segmentation: Segmentation, place: str, tolerance:
     )
 
 
+def _kept_rings(
+    annotation: dict[str, Any], shape: object, segmentation: Segmentation, place: str
+) -> list[Spheroid] | None:
+    """The exact outline kept in ``attributes.rings`` beside an RLE mask, if it gives that mask."""
+    attributes = annotation.get("attributes")
+    if not (isinstance(shape, dict) and isinstance(attributes, dict) and "rings" in attributes):
+        return None
+    try:
+        rings = expect_list(attributes["rings"], f"{place}: attributes: rings")
+        parsed = [ring_from_flat(ring, f"{place}: attributes: rings[{n}]") for n, ring in enumerate(rings)]
+        if not parsed:
+            return None
+        spheroids = spheroids_from_rings(parsed[0], parsed[1:], place)
+        size = (segmentation.height, segmentation.width)
+        drawn = np.any([spheroid_to_mask(spheroid, size) for spheroid in spheroids], axis=0)
+        mask = _mask(shape, segmentation, f"{place}: segmentation")
+    except InvalidAnnotation as problem:
+        logger.warning("%s: attributes.rings ignored: %s", place, problem)
+        return None
+    if not np.array_equal(drawn, mask):
+        logger.info("%s: attributes.rings do not give the RLE mask; the mask is read", place)
+        return None
+    return spheroids
+
+
 def _from_polygons(polygons: list[Any], place: str) -> list[Spheroid]:
     if not polygons:
         raise InvalidAnnotation(f"{place}: the polygon list is empty")
@@ -157,6 +191,13 @@ def _from_polygons(polygons: list[Any], place: str) -> list[Spheroid]:
 def _from_rle(
     rle: dict[str, Any], segmentation: Segmentation, place: str, tolerance: float
 ) -> list[Spheroid]:
+    spheroids = mask_to_spheroids(_mask(rle, segmentation, place), tolerance)
+    if not spheroids:
+        logger.warning("%s: the RLE mask is empty; no spheroid read", place)
+    return spheroids
+
+
+def _mask(rle: dict[str, Any], segmentation: Segmentation, place: str) -> NDArray[np.bool_]:
     size = expect_list(member(rle, "size", place), f"{place}: size")
     if len(size) != 2:
         raise InvalidAnnotation(f"{place}: size: expected [height, width], got {len(size)} numbers")
@@ -172,10 +213,6 @@ def _from_rle(
     elif not isinstance(counts, str):
         raise InvalidAnnotation(f"{place}: counts: expected a string or an array, got {json_type(counts)}")
     try:
-        mask = decode_rle(counts, height, width)
+        return decode_rle(counts, height, width)
     except ValueError as error:
         raise InvalidAnnotation(f"{place}: counts: {error}") from None
-    spheroids = mask_to_spheroids(mask, tolerance)
-    if not spheroids:
-        logger.warning("%s: the RLE mask is empty; no spheroid read", place)
-    return spheroids

@@ -94,7 +94,7 @@ def _closed(ring: Ring, *, exterior: bool) -> list[list[float]]:
     """The ring as closed GeoJSON positions, oriented by the right-hand rule (see the module docstring)."""
     points = [[float(x), float(y)] for x, y in ring]
     if len(points) >= 3 and shapely.is_ccw(shapely.linearrings(points)) != exterior:
-        points.reverse()
+        points = points[:1] + points[:0:-1]  # reversed from the same first vertex, as orient_rings does
     if points and points[0] != points[-1]:
         points.append(list(points[0]))
     return points

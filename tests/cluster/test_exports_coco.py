@@ -15,7 +15,7 @@ from pycocotools.coco import COCO
 from cluster.exceptions import AnnotationImportError
 from cluster.exports import read_coco, write_exports
 from cluster.exports.rle import counts_from_string, decode_rle, encode_mask
-from cluster.polygons import spheroid_to_mask
+from cluster.polygons import orient_rings, spheroid_to_mask
 from cluster.segmentation import Segmentation
 from tests.cluster.test_exports import HEIGHT, WIDTH, iou, make_segmentation, square
 
@@ -237,3 +237,31 @@ def test_unknown_image_id_and_missing_file(tmp_path: Path) -> None:
         read_coco(write_json(tmp_path / "c.json", document))
     with pytest.raises(AnnotationImportError, match="cannot read the file"):
         read_coco(tmp_path / "missing.json")
+
+
+def test_a_spheroid_with_holes_comes_back_with_every_vertex_as_written(tmp_path: Path) -> None:
+    segmentation = make_segmentation(tolerance=0.5)  # simplified: tracing the mask could not give these
+    (copy,) = read_coco(export_coco(tmp_path, [segmentation]))
+    holed = [(b, a) for b, a in zip(segmentation.spheroids, copy.spheroids, strict=True) if b.holes]
+    assert holed
+    for written, after in holed:
+        before = orient_rings(written)  # read outlines are oriented (cluster.polygons), vertices kept
+        np.testing.assert_array_equal(after.exterior, before.exterior)
+        assert len(after.holes) == len(before.holes)
+        for hole_before, hole_after in zip(before.holes, after.holes, strict=True):
+            np.testing.assert_array_equal(hole_after, hole_before)
+
+
+def test_kept_rings_that_disagree_with_the_mask_are_ignored(tmp_path: Path) -> None:
+    segmentation = make_segmentation()
+    path = export_coco(tmp_path, [segmentation])
+    document = json.loads(path.read_text())
+    (annotation, before) = next(
+        (a, s) for a, s in zip(document["annotations"], segmentation.spheroids, strict=True) if s.holes
+    )
+    annotation["attributes"]["rings"][0] = [1, 1, 5, 1, 5, 5, 1, 5]  # another tool moved the mask
+    (copy,) = read_coco(write_json(path, document), tolerance=0)
+    after = copy.spheroids[document["annotations"].index(annotation)]
+    np.testing.assert_array_equal(
+        spheroid_to_mask(after, (HEIGHT, WIDTH)), spheroid_to_mask(before, (HEIGHT, WIDTH))
+    )

@@ -356,6 +356,17 @@ def test_repair_drops_a_hole_outside_and_keeps_one_inside() -> None:
     assert _signed_area(part.holes[0]) > 0
 
 
+def test_repair_hands_back_valid_rings_as_given_only_oriented() -> None:
+    exterior = np.array([[3.0, 0.0], [0.0, 0.0], [0.0, 9.0], [9.0, 9.0], [9.0, 0.0]])  # counter-clockwise
+    hole = np.array([[2.0, 2.0], [2.0, 4.0], [4.0, 4.0], [4.0, 2.0]])  # counter-clockwise too: turned round
+
+    [part] = repair_spheroid(exterior, [hole])
+
+    np.testing.assert_array_equal(part.exterior, exterior)  # every vertex, the first one first
+    np.testing.assert_array_equal(part.holes[0], [[2.0, 2.0], [4.0, 2.0], [4.0, 4.0], [2.0, 4.0]])
+    assert orient_rings(part).exterior.tolist() == part.exterior.tolist()
+
+
 def test_repair_removes_duplicate_points() -> None:
     ring = [[0.0, 0.0], [0.0, 0.0], [5.0, 0.0], [5.0, 0.0], [5.0, 5.0], [0.0, 5.0], [0.0, 0.0]]
 

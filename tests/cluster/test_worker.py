@@ -13,13 +13,14 @@ import tifffile
 from PIL import Image
 
 from cluster.client import SegmentationRequest, segment_references
+from cluster.imaging import read_image
 from cluster.launch import connect
 from cluster.launch.deployment import close_client
 from cluster.methods import make_segmenter
 from cluster.monitor import cluster_metrics, cluster_status
 from cluster.pipeline import segment_sources
 from cluster.synthetic import generate_scene
-from cluster.worker import SegmenterSpec, load_segmenter, segment_batch, worker_report
+from cluster.worker import SegmenterSpec, load_segmenter, segment_batch, segment_pixels, worker_report
 from tests.cluster.cluster_fakes import BatchingFake, FakeSegmenter, write_images
 from tests.cluster.cluster_fakes import shared_cluster as shared_cluster  # a fixture
 
@@ -210,3 +211,19 @@ def test_the_classical_method_through_the_cluster_matches_the_in_process_pipelin
         ]
         np.testing.assert_allclose(areas[0], areas[1])
         assert theirs.segmentation.model_name == "classical"
+
+
+def test_segment_pixels_outlines_an_rgb_array_as_a_file_would_be() -> None:
+    image = read_image(Path(__file__).resolve().parents[2] / "resources" / "samples" / "hollow_spheroid.png")
+    spec = SegmenterSpec.of("classical")
+    gray = segment_pixels(image.pixels, "hollow", spec)
+    rgb = segment_pixels(np.repeat(image.pixels[:, :, None], 3, axis=2), "hollow", spec, pixel_size_um=0.5)
+    assert gray.ok and rgb.ok and gray.segmentation is not None and rgb.segmentation is not None
+    assert len(rgb.segmentation.spheroids) == len(gray.segmentation.spheroids) >= 1
+    assert rgb.segmentation.spheroids[0].metrics.area_um2 is not None  # type: ignore[union-attr]
+    assert (rgb.segmentation.width, rgb.segmentation.height) == image.pixels.shape[::-1]
+
+
+def test_segment_pixels_answers_a_bad_array_with_a_reason() -> None:
+    outcome = segment_pixels(np.zeros((4, 5, 6, 7)), "stack", SegmenterSpec.of("classical"))
+    assert not outcome.ok and "stack: not one 2-D image" in (outcome.error or "")
