@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
+import json
 import os
+import re
 import signal
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -29,11 +28,14 @@ from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 
 from spheroseg_testing import graphql, login
+from tests.packaging.lab import local_module
 from tests.server.processes import disc_png
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio, pytest.mark.timeout(300)]
 
-LOCAL = Path(__file__).resolve().parents[2] / "packaging" / "lab" / "local.py"
+DASHBOARD = (
+    Path(__file__).resolve().parents[2] / "packaging" / "lab" / "grafana" / "dashboards" / "spheroseg.json"
+)
 PASSWORD = "a long enough password"
 IMAGES = 12
 PROGRESS = "subscription($id: Int!) { jobProgress(jobId: $id) { status total done failed } }"
@@ -45,18 +47,9 @@ VERSIONS = """query($p: Int!) { project(id: $p) { images(first: 100) { edges { n
   name segmentationHistory { version } } } } } }"""
 
 
-def _local_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("spheroseg_lab_local", LOCAL)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Any]:
-    lab = _local_module().LocalLab(tmp_path / "lab", workers=2).start()
+    lab = local_module().LocalLab(tmp_path / "lab", workers=2).start()
     try:
         yield lab
     finally:
@@ -104,6 +97,10 @@ def _upload(edge: str, token: str, project_id: int) -> list[str]:
     assert response.status_code == 200, response.text
     assert all(f["accepted"] for f in response.json()["files"]), response.json()
     return names
+
+
+def _series(prometheus: str) -> set[str]:
+    return set(httpx.get(prometheus + "/api/v1/label/__name__/values", timeout=10).json()["data"])
 
 
 def _targets(prometheus: str) -> list[dict[str, Any]]:
@@ -172,6 +169,16 @@ async def test_the_lab_segments_through_its_edge_and_survives_a_replica_dying_mi
     edges = graphql(edge, token, VERSIONS, p=project_id)["project"]["images"]["edges"]
     versions = {e["node"]["name"]: [h["version"] for h in e["node"]["segmentationHistory"]] for e in edges}
     assert versions == {name: [1] for name in names}, "an image was segmented twice or not at all"
+
+    # Every series the Grafana dashboard draws is one the lab's targets really export.
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    drawn = {
+        m
+        for p in panels
+        for t in p["targets"]
+        for m in re.findall(r"\b(?:spheroseg|dask)_[a-z_]+|\bup\b", t["expr"])
+    }
+    await _wait_until(lambda: drawn <= _series(lab.prometheus_url), 30, f"Prometheus to hold {sorted(drawn)}")
 
     # Prometheus notices what an admin must be told: the killed replica is down.
     dead = dispatcher.url.removeprefix("http://")
