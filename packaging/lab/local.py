@@ -148,6 +148,7 @@ class LocalLab:
     # -- up and down ------------------------------------------------------------------------------------
 
     def start(self) -> LocalLab:
+        """Everything up; the slow starters (workers, replicas) start side by side and are waited for."""
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         try:
             self._start_database()
@@ -158,6 +159,10 @@ class LocalLab:
             self.spheroseg("server", "migrate")
             for index in (1, 2):
                 self._start_replica(index)
+            for worker in self.dask_workers:
+                _wait_for_http(worker.url + "/health", worker)
+            for replica in self.replicas:
+                _wait_for_http(replica.url + "/health/ready", replica)
             self._start_edge(edge_port)
             self._start_prometheus()
         except BaseException:
@@ -256,7 +261,7 @@ class LocalLab:
         _wait_for_http(scheduler.url + "/health", scheduler)
         for index in range(self.workers):
             http = free_port()
-            worker = self._launch(
+            self._launch(
                 f"worker{index}",
                 [
                     sys.executable,
@@ -273,7 +278,6 @@ class LocalLab:
                 f"http://127.0.0.1:{http}",
                 env=worker_config_environment(),
             )
-            _wait_for_http(worker.url + "/health", worker)
         return address
 
     def _server_env(self, scheduler: str, public_url: str) -> dict[str, str]:
@@ -297,13 +301,12 @@ class LocalLab:
 
     def _start_replica(self, index: int) -> None:
         port = free_port()
-        replica = self._launch(
+        self._launch(
             f"server{index}",
             [str(BIN / "spheroseg"), "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
             f"http://127.0.0.1:{port}",
             env={**self.env, "SPHEROSEG_DATA_DIR": str(self.root / f"server{index}")},
         )
-        _wait_for_http(replica.url + "/health/ready", replica)
 
     def _start_edge(self, port: int) -> None:
         binary = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -221,6 +221,10 @@ def test_compose_builds_the_dockerfiles_here_from_the_repository_root() -> None:
 def test_each_dockerfile_copies_what_exists_and_runs_real_commands(dockerfile: Path) -> None:
     instructions = dockerfile_instructions(dockerfile)
     assert {keyword for keyword, _ in instructions} <= KNOWN
+    # The context is the whole repository: its ignore file lets in only what is copied (no .venv).
+    ignore = Path(f"{dockerfile}.dockerignore").read_text().splitlines()
+    assert "*" in ignore
+    let_in = {line[1:] for line in ignore if line.startswith("!")}
     extras = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"])
     stages = 0
     for keyword, arguments in instructions:
@@ -230,6 +234,9 @@ def test_each_dockerfile_copies_what_exists_and_runs_real_commands(dockerfile: P
             *sources, _target = shlex.split(arguments)
             for source in sources:
                 assert (REPO / source).exists(), f"{dockerfile.name}: COPY {source}: not in the repository"
+                assert source.rstrip("/") in let_in, (
+                    f"{dockerfile.name}: COPY {source}: its .dockerignore drops it"
+                )
         elif keyword == "RUN":
             for wanted in re.findall(r"\"\.\[([a-z,]+)\]\"", arguments):
                 assert set(wanted.split(",")) <= extras, f"{dockerfile.name}: no extra {wanted}"
