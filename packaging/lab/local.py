@@ -335,7 +335,9 @@ class LocalLab:
         if binary is None:
             raise FileNotFoundError("Prometheus is not installed here (apt-get install prometheus)")
         config: dict[str, Any] = yaml.safe_load((HERE / "prometheus.yml").read_text())
-        config["global"]["scrape_interval"] = "1s"  # the test waits for the first scrapes
+        config["global"]["scrape_interval"] = "1s"  # the test waits for the first scrapes and alerts
+        config["global"]["evaluation_interval"] = "1s"
+        config["rule_files"] = [str(HERE / name) for name in config.get("rule_files", [])]
         here = {
             "spheroseg-server": [p.url for p in self.replicas],
             "dask-scheduler": [self.url_of("scheduler")],

@@ -280,6 +280,17 @@ def test_prometheus_scrapes_every_replica_the_scheduler_and_every_worker_where_t
     }
 
 
+def test_prometheus_accepts_its_configuration_and_the_alert_rules() -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing (apt-get install prometheus)"
+    checked = subprocess.run(
+        [promtool, "check", "config", str(LAB / "prometheus.yml")], capture_output=True, text=True
+    )
+    assert checked.returncode == 0 and "5 rules found" in checked.stdout, checked.stdout + checked.stderr
+    mounted = _compose()["services"]["prometheus"]["volumes"]
+    assert "./alerts.yml:/etc/prometheus/alerts.yml:ro" in mounted
+
+
 def test_the_grafana_dashboard_reads_the_provisioned_prometheus() -> None:
     grafana = LAB / "grafana"
     (source,) = yaml.safe_load((grafana / "provisioning" / "datasources" / "prometheus.yml").read_text())[

@@ -33,9 +33,8 @@ from tests.server.processes import disc_png
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio, pytest.mark.timeout(300)]
 
-DASHBOARD = (
-    Path(__file__).resolve().parents[2] / "packaging" / "lab" / "grafana" / "dashboards" / "spheroseg.json"
-)
+LAB = Path(__file__).resolve().parents[2] / "packaging" / "lab"
+METRIC = r"\b(?:spheroseg|dask)_[a-z_]+|\bup\b"
 PASSWORD = "a long enough password"
 IMAGES = 12
 PROGRESS = "subscription($id: Int!) { jobProgress(jobId: $id) { status total done failed } }"
@@ -101,6 +100,15 @@ def _upload(edge: str, token: str, project_id: int) -> list[str]:
 
 def _series(prometheus: str) -> set[str]:
     return set(httpx.get(prometheus + "/api/v1/label/__name__/values", timeout=10).json()["data"])
+
+
+def _alerting(prometheus: str, instance: str) -> bool:
+    """The admin's alert for a dead target (packaging/lab/alerts.yml) is pending or firing for it."""
+    alerts = httpx.get(prometheus + "/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+    return any(
+        a["labels"]["alertname"] == "SpherosegTargetDown" and a["labels"]["instance"] == instance
+        for a in alerts
+    )
 
 
 def _targets(prometheus: str) -> list[dict[str, Any]]:
@@ -170,14 +178,10 @@ async def test_the_lab_segments_through_its_edge_and_survives_a_replica_dying_mi
     versions = {e["node"]["name"]: [h["version"] for h in e["node"]["segmentationHistory"]] for e in edges}
     assert versions == {name: [1] for name in names}, "an image was segmented twice or not at all"
 
-    # Every series the Grafana dashboard draws is one the lab's targets really export.
-    panels = json.loads(DASHBOARD.read_text())["panels"]
-    drawn = {
-        m
-        for p in panels
-        for t in p["targets"]
-        for m in re.findall(r"\b(?:spheroseg|dask)_[a-z_]+|\bup\b", t["expr"])
-    }
+    # Every series the Grafana dashboard draws and the alerts watch is one the lab's targets export.
+    panels = json.loads((LAB / "grafana" / "dashboards" / "spheroseg.json").read_text())["panels"]
+    drawn = {m for p in panels for t in p["targets"] for m in re.findall(METRIC, t["expr"])}
+    drawn |= set(re.findall(METRIC, " ".join(re.findall(r"expr: (.*)", (LAB / "alerts.yml").read_text()))))
     await _wait_until(lambda: drawn <= _series(lab.prometheus_url), 30, f"Prometheus to hold {sorted(drawn)}")
 
     # Prometheus notices what an admin must be told: the killed replica is down.
@@ -189,6 +193,7 @@ async def test_the_lab_segments_through_its_edge_and_survives_a_replica_dying_mi
         30,
         "Prometheus to see the killed replica down",
     )
+    await _wait_until(lambda: _alerting(lab.prometheus_url, dead), 30, "the replica-down alert")
 
     processes = list(lab.processes)
     edge_port = int(edge.rsplit(":", 1)[1])
