@@ -178,6 +178,11 @@ async def test_the_lab_segments_through_its_edge_and_survives_a_replica_dying_mi
     versions = {e["node"]["name"]: [h["version"] for h in e["node"]["segmentationHistory"]] for e in edges}
     assert versions == {name: [1] for name in names}, "an image was segmented twice or not at all"
 
+    # An upgrade's first step, with a replica serving: it changes nothing at the newest schema and
+    # leaves the lab ready (docs/deploy.md, "Upgrades").
+    lab.spheroseg("server", "migrate")
+    assert httpx.get(edge + "/health/ready", timeout=10).json()["status"] == "ready"
+
     # Every series the Grafana dashboard draws and the alerts watch is one the lab's targets export.
     panels = json.loads((LAB / "grafana" / "dashboards" / "spheroseg.json").read_text())["panels"]
     drawn = {m for p in panels for t in p["targets"] for m in re.findall(METRIC, t["expr"])}
