@@ -224,6 +224,10 @@ def test_each_dockerfile_copies_what_exists_and_runs_real_commands(dockerfile: P
         elif keyword == "CMD":
             check_command(json.loads(arguments))
     assert stages == 2, "a build stage and a slim runtime stage"
+    # An installed package carries no weights: the image copies them and says where (cluster.model.card).
+    env = " ".join(arguments for keyword, arguments in instructions if keyword == "ENV")
+    assert "COPY resources/models /opt/spheroseg/models" in {f"{k} {a}" for k, a in instructions}
+    assert f"{MODEL_DIR_ENV}=/opt/spheroseg/models" in env
     user = [arguments for keyword, arguments in instructions if keyword == "USER"]
     assert user and user[-1] != "root", "the services run unprivileged"
 
