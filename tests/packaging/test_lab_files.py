@@ -28,6 +28,7 @@ import jsonschema
 import pytest
 import yaml
 
+from cluster.launch.tuning import worker_config_environment
 from cluster.model.card import MODEL_DIR_ENV
 from server.settings import Settings
 from tests.packaging.lab import check_command, local_module
@@ -329,6 +330,19 @@ def test_systemd_accepts_every_unit(tmp_path: Path) -> None:
     assert len(units) == 4
     checked = subprocess.run([verify, "verify", "--man=no", *units], capture_output=True, text=True)
     assert checked.returncode == 0 and not checked.stderr.strip(), checked.stderr
+
+
+def test_workers_keep_the_malloc_settings_every_launcher_gives_them() -> None:
+    """Dask's nanny would slow segmentation with a malloc tunable (cluster/launch/tuning.py)."""
+    wanted = worker_config_environment()
+    line = next(
+        line for line in (UNITS / "spheroseg-worker@.service").read_text().splitlines() if "DASK_" in line
+    )
+    key, _, value = shlex.split(line.removeprefix("Environment="))[0].partition("=")
+    assert {key: value} == wanted
+    for name, service in _compose()["services"].items():
+        if service.get("command", [])[:2] == ["dask", "worker"]:
+            assert wanted.items() <= _environment(service).items(), name
 
 
 def test_systemd_units_start_real_commands_with_real_options() -> None:
