@@ -1,7 +1,7 @@
 """The lab deployment brought up for real on this machine (packaging/lab/local.py), used through its edge.
 
 What an admin and a biologist would notice: the lab answers at nginx's address; one signs in, uploads and
-segments there with live progress; when the replica that dispatches dies in the middle of the job, the
+segments there with live progress, and images come from the edge's cache the second time; when the replica that dispatches dies in the middle of the job, the
 job still finishes, through the other replica, each image segmented exactly once, and the live progress
 carries on after the edge hands the subscription to the surviving replica; Prometheus scrapes every
 replica, the scheduler and every worker, and sees the dead replica go down; and taking the lab down leaves
@@ -41,6 +41,7 @@ PROGRESS = "subscription($id: Int!) { jobProgress(jobId: $id) { status total don
 PROJECT = 'mutation { createProject(input: {name: "Plate 7"}) { ... on ProjectSuccess { project { id } } } }'
 SEGMENT = """mutation($p: Int!) { segmentImages(input: {projectId: $p, method: "classical"}) {
   __typename ... on JobStarted { job { id total } } } }"""
+ORIGINAL = "query($p: Int!) { project(id: $p) { images(first: 1) { edges { node { originalUrl } } } } }"
 JOB = "query($id: Int!) { job(id: $id) { status total done failed } }"
 VERSIONS = """query($p: Int!) { project(id: $p) { images(first: 100) { edges { node {
   name segmentationHistory { version } } } } } }"""
@@ -145,6 +146,15 @@ async def test_the_lab_segments_through_its_edge_and_survives_a_replica_dying_mi
 
     project_id = graphql(edge, token, PROJECT)["createProject"]["project"]["id"]
     names = _upload(edge, token, project_id)
+
+    # The edge caches signed image URLs: the second fetch of an original never reaches a replica.
+    first = graphql(edge, token, ORIGINAL, p=project_id)["project"]["images"]["edges"][0]["node"][
+        "originalUrl"
+    ]
+    assert first.startswith(edge + "/img/"), "the API hands out URLs on the edge (SPHEROSEG_PUBLIC_URL)"
+    fetched = [httpx.get(first, timeout=10) for _ in range(2)]
+    assert [r.status_code for r in fetched] == [200, 200] and fetched[0].content == fetched[1].content
+    assert [r.headers["x-cache-status"] for r in fetched] == ["MISS", "HIT"]
 
     # The workers are held still while the job starts, so the replica that dispatches is killed while
     # every task is out on the cluster: the harshest middle of a job, whatever this machine's speed.
