@@ -1,11 +1,13 @@
 """The lab deployment brought up for real on this machine (packaging/lab/local.py), used through its edge.
 
-What an admin and a biologist would notice: the lab answers at nginx's address; one signs in, uploads and
-segments there with live progress, and images come from the edge's cache the second time; when the replica that dispatches dies in the middle of the job, the
+What an admin and a biologist would notice: the lab answers at nginx's address and keeps its schema to
+itself (production rules); one signs in, uploads and segments there with live progress, and images come
+from the edge's cache the second time; when the replica that dispatches dies in the middle of the job, the
 job still finishes, through the other replica, each image segmented exactly once, and the live progress
-carries on after the edge hands the subscription to the surviving replica; Prometheus scrapes every
-replica, the scheduler and every worker, and sees the dead replica go down; and taking the lab down leaves
-no process behind.
+carries on after the edge hands the subscription to the surviving replica; a migrate with replicas
+serving leaves the lab ready; Prometheus scrapes every replica, the scheduler and every worker, holds
+every series the dashboard and alerts use, and raises the alert for the dead replica; and taking the lab
+down leaves no process behind.
 """
 
 from __future__ import annotations
@@ -141,6 +143,11 @@ async def test_the_lab_segments_through_its_edge_and_survives_a_replica_dying_mi
     edge = lab.edge_url
     lab.create_user("ana", PASSWORD)
     token = login(edge, "ana", PASSWORD)
+    # The production rules of .env.example hold: nobody can read the schema off the lab.
+    introspection = httpx.post(
+        edge + "/graphql", json={"query": "{ __schema { types { name } } }"}, timeout=10
+    )
+    assert "introspection has been disabled" in introspection.text
     scraped = {"spheroseg-server": 2, "dask-scheduler": 1, "dask-worker": 2}
     await _wait_until(lambda: _every_target_up(lab.prometheus_url, scraped), 30, "every target up")
 
