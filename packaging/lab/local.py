@@ -241,14 +241,15 @@ class LocalLab:
         s3.create_bucket(Bucket=BUCKET)
 
     def _start_dask(self) -> str:
+        """``dask scheduler`` and ``dask worker`` as compose and the systemd units run them (CPU here)."""
         port, http = free_port(), free_port()
         address = f"tcp://127.0.0.1:{port}"
+        dask = str(BIN / "dask")
         scheduler = self._launch(
             "scheduler",
             [
-                sys.executable,
-                "-m",
-                "distributed.cli.dask_scheduler",
+                dask,
+                "scheduler",
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -264,9 +265,8 @@ class LocalLab:
             self._launch(
                 f"worker{index}",
                 [
-                    sys.executable,
-                    "-m",
-                    "distributed.cli.dask_worker",
+                    dask,
+                    "worker",
                     address,
                     "--nthreads",
                     "1",
