@@ -78,6 +78,12 @@ class LiveCounts(Collector):
         for reason in ("deleted", "stale"):
             dropped.add_metric([reason], dispatcher.dropped[reason] if dispatcher else 0)
         yield dropped
+        # Exactly one replica of a deployment should read 1: an admin's alert (and the lab's test) use it.
+        yield GaugeMetricFamily(
+            "spheroseg_dispatching",
+            "1 while this replica's dispatcher leads (holds the dispatch lock), else 0",
+            value=int(dispatcher is not None and dispatcher.leading),
+        )
         yield GaugeMetricFamily(
             "spheroseg_tasks_in_flight",
             "Images on the cluster now",
