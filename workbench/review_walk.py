@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from workbench.api import ApiError, ServerUnreachableError
 from workbench.fetch import FetchError
 from workbench.gallery import Gallery, Tile
 from workbench.tasks import Listeners
@@ -86,6 +87,11 @@ class Verdict(enum.Enum):
     @property
     def label(self) -> str:
         return {"ACCEPTED": "Accepted", "NEEDS_FIX": "Needs fix", "REJECTED": "Rejected"}[self.value]
+
+    @property
+    def action(self) -> str:
+        """What its button says."""
+        return {"ACCEPTED": "Accept", "NEEDS_FIX": "Needs fix", "REJECTED": "Reject"}[self.value]
 
     @property
     def needs_comment(self) -> bool:
@@ -308,7 +314,7 @@ class ReviewWalk:
             await asyncio.gather(
                 fetcher.fetch(image["previewUrl"]), *([fetcher.fetch(geometry)] if geometry else [])
             )
-        except (FetchError, OSError) as error:  # the canvas fetches it itself when it opens it
+        except (FetchError, ApiError, ServerUnreachableError) as error:  # the canvas fetches it itself
             logger.info("prefetch of image %s failed: %s", tile.image_id, error)
             return None
         done = Prefetched(tile.image_id, image["previewUrl"], geometry)
