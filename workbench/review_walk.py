@@ -6,7 +6,8 @@ those marked "needs fix"). The list is a :class:`workbench.gallery.Gallery` of i
 positions as the grid, with the walk's review condition added to the gallery's filter), so a walk through
 10,000 images reads a page at a time.
 
-While the reviewer looks at one image, the next one in the direction of travel is **prefetched**: its
+While the reviewer looks at one image (once it is shown, not while it opens), the next one in the direction
+of travel is **prefetched**: its
 preview rendition and its outlines (``geometryUrl``) go through the workspace's
 :class:`~workbench.fetch.ImageFetcher`, whose disk cache then serves the canvas when it opens that image,
 with no request (both URLs are immutable and signed for a whole window, so the canvas asks for the very
@@ -25,6 +26,7 @@ from where the reviewer was.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 from collections.abc import Callable, Mapping
@@ -50,6 +52,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 STALE_MESSAGE = "Someone saved a new version of this image after you opened it; look again before reviewing"
+PREFETCH_DELAY = 1.0
+"""Seconds after a move when the prefetch starts if nobody said the image is shown (``looking_at``)."""
 PREVIEW_WIDTH = 1024
 """The preview width the canvas asks for (``Image.previewUrl``'s default): the prefetch must ask for the
 same URL, or the cache holds the wrong rendition."""
@@ -148,6 +152,7 @@ class ReviewWalk:
         walk: WalkFilter = WalkFilter.ALL,
         preview_width: int = PREVIEW_WIDTH,
         page_size: int = 100,
+        prefetch: bool = True,
     ) -> None:
         self._workspace = workspace
         self.project_id = project_id
@@ -155,6 +160,8 @@ class ReviewWalk:
         self._order = order
         self._page_size = page_size
         self.preview_width = preview_width
+        self.prefetch = prefetch
+        """Prefetch the next image (off only to measure what it saves: ``benchmarks/review.py``)."""
         self.walk = walk
         self.changed: Listeners[ReviewWalk] = Listeners()
         self.current: Tile | None = None
@@ -164,6 +171,7 @@ class ReviewWalk:
         self._seen: dict[int, int] = {}
         self._session: ReviewedSession | None = None
         self._prefetch: asyncio.Task[Prefetched | None] | None = None
+        self._shown = asyncio.Event()  # the current image is open: the prefetch may start
         self.prefetched: dict[int, Prefetched] = {}
         """Images whose preview and outlines the cache holds, by id (the last few)."""
         self._gallery = self._list()
@@ -289,19 +297,22 @@ class ReviewWalk:
         if self._prefetch is not None:
             self._prefetch.cancel()
         self._prefetch = None
-        tile = self._gallery.tile(index) if 0 <= index < self.total else None
-        if tile is not None and tile.image_id not in self.prefetched:
-            self._prefetch = asyncio.ensure_future(self._prefetch_image(index))
+        self._shown = asyncio.Event()
+        if self.prefetch and 0 <= index < self.total:
+            self._prefetch = asyncio.ensure_future(self._prefetch_image(index, self._shown))
 
     async def prefetching(self) -> None:
         """Until the prefetch running now (if any) has ended (for tests and measurements)."""
         if self._prefetch is not None:
             await asyncio.wait([self._prefetch])
 
-    async def _prefetch_image(self, index: int) -> Prefetched | None:
+    async def _prefetch_image(self, index: int, shown: asyncio.Event) -> Prefetched | None:
+        # Not while the image just moved to is being opened: the prefetch would compete with it.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(shown.wait(), PREFETCH_DELAY)
         await self._gallery.ensure(range(index, index + 1))
         tile = self._gallery.tile(index)
-        if tile is None:
+        if tile is None or tile.image_id in self.prefetched:
             return None
         try:
             data = await self._workspace.client.call(
@@ -329,8 +340,11 @@ class ReviewWalk:
     # --- verdicts
 
     def looking_at(self, image_id: int, version: int) -> None:
-        """The reviewer sees ``version`` of ``image_id`` now (a verdict will name it)."""
+        """The reviewer sees ``version`` of ``image_id`` now (a verdict will name it; the next image is
+        prefetched from now on)."""
         self._seen[image_id] = version
+        if self.current is not None and self.current.image_id == image_id:
+            self._shown.set()
 
     def watch(self, session: ReviewedSession) -> Callable[[], None]:
         """Take the version looked at from ``session`` (the image it opened, then its own saves)."""

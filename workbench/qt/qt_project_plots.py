@@ -1,11 +1,11 @@
 """A project's plots: histograms of spheroid diameter and area, a scatter of area against circularity
 where a click opens that spheroid, and the spheroids counted per image.
 
-Drawn with QPainter (four simple charts need no plotting library; a 50,000-point scatter is drawn as
-points in one call), over :mod:`workbench.plots`, which reads the project's spheroid table a page at a
-time in a task. Units are those of the data: µm when every image has a pixel size, else px (the status
-line says how many images lack one). Hovering a point or a bar names it; clicking a point emits
-``sig_spheroid_requested(image_id, spheroid_id)``, for the page to open that image with it selected.
+Drawn with QPainter (four simple charts need no plotting library), over :mod:`workbench.plots`, which
+reads the stored metrics of every segmented image's outlines file in a task. Units are those of the
+data: µm when every image has a pixel size, else px (the status line says how many images lack one).
+Hovering a point or a bar names it; clicking a point emits ``sig_spheroid_requested(image_id,
+spheroid_id)``, for the page to open that image with it selected.
 """
 
 from __future__ import annotations
@@ -71,10 +71,11 @@ class QtProjectPlots(QWidget):
         assert project_id is not None
 
         def progress(read: int, total: int) -> None:
-            task.report(read / total if total else None, f"{read:,} of {total:,} spheroids")
-            self.status.setText(f"Reading {read:,} of {total:,} spheroids…")
+            task.report(read / total if total else None, f"{read:,} of {total:,} images")
+            self.status.setText(f"Reading the spheroids of {read:,} of {total:,} images…")
 
-        data = await read_project_spheroids(self._workspace.client, project_id, progress)
+        workspace = self._workspace
+        data = await read_project_spheroids(workspace.client, workspace.fetcher, project_id, progress)
         if project_id != self.project_id:
             return
         self.data = data
