@@ -165,7 +165,7 @@ class QtProjectPlots(QWidget):
             high = low + 1.0
         top = max(bins.counts)
         plot = _frame(
-            painter, cell, f"{name} ({unit})", f"{name} ({unit})", "spheroids", (low, high), (0, top)
+            painter, cell, f"Spheroid {name.lower()}", f"{name} ({unit})", "spheroids", (low, high), (0, top)
         )
         to_x, to_y = _scale(low, high, plot.left(), plot.right()), _scale(0, top, plot.bottom(), plot.top())
         painter.setPen(QPen(BAR.darker(130), 1))
