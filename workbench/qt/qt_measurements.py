@@ -162,6 +162,7 @@ class QtMeasurements(QWidget):
         )
         self.pixel_note = QLabel("", self)
         self.pixel_note.setWordWrap(True)
+        self.pixel_note.hide()
         pixel_row = QHBoxLayout()
         pixel_row.addWidget(QLabel("Pixel size:", self))
         pixel_row.addWidget(self.pixel_size, 1)
@@ -326,7 +327,7 @@ class QtMeasurements(QWidget):
         if self._image is None or value == (known or 0.0):
             return
         if value == 0.0:
-            self.pixel_note.setText("A pixel size once set stays set: type the right one instead.")
+            self._note("A pixel size once set stays set: type the right one instead.")
             self._show_pixel_size(known)
             return
         self._tasks.start(
@@ -338,15 +339,19 @@ class QtMeasurements(QWidget):
         data = await self._workspace.client.call("SetPixelSize", id=image.id, pixelSizeUm=value)
         result = data["updateImage"]
         if result["__typename"] != "ImageUpdateSuccess":
-            self.pixel_note.setText(result["message"])
+            self._note(result["message"])
             return
         stored = float(result["image"]["pixelSizeUm"])
-        self.pixel_note.setText("")
+        self._note("")
         if self.measurements is not None and image is self._image:
             self.measurements.set_pixel_size(stored)
             self.model.reset(self.measurements)
             self._on_session_selection_changed(self._selected_keys())
         self.sig_pixel_size_changed.emit(image.id, stored)
+
+    def _note(self, text: str) -> None:
+        self.pixel_note.setText(text)
+        self.pixel_note.setVisible(bool(text))
 
     def _image_pixel_size(self) -> float | None:
         return getattr(self._image, "pixel_size_um", None)

@@ -67,6 +67,8 @@ class QtReviewBar(QWidget):
         self._running: Task | None = None
         self._pending: Verdict | None = None  # the verdict waiting for its comment
         self._focus_before: QWidget | None = None
+        self._shown: tuple[int, int] | None = None  # the image the page shows, and its version
+        self._deferred: Callable[[], None] | None = None  # a show_image that came during a step
 
         self.previous_button = QPushButton("◀ Previous", self)
         self.previous_button.setToolTip("The previous image of the walk (PageUp or Alt+Left)")
@@ -134,19 +136,42 @@ class QtReviewBar(QWidget):
         self.walk_box.activated.connect(self._on_walk_box_activated)
         self.comment.returnPressed.connect(self._on_comment_return_pressed)
         self.look_again.clicked.connect(self._on_look_again_clicked)
-        disconnect = walk.changed.connect(lambda _: self._update())
-        self.destroyed.connect(lambda *_: disconnect())
-        self.destroyed.connect(lambda *_: walk.close())
+        self._session = session
+        self._links: list[Callable[[], None]] = []  # undone when the walk is replaced or the bar goes
+        links = self._links  # not self: the lambda below runs while the bar is being destroyed
+        self.destroyed.connect(lambda *_: [undo() for undo in list(links)])
+        self._follow(walk)
         if session is not None:
-            walk.watch(session)
             unwatch = session.image_opened.connect(lambda image: self.show_image(image.id, image.version))
             self.destroyed.connect(lambda *_: unwatch())
         self._update()
 
+    def _follow(self, walk: ReviewWalk) -> None:
+        self._links.append(walk.changed.connect(lambda _: self._update()))
+        if self._session is not None:
+            self._links.append(walk.watch(self._session))
+        self._links.append(walk.close)
+
     # --- what the page calls
+
+    def set_walk(self, walk: ReviewWalk) -> None:
+        """Walk another list from now on (another project, or the gallery's filter or order changed),
+        standing on the image shown."""
+        for undo in self._links:
+            undo()
+        self._links.clear()
+        self.walk = walk
+        self._follow(walk)
+        if self._shown is not None:
+            self.show_image(*self._shown)
+        self._update()
 
     def show_image(self, image_id: int, version: int) -> None:
         """The page shows ``version`` of ``image_id`` now: verdicts name that version."""
+        if self._running is not None:  # after the step running now (it may be moving the walk)
+            self._deferred = lambda: self.show_image(image_id, version)
+            return
+        self._shown = (image_id, version)
         self.walk.looking_at(image_id, version)
         self.look_again.hide()
         current = self.walk.current
@@ -242,6 +267,9 @@ class QtReviewBar(QWidget):
             finally:
                 self._running = None
                 self._update()
+                deferred, self._deferred = self._deferred, None
+                if deferred is not None:
+                    deferred()
 
         self._running = self._tasks.start(name, step)
         self._update()

@@ -132,6 +132,8 @@ def test_the_table_sorts_selects_follows_edits_and_copies_as_tsv(
     assert QApplication.clipboard().text().splitlines() == [lines[0], lines[1 + now.row()]]
     assert lines[1 + now.row()].startswith(f"{other}\t")
     screenshot(panel, "measurements_px")
+    panel.resize(400, 720)  # as wide as the review page's side panel
+    screenshot(panel, "measurements_side_panel")
 
 
 def test_a_pixel_size_typed_in_is_stored_and_every_value_turns_into_um(

@@ -177,4 +177,9 @@ def test_a_stale_verdict_is_explained_and_the_walk_filter_narrows_the_walk(
     bar.next_button.click()
     run(until(lambda: bar._running is None, "the next image"))
     assert page.opened[-1] == ids[2] and bar.position.text() == "2 of 4 unreviewed"
-    walk.close()
+
+    bar.set_walk(ReviewWalk(workspace, project.id, order="NAME_DESC"))  # the gallery's order changed
+    run(until(lambda: bar._running is None, "the walk in the new order"))
+    assert bar.position.text() == "3 of 5" and bar.walk.current is not None
+    assert bar.walk.current.image_id == ids[2]  # still on the image shown
+    bar.walk.close()
