@@ -223,9 +223,11 @@ class ReviewWalk:
         return await self._move(self._index - 1, forwards=False)
 
     async def set_walk(self, walk: WalkFilter) -> None:
-        """Walk only these images from now on, standing where the current image is (or would be)."""
+        """Walk only these images from now on, standing on the current image (when the new list lacks
+        it, "next" goes to the list's first image)."""
         self.walk = walk
         self._gallery = self._list()
+        self._index, self._in_list = 0, False  # where it is in the new list, if anywhere: found below
         if self.current is not None:
             await self._locate(self.current.image_id)
         else:

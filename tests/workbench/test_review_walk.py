@@ -152,5 +152,10 @@ async def test_a_walk_of_the_unreviewed_goes_on_where_the_accepted_image_was(tmp
 
         await walk.set_walk(WalkFilter.ALL)
         assert walk.position_text() == "3 of 5"
+        await walk.previous()  # back on the accepted one, then walking the unreviewed: it is not there
+        await walk.set_walk(WalkFilter.UNREVIEWED)
+        assert walk.position_text() == "– of 4 unreviewed"
+        tile = await walk.next()
+        assert tile is not None and tile.image_id == project.image_ids[0]
         await walk.set_walk(WalkFilter.NEEDS_FIX)
         assert walk.position_text() == "No images needing a fix left"
