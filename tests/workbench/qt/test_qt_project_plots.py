@@ -1,0 +1,62 @@
+"""The project plots in a real window over a real offline server: histograms, the scatter and the counts
+drawn from the project's spheroid table, labelled in px until every image has a pixel size and in µm
+after, and a click on a point of the scatter asking for exactly that spheroid."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from tests.workbench.qt.conftest import Run, screenshot
+from tests.workbench.reviewed_project import PIXEL_SIZE, graphql, reviewed_project
+from workbench.plots import bins_of
+from workbench.qt.qt_project_plots import QtProjectPlots
+from workbench.tasks import Tasks
+from workbench.workspace import Workspace
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def test_plots_show_the_projects_spheroids_and_a_click_asks_for_that_spheroid(
+    qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks, tmp_path: Path
+) -> None:
+    project = run(reviewed_project(workspace, tmp_path / "images", count=4))
+    plots = QtProjectPlots(workspace, tasks)
+    qtbot.add_widget(plots)
+    plots.resize(900, 640)
+    plots.show()
+    qtbot.waitExposed(plots)
+    plots.show_project(project.id)
+    run(until(lambda: plots.data is not None, "the spheroids"))
+    assert plots.data is not None and not plots.data.in_um
+    assert plots.status.text() == "12 spheroids in 4 images · values in px (4 images without a pixel size)"
+    assert [count for _, _, count in plots.data.counts_per_image()] == [3, 3, 3, 3]
+    assert sum(bins_of([p.area for p in plots.data.points]).counts) == 12
+
+    for image_id in project.image_ids[:-1]:  # every image gets its pixel size: the plots turn to µm
+        run(graphql(workspace, PIXEL_SIZE, i=image_id, p=0.5))
+    plots.reload_button.click()
+    run(until(lambda: plots.data is not None and plots.data.in_um, "the spheroids in µm"))
+    assert plots.status.text() == "12 spheroids in 4 images · values in µm"
+    plots.repaint()
+    screenshot(plots, "project_plots")
+
+    wanted: list[tuple[int, int]] = []
+    plots.sig_spheroid_requested.connect(lambda image_id, spheroid_id: wanted.append((image_id, spheroid_id)))
+    biggest = max(plots.data.points, key=lambda p: p.area)  # alone at the right of the scatter
+    assert abs(biggest.area - 0.25 * 0.5 * 24 * 36**2 * 0.25881904510252074) < 0.1  # µm², image 3's disc
+    qtbot.mouseClick(plots, Qt.MouseButton.LeftButton, pos=plots.position_of(biggest).toPoint())
+    assert wanted == [(biggest.image_id, biggest.spheroid_id)]
+    assert biggest.image_id == project.image_ids[3]
+    qtbot.mouseClick(plots, Qt.MouseButton.LeftButton, pos=plots.rect().topLeft() + plots.rect().center() / 8)
+    assert len(wanted) == 1  # nothing there
