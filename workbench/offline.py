@@ -81,6 +81,13 @@ class OfflineServer:
         return self._log_path
 
     @property
+    def data_folder(self) -> Path:
+        """The folder the server keeps its data in: it names this server across starts, which the URL
+        (a free port each time the workbench starts it) does not."""
+        named = self._environment.get("SPHEROSEG_DATA_DIR")
+        return Path(named) if named else _default_data_dir()
+
+    @property
     def environment(self) -> dict[str, str]:
         """The environment the server runs with (a copy)."""
         return dict(self._environment)
@@ -205,8 +212,7 @@ class OfflineServer:
         )
 
     def _log_file(self) -> Path:
-        named = self._environment.get("SPHEROSEG_DATA_DIR")
-        folder = Path(named) if named else _default_data_dir()
+        folder = self.data_folder
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         return folder / LOG_FILE
 
