@@ -313,6 +313,24 @@ class Saver:
             conflict, [{"upsert": {k: v for k, v in conflict.change["upsert"].items() if k != "id"}}]
         )
 
+    async def authors_since(self, conflict: Conflict) -> list[str]:
+        """Who saved the image after ``conflict``'s base version (one of them changed the spheroid; the
+        versions do not say which): names, "a segmentation run" for a job's result, oldest first."""
+        first = min(100, max(1, conflict.current_version - conflict.base_version))
+        answer = await self.client.call(
+            "SavesSince", imageId=conflict.image_id, first=first, before=conflict.current_version + 1
+        )
+        image = answer["image"]
+        saves = [] if image is None else image["segmentationHistory"]
+        names: list[str] = []
+        for save in reversed(saves):
+            if int(save["version"]) <= conflict.base_version:
+                continue
+            name = save["author"] or ("a segmentation run" if save["origin"] == "JOB" else "someone")
+            if name not in names:
+                names.append(name)
+        return names
+
     async def _resolve(self, conflict: Conflict, changes: Sequence[Shape]) -> None:
         journal = self.journals.of(conflict.image_id)
         version = max(self._versions.get(conflict.image_id, 0), conflict.current_version)

@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 
 from tests.server.processes import disc_png
-from workbench.api import Backoff, LabClient, LiveChannel
+from workbench.api import Backoff, ChannelState, LabClient, LiveChannel
 from workbench.jobs import follow_job, start_segmentation
 from workbench.journal import JournalEntry, Journals
 from workbench.offline import OfflineServer
-from workbench.saving import Conflict, Refusal, Saved, Saver, delete, upsert
+from workbench.saving import Conflict, Refusal, Saved, Saver, delete, open_saver, upsert
 from workbench.uploads import import_files
+from workbench.workspace import open_offline
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
 
@@ -350,3 +351,175 @@ async def test_a_shape_the_server_cannot_store_is_refused_with_its_problem_and_l
         (refusal,) = refusals
         assert "outside" in refusal.problems[0]
         assert await _stored(lab) == (2, {first: _square(20, 30)})
+
+
+async def test_a_deletion_the_server_stored_before_the_workbench_was_killed_is_not_a_conflict_on_replay(
+    tmp_path: Path,
+) -> None:
+    async with _lab(tmp_path) as lab:
+        async with _saver(lab, tmp_path / "journal") as saver:
+            first, second = await _draw(saver, lab.image_id, [A, B])
+        Journals(tmp_path / "journal", lab.url).of(lab.image_id).append(
+            JournalEntry(lab.image_id, 1, delete(second))
+        )
+        async with LabClient(lab.url, token=lab.token) as client:  # stored; the answer never came back
+            await client.call(
+                "EditSegmentation", imageId=lab.image_id, baseVersion=1, changes={"delete": [second]}
+            )
+
+        async with _saver(lab, tmp_path / "journal") as restarted:
+            shown: list[list[Conflict]] = []
+            restarted.conflicts_changed.connect(shown.append)
+            await restarted.replay()
+            assert restarted.pending == 0 and restarted.conflicts == []
+            assert all(conflicts == [] for conflicts in shown)  # "deleted by someone else" never shown
+            assert restarted.status.text == "All edits saved"
+        assert await _stored(lab) == (2, {first: A})
+
+
+async def test_an_edit_made_on_top_of_a_stored_but_unanswered_one_saves_without_a_conflict(
+    tmp_path: Path,
+) -> None:
+    """The server stored the first drag and died before answering; the user dragged again meanwhile: the
+    second drag goes on top of the first, with no conflict against the user's own shape."""
+    async with _lab(tmp_path) as lab:
+        async with _saver(lab, tmp_path / "journal") as saver:
+            (first,) = await _draw(saver, lab.image_id, [A])
+        journal = Journals(tmp_path / "journal", lab.url).of(lab.image_id)
+        stored_drag = upsert(_square(20, 50), spheroid_id=first)
+        journal.append(JournalEntry(lab.image_id, 1, stored_drag))
+        journal.append(JournalEntry(lab.image_id, 1, upsert(_square(20, 60), spheroid_id=first)))
+        async with LabClient(lab.url, token=lab.token) as client:
+            await client.call(
+                "EditSegmentation",
+                imageId=lab.image_id,
+                baseVersion=1,
+                changes={"upsert": [stored_drag["upsert"]]},
+            )
+
+        async with _saver(lab, tmp_path / "journal") as restarted:
+            await restarted.replay()
+            assert restarted.pending == 0 and restarted.conflicts == []
+        assert await _stored(lab) == (3, {first: _square(20, 60)})
+
+
+KILLED_MID_EDIT = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from workbench.saving import open_saver, upsert
+from workbench.workspace import open_offline
+data, journals, image_id = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+
+async def main() -> None:
+    workspace = await open_offline(data)
+    saver = open_saver(workspace, journals, idle=60.0)  # the idle send never comes
+    saver.open_image(image_id, 0)
+    saver.edit(image_id, upsert([[30.0, 30.0], [90.0, 30.0], [90.0, 90.0], [30.0, 90.0]]))
+    os.kill(os.getpid(), signal.SIGKILL)  # right after edit returned
+
+asyncio.run(main())
+"""
+
+
+async def test_a_workbench_killed_right_after_an_edit_finds_it_on_its_next_start_and_saves_it(
+    tmp_path: Path,
+) -> None:
+    """Offline, as a user works: the killed workbench's server goes with it; the next start gets a new port
+    (so a new URL), and still finds the journal, keyed by the data folder, and replays it."""
+    (tmp_path / "well.png").write_bytes(disc_png(seed=1))
+    environment = _environment()
+    first = await open_offline(tmp_path / "data", cache_dir=tmp_path / "cache", environment=environment)
+    try:
+        project = await first.client.call("CreateProject", name="Plate 1")
+        (imported,) = await import_files(
+            first.client, project["createProject"]["project"]["id"], [tmp_path / "well.png"]
+        )
+    finally:
+        await first.close()
+    assert imported.image_id is not None
+
+    killed = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        KILLED_MID_EDIT,
+        str(tmp_path / "data"),
+        str(tmp_path / "journal"),
+        str(imported.image_id),
+        env={**environment, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
+    assert await asyncio.wait_for(killed.wait(), 120) == -signal.SIGKILL
+    lock = tmp_path / "data" / "server.lock"
+    for _ in range(600):  # its server notices its parent is gone (polled) and stops, removing the lock
+        if not lock.exists():
+            break
+        await asyncio.sleep(0.05)
+
+    again = await open_offline(tmp_path / "data", cache_dir=tmp_path / "cache", environment=environment)
+    try:
+        saved = asyncio.Event()
+        saver = open_saver(again, tmp_path / "journal")  # replays at once
+        saver.saved.connect(lambda _: saved.set())
+        try:
+            await asyncio.wait_for(saved.wait(), 60)
+            assert saver.pending == 0
+        finally:
+            await saver.close()
+        answer = await again.client.call("ImageSpheroids", imageId=imported.image_id)
+    finally:
+        await again.close()
+    segmentation = answer["image"]["segmentation"]
+    assert [s["exterior"] for s in segmentation["spheroids"]] == [
+        [[30.0, 30.0], [90.0, 30.0], [90.0, 90.0], [30.0, 90.0]]
+    ]
+
+
+async def test_edits_kept_while_the_server_was_killed_go_as_soon_as_the_live_channel_is_back(
+    tmp_path: Path,
+) -> None:
+    """The saver's own retry waits minutes here; the reconnection is what sends them."""
+    environment = _environment()
+    (tmp_path / "well.png").write_bytes(disc_png(seed=1))
+    workspace = await open_offline(tmp_path / "data", cache_dir=tmp_path / "cache", environment=environment)
+    try:
+        project = await workspace.client.call("CreateProject", name="Plate 1")
+        (imported,) = await import_files(
+            workspace.client, project["createProject"]["project"]["id"], [tmp_path / "well.png"]
+        )
+        image_id = imported.image_id
+        assert image_id is not None and workspace.offline is not None and workspace.started is not None
+        saver = open_saver(workspace, tmp_path / "journal", backoff=Backoff(initial=300, maximum=300))
+        # the gallery's subscription, through which the channel notices the server is gone
+        gallery = asyncio.create_task(
+            _follow_events(workspace.live, project["createProject"]["project"]["id"])
+        )
+        try:
+            (first,) = await _draw(saver, image_id, [A])
+            while workspace.live.state.state is not ChannelState.CONNECTED:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # subscribed
+            os.kill(workspace.started.pid, signal.SIGKILL)
+            await workspace.offline.wait()
+            saver.edit(image_id, upsert(_square(20, 50), spheroid_id=first))
+            saver.edit(image_id, upsert(B))
+            await saver.flush()
+            assert saver.status.text == (
+                "2 edits kept on this computer: the server cannot be reached; they are sent when it is back"
+            )
+            saved = asyncio.Event()
+            saver.saved.connect(lambda _: saved.set())
+            await workspace.offline.start()  # same data folder and port: the live channel reconnects
+            await asyncio.wait_for(saved.wait(), 60)
+            assert saver.pending == 0 and saver.status.text == "All edits saved"
+        finally:
+            gallery.cancel()
+            await saver.close()
+        answer = await workspace.client.call("ImageSpheroids", imageId=image_id)
+    finally:
+        await workspace.close()
+    shapes = {s["id"]: s["exterior"] for s in answer["image"]["segmentation"]["spheroids"]}
+    assert shapes[first] == _square(20, 50) and sorted(shapes.values()) == sorted([_square(20, 50), B])
+
+
+async def _follow_events(channel: LiveChannel, project_id: int) -> None:
+    async for _ in channel.subscribe("ProjectEvents", projectId=project_id):
+        pass
