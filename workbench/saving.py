@@ -140,15 +140,17 @@ class SaveStatus:
     def text(self) -> str:
         """The line a user reads; the conflicts first, since only the user can settle them."""
         if self.conflicts:
-            return f"{_count(self.conflicts, 'conflict')} — choose which shape to keep"
+            return _count(self.conflicts, "conflict")  # the view adds its Resolve… button
         unsent = self.pending - self.held
         if self.unreachable and unsent:
             return (
                 f"{_count(unsent, 'edit')} kept on this computer: the server cannot be reached; "
                 f"{'it is' if unsent == 1 else 'they are'} sent when it is back"
             )
-        if self.refusal is not None:
-            return f"Not saved: {self.refusal.message}"
+        if self.refusal is not None:  # the first problem says more than the summary ("1 problem(s)")
+            problems = self.refusal.problems
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            return f"Not saved: {problems[0]}{more}" if problems else f"Not saved: {self.refusal.message}"
         if unsent:
             return f"Saving {_count(unsent, 'edit')}…"
         return "All edits saved"
