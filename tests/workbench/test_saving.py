@@ -9,12 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.server.processes import disc_png
@@ -523,3 +524,63 @@ async def test_edits_kept_while_the_server_was_killed_go_as_soon_as_the_live_cha
 async def _follow_events(channel: LiveChannel, project_id: int) -> None:
     async for _ in channel.subscribe("ProjectEvents", projectId=project_id):
         pass
+
+
+class AnswerLost(httpx.AsyncBaseTransport):
+    """Real HTTP to the server, except that the answer to the next ``editSegmentation`` is dropped after
+    the server has stored it (as when the server dies or the network breaks at that instant)."""
+
+    def __init__(self) -> None:
+        self.real = httpx.AsyncHTTPTransport()
+        self.lose_next = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.real.handle_async_request(request)
+        if self.lose_next and b"editSegmentation" in request.content:
+            self.lose_next = False
+            await response.aread()  # stored by now
+            await response.aclose()
+            raise httpx.ReadError("connection reset before the answer", request=request)
+        return response
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
+
+
+async def test_edits_whose_answer_was_lost_are_not_stored_twice_nor_shown_as_conflicts(
+    tmp_path: Path,
+) -> None:
+    """Not a replay at start: the running saver's own retry checks what the server holds first."""
+    async with _lab(tmp_path) as lab:
+        lossy = AnswerLost()
+        async with LabClient(lab.url, token=lab.token, transport=lossy) as client:
+            saver = Saver(client, Journals(tmp_path / "journal", lab.url), backoff=QUICK)
+            saves: list[Saved] = []
+            saver.saved.connect(saves.append)
+            try:
+                (first,) = await _draw(saver, lab.image_id, [A])
+                lossy.lose_next = True
+                drawn = saver.edit(lab.image_id, upsert(B))  # a new spheroid: stored, the answer lost
+                await saver.flush()
+                assert saver.unreachable and saver.pending == 1
+                await _until(lambda: saver.pending == 0)  # the retry finds it stored
+                new_id = saves[-1].new_ids[drawn]  # the canvas learns the id it got
+
+                lossy.lose_next = True
+                saver.edit(lab.image_id, upsert(_square(20, 50), spheroid_id=first))  # stored, answer lost
+                await saver.flush()
+                saver.edit(lab.image_id, upsert(_square(20, 60), spheroid_id=first))  # dragged again
+                await saver.flush()
+                await _until(lambda: saver.pending == 0)
+                assert saver.conflicts == []
+            finally:
+                await saver.close()
+        # B once; the second drag on top of the first (versions: A, B, first drag, second drag)
+        assert await _stored(lab) == (4, {first: _square(20, 60), new_id: B})
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
