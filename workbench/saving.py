@@ -9,7 +9,8 @@ at once (fsynced), and sent after ``idle`` seconds without another edit, or at o
   a merged save is quiet (``saved`` says ``merged`` so the canvas reloads the spheroids it did not touch);
 - a conflict (someone else changed or deleted a spheroid this edit touches): the spheroid's changes are held
   in the journal and not resent; ``conflicts_changed`` shows it with both shapes until the user picks
-  :meth:`Saver.keep_mine`, :meth:`Saver.take_theirs` or :meth:`Saver.keep_both`; the rest of the batch is
+  :meth:`Saver.keep_mine`, :meth:`Saver.take_theirs` or :meth:`Saver.keep_both` (then ``saved``, merged,
+  tells the canvas to show what is stored); the rest of the batch is
   sent again (it merges); a "conflict" whose two shapes are the same is this very edit, stored before the
   workbench died and replayed: confirmed, not shown;
 - the server unreachable or busy (rate limited, or saves racing too often to merge): everything stays in the
@@ -346,6 +347,12 @@ class Saver:
         self.conflicts_changed.emit(self.conflicts)
         self._emit_pending()
         await self._send_now(conflict.image_id)
+        if not self.journals.of(conflict.image_id).entries():
+            # the canvas shows what is stored now (theirs, mine, or both with mine's new id), as after a
+            # merged save; still pending (the server away), it keeps showing the user's shape meanwhile
+            version = self._versions[conflict.image_id]
+            self.last_saved = Saved(conflict.image_id, version, True, {})
+            self.saved.emit(self.last_saved)
 
     # -- sending --------------------------------------------------------------------------------------------
 

@@ -172,9 +172,13 @@ async def test_editing_the_same_spheroid_is_a_conflict_with_both_shapes_and_each
             # the other spheroid's edit did not wait for the choice
             assert await _stored(lab) == (3, {1: A, second: theirs_shape, third: _square(200, 5)})
 
+            saves: list[Saved] = []
+            bea.saved.connect(saves.append)
             await getattr(bea, choice)(conflict)
 
             assert bea.conflicts == [] and shown[-1] == [] and bea.pending == 0
+            # the canvas is told to show what is stored now, whichever the choice
+            assert (saves[-1].version, saves[-1].merged) == (3 if choice == "take_theirs" else 4, True)
         version, shapes = await _stored(lab)
         expected = {
             "keep_mine": (4, [A, mine_shape, _square(200, 5)]),
