@@ -41,7 +41,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.api import (
     ApiError,
@@ -54,7 +54,9 @@ from workbench.api import (
 )
 from workbench.journal import Journal, JournalEntry, Journals, user_journal_folder
 from workbench.tasks import Listeners
-from workbench.workspace import Workspace
+
+if TYPE_CHECKING:  # the workspace holds its saver (workbench.workspace imports this module)
+    from workbench.workspace import Workspace
 
 __all__ = [
     "Conflict",
@@ -529,7 +531,8 @@ def journals_of(workspace: Workspace, folder: Path | None = None) -> Journals:
 def open_saver(workspace: Workspace, folder: Path | None = None, **options: Any) -> Saver:
     """The saver of ``workspace`` (``options`` as :class:`Saver`'s): it replays what its journals hold at
     once (edits a killed or closed workbench left) and each time the live channel is connected again.
-    Call it with the loop running; :meth:`Saver.close` it before the workspace."""
+    Call it with the loop running; :meth:`Saver.close` it before the workspace. Every opened workspace
+    has one already (``workspace.saver``)."""
     saver = Saver(workspace.client, journals_of(workspace, folder), **options)
     saver.follow(workspace.live)
     if saver.pending:

@@ -23,7 +23,7 @@ from workbench.api import Backoff, ChannelState, LabClient, LiveChannel
 from workbench.jobs import follow_job, start_segmentation
 from workbench.journal import JournalEntry, Journals
 from workbench.offline import OfflineServer
-from workbench.saving import Conflict, Refusal, Saved, Saver, delete, open_saver, upsert
+from workbench.saving import Conflict, Refusal, Saved, Saver, delete, upsert
 from workbench.uploads import import_files
 from workbench.workspace import open_offline
 
@@ -411,16 +411,15 @@ async def test_an_edit_made_on_top_of_a_stored_but_unanswered_one_saves_without_
 KILLED_MID_EDIT = """
 import asyncio, os, signal, sys
 from pathlib import Path
-from workbench.saving import open_saver, upsert
+from workbench.saving import upsert
 from workbench.workspace import open_offline
 data, journals, image_id = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 
 async def main() -> None:
-    workspace = await open_offline(data)
-    saver = open_saver(workspace, journals, idle=60.0)  # the idle send never comes
-    saver.open_image(image_id, 0)
-    saver.edit(image_id, upsert([[30.0, 30.0], [90.0, 30.0], [90.0, 90.0], [30.0, 90.0]]))
-    os.kill(os.getpid(), signal.SIGKILL)  # right after edit returned
+    workspace = await open_offline(data, journal_dir=journals)
+    workspace.saver.open_image(image_id, 0)
+    workspace.saver.edit(image_id, upsert([[30.0, 30.0], [90.0, 30.0], [90.0, 90.0], [30.0, 90.0]]))
+    os.kill(os.getpid(), signal.SIGKILL)  # right after edit returned, before the idle send
 
 asyncio.run(main())
 """
@@ -433,7 +432,12 @@ async def test_a_workbench_killed_right_after_an_edit_finds_it_on_its_next_start
     (so a new URL), and still finds the journal, keyed by the data folder, and replays it."""
     (tmp_path / "well.png").write_bytes(disc_png(seed=1))
     environment = _environment()
-    first = await open_offline(tmp_path / "data", cache_dir=tmp_path / "cache", environment=environment)
+    first = await open_offline(
+        tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        environment=environment,
+        journal_dir=tmp_path / "journal",
+    )
     try:
         project = await first.client.call("CreateProject", name="Plate 1")
         (imported,) = await import_files(
@@ -459,16 +463,16 @@ async def test_a_workbench_killed_right_after_an_edit_finds_it_on_its_next_start
             break
         await asyncio.sleep(0.05)
 
-    again = await open_offline(tmp_path / "data", cache_dir=tmp_path / "cache", environment=environment)
+    again = await open_offline(
+        tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        environment=environment,
+        journal_dir=tmp_path / "journal",
+    )
     try:
-        saved = asyncio.Event()
-        saver = open_saver(again, tmp_path / "journal")  # replays at once
-        saver.saved.connect(lambda _: saved.set())
-        try:
-            await asyncio.wait_for(saved.wait(), 60)
-            assert saver.pending == 0
-        finally:
-            await saver.close()
+        saver = again.saver  # made with the workspace, replaying what the killed one left
+        assert saver is not None
+        await _until(lambda: saver.pending == 0, 60)
         answer = await again.client.call("ImageSpheroids", imageId=imported.image_id)
     finally:
         await again.close()
@@ -484,7 +488,12 @@ async def test_edits_kept_while_the_server_was_killed_go_as_soon_as_the_live_cha
     """The saver's own retry waits minutes here; the reconnection is what sends them."""
     environment = _environment()
     (tmp_path / "well.png").write_bytes(disc_png(seed=1))
-    workspace = await open_offline(tmp_path / "data", cache_dir=tmp_path / "cache", environment=environment)
+    workspace = await open_offline(
+        tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        environment=environment,
+        journal_dir=tmp_path / "journal",
+    )
     try:
         project = await workspace.client.call("CreateProject", name="Plate 1")
         (imported,) = await import_files(
@@ -492,7 +501,9 @@ async def test_edits_kept_while_the_server_was_killed_go_as_soon_as_the_live_cha
         )
         image_id = imported.image_id
         assert image_id is not None and workspace.offline is not None and workspace.started is not None
-        saver = open_saver(workspace, tmp_path / "journal", backoff=Backoff(initial=300, maximum=300))
+        saver = workspace.saver  # the workspace's own, as the review page uses it
+        assert saver is not None
+        saver.backoff = Backoff(initial=300, maximum=300)
         # the gallery's subscription, through which the channel notices the server is gone
         gallery = asyncio.create_task(
             _follow_events(workspace.live, project["createProject"]["project"]["id"])
@@ -517,7 +528,6 @@ async def test_edits_kept_while_the_server_was_killed_go_as_soon_as_the_live_cha
             assert saver.pending == 0 and saver.status.text == "All edits saved"
         finally:
             gallery.cancel()
-            await saver.close()
         answer = await workspace.client.call("ImageSpheroids", imageId=image_id)
     finally:
         await workspace.close()

@@ -19,7 +19,7 @@ from tests.workbench.qt.conftest import Run, screenshot
 from workbench.api import Backoff, ChannelState, LiveChannel
 from workbench.journal import Journals
 from workbench.qt.qt_save_status import QtSaveStatus
-from workbench.saving import Saver, open_saver, upsert
+from workbench.saving import Saver, upsert
 from workbench.uploads import import_files
 from workbench.workspace import Workspace
 
@@ -75,7 +75,9 @@ def test_the_status_line_follows_saving_a_dead_server_a_conflict_and_a_refusal(
     assert workspace.offline is not None and workspace.started is not None
     QApplication.setQuitOnLastWindowClosed(False)
     # the retry waits minutes: only the reconnection can send the kept edits within the test
-    saver = open_saver(workspace, tmp_path / "journal", idle=30.0, backoff=Backoff(initial=300, maximum=300))
+    saver = workspace.saver  # the workspace's own, as the review page uses it
+    assert saver is not None
+    saver.idle, saver.backoff = 30.0, Backoff(initial=300, maximum=300)
     gallery = asyncio.ensure_future(_follow_events(workspace.live, project_id))
     status = QtSaveStatus(saver)
     holder = _bottom_bar(status)
@@ -135,4 +137,3 @@ def test_the_status_line_follows_saving_a_dead_server_a_conflict_and_a_refusal(
 
     gallery.cancel()
     run(other.close())
-    run(saver.close())
