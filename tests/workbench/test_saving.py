@@ -134,6 +134,9 @@ async def test_two_people_editing_different_spheroids_both_save_and_the_second_i
         async with _saver(lab, tmp_path / "ana") as ana, _saver(lab, tmp_path / "bea") as bea:
             first, _, third = await _draw(ana, lab.image_id, [A, B, C])
             bea.open_image(lab.image_id, 1)
+            told: list[object] = []
+            bea.conflicts_changed.connect(told.append)
+            bea.refused.connect(told.append)
             ana.edit(lab.image_id, upsert(_square(20, 30), spheroid_id=first))
             bea.edit(lab.image_id, delete(third))
             await ana.flush()
@@ -143,6 +146,7 @@ async def test_two_people_editing_different_spheroids_both_save_and_the_second_i
             assert (ana.last_saved.version, ana.last_saved.merged) == (2, False)
             assert (bea.last_saved.version, bea.last_saved.merged) == (3, True)
             assert bea.conflicts == [] and bea.pending == 0
+            assert told == [] and bea.status.text == "All edits saved"  # quietly: nothing to read or choose
         version, shapes = await _stored(lab)
         assert (version, sorted(shapes.values())) == (3, sorted([_square(20, 30), B]))
 
