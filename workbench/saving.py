@@ -320,7 +320,8 @@ class Saver:
 
     async def authors_since(self, conflict: Conflict) -> list[str]:
         """Who saved the image after ``conflict``'s base version (one of them changed the spheroid; the
-        versions do not say which): names, "a segmentation run" for a job's result, oldest first."""
+        versions do not say which): names, "a segmentation run" for a job's result, "you (in another
+        window)" for the signed-in user (offline, every save is theirs), oldest first."""
         first = min(100, max(1, conflict.current_version - conflict.base_version))
         answer = await self.client.call(
             "SavesSince", imageId=conflict.image_id, first=first, before=conflict.current_version + 1
@@ -332,6 +333,8 @@ class Saver:
             if int(save["version"]) <= conflict.base_version:
                 continue
             name = save["author"] or ("a segmentation run" if save["origin"] == "JOB" else "someone")
+            if answer["me"] is not None and name == answer["me"]["username"]:
+                name = "you (in another window)"
             if name not in names:
                 names.append(name)
         return names

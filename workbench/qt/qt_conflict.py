@@ -124,7 +124,8 @@ class QtConflictDialog(QDialog):
     def _headline(self, names: list[str]) -> str:
         conflict = self.conflict
         did = "deleted" if conflict.theirs is None else "changed"
-        who = _joined(names) if names else "Someone else"
+        who = _joined(names) if names else "someone else"
+        who = who[0].upper() + who[1:]
         return (
             f"<b>{who} {did} "
             f"spheroid {conflict.spheroid_id}</b> (saved as version {conflict.current_version}) while you "

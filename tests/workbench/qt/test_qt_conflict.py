@@ -100,9 +100,9 @@ def test_the_dialog_shows_both_shapes_at_one_scale_and_each_choice_is_stored(
     dialog.sig_resolved.connect(resolved.append)
     dialog.resize(640, 420)
     dialog.open()
-    run(until(lambda: workspace.user.username in dialog.headline.text(), "who saved since"))
+    # both savers are this user's: the other is "you, in another window"
+    run(until(lambda: "You (in another window) changed" in dialog.headline.text(), "who saved since"))
     assert dialog.isVisible() and dialog.windowModality() is not Qt.WindowModality.NonModal
-    assert "changed spheroid" in dialog.headline.text()
     # the same scale: their 60 px square covers far more of its pane than my 15 px one
     mine_pixels = _painted(dialog.mine_view, dialog.mine_view.color)
     theirs_pixels = _painted(dialog.theirs_view, dialog.theirs_view.color)
@@ -137,9 +137,8 @@ def test_a_spheroid_deleted_by_the_other_says_so_and_keep_mine_puts_it_back(
     qtbot.add_widget(dialog)
     dialog.resize(640, 420)
     dialog.open()
-    name = workspace.user.username
-    run(until(lambda: dialog.theirs_view.empty_text == f"Deleted by {name}", "who deleted it"))
-    assert f"{name} deleted spheroid" in dialog.headline.text()
+    run(until(lambda: dialog.theirs_view.empty_text == "Deleted by you (in another window)", "who"))
+    assert "You (in another window) deleted spheroid" in dialog.headline.text()
     screenshot(dialog, "conflict-dialog-deleted")
 
     qtbot.keyClick(dialog, Qt.Key.Key_Return)  # Keep mine is the default
