@@ -544,7 +544,8 @@ def open_saver(workspace: Workspace, folder: Path | None = None, **options: Any)
 
 
 def _rings(shape: Shape) -> tuple[Any, ...]:
-    """A spheroid's rings to compare with what the server stored (rounded: it may store fewer digits)."""
+    """A spheroid's rings to compare with what the server stored: rounded to 0.01 px, so that a float
+    printed differently on its way through JSON still compares equal."""
     rings = [shape["exterior"], *(shape.get("holes") or ())]
     rounded = [[(round(float(x), 2), round(float(y), 2)) for x, y in ring] for ring in rings]
     # the server drops a closing vertex that repeats the first
