@@ -312,5 +312,111 @@ def main() -> None:
     (RESULTS / "review.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
+# -- part "replay": journalled edits sent after a restart (python benchmarks/review.py replay) -------------
+
+
+def _replay_square(index: int, size: float) -> list[list[float]]:
+    x, y = 10.0 + 25.0 * (index % 20), 10.0 + 25.0 * (index // 20)
+    return [[x, y], [x + size, y], [x + size, y + size], [x, y + size]]
+
+
+async def _replay_case(workspace: Any, folder: Path, image_id: int, changes: list[Any]) -> float:
+    """Journal ``changes`` as a killed workbench leaves them, then time a new saver's replay (ms)."""
+    from workbench.journal import JournalEntry
+    from workbench.saving import Saver, journals_of
+
+    journals = journals_of(workspace, folder)
+    segmentation = (await workspace.client.call("ImageSpheroids", imageId=image_id))["image"]["segmentation"]
+    version = 0 if segmentation is None else int(segmentation["version"])
+    for change in changes:
+        journals.of(image_id).append(JournalEntry(image_id, version, change))
+    saver = Saver(workspace.client, journals)
+    started = time.perf_counter()
+    await saver.replay()
+    elapsed = _ms(started)
+    assert saver.pending == 0 and not saver.conflicts, "the replay left edits behind"
+    await saver.close()
+    return elapsed
+
+
+async def _replay_image(workspace: Any, project_id: int, folder: Path, shade: int) -> int:
+    from PIL import Image
+
+    from workbench.uploads import import_files
+
+    path = folder / f"plate-{shade}.png"
+    Image.new("L", (520, 520), shade).save(path)
+    (image,) = await import_files(workspace.client, project_id, [path])
+    assert image.image_id is not None
+    return image.image_id
+
+
+async def _replay_run(edits: int, repeats: int, folder: Path) -> dict[str, float | int]:
+    from workbench.saving import upsert
+    from workbench.workspace import open_offline
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SPHEROSEG_")}
+    environment["SPHEROSEG_CLUSTER_WORKERS"] = "1"
+    workspace = await open_offline(folder / "data", cache_dir=folder / "cache", environment=environment)
+    journal = folder / "journal"
+    reshaped, stored, new = [], [], []
+    try:
+        created = await workspace.client.call("CreateProject", name="Replay")
+        project_id = int(created["createProject"]["project"]["id"])
+        image_id = await _replay_image(workspace, project_id, folder, 200)
+        await _replay_case(
+            workspace, journal, image_id, [upsert(_replay_square(i, 15)) for i in range(edits)]
+        )
+        answer = await workspace.client.call("ImageSpheroids", imageId=image_id)
+        ids = [s["id"] for s in answer["image"]["segmentation"]["spheroids"]]
+        for repeat in range(repeats):
+            size = 12.0 + repeat % 3
+            changes = [upsert(_replay_square(i, size), spheroid_id=sid) for i, sid in enumerate(ids)]
+            reshaped.append(await _replay_case(workspace, journal, image_id, changes))
+            # the same edits journalled again, as if the server had stored them just before the kill:
+            # recognised as stored (each comes back as a "conflict" with its own shape), not saved twice
+            stored.append(await _replay_case(workspace, journal, image_id, changes))
+            fresh = await _replay_image(workspace, project_id, folder, 100 + repeat)
+            drawn = [upsert(_replay_square(i, 15)) for i in range(edits)]
+            new.append(await _replay_case(workspace, journal, fresh, drawn))
+    finally:
+        await workspace.close()
+    return {
+        "edits": edits,
+        "repeats": repeats,
+        "replay_reshaped_ms_median": statistics.median(reshaped),
+        "replay_already_stored_ms_median": statistics.median(stored),
+        "replay_new_spheroids_ms_median": statistics.median(new),
+    }
+
+
+def replay_main() -> None:
+    import asyncio
+    import tempfile
+
+    parser = argparse.ArgumentParser(description="replay of journalled edits after a restart")
+    parser.add_argument("part", choices=["replay"])
+    parser.add_argument("--edits", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        result = asyncio.run(_replay_run(args.edits, args.repeats, Path(folder)))
+    print(
+        f"replay of {args.edits} journalled edits after a restart, offline server (median of {args.repeats})"
+    )
+    for label, key in [
+        ("reshapes of stored spheroids", "replay_reshaped_ms_median"),
+        ("already stored (answer lost)", "replay_already_stored_ms_median"),
+        ("new spheroids", "replay_new_spheroids_ms_median"),
+    ]:
+        print(f"{label:>30} {result[key]:>9.1f} ms")
+    RESULTS.mkdir(exist_ok=True)
+    report = {**result, "load_average_1min": os.getloadavg()[0]}
+    (RESULTS / "review-replay.json").write_text(json.dumps(report, indent=2) + "\n")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["replay"]:
+        replay_main()
+    else:
+        main()

@@ -81,6 +81,13 @@ class OfflineServer:
         return self._log_path
 
     @property
+    def data_folder(self) -> Path:
+        """The folder the server keeps its data in: it names this server across starts, which the URL
+        (a free port each time the workbench starts it) does not."""
+        named = self._environment.get("SPHEROSEG_DATA_DIR")
+        return Path(named) if named else _default_data_dir()
+
+    @property
     def environment(self) -> dict[str, str]:
         """The environment the server runs with (a copy)."""
         return dict(self._environment)
@@ -114,7 +121,15 @@ class OfflineServer:
             return OfflineStart(line["url"], line["bootstrap_token"], int(line["pid"]), reused=False)
         if line.get("event") == "already_running":
             await process.wait()
-            return await self._reuse(line)
+            try:
+                return await self._reuse(line)
+            except OfflineServerError:
+                # a server whose workbench was just killed stops by itself (it polls its parent) and
+                # holds the lock until then: once it has gone, start ours instead of failing
+                if not await _ended(int(line.get("pid") or 0), self.ready_timeout):
+                    raise
+                logger.info("the offline server at %s stopped meanwhile; starting anew", line.get("url"))
+                return await self.start()
         await _stop(process)
         raise OfflineServerError(f"the server said something unexpected: {line}", self.log_tail())
 
@@ -205,8 +220,7 @@ class OfflineServer:
         )
 
     def _log_file(self) -> Path:
-        named = self._environment.get("SPHEROSEG_DATA_DIR")
-        folder = Path(named) if named else _default_data_dir()
+        folder = self.data_folder
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         return folder / LOG_FILE
 
@@ -223,6 +237,22 @@ async def _stop(process: asyncio.subprocess.Process, timeout: float = 15.0) -> i
         with contextlib.suppress(ProcessLookupError):
             process.kill()
     return await process.wait()
+
+
+async def _ended(pid: int, timeout: float) -> bool:
+    """Whether process ``pid`` ends within ``timeout`` seconds (at once: it has already)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while pid > 0:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # another user's process: alive
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return False
 
 
 def _default_data_dir() -> Path:

@@ -9,7 +9,8 @@ at once (fsynced), and sent after ``idle`` seconds without another edit, or at o
   a merged save is quiet (``saved`` says ``merged`` so the canvas reloads the spheroids it did not touch);
 - a conflict (someone else changed or deleted a spheroid this edit touches): the spheroid's changes are held
   in the journal and not resent; ``conflicts_changed`` shows it with both shapes until the user picks
-  :meth:`Saver.keep_mine`, :meth:`Saver.take_theirs` or :meth:`Saver.keep_both`; the rest of the batch is
+  :meth:`Saver.keep_mine`, :meth:`Saver.take_theirs` or :meth:`Saver.keep_both` (then ``saved``, merged,
+  tells the canvas to show what is stored); the rest of the batch is
   sent again (it merges); a "conflict" whose two shapes are the same is this very edit, stored before the
   workbench died and replayed: confirmed, not shown;
 - the server unreachable or busy (rate limited, or saves racing too often to merge): everything stays in the
@@ -19,7 +20,17 @@ at once (fsynced), and sent after ``idle`` seconds without another edit, or at o
   not allowed (a viewer, signed out): they stay in the journal, ``refused`` says why, and are not resent
   until the next :meth:`Saver.flush` or :meth:`Saver.replay`.
 
-:meth:`Saver.replay` sends whatever the journals hold, also what a killed workbench left there.
+:meth:`Saver.replay` sends whatever the journals hold, also what a killed workbench left there;
+:func:`open_saver` makes a workspace's saver, which replays at once and each time the live channel is
+connected again (the server is back), so edits kept while it was away go without waiting for a backoff.
+
+Idempotency: ``editSegmentation`` stores a call's changes all or none, and the journal keeps exactly the
+rings that were sent (the server stores them as sent, float64), so what the server holds tells whether a
+send whose answer never came was stored: a change whose spheroid is stored as it (or gone, for a delete)
+is confirmed, not sent again nor shown as a conflict, also when later edits of that spheroid were added
+on top; a new spheroid with the same rings as a stored one is that one (its id reported in ``saved``).
+This is checked before every send that follows a lost answer (the server killed or unreachable mid-send),
+not only at start. :attr:`Saver.status_changed` tells the one-line status (:class:`SaveStatus`).
 """
 
 from __future__ import annotations
@@ -27,15 +38,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from workbench.api import ApiError, Backoff, LabClient, ServerUnreachableError
-from workbench.journal import Journal, JournalEntry, Journals
+from workbench.api import (
+    ApiError,
+    Backoff,
+    ChannelState,
+    LabClient,
+    LiveChannel,
+    ServerUnreachableError,
+    StateChange,
+)
+from workbench.journal import Journal, JournalEntry, Journals, user_journal_folder
 from workbench.tasks import Listeners
 
-__all__ = ["Conflict", "Refusal", "Saved", "Saver", "delete", "upsert"]
+if TYPE_CHECKING:  # the workspace holds its saver (workbench.workspace imports this module)
+    from workbench.workspace import Workspace
+
+__all__ = [
+    "Conflict",
+    "Refusal",
+    "SaveStatus",
+    "Saved",
+    "Saver",
+    "delete",
+    "journals_of",
+    "open_saver",
+    "upsert",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +126,43 @@ class Refusal:
     problems: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class SaveStatus:
+    """Where the edits stand, for the one line under the canvas: ``pending`` changes not confirmed
+    (``held`` of them wait for a conflict's choice), a send under way, the server away, the last refusal
+    (until the next save)."""
+
+    pending: int
+    held: int
+    sending: bool
+    unreachable: bool
+    conflicts: int
+    refusal: Refusal | None
+
+    @property
+    def text(self) -> str:
+        """The line a user reads; the conflicts first, since only the user can settle them."""
+        if self.conflicts:
+            return _count(self.conflicts, "conflict")  # the view adds its Resolve… button
+        unsent = self.pending - self.held
+        if self.unreachable and unsent:
+            return (
+                f"{_count(unsent, 'edit')} kept on this computer: the server cannot be reached; "
+                f"{'it is' if unsent == 1 else 'they are'} sent when it is back"
+            )
+        if self.refusal is not None:  # the first problem says more than the summary ("1 problem(s)")
+            problems = self.refusal.problems
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            return f"Not saved: {problems[0]}{more}" if problems else f"Not saved: {self.refusal.message}"
+        if unsent:
+            return f"Saving {_count(unsent, 'edit')}…"
+        return "All edits saved"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 class Saver:
     """Saves the edits of one server's images through ``client``, journalled in ``journals``."""
 
@@ -106,7 +176,9 @@ class Saver:
         self.conflicts: list[Conflict] = []
         self.last_saved: Saved | None = None
         self.unreachable = False
+        self.last_refusal: Refusal | None = None
         self.pending_changed: Listeners[int] = Listeners()
+        self.status_changed: Listeners[SaveStatus] = Listeners()
         self.saved: Listeners[Saved] = Listeners()
         self.conflicts_changed: Listeners[list[Conflict]] = Listeners()
         self.refused: Listeners[Refusal] = Listeners()
@@ -115,6 +187,10 @@ class Saver:
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._sending: dict[int, asyncio.Task[None]] = {}
         self._attempts: dict[int, int] = {}
+        self._unanswered: set[int] = set()
+        """Images whose last send got no answer: perhaps stored, so checked before sending again."""
+        self._replaying: asyncio.Task[None] | None = None
+        self._unfollow: Callable[[], None] | None = None
 
     # -- what the canvas calls ----------------------------------------------------------------------------
 
@@ -137,6 +213,40 @@ class Saver:
         """Changes not confirmed by the server yet (held conflicts included)."""
         return sum(len(self.journals.of(image_id).entries()) for image_id in self.journals.image_ids())
 
+    @property
+    def status(self) -> SaveStatus:
+        sending = any(not task.done() for task in self._sending.values())
+        return SaveStatus(
+            self.pending,
+            len(self._held),
+            sending,
+            self.unreachable,
+            len(self.conflicts),
+            self.last_refusal,
+        )
+
+    def follow(self, channel: LiveChannel) -> None:
+        """Replay each time ``channel`` is connected again: the
+        server is back, so what waited for it goes now rather than after the rest of a backoff."""
+
+        def on_state(change: StateChange) -> None:
+            if change.state is ChannelState.CONNECTED and self.pending:
+                self.start_replay()
+
+        self._unfollow = channel.add_state_listener(on_state)
+
+    def start_replay(self) -> asyncio.Task[None]:
+        """:meth:`replay` as a task this saver holds (one at a time; :meth:`close` ends it)."""
+        if self._replaying is None or self._replaying.done():
+            self._replaying = asyncio.create_task(self._replay_logged(), name="replay journalled edits")
+        return self._replaying
+
+    async def _replay_logged(self) -> None:
+        try:
+            await self.replay()
+        except ApiError as error:  # not allowed, signed out: kept in the journal; the status says why
+            logger.warning("journalled edits not replayed: %s", error)
+
     async def flush(self) -> None:
         """Send every pending change now (Ctrl+S) and wait for the answers (one try each)."""
         await asyncio.gather(*(self._send_now(image_id) for image_id in self.journals.image_ids()))
@@ -147,11 +257,7 @@ class Saver:
         A new spheroid a killed workbench sent but never heard back about is stored already: one with the
         same rings on the server is taken as it (its id reported in ``saved``), not drawn a second time.
         """
-        for image_id in self.journals.image_ids():
-            try:
-                await self._confirm_stored_new(image_id)
-            except ServerUnreachableError:
-                break  # the sends below find the server away too and retry
+        self._unanswered.update(self.journals.image_ids())
         await self.flush()
 
     async def _confirm_stored_new(self, image_id: int) -> None:
@@ -170,19 +276,22 @@ class Saver:
             if _rings(entry.change["upsert"]) in stored
         }
         if found:
-            version = int(segmentation["version"])
-            journal.remove(set(found), rebase_to=version)
-            self._versions[image_id] = max(self._versions.get(image_id, 0), version)
-            self.last_saved = Saved(image_id, self._versions[image_id], True, found)
+            # not rebased: the other changes, if they were in the same stored call, come back as
+            # "conflicts" with their own shapes and are confirmed then (_hold); others merge as usual
+            journal.remove(set(found))
+            self.last_saved = Saved(image_id, int(segmentation["version"]), True, found)
             self._emit_pending()
             self.saved.emit(self.last_saved)
 
     async def close(self) -> None:
         """Stop the timers and sends; what is unsent stays in the journal for the next start."""
+        if self._unfollow is not None:
+            self._unfollow()
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        for task in list(self._sending.values()):
+        tasks = [*self._sending.values(), *([self._replaying] if self._replaying else [])]
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -209,6 +318,27 @@ class Saver:
             conflict, [{"upsert": {k: v for k, v in conflict.change["upsert"].items() if k != "id"}}]
         )
 
+    async def authors_since(self, conflict: Conflict) -> list[str]:
+        """Who saved the image after ``conflict``'s base version (one of them changed the spheroid; the
+        versions do not say which): names, "a segmentation run" for a job's result, "you (in another
+        window)" for the signed-in user (offline, every save is theirs), oldest first."""
+        first = min(100, max(1, conflict.current_version - conflict.base_version))
+        answer = await self.client.call(
+            "SavesSince", imageId=conflict.image_id, first=first, before=conflict.current_version + 1
+        )
+        image = answer["image"]
+        saves = [] if image is None else image["segmentationHistory"]
+        names: list[str] = []
+        for save in reversed(saves):
+            if int(save["version"]) <= conflict.base_version:
+                continue
+            name = save["author"] or ("a segmentation run" if save["origin"] == "JOB" else "someone")
+            if answer["me"] is not None and name == answer["me"]["username"]:
+                name = "you (in another window)"
+            if name not in names:
+                names.append(name)
+        return names
+
     async def _resolve(self, conflict: Conflict, changes: Sequence[Shape]) -> None:
         journal = self.journals.of(conflict.image_id)
         version = max(self._versions.get(conflict.image_id, 0), conflict.current_version)
@@ -222,6 +352,12 @@ class Saver:
         self.conflicts_changed.emit(self.conflicts)
         self._emit_pending()
         await self._send_now(conflict.image_id)
+        if not self.journals.of(conflict.image_id).entries():
+            # the canvas shows what is stored now (theirs, mine, or both with mine's new id), as after a
+            # merged save; still pending (the server away), it keeps showing the user's shape meanwhile
+            version = self._versions[conflict.image_id]
+            self.last_saved = Saved(conflict.image_id, version, True, {})
+            self.saved.emit(self.last_saved)
 
     # -- sending --------------------------------------------------------------------------------------------
 
@@ -249,16 +385,29 @@ class Saver:
         await self._start(image_id)
 
     async def _send(self, image_id: int) -> None:
+        self._emit_status()
+        try:
+            await self._send_all(image_id)
+        finally:
+            self._sending.pop(image_id, None)
+            self._emit_status()
+
+    async def _send_all(self, image_id: int) -> None:
         journal = self.journals.of(image_id)
         while batch := [entry for entry in journal.entries() if entry.change_id not in self._held]:
             try:
+                if image_id in self._unanswered:
+                    await self._confirm_stored_new(image_id)
+                    self._unanswered.discard(image_id)
+                    continue  # the batch without what was found stored
                 answer = await self._send_batch(image_id, journal, batch)
             except ServerUnreachableError as lost:
+                self._unanswered.add(image_id)  # sent perhaps, the answer lost: checked next time
                 self._retry_later(image_id, None, str(lost))
                 return
             except ApiError as refused:  # not allowed, signed out: kept until the user can save again
                 logger.warning("edits of image %d not saved: %s", image_id, refused)
-                self.refused.emit(Refusal(image_id, str(refused), ()))
+                self._refuse(Refusal(image_id, str(refused), ()))
                 return
             if answer is not None:  # busy: try again after the server's wait
                 self._retry_later(image_id, answer, "server busy")
@@ -286,6 +435,7 @@ class Saver:
             new = [ids[-1] for key, ids in sources.items() if isinstance(key, str)]
             journal.remove(sent, rebase_to=version)
             self._versions[image_id] = version
+            self.unreachable, self.last_refusal = False, None
             self.last_saved = Saved(
                 image_id, version, bool(answer["merged"]), dict(zip(new, answer["newIds"], strict=True))
             )
@@ -302,8 +452,13 @@ class Saver:
             problems = tuple(answer.get("problems", ()))
             logger.error("edits of image %d refused: %s %s", image_id, answer.get("message"), problems)
             self._emit_pending()
-            self.refused.emit(Refusal(image_id, str(answer.get("message", kind)), problems))
+            self._refuse(Refusal(image_id, str(answer.get("message", kind)), problems))
         return None
+
+    def _refuse(self, refusal: Refusal) -> None:
+        self.last_refusal = refusal
+        self.refused.emit(refusal)
+        self._emit_status()
 
     def _hold(
         self,
@@ -314,14 +469,19 @@ class Saver:
         sources: Mapping[Any, list[str]],
     ) -> None:
         found_all: list[Mapping[str, Any]] = answer["conflicts"]
-        stored = [found for found in found_all if _same_shape(found["mine"], found["theirs"])]
+        changes_by_id = {entry.change_id: entry.change for entry in journal.entries()}
+        confirmed = {
+            int(found["id"]): _stored_already(found, sources.get(int(found["id"]), []), changes_by_id)
+            for found in found_all
+        }
+        stored = [found for found in found_all if confirmed[int(found["id"])]]
         if stored:
             # the server stored these before (a workbench killed between the save and its answer, then
-            # replayed): not a conflict with oneself; the canvas reloads as after a merged save
+            # replayed): not a conflict with oneself; later edits of the spheroid go on top of it (the
+            # spheroids the server did not name are unchanged since the base, so the current version is
+            # a safe base for them too); the canvas reloads as after a merged save
             version = max(self._versions.get(image_id, 0), int(answer["currentVersion"]))
-            journal.remove(
-                {c for found in stored for c in sources.get(int(found["id"]), ())}, rebase_to=version
-            )
+            journal.remove({c for ids in confirmed.values() for c in ids}, rebase_to=version)
             self._versions[image_id] = version
             self.last_saved = Saved(image_id, version, True, {})
             self._emit_pending()
@@ -355,20 +515,58 @@ class Saver:
 
     def _emit_pending(self) -> None:
         self.pending_changed.emit(self.pending)
+        self._emit_status()
+
+    def _emit_status(self) -> None:
+        self.status_changed.emit(self.status)
+
+
+def journals_of(workspace: Workspace, folder: Path | None = None) -> Journals:
+    """The journals of ``workspace``'s server under ``folder`` (the user's journal folder): a lab server by
+    its URL; the offline server by its data folder, since its URL gets a new port at each start and edits
+    a killed workbench left must be found by the next one."""
+    where = folder or user_journal_folder()
+    if workspace.offline is not None:
+        return Journals(where, f"offline:{workspace.offline.data_folder.resolve()}")
+    return Journals(where, workspace.url)
+
+
+def open_saver(workspace: Workspace, folder: Path | None = None, **options: Any) -> Saver:
+    """The saver of ``workspace`` (``options`` as :class:`Saver`'s): it replays what its journals hold at
+    once (edits a killed or closed workbench left) and each time the live channel is connected again.
+    Call it with the loop running; :meth:`Saver.close` it before the workspace. Every opened workspace
+    has one already (``workspace.saver``)."""
+    saver = Saver(workspace.client, journals_of(workspace, folder), **options)
+    saver.follow(workspace.live)
+    if saver.pending:
+        saver.start_replay()
+    return saver
 
 
 def _rings(shape: Shape) -> tuple[Any, ...]:
-    """A spheroid's rings to compare with what the server stored (rounded: it may store fewer digits)."""
-    rings = [shape["exterior"], *shape.get("holes", ())]
-    return tuple(tuple((round(float(x), 2), round(float(y), 2)) for x, y in ring) for ring in rings)
+    """A spheroid's rings to compare with what the server stored: rounded to 0.01 px, so that a float
+    printed differently on its way through JSON still compares equal."""
+    rings = [shape["exterior"], *(shape.get("holes") or ())]
+    rounded = [[(round(float(x), 2), round(float(y), 2)) for x, y in ring] for ring in rings]
+    # the server drops a closing vertex that repeats the first
+    return tuple(tuple(ring[:-1] if len(ring) > 1 and ring[0] == ring[-1] else ring) for ring in rounded)
 
 
-def _same_shape(mine: Shape | None, theirs: Shape | None) -> bool:
-    return (
-        mine is not None
-        and theirs is not None
-        and (mine["exterior"], mine["holes"]) == (theirs["exterior"], theirs["holes"])
-    )
+def _stored_already(
+    found: Mapping[str, Any], source_ids: Sequence[str], changes: Mapping[str, Shape]
+) -> list[str]:
+    """Of the changes ``source_ids`` (oldest first) behind a conflicting spheroid, those the server has
+    stored already: up to the newest whose result is what it holds now (``theirs``; ``None`` deleted)."""
+    theirs = found["theirs"]
+    for index in range(len(source_ids) - 1, -1, -1):
+        change = changes.get(source_ids[index])
+        if change is None:
+            continue
+        if "delete" in change and theirs is None:
+            return list(source_ids[: index + 1])
+        if "upsert" in change and theirs is not None and _rings(change["upsert"]) == _rings(theirs):
+            return list(source_ids[: index + 1])
+    return []
 
 
 def _coalesced(batch: Sequence[JournalEntry]) -> tuple[dict[str, Any], dict[int | str, list[str]]]:

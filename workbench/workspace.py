@@ -4,6 +4,10 @@ lab's: the GraphQL client, the one WebSocket for subscriptions, the image fetche
 Every view of the window takes a :class:`Workspace` and nothing else that speaks to a server, so the
 workflow is the same in both modes; only the start (:func:`open_offline` or :func:`open_lab`) and the end
 (:meth:`Workspace.close`, which stops an offline server this workbench started) differ.
+
+Each workspace holds the :class:`~workbench.saving.Saver` of its server's edits, made as it opens: edits a
+killed or closed workbench left in the journals are replayed at once, and again whenever the live channel
+is connected after the server was away.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from workbench.api import LabClient, LiveChannel, SignedIn, StateChange
 from workbench.fetch import ImageFetcher
 from workbench.offline import OfflineServer, OfflineStart
+from workbench.saving import Saver, open_saver
 from workbench.sessions import SavedSessions, renew_if_due
 
 __all__ = ["Mode", "Workspace", "open_lab", "open_offline", "resume_lab"]
@@ -38,6 +43,8 @@ class Workspace:
     offline: OfflineServer | None = None
     """The offline server, when this workspace is on the user's own machine."""
     started: OfflineStart | None = None
+    saver: Saver | None = None
+    """Saves the review canvas's edits (journalled first); set once the workspace is open."""
 
     @property
     def is_admin(self) -> bool:
@@ -45,7 +52,11 @@ class Workspace:
 
     async def close(self, stop_server: bool = True) -> None:
         """Close the connections; stop the offline server too when this workbench started it and
-        ``stop_server`` (the window asks first while a job is running)."""
+        ``stop_server`` (the window asks first while a job is running). Unsent edits stay in the journal
+        for the next start."""
+        if self.saver is not None:
+            with contextlib.suppress(Exception):
+                await self.saver.close()
         with contextlib.suppress(Exception):
             await self.live.__aexit__(None, None, None)
         with contextlib.suppress(Exception):
@@ -78,8 +89,10 @@ async def open_offline(
     environment: Mapping[str, str] | None = None,
     on_channel: Callable[[StateChange], None] | None = None,
     server: OfflineServer | None = None,
+    journal_dir: Path | None = None,
 ) -> Workspace:
-    """Start (or reuse) the offline server on ``data_dir`` and sign in with its one-time token.
+    """Start (or reuse) the offline server on ``data_dir`` and sign in with its one-time token; the
+    edits journalled under ``journal_dir`` (default: the user's) are replayed.
     Raises :class:`~workbench.offline.OfflineServerError` with the server's last log lines."""
     server = server or OfflineServer(data_dir, environment=environment)
     started = await server.start()
@@ -94,6 +107,7 @@ async def open_offline(
             await server.stop()
         raise
     workspace.offline, workspace.started = server, started
+    workspace.saver = open_saver(workspace, journal_dir)
     return workspace
 
 
@@ -105,6 +119,7 @@ async def open_lab(
     sessions: SavedSessions | None = None,
     cache_dir: Path | None = None,
     on_channel: Callable[[StateChange], None] | None = None,
+    journal_dir: Path | None = None,
 ) -> Workspace:
     """Sign in to the lab server at ``url``; the session is kept in ``sessions`` for the next start."""
     client = LabClient(url)
@@ -113,7 +128,9 @@ async def open_lab(
         user = await client.login(username, password)
         if sessions is not None:
             sessions.save(url, user.username, user.token, user.expires_at)
-        return await _opened(Mode.LAB, url, client, user, cache_dir, on_channel)
+        workspace = await _opened(Mode.LAB, url, client, user, cache_dir, on_channel)
+        workspace.saver = open_saver(workspace, journal_dir)
+        return workspace
     except BaseException:
         await client.__aexit__(None, None, None)
         raise
@@ -125,6 +142,7 @@ async def resume_lab(
     *,
     cache_dir: Path | None = None,
     on_channel: Callable[[StateChange], None] | None = None,
+    journal_dir: Path | None = None,
 ) -> Workspace | None:
     """Reopen the saved session for ``url`` (renewed when due); ``None`` when there is none or the server
     no longer knows it, and the user signs in again."""
@@ -142,7 +160,9 @@ async def resume_lab(
         expires_at = await renew_if_due(client, saved.expires_at)
         sessions.save(url, saved.username, saved.token, expires_at)
         user = SignedIn(saved.token, expires_at, me["id"], me["username"], me["role"])
-        return await _opened(Mode.LAB, url, client, user, cache_dir, on_channel)
+        workspace = await _opened(Mode.LAB, url, client, user, cache_dir, on_channel)
+        workspace.saver = open_saver(workspace, journal_dir)
+        return workspace
     except BaseException:
         await client.__aexit__(None, None, None)
         raise

@@ -9,21 +9,23 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.server.processes import disc_png
-from workbench.api import Backoff, LabClient, LiveChannel
+from workbench.api import Backoff, ChannelState, LabClient, LiveChannel
 from workbench.jobs import follow_job, start_segmentation
 from workbench.journal import JournalEntry, Journals
 from workbench.offline import OfflineServer
 from workbench.saving import Conflict, Refusal, Saved, Saver, delete, upsert
 from workbench.uploads import import_files
+from workbench.workspace import open_offline
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
 
@@ -132,6 +134,9 @@ async def test_two_people_editing_different_spheroids_both_save_and_the_second_i
         async with _saver(lab, tmp_path / "ana") as ana, _saver(lab, tmp_path / "bea") as bea:
             first, _, third = await _draw(ana, lab.image_id, [A, B, C])
             bea.open_image(lab.image_id, 1)
+            told: list[object] = []
+            bea.conflicts_changed.connect(told.append)
+            bea.refused.connect(told.append)
             ana.edit(lab.image_id, upsert(_square(20, 30), spheroid_id=first))
             bea.edit(lab.image_id, delete(third))
             await ana.flush()
@@ -141,6 +146,7 @@ async def test_two_people_editing_different_spheroids_both_save_and_the_second_i
             assert (ana.last_saved.version, ana.last_saved.merged) == (2, False)
             assert (bea.last_saved.version, bea.last_saved.merged) == (3, True)
             assert bea.conflicts == [] and bea.pending == 0
+            assert told == [] and bea.status.text == "All edits saved"  # quietly: nothing to read or choose
         version, shapes = await _stored(lab)
         assert (version, sorted(shapes.values())) == (3, sorted([_square(20, 30), B]))
 
@@ -170,9 +176,13 @@ async def test_editing_the_same_spheroid_is_a_conflict_with_both_shapes_and_each
             # the other spheroid's edit did not wait for the choice
             assert await _stored(lab) == (3, {1: A, second: theirs_shape, third: _square(200, 5)})
 
+            saves: list[Saved] = []
+            bea.saved.connect(saves.append)
             await getattr(bea, choice)(conflict)
 
             assert bea.conflicts == [] and shown[-1] == [] and bea.pending == 0
+            # the canvas is told to show what is stored now, whichever the choice
+            assert (saves[-1].version, saves[-1].merged) == (3 if choice == "take_theirs" else 4, True)
         version, shapes = await _stored(lab)
         expected = {
             "keep_mine": (4, [A, mine_shape, _square(200, 5)]),
@@ -350,3 +360,241 @@ async def test_a_shape_the_server_cannot_store_is_refused_with_its_problem_and_l
         (refusal,) = refusals
         assert "outside" in refusal.problems[0]
         assert await _stored(lab) == (2, {first: _square(20, 30)})
+
+
+async def test_a_deletion_the_server_stored_before_the_workbench_was_killed_is_not_a_conflict_on_replay(
+    tmp_path: Path,
+) -> None:
+    async with _lab(tmp_path) as lab:
+        async with _saver(lab, tmp_path / "journal") as saver:
+            first, second = await _draw(saver, lab.image_id, [A, B])
+        Journals(tmp_path / "journal", lab.url).of(lab.image_id).append(
+            JournalEntry(lab.image_id, 1, delete(second))
+        )
+        async with LabClient(lab.url, token=lab.token) as client:  # stored; the answer never came back
+            await client.call(
+                "EditSegmentation", imageId=lab.image_id, baseVersion=1, changes={"delete": [second]}
+            )
+
+        async with _saver(lab, tmp_path / "journal") as restarted:
+            shown: list[list[Conflict]] = []
+            restarted.conflicts_changed.connect(shown.append)
+            await restarted.replay()
+            assert restarted.pending == 0 and restarted.conflicts == []
+            assert all(conflicts == [] for conflicts in shown)  # "deleted by someone else" never shown
+            assert restarted.status.text == "All edits saved"
+        assert await _stored(lab) == (2, {first: A})
+
+
+async def test_an_edit_made_on_top_of_a_stored_but_unanswered_one_saves_without_a_conflict(
+    tmp_path: Path,
+) -> None:
+    """The server stored the first drag and died before answering; the user dragged again meanwhile: the
+    second drag goes on top of the first, with no conflict against the user's own shape."""
+    async with _lab(tmp_path) as lab:
+        async with _saver(lab, tmp_path / "journal") as saver:
+            (first,) = await _draw(saver, lab.image_id, [A])
+        journal = Journals(tmp_path / "journal", lab.url).of(lab.image_id)
+        stored_drag = upsert(_square(20, 50), spheroid_id=first)
+        journal.append(JournalEntry(lab.image_id, 1, stored_drag))
+        journal.append(JournalEntry(lab.image_id, 1, upsert(_square(20, 60), spheroid_id=first)))
+        async with LabClient(lab.url, token=lab.token) as client:
+            await client.call(
+                "EditSegmentation",
+                imageId=lab.image_id,
+                baseVersion=1,
+                changes={"upsert": [stored_drag["upsert"]]},
+            )
+
+        async with _saver(lab, tmp_path / "journal") as restarted:
+            await restarted.replay()
+            assert restarted.pending == 0 and restarted.conflicts == []
+        assert await _stored(lab) == (3, {first: _square(20, 60)})
+
+
+KILLED_MID_EDIT = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from workbench.saving import upsert
+from workbench.workspace import open_offline
+data, journals, image_id = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+
+async def main() -> None:
+    workspace = await open_offline(data, journal_dir=journals)
+    workspace.saver.open_image(image_id, 0)
+    workspace.saver.edit(image_id, upsert([[30.0, 30.0], [90.0, 30.0], [90.0, 90.0], [30.0, 90.0]]))
+    os.kill(os.getpid(), signal.SIGKILL)  # right after edit returned, before the idle send
+
+asyncio.run(main())
+"""
+
+
+async def test_a_workbench_killed_right_after_an_edit_finds_it_on_its_next_start_and_saves_it(
+    tmp_path: Path,
+) -> None:
+    """Offline, as a user works: the killed workbench's server goes with it; the next start gets a new port
+    (so a new URL), and still finds the journal, keyed by the data folder, and replays it."""
+    (tmp_path / "well.png").write_bytes(disc_png(seed=1))
+    environment = _environment()
+    first = await open_offline(
+        tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        environment=environment,
+        journal_dir=tmp_path / "journal",
+    )
+    try:
+        project = await first.client.call("CreateProject", name="Plate 1")
+        (imported,) = await import_files(
+            first.client, project["createProject"]["project"]["id"], [tmp_path / "well.png"]
+        )
+    finally:
+        await first.close()
+    assert imported.image_id is not None
+
+    killed = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        KILLED_MID_EDIT,
+        str(tmp_path / "data"),
+        str(tmp_path / "journal"),
+        str(imported.image_id),
+        env={**environment, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
+    assert await asyncio.wait_for(killed.wait(), 120) == -signal.SIGKILL
+
+    # started at once: the killed one's server may still be stopping (it polls its parent); it is waited for
+    again = await open_offline(
+        tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        environment=environment,
+        journal_dir=tmp_path / "journal",
+    )
+    try:
+        saver = again.saver  # made with the workspace, replaying what the killed one left
+        assert saver is not None
+        await _until(lambda: saver.pending == 0, 60)
+        answer = await again.client.call("ImageSpheroids", imageId=imported.image_id)
+    finally:
+        await again.close()
+    segmentation = answer["image"]["segmentation"]
+    assert [s["exterior"] for s in segmentation["spheroids"]] == [
+        [[30.0, 30.0], [90.0, 30.0], [90.0, 90.0], [30.0, 90.0]]
+    ]
+
+
+async def test_edits_kept_while_the_server_was_killed_go_as_soon_as_the_live_channel_is_back(
+    tmp_path: Path,
+) -> None:
+    """The saver's own retry waits minutes here; the reconnection is what sends them."""
+    environment = _environment()
+    (tmp_path / "well.png").write_bytes(disc_png(seed=1))
+    workspace = await open_offline(
+        tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        environment=environment,
+        journal_dir=tmp_path / "journal",
+    )
+    try:
+        project = await workspace.client.call("CreateProject", name="Plate 1")
+        (imported,) = await import_files(
+            workspace.client, project["createProject"]["project"]["id"], [tmp_path / "well.png"]
+        )
+        image_id = imported.image_id
+        assert image_id is not None and workspace.offline is not None and workspace.started is not None
+        saver = workspace.saver  # the workspace's own, as the review page uses it
+        assert saver is not None
+        saver.backoff = Backoff(initial=300, maximum=300)
+        # the gallery's subscription, through which the channel notices the server is gone
+        gallery = asyncio.create_task(
+            _follow_events(workspace.live, project["createProject"]["project"]["id"])
+        )
+        try:
+            (first,) = await _draw(saver, image_id, [A])
+            while workspace.live.state.state is not ChannelState.CONNECTED:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # subscribed
+            os.kill(workspace.started.pid, signal.SIGKILL)
+            await workspace.offline.wait()
+            saver.edit(image_id, upsert(_square(20, 50), spheroid_id=first))
+            saver.edit(image_id, upsert(B))
+            await saver.flush()
+            assert saver.status.text == (
+                "2 edits kept on this computer: the server cannot be reached; they are sent when it is back"
+            )
+            saved = asyncio.Event()
+            saver.saved.connect(lambda _: saved.set())
+            await workspace.offline.start()  # same data folder and port: the live channel reconnects
+            await asyncio.wait_for(saved.wait(), 60)
+            assert saver.pending == 0 and saver.status.text == "All edits saved"
+        finally:
+            gallery.cancel()
+        answer = await workspace.client.call("ImageSpheroids", imageId=image_id)
+    finally:
+        await workspace.close()
+    shapes = {s["id"]: s["exterior"] for s in answer["image"]["segmentation"]["spheroids"]}
+    assert shapes[first] == _square(20, 50) and sorted(shapes.values()) == sorted([_square(20, 50), B])
+
+
+async def _follow_events(channel: LiveChannel, project_id: int) -> None:
+    async for _ in channel.subscribe("ProjectEvents", projectId=project_id):
+        pass
+
+
+class AnswerLost(httpx.AsyncBaseTransport):
+    """Real HTTP to the server, except that the answer to the next ``editSegmentation`` is dropped after
+    the server has stored it (as when the server dies or the network breaks at that instant)."""
+
+    def __init__(self) -> None:
+        self.real = httpx.AsyncHTTPTransport()
+        self.lose_next = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.real.handle_async_request(request)
+        if self.lose_next and b"editSegmentation" in request.content:
+            self.lose_next = False
+            await response.aread()  # stored by now
+            await response.aclose()
+            raise httpx.ReadError("connection reset before the answer", request=request)
+        return response
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
+
+
+async def test_edits_whose_answer_was_lost_are_not_stored_twice_nor_shown_as_conflicts(
+    tmp_path: Path,
+) -> None:
+    """Not a replay at start: the running saver's own retry checks what the server holds first."""
+    async with _lab(tmp_path) as lab:
+        lossy = AnswerLost()
+        async with LabClient(lab.url, token=lab.token, transport=lossy) as client:
+            saver = Saver(client, Journals(tmp_path / "journal", lab.url), backoff=QUICK)
+            saves: list[Saved] = []
+            saver.saved.connect(saves.append)
+            try:
+                (first,) = await _draw(saver, lab.image_id, [A])
+                lossy.lose_next = True
+                drawn = saver.edit(lab.image_id, upsert(B))  # a new spheroid: stored, the answer lost
+                await saver.flush()
+                assert saver.unreachable and saver.pending == 1
+                await _until(lambda: saver.pending == 0)  # the retry finds it stored
+                new_id = saves[-1].new_ids[drawn]  # the canvas learns the id it got
+
+                lossy.lose_next = True
+                saver.edit(lab.image_id, upsert(_square(20, 50), spheroid_id=first))  # stored, answer lost
+                await saver.flush()
+                saver.edit(lab.image_id, upsert(_square(20, 60), spheroid_id=first))  # dragged again
+                await saver.flush()
+                await _until(lambda: saver.pending == 0)
+                assert saver.conflicts == []
+            finally:
+                await saver.close()
+        # B once; the second drag on top of the first (versions: A, B, first drag, second drag)
+        assert await _stored(lab) == (4, {first: _square(20, 60), new_id: B})
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)

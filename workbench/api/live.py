@@ -9,7 +9,9 @@ subscription waits while the channel reconnects with exponential backoff, subscr
 :class:`~workbench.api.errors.ApiError` and is not resubscribed. A connection refused for its token
 (session ended) puts the channel in :attr:`ChannelState.SIGNED_OUT` until :meth:`LiveChannel.use_token`.
 
-The channel's state changes go to ``on_state`` (a banner: "connection lost, retrying in 4 s").
+The channel's state changes go to ``on_state`` (a banner: "connection lost, retrying in 4 s") and to each
+callback given to :meth:`LiveChannel.add_state_listener` (the saver, which replays its journals once the
+server is back).
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ class LiveChannel:
         self.backoff = backoff or Backoff()
         self.state = StateChange(ChannelState.CONNECTING)
         self._on_state = on_state
+        self._state_listeners: list[Callable[[StateChange], None]] = []
         self._session: AsyncClientSession | None = None
         self._generation = 0
         self._connected = asyncio.Event()
@@ -119,6 +122,12 @@ class LiveChannel:
         self._closed = True
         self._connected.set()  # wakes the subscriptions waiting for a connection: they end (_ready)
         self._set_state(StateChange(ChannelState.CLOSED))
+
+    def add_state_listener(self, callback: Callable[[StateChange], None]) -> Callable[[], None]:
+        """Tell ``callback`` too of each state change (besides ``on_state``); returns the function that
+        stops telling it."""
+        self._state_listeners.append(callback)
+        return lambda: self._state_listeners.remove(callback) if callback in self._state_listeners else None
 
     def use_token(self, token: str | None) -> None:
         """Send ``token`` from the next connection on (after a sign-in, or a renewed session)."""
@@ -213,9 +222,10 @@ class LiveChannel:
 
     def _set_state(self, change: StateChange) -> None:
         self.state = change
-        if self._on_state is not None:
+        listeners = [self._on_state] if self._on_state is not None else []
+        for listener in [*listeners, *self._state_listeners]:
             try:
-                self._on_state(change)
+                listener(change)
             except Exception:  # a listener's bug must not stop the channel
                 logger.exception("live channel state listener failed")
 

@@ -91,7 +91,12 @@ def offline_environment() -> dict[str, str]:
 def workspace(run: Run, tmp_path: Path) -> Iterator[Workspace]:
     """A signed-in workspace on a fresh offline server of its own (a few seconds to start)."""
     opened = run(
-        open_offline(tmp_path / "data", cache_dir=tmp_path / "cache", environment=offline_environment())
+        open_offline(
+            tmp_path / "data",
+            cache_dir=tmp_path / "cache",
+            environment=offline_environment(),
+            journal_dir=tmp_path / "journal",
+        )
     )
     yield opened
     run(opened.close())
