@@ -76,6 +76,10 @@ class ReviewSession:
         self.editor = Editor(self.outlines)
         self.preview: NDArray[Any] | None = None
         """The preview rendition's grey levels, (height, width) of the preview."""
+        self.full: NDArray[Any] | None = None
+        """The original's pixels, once :meth:`load_full` read them."""
+        self.confidence: dict[int, float] = {}
+        """How sure the segmenter was of each spheroid it drew (0..1), where it said."""
         self.selection: frozenset[int] = frozenset()
         self.outlines_changed: Listeners[frozenset[int]] = Listeners()
         self.selection_changed: Listeners[frozenset[int]] = Listeners()
@@ -104,9 +108,11 @@ class ReviewSession:
                 preview_task, fetcher.fetch_outlines(segmentation["geometryUrl"])
             )
             outlines = ImageOutlines.of(decoded, found["pixelSizeUm"])
+            confidence = _confidence(decoded.ids.tolist(), decoded.metrics.get("confidence"))
         else:
             fetched = await preview_task
             outlines = ImageOutlines(found["width"], found["height"], 0, {}, found["pixelSizeUm"])
+            confidence = {}
         pixels = (await asyncio.to_thread(read_image, fetched.content, found["name"])).pixels
         full = pixels.shape[1] >= found["width"] and pixels.shape[0] >= found["height"]
         image = ReviewedImage(
@@ -127,7 +133,8 @@ class ReviewSession:
         self._naming.clear()
         self._held.clear()
         self._gone.clear()
-        self.image, self.preview = image, pixels
+        self.image, self.preview, self.full = image, pixels, None
+        self.confidence = confidence
         self.outlines = outlines
         self.editor = Editor(outlines)
         self.selection = frozenset()
@@ -139,14 +146,19 @@ class ReviewSession:
         image = self._opened()
         url = image.full_url or image.preview_url
         fetched = await self.workspace.fetcher.fetch(url)
-        return (await asyncio.to_thread(read_image, fetched.content, image.name)).pixels
+        pixels = (await asyncio.to_thread(read_image, fetched.content, image.name)).pixels
+        if self.image is image:
+            self.full = pixels
+        return pixels
 
     def value_at(self, x: float, y: float) -> float | None:
-        """The original's value at image pixel (x, y), read from the preview through the display range
-        (None: outside the image)."""
+        """The original's value at image pixel (x, y): read from the original once loaded, else from the
+        preview through the display range (None: outside the image)."""
         image, preview = self._opened(), self.preview
         if preview is None or not (0 <= x < image.width and 0 <= y < image.height):
             return None
+        if self.full is not None:
+            return float(self.full[int(y), int(x)])
         row = min(int(y * preview.shape[0] / image.height), preview.shape[0] - 1)
         column = min(int(x * preview.shape[1] / image.width), preview.shape[1] - 1)
         grey = float(preview[row, column])
@@ -244,6 +256,12 @@ class ReviewSession:
         if self.image is None:
             raise RuntimeError("no image is open: call open(image_id) first")
         return self.image
+
+
+def _confidence(ids: list[int], values: Any) -> dict[int, float]:
+    if values is None:
+        return {}
+    return {key: float(value) for key, value in zip(ids, values, strict=True) if value == value and key > 0}
 
 
 def _upsert(outline: Outline, server_id: int | None) -> dict[str, Any]:

@@ -25,7 +25,10 @@ def disc(cx: float, cy: float, radius: float, vertices: int = 48) -> list[list[f
 SHAPES: list[dict[str, Any]] = [
     {"exterior": disc(100, 120, 60), "holes": [disc(100, 120, 20, 24)]},  # a spheroid with a hole
     {"exterior": disc(260, 120, 50), "holes": []},
-    {"exterior": disc(340, 120, 30), "holes": []},  # touches nothing: merge with its neighbour is refused
+    {
+        "exterior": disc(350, 120, 30),
+        "holes": [],
+    },  # 10 px away: merging them is refused
     {"exterior": disc(300, 270, 45), "holes": []},
     {"exterior": disc(385, 270, 42), "holes": []},  # touches the one before: they merge
 ]
