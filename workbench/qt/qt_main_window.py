@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.api import ChannelState, NotSignedInError, StateChange
+from workbench.journal import Journals, user_journal_folder
 from workbench.qt.qt_cluster_panel import QtClusterPanel
 from workbench.qt.qt_connection_banner import QtConnectionBanner
 from workbench.qt.qt_export import QtExport
@@ -38,12 +39,15 @@ from workbench.qt.qt_import import QtImport
 from workbench.qt.qt_notices import QtNotices
 from workbench.qt.qt_projects import QtProjects
 from workbench.qt.qt_quit_question import ask_to_quit
+from workbench.qt.qt_review_page import QtReviewPage
 from workbench.qt.qt_segment import QtSegment
 from workbench.qt.qt_server_crash import QtServerCrash
 from workbench.qt.qt_start_screen import QtStartScreen
 from workbench.qt.qt_tasks import QtTasks
 from workbench.qt.settings import WindowSettings
+from workbench.review import ReviewSession
 from workbench.samples import SAMPLE_PROJECT, open_sample_project
+from workbench.saving import Saver
 from workbench.sessions import SavedSessions, renew_if_due
 from workbench.startup import StartOptions
 from workbench.tasks import Level, Notice, Notices, Task, Tasks, notice_of
@@ -56,6 +60,8 @@ logger = logging.getLogger(__name__)
 COUNTS_AFTER_MS = 2000
 """The projects' counts are read again this long after the gallery saw images change (once per burst:
 a job sends an event per image)."""
+FLUSH_ON_CLOSE_S = 10.0
+"""How long closing waits for the last edits to reach the server (what does not stays in the journal)."""
 RENEW_EVERY_MS = 60 * 60 * 1000
 """How often a lab session is checked for renewal (it is renewed when less than two days are left)."""
 
@@ -78,6 +84,8 @@ class QtMainWindow(QMainWindow):
         self.tasks = Tasks(self.notices)
         self.sessions = SavedSessions(self.options.config_dir)
         self.workspace: Workspace | None = None
+        self.saver: Saver | None = None
+        """Saves the review canvas's edits on the workspace's server (one per workspace)."""
         self.current_project: tuple[int, str] | None = None
         """The project the gallery shows: (id, name)."""
         self._views: dict[str, QWidget] = {}
@@ -190,8 +198,13 @@ class QtMainWindow(QMainWindow):
     def _build_workspace_views(self, workspace: Workspace) -> None:
         """The views over ``workspace``, rebuilt for each workspace opened (a restarted offline server is a
         new one)."""
-        for view in self._views.values():
+        for name, view in self._views.items():
+            if name == "review":
+                assert isinstance(view, QtReviewPage)
+                view.close_page()
             view.deleteLater()
+        self._start_saver(workspace)
+        assert self.saver is not None
         self.projects = QtProjects(workspace, self.tasks)
         self.projects.sig_opened.connect(self._on_projects_opened)
         self.gallery = QtGallery(workspace, self.tasks)
@@ -204,17 +217,46 @@ class QtMainWindow(QMainWindow):
         splitter.addWidget(self.gallery)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([360, 900])
+        self.review = QtReviewPage(ReviewSession(workspace, self.saver), self.tasks)
+        self.review.sig_back_requested.connect(self._on_review_back_requested)
+        self.gallery.sig_image_activated.connect(self._on_gallery_image_activated)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(splitter)
+        self.pages.addWidget(self.review)
         layout = self.views_holder.layout()
         assert layout is not None
-        layout.addWidget(splitter)
+        layout.addWidget(self.pages)
         self.cluster_dock.setWidget(cluster)
         self._views = {
+            "review": self.review,
+            "pages": self.pages,
             "splitter": splitter,
             "projects": self.projects,
             "gallery": self.gallery,
             "cluster": cluster,
         }
         self._reopen_last_project(workspace)
+
+    def _start_saver(self, workspace: Workspace) -> None:
+        """A saver for this workspace's server; the last one's unsent edits stay in its journal."""
+        if self.saver is not None:
+            old = self.saver
+            self.tasks.start("Closing the last saver", lambda task: old.close())
+        folder = self.options.journal_dir or user_journal_folder()
+        self.saver = Saver(workspace.client, Journals(folder, workspace.url))
+        saver = self.saver
+        # edits a killed or closed workbench left in the journal go first
+        self.tasks.start("Sending edits kept on this computer", lambda task: saver.replay())
+
+    # the review page: opened on the image activated in the gallery, Esc or Back returns to it
+
+    def _on_gallery_image_activated(self, image_id: int) -> None:
+        self.pages.setCurrentWidget(self.review)
+        self.tasks.start("Opening the image", lambda task: self.review.open_image(image_id))
+
+    def _on_review_back_requested(self) -> None:
+        self.pages.setCurrentWidget(self._views["splitter"])  # the gallery as it was left, scrolled there
+        self.gallery.view.setFocus()
 
     def _reopen_last_project(self, workspace: Workspace) -> None:
         """The project last open on this server, opened again once the list has loaded."""
@@ -456,6 +498,13 @@ class QtMainWindow(QMainWindow):
     async def _close_workspace(self, stop_server: bool) -> None:
         workspace, self.workspace = self.workspace, None
         self._renew_timer.stop()
+        saver, self.saver = self.saver, None
+        if saver is not None:
+            try:  # the last edits to the server; what cannot go stays in the journal for the next start
+                await asyncio.wait_for(saver.flush(), FLUSH_ON_CLOSE_S)
+            except Exception:
+                logger.warning("edits not sent before closing: kept on this computer", exc_info=True)
+            await saver.close()
         if self._watching is not None:
             self._watching.cancel()
             with contextlib.suppress(asyncio.CancelledError):

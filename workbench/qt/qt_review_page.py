@@ -3,8 +3,8 @@ below. The window shows it when an image is activated in the gallery; Esc or Bac
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from workbench.qt.qt_review_canvas import QtReviewCanvas
@@ -46,6 +46,8 @@ class QtReviewPage(QWidget):
         escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         escape.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         escape.activated.connect(self._on_escape_activated)
+        # napari's canvas takes the keys pressed on it as its own: Esc is caught before it
+        self.canvas.qt_viewer.canvas.native.installEventFilter(self)
         self._disconnect = session.image_opened.connect(self._on_session_image_opened)
 
     def add_side_panel(self, widget: QWidget, title: str) -> None:
@@ -66,6 +68,16 @@ class QtReviewPage(QWidget):
         size = f"{image.width} x {image.height} px"
         scale = f", {image.pixel_size_um:g} µm/px" if image.pixel_size_um else ", pixel size unknown"
         self.title.setText(f"{image.name}  ·  {size}{scale}  ·  version {image.version}  ·  {status}")
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802  (Qt's name)
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Escape
+        ):
+            self._on_escape_activated()
+            return True
+        return super().eventFilter(watched, event)
 
     def _on_escape_activated(self) -> None:
         """Esc drops a stroke or vertex edit in progress first; with none, back to the gallery."""
