@@ -23,12 +23,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
+import numpy as np
 from numpy.typing import NDArray
 
 from cluster import read_image
 from workbench.editing import Change, Editor, ImageOutlines, Outline, SegmentationChanges
 from workbench.fetch import DisplayRange
-from workbench.saving import Saved, Saver, delete, upsert
+from workbench.saving import Conflict, Saved, Saver, delete, upsert
 from workbench.tasks import Listeners
 from workbench.workspace import Workspace
 
@@ -92,7 +93,12 @@ class ReviewSession:
         """Keys edited while their name was awaited: sent once it comes."""
         self._gone: set[int] = set()
         """Keys whose deletion the server confirmed."""
-        self._disconnect = saver.saved.connect(self._on_saver_saved)
+        self._reloading: asyncio.Task[None] | None = None
+        self._conflicted: set[int] = set()
+        self._disconnects = [
+            saver.saved.connect(self._on_saver_saved),
+            saver.conflicts_changed.connect(self._on_saver_conflicts_changed),
+        ]
 
     # -- opening ---------------------------------------------------------------------------------------
 
@@ -204,7 +210,63 @@ class ReviewSession:
         return frozenset(self._sent.values()) | self._held
 
     def close(self) -> None:
-        self._disconnect()
+        for disconnect in self._disconnects:
+            disconnect()
+        if self._reloading is not None:
+            self._reloading.cancel()
+
+    async def reload(self) -> None:
+        """Take in what others saved since (after a merged save, or a conflict settled): spheroids with no
+        edit of ours on the way are set to the server's current version of them."""
+        image = self._opened()
+        data = await self.workspace.client.call("CanvasSegmentation", imageId=image.id)
+        segmentation = data["image"]["segmentation"]
+        if segmentation is None or self.image is not image:
+            return
+        decoded = await self.workspace.fetcher.fetch_outlines(segmentation["geometryUrl"])
+        if self.image is not image:
+            return
+        theirs = ImageOutlines.of(decoded).snapshot()
+        busy = self.unsaved | set(self.outlines.unsaved)
+        by_id = {self.outlines.server_id(key): key for key in self.outlines if key not in busy}
+        busy_ids = {self.outlines.server_id(key) for key in busy} | set(self.outlines)
+        current = self.outlines.snapshot()
+        before: dict[int, Outline | None] = {}
+        after: dict[int, Outline | None] = {}
+        for server_id, outline in theirs.items():
+            found = by_id.pop(server_id, None)
+            if found is None and server_id in busy_ids:
+                continue  # ours, with an edit on the way
+            key = server_id if found is None else found
+            mine = current.get(key)
+            if mine is None or not _close(mine, outline):
+                before[key], after[key] = mine, outline
+        for stored_id, key in by_id.items():
+            if stored_id is not None and stored_id > 0 and key not in self._gone:
+                before[key], after[key] = self.outlines[key], None  # deleted by someone else
+        if not after:
+            return
+        self.outlines.apply(Change("Others' edits", before, after))  # not an edit of ours: no undo
+        self.outlines.saved(SegmentationChanges(keys=list(after)), int(segmentation["version"]), [])
+        self.outlines_changed.emit(frozenset(after))
+
+    def _reload_soon(self) -> None:
+        if self._reloading is None or self._reloading.done():
+            self._reloading = asyncio.ensure_future(self._reload_logged())
+
+    async def _reload_logged(self) -> None:
+        try:
+            await self.reload()
+        except Exception:  # the next merged save tries again; the canvas keeps what it shows
+            logger.warning("could not read what others saved", exc_info=True)
+
+    def _on_saver_conflicts_changed(self, conflicts: list[Conflict]) -> None:
+        if self.image is None:
+            return
+        now = {conflict.spheroid_id for conflict in conflicts if conflict.image_id == self.image.id}
+        settled, self._conflicted = self._conflicted - now, now
+        if settled:
+            self._reload_soon()
 
     # -- saving ---------------------------------------------------------------------------------------
 
@@ -251,6 +313,8 @@ class ReviewSession:
             self._held.discard(key)
             self._send(key)
         self.outlines_changed.emit(frozenset(settled))
+        if saved.merged:
+            self._reload_soon()
 
     def _opened(self) -> ReviewedImage:
         if self.image is None:
@@ -262,6 +326,14 @@ def _confidence(ids: list[int], values: Any) -> dict[int, float]:
     if values is None:
         return {}
     return {key: float(value) for key, value in zip(ids, values, strict=True) if value == value and key > 0}
+
+
+def _close(mine: Outline, theirs: Outline) -> bool:
+    """The same shape give or take the server's rounding of coordinates."""
+    rings = [(mine.exterior, theirs.exterior), *zip(mine.holes, theirs.holes, strict=False)]
+    return len(mine.holes) == len(theirs.holes) and all(
+        a.shape == b.shape and bool(np.allclose(a, b, atol=0.01)) for a, b in rings
+    )
 
 
 def _upsert(outline: Outline, server_id: int | None) -> dict[str, Any]:

@@ -132,3 +132,36 @@ async def test_a_deletion_undone_after_it_was_saved_brings_the_spheroid_back(
     assert len(spheroids) == len(SHAPES)
     assert session.outlines.server_id(key) in spheroids
     assert session.outlines.unsaved == []
+
+
+async def test_a_merged_save_brings_in_what_someone_else_saved_meanwhile(
+    workspace: Workspace, session: ReviewSession, tmp_path: Path
+) -> None:
+    _, image_id = await segmented_image(workspace.client, tmp_path / "files")
+    await session.open(image_id)
+    changed: list[frozenset[int]] = []
+    session.outlines_changed.connect(changed.append)
+    first, second, *_ = sorted(session.outlines)
+    answer = await workspace.client.call(  # a colleague draws one and reshapes another, on version 1
+        "EditSegmentation",
+        imageId=image_id,
+        baseVersion=1,
+        changes={
+            "upsert": [
+                {"exterior": disc(60, 300, 25), "holes": []},
+                {"id": second, "exterior": disc(260, 120, 40)},
+            ],
+            "delete": [],
+        },
+    )
+    theirs = answer["editSegmentation"]["newIds"][0]
+
+    session.edited(session.editor.delete([first]))  # mine, on version 1 too: merged
+    await session.save_now()
+    assert session._reloading is not None
+    await asyncio.wait_for(session._reloading, 30)
+
+    assert theirs in session.outlines and first not in session.outlines
+    assert session.outlines[second].polygon().area == pytest.approx(np.pi * 40**2, rel=0.02)
+    assert any(theirs in keys and second in keys for keys in changed)
+    assert session.outlines.unsaved == [] and session.unsaved == frozenset()
