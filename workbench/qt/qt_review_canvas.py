@@ -86,6 +86,7 @@ class QtReviewCanvas(QWidget):
         self.status = QLabel(" ")
         self.message = QLabel(" ")
         self.message.setTextFormat(Qt.TextFormat.PlainText)
+        self.message.setWordWrap(True)  # a refusal says why in full
         self._build_layout()
         self._scale = 1.0
         self._keys: list[int] = []
@@ -109,8 +110,9 @@ class QtReviewCanvas(QWidget):
 
     def _build_layout(self) -> None:
         bottom = QHBoxLayout()
-        bottom.addWidget(self.status, 1)
-        bottom.addWidget(self.message, 2)
+        bottom.setSpacing(24)
+        bottom.addWidget(self.status, 0, Qt.AlignmentFlag.AlignTop)
+        bottom.addWidget(self.message, 1)
         self.tools.setOrientation(Qt.Orientation.Vertical)
         middle = QHBoxLayout()
         middle.addWidget(self.tools)

@@ -22,6 +22,7 @@ from pytestqt.qtbot import QtBot
 from tests.workbench.qt.conftest import Run, screenshot
 from tests.workbench.review_support import SHAPES, disc, segmented_image, stored
 from workbench.journal import Journals
+from workbench.qt.qt_review_canvas import LOW_CONFIDENCE, SAVED, UNSAVED
 from workbench.qt.qt_review_page import QtReviewPage
 from workbench.review import ReviewSession
 from workbench.saving import Saver
@@ -174,6 +175,7 @@ def test_slice_merge_and_delete_reach_the_server_and_a_refused_merge_changes_not
     page.session.select([_key_near(page, 350, 120)])
     _key(qtbot, page, Qt.Key.Key_Delete)
     assert len(canvas.outlines.data) == before - 1
+    screenshot(page, "review-tool-delete")
     assert len(_on_server(run, page)) == len(SHAPES) - 1
 
 
@@ -214,11 +216,14 @@ def test_draw_holes_brush_erase_simplify_and_move(qtbot: QtBot, run: Run, page: 
     vertices = len(page.session.outlines[middle].exterior)
     _key(qtbot, page, Qt.Key.Key_L)
     assert len(page.session.outlines[middle].exterior) <= vertices
+    assert "Simplify" in canvas.message.text()
+    screenshot(page, "review-tool-simplify")
 
     _key(qtbot, page, Qt.Key.Key_V)
     x0 = page.session.outlines[middle].exterior[:, 0].min()
     canvas.move_selected(12, 0)
     assert page.session.outlines[middle].exterior[:, 0].min() == pytest.approx(x0 + 12, abs=0.5)
+    screenshot(page, "review-tool-move")
     stored_now = _on_server(run, page)
     server_id = page.session.outlines.server_id(middle)
     assert min(x for x, _ in stored_now[server_id]["exterior"]) == pytest.approx(x0 + 12, abs=0.5)  # type: ignore[union-attr]
@@ -287,3 +292,25 @@ def test_full_resolution_on_demand_shows_the_true_values(qtbot: QtBot, run: Run,
 async def _until(condition: object) -> None:
     while not condition():  # type: ignore[operator]
         await asyncio.sleep(0.05)
+
+
+def test_outlines_are_coloured_by_state_unsaved_until_the_server_confirms(
+    qtbot: QtBot, run: Run, page: QtReviewPage
+) -> None:
+    canvas = page.canvas
+    key = _key_near(page, 350, 120)
+
+    def colour_of(wanted: int) -> tuple[float, ...]:
+        return tuple(canvas.outlines.edge_color[canvas._keys.index(wanted)])
+
+    assert colour_of(key) == pytest.approx(SAVED)
+    page.session.select([key])
+    canvas.move_selected(0, 5)
+    assert colour_of(key) == pytest.approx(UNSAVED)  # on its way to the server
+    screenshot(page, "review-unsaved-colour")
+    _on_server(run, page)
+    assert colour_of(key) == pytest.approx(SAVED)
+
+    page.session.confidence[key] = 0.2  # as a model that was unsure of it says
+    canvas._rebuild_outlines()
+    assert colour_of(key) == pytest.approx(LOW_CONFIDENCE)
