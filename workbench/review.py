@@ -94,7 +94,10 @@ class ReviewSession:
         self._gone: set[int] = set()
         """Keys whose deletion the server confirmed."""
         self._reloading: asyncio.Task[None] | None = None
-        self._conflicted: set[int] = set()
+        self._conflicted: dict[int, Conflict] = {}
+        """This image's conflicts shown now, by spheroid id."""
+        self._forced: set[int] = set()
+        """Keys whose conflict was settled: the next reload takes the server's shape whatever we hold."""
         self._disconnects = [
             saver.saved.connect(self._on_saver_saved),
             saver.conflicts_changed.connect(self._on_saver_conflicts_changed),
@@ -227,7 +230,8 @@ class ReviewSession:
         if self.image is not image:
             return
         theirs = ImageOutlines.of(decoded).snapshot()
-        busy = self.unsaved | set(self.outlines.unsaved)
+        busy = (self.unsaved | set(self.outlines.unsaved)) - self._forced
+        self._forced.clear()
         by_id = {self.outlines.server_id(key): key for key in self.outlines if key not in busy}
         busy_ids = {self.outlines.server_id(key) for key in busy} | set(self.outlines)
         current = self.outlines.snapshot()
@@ -250,12 +254,14 @@ class ReviewSession:
         self.outlines.saved(SegmentationChanges(keys=list(after)), int(segmentation["version"]), [])
         self.outlines_changed.emit(frozenset(after))
 
-    def _reload_soon(self) -> None:
+    def _reload_soon(self, after_sending: bool = False) -> None:
         if self._reloading is None or self._reloading.done():
-            self._reloading = asyncio.ensure_future(self._reload_logged())
+            self._reloading = asyncio.ensure_future(self._reload_logged(after_sending))
 
-    async def _reload_logged(self) -> None:
+    async def _reload_logged(self, after_sending: bool) -> None:
         try:
+            if after_sending:  # a kept shape is sent first: then the server's is the one chosen
+                await self.saver.flush()
             await self.reload()
         except Exception:  # the next merged save tries again; the canvas keeps what it shows
             logger.warning("could not read what others saved", exc_info=True)
@@ -263,10 +269,17 @@ class ReviewSession:
     def _on_saver_conflicts_changed(self, conflicts: list[Conflict]) -> None:
         if self.image is None:
             return
-        now = {conflict.spheroid_id for conflict in conflicts if conflict.image_id == self.image.id}
-        settled, self._conflicted = self._conflicted - now, now
-        if settled:
-            self._reload_soon()
+        now = {conflict.spheroid_id: conflict for conflict in conflicts if conflict.image_id == self.image.id}
+        settled = [conflict for spheroid_id, conflict in self._conflicted.items() if spheroid_id not in now]
+        self._conflicted = now
+        if not settled:
+            return
+        keys = {self.outlines.server_id(key): key for key in self.outlines}
+        for conflict in settled:
+            for change_id in conflict.change_ids:
+                self._sent.pop(change_id, None)
+            self._forced.add(keys.get(conflict.spheroid_id, conflict.spheroid_id))
+        self._reload_soon(after_sending=True)
 
     # -- saving ---------------------------------------------------------------------------------------
 

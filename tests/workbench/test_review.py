@@ -165,3 +165,28 @@ async def test_a_merged_save_brings_in_what_someone_else_saved_meanwhile(
     assert session.outlines[second].polygon().area == pytest.approx(np.pi * 40**2, rel=0.02)
     assert any(theirs in keys and second in keys for keys in changed)
     assert session.outlines.unsaved == [] and session.unsaved == frozenset()
+
+
+async def test_taking_their_shape_in_a_conflict_shows_it_in_the_open_image(
+    workspace: Workspace, session: ReviewSession, tmp_path: Path
+) -> None:
+    _, image_id = await segmented_image(workspace.client, tmp_path / "files")
+    await session.open(image_id)
+    key = sorted(session.outlines)[1]
+    await workspace.client.call(  # a colleague reshapes it first, on version 1
+        "EditSegmentation",
+        imageId=image_id,
+        baseVersion=1,
+        changes={"upsert": [{"id": key, "exterior": disc(260, 120, 35)}], "delete": []},
+    )
+    session.edited(session.editor.reshape(key, disc(260, 120, 45)))  # mine, on version 1 too
+    await session.save_now()
+    (conflict,) = session.saver.conflicts
+    changed: list[frozenset[int]] = []
+    session.outlines_changed.connect(changed.append)
+
+    await session.saver.take_theirs(conflict)
+    assert session._reloading is not None
+    await asyncio.wait_for(session._reloading, 30)
+    assert session.outlines[key].polygon().area == pytest.approx(np.pi * 35**2, rel=0.02)
+    assert any(key in keys for keys in changed)
