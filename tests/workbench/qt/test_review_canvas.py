@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -362,3 +363,20 @@ def test_a_spheroid_drawn_and_sliced_by_real_mouse_drags(qtbot: QtBot, run: Run,
     assert len(canvas.outlines.data) == len(SHAPES) + 2
     screenshot(page, "review-drawn-and-sliced-by-mouse")
     assert len(_on_server(run, page)) == len(SHAPES) + 2
+
+
+def test_the_pixel_size_is_the_scale_and_the_status_line_says_where_in_micrometres(
+    qtbot: QtBot, page: QtReviewPage
+) -> None:
+    canvas, image = page.canvas, page.session.image
+    assert image is not None
+    page.session.image = replace(image, pixel_size_um=0.5)  # as updateImage sets it
+    page.session.image_opened.emit(page.session.image)
+    assert tuple(canvas.viewer.layers["image"].scale) == (0.5, 0.5)
+    assert tuple(canvas.outlines.scale) == (0.5, 0.5)
+    assert "0.5 µm/px" in page.title.text()
+    canvas.viewer.cursor.position = canvas.world_point(100, 80)
+    canvas._on_cursor_moved()
+    assert "x 100  y 80 px (50.0, 40.0 µm)" in canvas.status.text()
+    _click(qtbot, page, 260, 120)  # picking follows the scale
+    assert page.session.selection == {_key_near(page, 260, 120)}
