@@ -85,6 +85,7 @@ class QtMainWindow(QMainWindow):
         self.sessions = SavedSessions(self.options.config_dir)
         self.workspace: Workspace | None = None
         self.saver: Saver | None = None
+        self._opening_image: Task | None = None
         """Saves the review canvas's edits on the workspace's server (one per workspace)."""
         self.current_project: tuple[int, str] | None = None
         """The project the gallery shows: (id, name)."""
@@ -252,7 +253,11 @@ class QtMainWindow(QMainWindow):
 
     def _on_gallery_image_activated(self, image_id: int) -> None:
         self.pages.setCurrentWidget(self.review)
-        self.tasks.start("Opening the image", lambda task: self.review.open_image(image_id))
+        if self._opening_image is not None:
+            self._opening_image.cancel()  # the newest activation wins
+        self._opening_image = self.tasks.start(
+            "Opening the image", lambda task: self.review.open_image(image_id)
+        )
 
     def _on_review_back_requested(self) -> None:
         self.pages.setCurrentWidget(self._views["splitter"])  # the gallery as it was left, scrolled there
