@@ -275,7 +275,7 @@ async def _open_figures(workspace: Any, images: dict[int, int], folder: Path) ->
             page.show()
             await asyncio.sleep(0.5)  # the window mapped and painted once, empty
             canvas = page.canvas
-            build = _timed(canvas, "_rebuild_outlines")
+            build = _timed(canvas.layers, "rebuild")
             started = time.perf_counter()
             await page.open_image(image_id)
             opened = _ms(started)

@@ -1,12 +1,10 @@
 """The review canvas: a napari viewer (``QtViewer(ViewerModel())``) showing one image of a
 :class:`~workbench.review.ReviewSession` with its outlines, and the tools that edit them.
 
-Layers: the image (the preview at once, the original on demand, at the pixel size as scale); ``outlines``,
-every spheroid as one polygon with its holes, built in one call and then updated spheroid by spheroid as
-edits land, coloured by state (saved, not saved yet, low confidence); ``selected``, the selection
-highlighted; ``editing``, the rings of the spheroid whose vertices are being edited, each ring a shape of its
-own (exterior and holes in different colours) put back together through the editor when kept; ``sketch``,
-the stroke being drawn.
+Layers: the image (the preview at once, the original on demand, at the pixel size as scale) and the shape
+layers of :class:`~workbench.qt.outline_layers.OutlineLayers` (every outline in one layer coloured by
+state, the selection, the rings of a spheroid whose vertices are being edited, each ring a shape of its own
+put back together through the editor when kept, the stroke being drawn).
 
 Every tool ends in a call of the session's :class:`~workbench.editing.Editor` (which validates and repairs
 the result with the core); a refused edit changes nothing and says why in the message line. Each tool has a
@@ -24,14 +22,13 @@ from typing import Any
 import numpy as np
 import shiboken6
 from napari.components import ViewerModel
-from napari.layers import Shapes
 from napari.qt import QtViewer
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from workbench.editing import Change, EditError
-from workbench.qt.canvas_picking import Picker
-from workbench.qt.outline_shapes import bridged, outline_rings, rings_of, shape_translate
+from workbench.qt.outline_layers import HOLE, SELECTED, UNSAVED, OutlineLayers
+from workbench.qt.outline_shapes import outline_rings, rings_of
 from workbench.qt.qt_review_tools import QtReviewTools
 from workbench.qt.qt_shortcut_sheet import QtShortcutSheet
 from workbench.review import ReviewedImage, ReviewSession
@@ -41,16 +38,7 @@ __all__ = ["QtReviewCanvas", "use_fast_triangulation"]
 
 logger = logging.getLogger(__name__)
 
-SAVED = (1.0, 0.85, 0.0, 1.0)
-UNSAVED = (1.0, 0.45, 0.0, 1.0)
-LOW_CONFIDENCE = (0.95, 0.25, 0.85, 1.0)
-SELECTED = (0.0, 0.9, 1.0, 1.0)
-HOLE = (0.3, 0.6, 1.0, 1.0)
-FACE_ALPHA = 0.15
-LOW_CONFIDENCE_BELOW = 0.5
 DRAG_TOOLS = frozenset({"draw", "slice", "add_hole", "brush", "erase"})
-NAPARI_KEYS_UNBOUND = ("A", "F", "R", "E", "D", "S", "M", "H", "B", "X", "L", "V", "Z", "P", "T")
-"""napari's Shapes keys on our layers: blocked, so A/F/R reach the review bar and ours the toolbar."""
 
 
 def use_fast_triangulation() -> str:
@@ -63,11 +51,6 @@ def use_fast_triangulation() -> str:
         return str(get_backend())
     set_backend(TriangulationBackend.bermuda)
     return str(TriangulationBackend.bermuda)
-
-
-def _unbound(layer: Shapes) -> None:
-    """In place of napari's own Shapes key: the key does nothing on the canvas (napari 0.9's blocker,
-    ``...``, fails on the key's release)."""
 
 
 class QtReviewCanvas(QWidget):
@@ -89,14 +72,11 @@ class QtReviewCanvas(QWidget):
         self.message.setWordWrap(True)  # a refusal says why in full
         self._build_layout()
         self._scale = 1.0
-        self._keys: list[int] = []
-        self._picker = Picker()
         self._image_layer: Any = None
-        self.outlines = self._shapes("outlines")
-        self.selected = self._shapes("selected")
-        self.editing = self._shapes("editing")
-        self.sketch = self._shapes("sketch")
-        self.editing.visible = False
+        self.layers = OutlineLayers(self.viewer, session)
+        self.outlines, self.selected = self.layers.outlines, self.layers.selected
+        self.editing, self.sketch = self.layers.editing, self.layers.sketch
+        self.picker = self.layers.picker
         self.sheet: QtShortcutSheet | None = None
         self.viewer.mouse_drag_callbacks.append(self._on_viewer_dragged)
         self.viewer.cursor.events.position.connect(self._on_cursor_moved)
@@ -104,8 +84,8 @@ class QtReviewCanvas(QWidget):
         self.tools.sig_command_triggered.connect(self._on_tools_command)
         self._unsubscribe = [
             session.image_opened.connect(self._on_session_image_opened),
-            session.outlines_changed.connect(self._on_session_outlines_changed),
-            session.selection_changed.connect(self._on_session_selection_changed),
+            session.outlines_changed.connect(self.layers.update),
+            session.selection_changed.connect(lambda keys: self.layers.update_selected()),
         ]
 
     def _build_layout(self) -> None:
@@ -122,12 +102,6 @@ class QtReviewCanvas(QWidget):
         layout.addLayout(middle, 1)
         layout.addLayout(bottom)
 
-    def _shapes(self, name: str) -> Shapes:
-        layer = self.viewer.add_shapes(name=name, ndim=2, edge_width=1.5)
-        for key in NAPARI_KEYS_UNBOUND:
-            layer.bind_key(key, _unbound, overwrite=True)
-        return layer
-
     # -- the image and its outlines ----------------------------------------------------------------------
 
     def _on_session_image_opened(self, image: ReviewedImage) -> None:
@@ -138,10 +112,8 @@ class QtReviewCanvas(QWidget):
         assert preview is not None
         factor = image.width / preview.shape[1]
         self._show_image(preview, self._scale * factor, (0.0, 255.0))
-        for layer in (self.outlines, self.selected, self.editing, self.sketch):
-            layer.scale = (self._scale, self._scale)
-            layer.translate = shape_translate(self._scale)
-        self._rebuild_outlines()
+        self.layers.place(self._scale)
+        self.layers.rebuild()
         self.viewer.reset_view()
         self.viewer.layers.selection.active = self.outlines
         self._say(f"{image.name}: {len(self.session.outlines)} spheroids, version {image.version}")
@@ -157,60 +129,6 @@ class QtReviewCanvas(QWidget):
         self._image_layer.translate = (offset, offset)
         self._image_layer.contrast_limits_range = limits
         self._image_layer.contrast_limits = limits
-
-    def _rebuild_outlines(self) -> None:
-        """Every outline in one bulk update of the layer."""
-        self._keys = list(self.session.outlines)
-        self.outlines.data = []
-        if self._keys:
-            self._add_outlines(self._keys)
-        self._picker.reset(self.session.outlines.items())
-        self._update_selected()
-
-    def _add_outlines(self, keys: Sequence[int]) -> None:
-        shapes = [bridged(self.session.outlines[key]) for key in keys]
-        colours = np.array([self._colour(key) for key in keys])
-        faces = colours.copy()
-        faces[:, 3] = FACE_ALPHA
-        self.outlines.add(shapes, shape_type="polygon", edge_color=colours, face_color=faces, edge_width=1.5)
-
-    def _colour(self, key: int) -> tuple[float, float, float, float]:
-        if key in self.session.unsaved or key in self.session.outlines.unsaved:
-            return UNSAVED
-        confidence = self.session.confidence.get(key)
-        if confidence is not None and confidence < LOW_CONFIDENCE_BELOW:
-            return LOW_CONFIDENCE
-        return SAVED
-
-    def _on_session_outlines_changed(self, keys: frozenset[int]) -> None:
-        """Redraw just the spheroids that changed."""
-        index = {key: position for position, key in enumerate(self._keys)}
-        stale = sorted(index[key] for key in keys if key in index)
-        if stale:
-            self.outlines.remove(stale)
-            gone = set(stale)
-            self._keys = [key for position, key in enumerate(self._keys) if position not in gone]
-        now = [key for key in sorted(keys) if key in self.session.outlines]
-        if now:
-            self._add_outlines(now)
-            self._keys += now
-        self._picker.update(keys, self.session.outlines)
-        self._update_selected()
-
-    def _on_session_selection_changed(self, keys: frozenset[int]) -> None:
-        self._update_selected()
-
-    def _update_selected(self) -> None:
-        keys = [key for key in self.session.selection if key in self.session.outlines]
-        self.selected.data = []
-        if keys:
-            self.selected.add(
-                [bridged(self.session.outlines[key]) for key in keys],
-                shape_type="polygon",
-                edge_color=[SELECTED] * len(keys),
-                face_color=[(*SELECTED[:3], 0.25)] * len(keys),
-                edge_width=3,
-            )
 
     # -- coordinates and the status line -------------------------------------------------------------------
 
@@ -237,7 +155,7 @@ class QtReviewCanvas(QWidget):
         where = f"x {x:.0f}  y {y:.0f} px"
         if image.pixel_size_um:
             where += f" ({x * image.pixel_size_um:.1f}, {y * image.pixel_size_um:.1f} µm)"
-        key = self._picker.key_at(x, y)
+        key = self.picker.key_at(x, y)
         under = f"  ·  spheroid {self.session.outlines.server_id(key) or 'new'}" if key is not None else ""
         self.status.setText(f"{where}  ·  value {shown}{under}")
 
@@ -301,7 +219,7 @@ class QtReviewCanvas(QWidget):
         return key
 
     def _start_key(self, x: float, y: float) -> int | None:
-        under = self._picker.key_at(x, y)
+        under = self.picker.key_at(x, y)
         if under is None and len(self.session.selection) == 1:
             under = next(iter(self.session.selection))
         return under
@@ -309,7 +227,7 @@ class QtReviewCanvas(QWidget):
     def select_at(self, x: float, y: float, add: bool = False) -> None:
         """Click: select the spheroid under (x, y) (nothing there: select nothing); ``add`` toggles it in
         the selection (Shift+click)."""
-        key = self._picker.key_at(x, y)
+        key = self.picker.key_at(x, y)
         if key is None:
             if not add:
                 self.session.select(())
@@ -332,7 +250,7 @@ class QtReviewCanvas(QWidget):
         return change
 
     def slice_along(self, points: Sequence[Sequence[float]]) -> Change | None:
-        crossed = self._picker.keys_crossed(points)
+        crossed = self.picker.keys_crossed(points)
         if not crossed:
             self._say("Slice: not done — the line crosses no spheroid; draw it across one", problem=True)
             return None
@@ -345,7 +263,7 @@ class QtReviewCanvas(QWidget):
         )
 
     def remove_hole_at(self, x: float, y: float) -> Change | None:
-        found = self._picker.hole_at(x, y)
+        found = self.picker.hole_at(x, y)
         if found is None:
             self._say("Remove hole: not done — click inside a hole of a spheroid", problem=True)
             return None
@@ -451,7 +369,7 @@ class QtReviewCanvas(QWidget):
             return
         start = self.image_point(event.position)
         points = [start]
-        moving = tool == "select" and self._picker.key_at(*start) in self.session.selection
+        moving = tool == "select" and self.picker.key_at(*start) in self.session.selection
         if moving:
             self.viewer.camera.mouse_pan = False
         yield

@@ -25,7 +25,7 @@ from pytestqt.qtbot import QtBot
 from tests.workbench.qt.conftest import Run, screenshot
 from tests.workbench.review_support import SHAPES, disc, segmented_image, stored
 from workbench.journal import Journals
-from workbench.qt.qt_review_canvas import LOW_CONFIDENCE, SAVED, UNSAVED
+from workbench.qt.outline_layers import LOW_CONFIDENCE, SAVED, UNSAVED
 from workbench.qt.qt_review_page import QtReviewPage
 from workbench.review import ReviewSession
 from workbench.saving import Saver
@@ -65,7 +65,7 @@ def _key_with_hole(page: QtReviewPage) -> int:
 
 
 def _key_near(page: QtReviewPage, x: float, y: float) -> int:
-    key = page.canvas._picker.key_at(x, y)
+    key = page.canvas.picker.key_at(x, y)
     assert key is not None
     return key
 
@@ -335,7 +335,7 @@ def test_outlines_are_coloured_by_state_unsaved_until_the_server_confirms(
     key = _key_near(page, 350, 120)
 
     def colour_of(wanted: int) -> tuple[float, ...]:
-        return tuple(canvas.outlines.edge_color[canvas._keys.index(wanted)])
+        return tuple(canvas.outlines.edge_color[canvas.layers.keys.index(wanted)])
 
     assert colour_of(key) == pytest.approx(SAVED)
     page.session.select([key])
@@ -346,7 +346,7 @@ def test_outlines_are_coloured_by_state_unsaved_until_the_server_confirms(
     assert colour_of(key) == pytest.approx(SAVED)
 
     page.session.confidence[key] = 0.2  # as a model that was unsure of it says
-    canvas._rebuild_outlines()
+    canvas.layers.rebuild()
     assert colour_of(key) == pytest.approx(LOW_CONFIDENCE)
 
 
