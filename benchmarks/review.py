@@ -184,10 +184,10 @@ async def _window_figures(parts: set[str], repeats: int, folder: Path) -> dict[s
     try:
         images = {count: await _stored_image(workspace, count, folder) for count in (1000, 5000)}
         figures: dict[str, Any] = {}
+        if "save" in parts:  # first: the open part slices a spheroid of each image
+            figures["edit_saved"] = await _save_figures(workspace, images[5000], repeats, folder)
         if "open" in parts:
             figures["open_image"] = await _open_figures(workspace, images, folder)
-        if "save" in parts:
-            figures["edit_saved"] = await _save_figures(workspace, images[5000], repeats, folder)
         return figures
     finally:
         await workspace.close()
