@@ -27,6 +27,8 @@ class StartOptions:
     config_dir: Path = field(default_factory=default_config_dir)
     cache_dir: Path | None = None
     """The image fetcher's HTTP cache (``None``: the fetcher's default)."""
+    journal_dir: Path | None = None
+    """Where edits not confirmed by the server are kept (``None``: ``journal.user_journal_folder()``)."""
     environment: dict[str, str] | None = None
     """The offline server's environment (``None``: this process's)."""
     sample_project: bool = False

@@ -38,12 +38,15 @@ from workbench.qt.qt_import import QtImport
 from workbench.qt.qt_notices import QtNotices
 from workbench.qt.qt_projects import QtProjects
 from workbench.qt.qt_quit_question import ask_to_quit
+from workbench.qt.qt_review_page import QtReviewPage
 from workbench.qt.qt_segment import QtSegment
 from workbench.qt.qt_server_crash import QtServerCrash
 from workbench.qt.qt_start_screen import QtStartScreen
 from workbench.qt.qt_tasks import QtTasks
 from workbench.qt.settings import WindowSettings
+from workbench.review import ReviewSession
 from workbench.samples import SAMPLE_PROJECT, open_sample_project
+from workbench.saving import Saver
 from workbench.sessions import SavedSessions, renew_if_due
 from workbench.startup import StartOptions
 from workbench.tasks import Level, Notice, Notices, Task, Tasks, notice_of
@@ -56,6 +59,8 @@ logger = logging.getLogger(__name__)
 COUNTS_AFTER_MS = 2000
 """The projects' counts are read again this long after the gallery saw images change (once per burst:
 a job sends an event per image)."""
+FLUSH_ON_CLOSE_S = 10.0
+"""How long closing waits for the last edits to reach the server (what does not stays in the journal)."""
 RENEW_EVERY_MS = 60 * 60 * 1000
 """How often a lab session is checked for renewal (it is renewed when less than two days are left)."""
 
@@ -78,6 +83,9 @@ class QtMainWindow(QMainWindow):
         self.tasks = Tasks(self.notices)
         self.sessions = SavedSessions(self.options.config_dir)
         self.workspace: Workspace | None = None
+        self.saver: Saver | None = None
+        self._opening_image: Task | None = None
+        """Saves the review canvas's edits on the workspace's server (one per workspace)."""
         self.current_project: tuple[int, str] | None = None
         """The project the gallery shows: (id, name)."""
         self._views: dict[str, QWidget] = {}
@@ -190,8 +198,13 @@ class QtMainWindow(QMainWindow):
     def _build_workspace_views(self, workspace: Workspace) -> None:
         """The views over ``workspace``, rebuilt for each workspace opened (a restarted offline server is a
         new one)."""
-        for view in self._views.values():
+        for name, view in self._views.items():
+            if name == "review":
+                assert isinstance(view, QtReviewPage)
+                view.close_page()
             view.deleteLater()
+        assert workspace.saver is not None, "an open workspace has its saver"
+        self.saver = workspace.saver
         self.projects = QtProjects(workspace, self.tasks)
         self.projects.sig_opened.connect(self._on_projects_opened)
         self.gallery = QtGallery(workspace, self.tasks)
@@ -204,17 +217,39 @@ class QtMainWindow(QMainWindow):
         splitter.addWidget(self.gallery)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([360, 900])
+        self.review = QtReviewPage(ReviewSession(workspace, self.saver), self.tasks)
+        self.review.sig_back_requested.connect(self._on_review_back_requested)
+        self.gallery.sig_image_activated.connect(self._on_gallery_image_activated)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(splitter)
+        self.pages.addWidget(self.review)
         layout = self.views_holder.layout()
         assert layout is not None
-        layout.addWidget(splitter)
+        layout.addWidget(self.pages)
         self.cluster_dock.setWidget(cluster)
         self._views = {
+            "review": self.review,
+            "pages": self.pages,
             "splitter": splitter,
             "projects": self.projects,
             "gallery": self.gallery,
             "cluster": cluster,
         }
         self._reopen_last_project(workspace)
+
+    # the review page: opened on the image activated in the gallery, Esc or Back returns to it
+
+    def _on_gallery_image_activated(self, image_id: int) -> None:
+        self.pages.setCurrentWidget(self.review)
+        if self._opening_image is not None:
+            self._opening_image.cancel()  # the newest activation wins
+        self._opening_image = self.tasks.start(
+            "Opening the image", lambda task: self.review.open_image(image_id)
+        )
+
+    def _on_review_back_requested(self) -> None:
+        self.pages.setCurrentWidget(self._views["splitter"])  # the gallery as it was left, scrolled there
+        self.gallery.view.setFocus()
 
     def _reopen_last_project(self, workspace: Workspace) -> None:
         """The project last open on this server, opened again once the list has loaded."""
@@ -379,7 +414,10 @@ class QtMainWindow(QMainWindow):
         await old.close(stop_server=False)
         try:
             workspace = await open_offline(
-                cache_dir=self.options.cache_dir, on_channel=self._on_channel_changed, server=old.offline
+                cache_dir=self.options.cache_dir,
+                on_channel=self._on_channel_changed,
+                server=old.offline,
+                journal_dir=self.options.journal_dir,
             )
         except Exception as error:
             logger.exception("restarting the offline server failed")
@@ -456,6 +494,12 @@ class QtMainWindow(QMainWindow):
     async def _close_workspace(self, stop_server: bool) -> None:
         workspace, self.workspace = self.workspace, None
         self._renew_timer.stop()
+        saver, self.saver = self.saver, None
+        if saver is not None:
+            try:  # the last edits to the server; what cannot go stays in the journal for the next start
+                await asyncio.wait_for(saver.flush(), FLUSH_ON_CLOSE_S)
+            except Exception:
+                logger.warning("edits not sent before closing: kept on this computer", exc_info=True)
         if self._watching is not None:
             self._watching.cancel()
             with contextlib.suppress(asyncio.CancelledError):

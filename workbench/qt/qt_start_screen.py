@@ -235,7 +235,10 @@ class QtStartScreen(QWidget):
         server = OfflineServer(self.options.data_dir, environment=self.options.environment)
         try:
             workspace = await open_offline(
-                cache_dir=self.options.cache_dir, on_channel=self._on_channel, server=server
+                cache_dir=self.options.cache_dir,
+                on_channel=self._on_channel,
+                server=server,
+                journal_dir=self.options.journal_dir,
             )
         except OfflineServerError as error:
             self._show_offline_error(str(error), error.log_tail or server.log_tail())
@@ -254,7 +257,11 @@ class QtStartScreen(QWidget):
             workspace: Workspace | None = None
             if not password and self.sessions.token_for(url) is not None:
                 workspace = await resume_lab(
-                    url, self.sessions, cache_dir=self.options.cache_dir, on_channel=self._on_channel
+                    url,
+                    self.sessions,
+                    cache_dir=self.options.cache_dir,
+                    on_channel=self._on_channel,
+                    journal_dir=self.options.journal_dir,
                 )
                 if workspace is None:
                     self._show_lab_error(
@@ -273,6 +280,7 @@ class QtStartScreen(QWidget):
                     sessions=self.sessions,
                     cache_dir=self.options.cache_dir,
                     on_channel=self._on_channel,
+                    journal_dir=self.options.journal_dir,
                 )
         except Exception as error:
             self._show_lab_error(lab_error_text(error, url))

@@ -34,6 +34,7 @@ def options_in(folder: Path, **overrides: object) -> StartOptions:
         data_dir=folder / "data",
         config_dir=folder / "config",
         cache_dir=folder / "cache",
+        journal_dir=folder / "edits",
         environment=offline_environment(),
     )
     for name, value in overrides.items():
