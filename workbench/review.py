@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import numpy as np
@@ -149,6 +149,14 @@ class ReviewSession:
         self.selection = frozenset()
         self.saver.open_image(image.id, outlines.version)
         self.image_opened.emit(image)
+
+    def set_pixel_size(self, pixel_size_um: float | None) -> ReviewedImage:
+        """The open image's pixel size was changed (stored by the measurements panel): metrics in µm and
+        the canvas's scale follow. Returns the image as it is now."""
+        image = replace(self._opened(), pixel_size_um=pixel_size_um)
+        self.image = image
+        self.outlines.pixel_size_um = pixel_size_um
+        return image
 
     async def load_full(self) -> NDArray[Any]:
         """The original's pixels (its own values and dtype), for full resolution on demand."""

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from workbench.api import ApiError, ServerUnreachableError
 from workbench.fetch import FetchError
 from workbench.gallery import Gallery, Tile
+from workbench.review import PREVIEW_WIDTH  # the prefetch must ask for the canvas's very URL
 from workbench.tasks import Listeners
 from workbench.workspace import Workspace
 
@@ -54,9 +55,6 @@ logger = logging.getLogger(__name__)
 STALE_MESSAGE = "Someone saved a new version of this image after you opened it; look again before reviewing"
 PREFETCH_DELAY = 1.0
 """Seconds after a move when the prefetch starts if nobody said the image is shown (``looking_at``)."""
-PREVIEW_WIDTH = 1024
-"""The preview width the canvas asks for (``Image.previewUrl``'s default): the prefetch must ask for the
-same URL, or the cache holds the wrong rendition."""
 
 
 class WalkFilter(enum.Enum):

@@ -59,7 +59,7 @@ class ImageOutlines:
         self.height = height
         self.version = version
         """The segmentation version the unsaved changes start from (``editSegmentation``'s baseVersion)."""
-        self.pixel_size_um = pixel_size_um
+        self._pixel_size_um = pixel_size_um
         self._shapes: dict[int, Outline] = dict(shapes)
         self._saved: dict[int, Outline] = {key: shape for key, shape in self._shapes.items() if key > 0}
         self._server_ids: dict[int, int] = {}
@@ -123,6 +123,16 @@ class ImageOutlines:
             else:
                 self._shapes[key] = outline
             self._touched.add(key)
+
+    @property
+    def pixel_size_um(self) -> float | None:
+        return self._pixel_size_um
+
+    @pixel_size_um.setter
+    def pixel_size_um(self, size: float | None) -> None:
+        """A new pixel size (set on the image): every metric in µm is measured again when asked."""
+        self._pixel_size_um = size
+        self._metrics.clear()
 
     def metrics(self, key: int) -> SpheroidMetrics:
         """The metrics of spheroid ``key`` as the core measures them, at this image's pixel size."""

@@ -198,8 +198,16 @@ class QtGallery(QWidget):
         """Show this project's images (filters kept) and follow its changes live."""
         self._stop_following()
         self._project_id = project_id
-        self.model.show(project_id, self.image_filter(), self._choice(self._order))
+        self.model.show(project_id, self.image_filter(), self.image_order())
         self._following = asyncio.ensure_future(self._follow(project_id))
+
+    def image_order(self) -> str:
+        """The order the images show in (the API's ``ImageOrder``)."""
+        return self._choice(self._order)
+
+    @property
+    def project_id(self) -> int | None:
+        return self._project_id
 
     def image_filter(self) -> dict[str, Any] | None:
         """The filter now applied (the API's ``ImageFilterInput``), or ``None`` when every image shows."""

@@ -240,6 +240,10 @@ class QtMainWindow(QMainWindow):
     # the review page: opened on the image activated in the gallery, Esc or Back returns to it
 
     def _on_gallery_image_activated(self, image_id: int) -> None:
+        if self.gallery.project_id is not None:  # the review bar walks what the gallery shows
+            self.review.walk_images(
+                self.gallery.project_id, self.gallery.image_filter(), self.gallery.image_order()
+            )
         self.pages.setCurrentWidget(self.review)
         if self._opening_image is not None:
             self._opening_image.cancel()  # the newest activation wins

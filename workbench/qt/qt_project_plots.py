@@ -56,7 +56,7 @@ class QtProjectPlots(QWidget):
         layout.addLayout(top)
         layout.addStretch(1)
         self.setMouseTracking(True)
-        self.setMinimumSize(640, 480)
+        self.setMinimumSize(360, 480)  # fits the review page's side panel
         self.reload_button.clicked.connect(self._on_reload_button_clicked)
 
     def show_project(self, project_id: int) -> None:

@@ -429,6 +429,17 @@ class QtReviewCanvas(QWidget):
         self.full_resolution = True
         self._say(f"Full resolution: {pixels.shape[1]} x {pixels.shape[0]} px, {pixels.dtype} values")
 
+    def set_pixel_size(self, pixel_size_um: float | None) -> None:
+        """The image's pixel size was changed: the canvas's scale and the µm of its status line follow."""
+        self.session.set_pixel_size(pixel_size_um)
+        old, self._scale = self._scale, pixel_size_um or 1.0
+        if self._image_layer is not None:
+            scale = self._image_layer.scale[-1] / old * self._scale
+            self._image_layer.scale = (scale, scale)
+            self._image_layer.translate = ((scale - self._scale) / 2,) * 2
+        self.layers.place(self._scale)
+        self.viewer.reset_view()
+
     def show_shortcut_sheet(self) -> QtShortcutSheet:
         if self.sheet is None:
             self.sheet = QtShortcutSheet(self)

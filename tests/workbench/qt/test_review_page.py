@@ -3,6 +3,7 @@ edit made there reaches the server, and Esc returns to the gallery where it was 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +13,10 @@ from pytestqt.qtbot import QtBot
 
 from tests.workbench.qt.conftest import Run
 from tests.workbench.qt.windows import close, options_in, settings_in, shot, until
-from tests.workbench.review_support import SHAPES, disc, segmented_image, stored
+from tests.workbench.review_support import HEIGHT, SHAPES, WIDTH, disc, plate_png, segmented_image, stored
+from workbench.api import LabClient
 from workbench.qt.qt_main_window import QtMainWindow
+from workbench.uploads import import_files
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -61,3 +64,82 @@ def test_enter_in_the_gallery_opens_the_image_for_review_and_esc_returns(
     qtbot.keyClick(page.canvas.qt_viewer.canvas.native, Qt.Key.Key_Escape)
     assert window.pages.currentWidget() is window._views["splitter"]
     assert gallery.current_image_id() == image_id  # where it was left
+
+
+async def _second_image(client: LabClient, project_id: int, folder: Path) -> int:
+    """Another segmented image in ``project_id`` (other pixels: an import skips a file it holds)."""
+    (folder / "plate-2.png").write_bytes(plate_png(WIDTH, HEIGHT - 10))
+    (imported,) = await import_files(client, project_id, [folder / "plate-2.png"])
+    assert imported.image_id is not None
+    changes = {"upsert": SHAPES[:2], "delete": []}
+    await client.call("EditSegmentation", imageId=imported.image_id, baseVersion=0, changes=changes)
+    return imported.image_id
+
+
+async def _verdict(client: LabClient, image_id: int) -> tuple[str, str | None]:
+    found = (await client.call("CanvasImage", imageId=image_id, previewWidth=256))["image"]
+    return found["reviewStatus"], found["reviewComment"]
+
+
+async def _verdict_once_given(client: LabClient, image_id: int) -> tuple[str, str | None]:
+    for _ in range(150):
+        verdict = await _verdict(client, image_id)
+        if verdict[0] != "UNREVIEWED":
+            return verdict
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no verdict stored for image {image_id}")
+
+
+def test_a_plate_is_reviewed_by_keyboard_with_its_measurements_and_save_status_on_the_page(
+    qtbot: QtBot, run: Run, window: QtMainWindow, tmp_path: Path
+) -> None:
+    qtbot.keyClick(window.start_screen.offline_button, Qt.Key.Key_Return)
+    run(until(lambda: window.workspace is not None, 80, "the offline workspace"), 90)
+    workspace = window.workspace
+    assert workspace is not None
+    project_id, first = run(segmented_image(workspace.client, tmp_path / "files"))
+    second = run(_second_image(workspace.client, project_id, tmp_path / "files"))
+    window.projects.reload()
+    run(until(lambda: any(p.id == project_id for p in window.projects.projects.items), 30, "the project"))
+    window._on_projects_opened(project_id, "Review")
+    gallery = window.gallery
+    run(until(lambda: gallery.model.rowCount() == 2, 30, "both images in the gallery"))
+    gallery.set_current_row(0)
+    gallery.view.setFocus()
+    qtbot.keyClick(gallery.view, Qt.Key.Key_Return)
+    page = window.review
+    canvas = page.canvas.qt_viewer.canvas.native
+
+    def showing(image_id: int) -> bool:
+        return page.session.image is not None and page.session.image.id == image_id
+
+    opened_first = gallery.current_image_id()
+    run(until(lambda: showing(opened_first) and page.review_bar is not None, 60, "the first image"))
+    bar = page.review_bar
+    assert bar is not None
+    run(until(lambda: bar.position.text().startswith("1 of 2"), 30, "the bar's position"))
+    rows = len(run(stored(workspace.client, opened_first))[1])
+    assert page.measurements.table.model().rowCount() == rows  # every spheroid measured
+    page.canvas.draw_spheroid(disc(440, 40, 15))
+    run(until(lambda: page.save_status.text.text() == "All edits saved", 30, "the save status"))
+    run(shot(window, "review-page-measurements-and-bar"))
+
+    window.activateWindow()  # the review keys are the window's shortcuts: Xvfb has no window manager
+    run(until(window.isActiveWindow, 10, "the window active"))
+    canvas.setFocus()
+    qtbot.keyClick(canvas, Qt.Key.Key_A)  # accept: stored, and on to the next image
+    other = second if opened_first == first else first
+    run(until(lambda: showing(other), 60, "the next image after accepting"))
+    assert run(_verdict(workspace.client, opened_first)) == ("ACCEPTED", None)
+    run(until(lambda: bar.position.text().startswith("2 of 2"), 30, "the bar's position"))
+
+    canvas.setFocus()
+    qtbot.keyClick(canvas, Qt.Key.Key_F)  # needs fix: asks for the comment first
+    run(until(lambda: bar.comment.hasFocus(), 10, "the comment box focused"))
+    qtbot.keyClicks(bar.comment, "rim missed at the top")
+    qtbot.keyClick(bar.comment, Qt.Key.Key_Return)
+    assert run(_verdict_once_given(workspace.client, other)) == ("NEEDS_FIX", "rim missed at the top")
+
+    page.side_tabs.setCurrentWidget(page.plots)
+    run(until(lambda: page.plots.data is not None, 60, "the project's plots"))
+    run(shot(window, "review-page-project-plots"))
