@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import os
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -151,10 +153,23 @@ def usable_keyring() -> KeyringBackend | None:
         from keyring.backends import fail
     except ImportError:
         return None
+    _detect_keyring_once()
     backend = keyring.get_keyring()
     if isinstance(backend, fail.Keyring) or backend.priority <= 0:
         return None
     return backend
+
+
+@functools.cache
+def _detect_keyring_once() -> None:
+    """Let keyring detect its backend once, in a thread of its own: the detection keeps an exception it
+    met (with the stack that asked, frames and locals) for the life of the process, so asked from a
+    sign-in it would keep that workspace, and the window listening to it, alive after both are closed."""
+    import keyring
+
+    thread = threading.Thread(target=keyring.get_keyring, name="keyring detection")
+    thread.start()
+    thread.join()
 
 
 def _keyring_set(key: str, token: str) -> bool:
