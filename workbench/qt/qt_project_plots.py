@@ -281,7 +281,7 @@ def _frame(
     painter.drawLine(plot.bottomLeft(), plot.bottomRight())
     painter.drawLine(plot.bottomLeft(), plot.topLeft())
     to_y = _scale(*y_range, plot.bottom(), plot.top())
-    most = int(plot.height() // (metrics.height() + TICK_GAP)) + 1
+    most = int(plot.height() // (2 * metrics.height())) + 1  # a label's height apart at least
     for value in nice_ticks(*y_range, most, integer=counts):
         y = to_y(value)
         painter.drawLine(QPointF(plot.left() - 4, y), QPointF(plot.left(), y))
@@ -307,16 +307,19 @@ def _frame(
 
 
 def x_ticks(metrics: QFontMetrics, x_range: tuple[float, float], width: float) -> list[float]:
-    """The most round ticks whose labels fit between each other along ``width`` pixels."""
+    """The most round ticks whose labels fit between each other along ``width`` pixels (where not even
+    two do, the round one nearest the middle)."""
     low, high = x_range
     most = max(2, int(width // TICK_GAP))
     while True:
         ticks = nice_ticks(low, high, most)
-        if len(ticks) < 2 or most <= 2:
+        if len(ticks) < 2:
             return ticks
         spacing = (ticks[1] - ticks[0]) / (high - low) * width
         if spacing >= max(metrics.horizontalAdvance(_label(value)) for value in ticks) + TICK_GAP:
             return ticks
+        if len(ticks) == 2:
+            return [min(ticks, key=lambda tick: abs(tick - (low + high) / 2))]
         most = len(ticks) - 1
 
 

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from tests.workbench.qt.conftest import Run, screenshot
@@ -84,3 +86,11 @@ def _fits_the_side_panel(qtbot: QtBot, plots: QtProjectPlots) -> None:
     spacing = (ticks[1] - ticks[0]) / (max(areas) - min(areas)) * plot_width
     assert spacing > max(metrics.horizontalAdvance(f"{int(tick):,}") for tick in ticks)
     plots.resize(wide)
+
+
+def test_an_axis_too_narrow_for_two_labels_shows_one_round_value(qapp: QApplication) -> None:
+    metrics = QFontMetrics(QApplication.font())
+    scatter = (424.9, 10300.0)  # areas padded by 3 % either side, as the scatter draws them
+    assert x_ticks(metrics, scatter, 60) == [5000.0]  # not the unround 424.9 at the left end
+    wide = x_ticks(metrics, scatter, 400)
+    assert len(wide) >= 3 and all(tick % 1000 == 0 for tick in wide)
