@@ -10,6 +10,7 @@ spheroid_id)``, for the page to open that image with it selected.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -293,9 +294,9 @@ def _frame(
         for value in x_ticks(metrics, x_range, plot.width()):
             x = to_x(value)
             painter.drawLine(QPointF(x, plot.bottom()), QPointF(x, plot.bottom() + 4))
-            painter.drawText(
-                QRectF(x - 40, plot.bottom() + 4, 80, 16), Qt.AlignmentFlag.AlignHCenter, _label(value)
-            )
+            left, right = x_label_span(metrics, value, x, plot.right())
+            label = QRectF(left, plot.bottom() + 4, right - left, 16)
+            painter.drawText(label, Qt.AlignmentFlag.AlignHCenter, _label(value))
     # the axis's name may use the cell's whole width: the y labels' column is empty down there
     _text(painter, QRectF(cell.left(), plot.bottom() + 20, cell.width(), 16), x_label)
     painter.save()
@@ -315,12 +316,20 @@ def x_ticks(metrics: QFontMetrics, x_range: tuple[float, float], width: float) -
         ticks = nice_ticks(low, high, most)
         if len(ticks) < 2:
             return ticks
-        spacing = (ticks[1] - ticks[0]) / (high - low) * width
-        if spacing >= max(metrics.horizontalAdvance(_label(value)) for value in ticks) + TICK_GAP:
+        spans = [x_label_span(metrics, value, (value - low) / (high - low) * width, width) for value in ticks]
+        if all(right + TICK_GAP <= left for (_, right), (left, _) in itertools.pairwise(spans)):
             return ticks
         if len(ticks) == 2:
             return [min(ticks, key=lambda tick: abs(tick - (low + high) / 2))]
         most = len(ticks) - 1
+
+
+def x_label_span(metrics: QFontMetrics, value: float, x: float, right: float) -> tuple[float, float]:
+    """Where the label of tick ``value`` at ``x`` is drawn: centred under it, but no further right than
+    the plot's right edge ``right`` and its margin (the cell ends there)."""
+    width = metrics.horizontalAdvance(_label(value)) + 2
+    left = min(x - width / 2, right + MARGIN - width)
+    return left, left + width
 
 
 def _text(

@@ -5,6 +5,7 @@ after, and a click on a point of the scatter asking for exactly that spheroid.""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from pytestqt.qtbot import QtBot
 from tests.workbench.qt.conftest import Run, screenshot
 from tests.workbench.reviewed_project import PIXEL_SIZE, graphql, reviewed_project
 from workbench.plots import bins_of
-from workbench.qt.qt_project_plots import AXIS_LEFT, MARGIN, QtProjectPlots, x_ticks
+from workbench.qt.qt_project_plots import AXIS_LEFT, MARGIN, QtProjectPlots, x_label_span, x_ticks
 from workbench.tasks import Tasks
 from workbench.workspace import Workspace
 
@@ -83,8 +84,12 @@ def _fits_the_side_panel(qtbot: QtBot, plots: QtProjectPlots) -> None:
     metrics = plots.fontMetrics()
     ticks = x_ticks(metrics, (min(areas), max(areas)), plot_width)
     assert len(ticks) >= 2
-    spacing = (ticks[1] - ticks[0]) / (max(areas) - min(areas)) * plot_width
-    assert spacing > max(metrics.horizontalAdvance(f"{int(tick):,}") for tick in ticks)
+    low, high = min(areas), max(areas)
+    spans = [
+        x_label_span(metrics, tick, (tick - low) / (high - low) * plot_width, plot_width) for tick in ticks
+    ]
+    assert all(right < left for (_, right), (left, _) in itertools.pairwise(spans))  # apart, as drawn
+    assert spans[-1][1] <= plot_width + MARGIN  # the last one inside its cell
     plots.resize(wide)
 
 
