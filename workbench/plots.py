@@ -15,6 +15,7 @@ measured here.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from cluster import Outlines
 from workbench.api import LabClient
 from workbench.fetch import ImageFetcher
 
-__all__ = ["Bins", "PlotPoint", "ProjectSpheroids", "bins_of", "read_project_spheroids"]
+__all__ = ["Bins", "PlotPoint", "ProjectSpheroids", "bins_of", "nice_ticks", "read_project_spheroids"]
 
 PAGE = 500
 """Images per query (the server's largest page)."""
@@ -79,6 +80,22 @@ def bins_of(values: Sequence[float], count: int = 20) -> Bins:
         return Bins([], [])
     counts, edges = np.histogram(np.asarray(values, dtype=np.float64), bins=count)
     return Bins([float(edge) for edge in edges], [int(c) for c in counts])
+
+
+def nice_ticks(low: float, high: float, most: int, *, integer: bool = False) -> list[float]:
+    """At most ``most`` round values from ``low`` to ``high``, 1, 2 or 5 times a power of ten apart (the
+    plot says how many labels fit its axis); ``integer``: whole steps only, for counts (no 0.5 spheroid)."""
+    if high <= low or most < 2:
+        return [low]
+    power = 10.0 ** math.floor(math.log10((high - low) / most))
+    for step in (m * power * 10**k for k in range(3) for m in (1, 2, 5)):
+        if integer and step < 1:
+            continue
+        first = math.ceil(low / step - 1e-9) * step
+        ticks = [round(first + k * step, 12) for k in range(int((high - first) / step + 1e-9) + 1)]
+        if len(ticks) <= most:
+            return ticks
+    return [low, high]
 
 
 async def read_project_spheroids(

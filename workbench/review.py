@@ -85,6 +85,8 @@ class ReviewSession:
         self.outlines_changed: Listeners[frozenset[int]] = Listeners()
         self.selection_changed: Listeners[frozenset[int]] = Listeners()
         self.image_opened: Listeners[ReviewedImage] = Listeners()
+        self.image_changed: Listeners[ReviewedImage] = Listeners()
+        """The open image's record changed: its version after a save, its pixel size, its verdict."""
         self._sent: dict[str, int] = {}
         """Change ids sent and not yet confirmed, with the key each is of."""
         self._naming: dict[str, int] = {}
@@ -153,18 +155,28 @@ class ReviewSession:
     def set_pixel_size(self, pixel_size_um: float | None) -> ReviewedImage:
         """The open image's pixel size was changed (stored by the measurements panel): metrics in µm and
         the canvas's scale follow. Returns the image as it is now."""
-        image = replace(self._opened(), pixel_size_um=pixel_size_um)
-        self.image = image
         self.outlines.pixel_size_um = pixel_size_um
+        return self._change(pixel_size_um=pixel_size_um)
+
+    def reviewed(self, image_id: int, status: str, comment: str | None) -> None:
+        """A verdict was stored for ``image_id`` (by the review walk): the open image's record says so."""
+        if self.image is not None and self.image.id == image_id:
+            self._change(review_status=status, review_comment=comment or None)
+
+    def _change(self, **fields: Any) -> ReviewedImage:
+        image = replace(self._opened(), **fields)
+        if image != self.image:
+            self.image = image
+            self.image_changed.emit(image)
         return image
 
     async def load_full(self) -> NDArray[Any]:
         """The original's pixels (its own values and dtype), for full resolution on demand."""
-        image = self._opened()
+        image, opened = self._opened(), self.outlines  # still this opening (the record changes on saves)
         url = image.full_url or image.preview_url
         fetched = await self.workspace.fetcher.fetch(url)
         pixels = (await asyncio.to_thread(read_image, fetched.content, image.name)).pixels
-        if self.image is image:
+        if self.outlines is opened:
             self.full = pixels
         return pixels
 
@@ -229,13 +241,14 @@ class ReviewSession:
     async def reload(self) -> None:
         """Take in what others saved since (after a merged save, or a conflict settled): spheroids with no
         edit of ours on the way are set to the server's current version of them."""
-        image = self._opened()
+        # still this opening? the image's record changes as edits are saved, its outlines only on open
+        image, opened = self._opened(), self.outlines
         data = await self.workspace.client.call("CanvasSegmentation", imageId=image.id)
         segmentation = data["image"]["segmentation"]
-        if segmentation is None or self.image is not image:
+        if segmentation is None or self.outlines is not opened:
             return
         decoded = await self.workspace.fetcher.fetch_outlines(segmentation["geometryUrl"])
-        if self.image is not image:
+        if self.outlines is not opened:
             return
         theirs = ImageOutlines.of(decoded).snapshot()
         busy = (self.unsaved | set(self.outlines.unsaved)) - self._forced
@@ -260,6 +273,7 @@ class ReviewSession:
             return
         self.outlines.apply(Change("Others' edits", before, after))  # not an edit of ours: no undo
         self.outlines.saved(SegmentationChanges(keys=list(after)), int(segmentation["version"]), [])
+        self._change(version=self.outlines.version)
         self.outlines_changed.emit(frozenset(after))
 
     def _reload_soon(self, after_sending: bool = False) -> None:
@@ -328,6 +342,7 @@ class ReviewSession:
         settled = [key for key in dict.fromkeys(confirmed.values()) if key not in unsettled]
         changes = SegmentationChanges(keys=settled, new_keys=list(named.values()))
         self.outlines.saved(changes, saved.version, [saved.new_ids[change_id] for change_id in named])
+        self._change(version=self.outlines.version)
         current = set(self.outlines)
         self._gone.update(key for key in settled if key not in current and self.outlines.server_id(key))
         for key in [key for key in self._held if key not in self._naming.values()]:

@@ -42,6 +42,7 @@ from workbench.workspace import Workspace
 
 __all__ = [
     "STALE_MESSAGE",
+    "GivenVerdict",
     "Prefetched",
     "ReviewWalk",
     "ReviewedSession",
@@ -113,6 +114,15 @@ class VerdictOutcome:
 
 
 @dataclass(frozen=True)
+class GivenVerdict:
+    """A verdict the server stored: ``image_id`` is now ``verdict``, with ``comment`` (None: none)."""
+
+    image_id: int
+    verdict: Verdict
+    comment: str | None
+
+
+@dataclass(frozen=True)
 class Prefetched:
     """An image whose preview and outlines are in the fetcher's cache (``geometry_url`` empty: none)."""
 
@@ -162,6 +172,8 @@ class ReviewWalk:
         """Prefetch the next image (off only to measure what it saves: ``benchmarks/review.py``)."""
         self.walk = walk
         self.changed: Listeners[ReviewWalk] = Listeners()
+        self.verdict_given: Listeners[GivenVerdict] = Listeners()
+        """Each verdict stored (before the walk moves on): for views that show the image's state."""
         self.current: Tile | None = None
         self._index = 0
         self._in_list = False
@@ -376,6 +388,7 @@ class ReviewWalk:
             return VerdictOutcome(False, STALE_MESSAGE, stale=True)
         if result["__typename"] != "ReviewSetSuccess":
             return VerdictOutcome(False, result["message"])
+        self.verdict_given.emit(GivenVerdict(current.image_id, verdict, text or None))
         await self._locate(current.image_id)  # it may have left the walk, or moved (sorted by change)
         self.changed.emit(self)
         return VerdictOutcome(True, f"{current.name}: {verdict.label.lower()}")

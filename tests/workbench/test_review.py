@@ -14,7 +14,7 @@ import pytest
 from tests.workbench.qt.conftest import offline_environment
 from tests.workbench.review_support import HEIGHT, SHAPES, WIDTH, disc, segmented_image, stored
 from workbench.journal import Journals
-from workbench.review import ReviewSession
+from workbench.review import ReviewedImage, ReviewSession
 from workbench.saving import Saver
 from workbench.workspace import Workspace, open_offline
 
@@ -74,12 +74,23 @@ async def test_edits_undo_and_redo_are_saved_one_spheroid_at_a_time(
     await session.open(image_id)
     changed: list[frozenset[int]] = []
     session.outlines_changed.connect(changed.append)
+    records: list[ReviewedImage] = []
+    session.image_changed.connect(records.append)
     (holed,) = [key for key, outline in session.outlines.items() if outline.holes]
 
     session.edited(session.editor.slice(holed, [[100, 40], [100, 200]]))  # through the hole: two halves
     await session.save_now()
     version, spheroids = await stored(workspace.client, image_id)
     assert version == 2 and len(spheroids) == len(SHAPES) + 1
+    assert session.image is not None and session.image.version == 2  # what the page's header says
+    assert [record.version for record in records] == [2]
+    session.set_pixel_size(0.65)
+    session.reviewed(image_id + 1, "ACCEPTED", None)  # another image's verdict: not this one's
+    session.reviewed(image_id, "NEEDS_FIX", "rim missed")
+    assert [(r.version, r.pixel_size_um, r.review_status, r.review_comment) for r in records[1:]] == [
+        (2, 0.65, "UNREVIEWED", None),
+        (2, 0.65, "NEEDS_FIX", "rim missed"),
+    ]
     assert session.unsaved == frozenset() and session.outlines.unsaved == []
     assert any(holed in keys for keys in changed)
 

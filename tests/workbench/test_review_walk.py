@@ -22,7 +22,7 @@ from tests.workbench.reviewed_project import (
     save,
     spheroids_of,
 )
-from workbench.review_walk import STALE_MESSAGE, ReviewWalk, Verdict, WalkFilter
+from workbench.review_walk import STALE_MESSAGE, GivenVerdict, ReviewWalk, Verdict, WalkFilter
 from workbench.tasks import Listeners
 from workbench.workspace import Workspace, open_offline
 
@@ -79,6 +79,8 @@ async def test_a_verdict_names_the_version_looked_at_and_needs_fix_needs_a_comme
         walk = ReviewWalk(workspace, project.id)
         await walk.start(first)
         walk.looking_at(first, version)
+        given: list[GivenVerdict] = []
+        walk.verdict_given.connect(given.append)
 
         refused = await walk.set_verdict(Verdict.NEEDS_FIX, "  ")
         assert not refused.stored and refused.needs_comment and "needs a comment" in refused.message
@@ -91,6 +93,7 @@ async def test_a_verdict_names_the_version_looked_at_and_needs_fix_needs_a_comme
         assert stored["reviewHistory"] == [
             {"status": "NEEDS_FIX", "comment": "the halo is outlined, not the core", "version": 2}
         ]
+        assert given == [GivenVerdict(first, Verdict.NEEDS_FIX, "the halo is outlined, not the core")]
 
 
 async def test_a_verdict_on_a_version_someone_replaced_is_refused_and_nothing_changes(tmp_path: Path) -> None:

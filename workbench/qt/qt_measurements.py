@@ -80,6 +80,8 @@ class _TableModel(QAbstractTableModel):
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
         self.measurements: ImageMeasurements | None = None
+        self.headings = ["Spheroid", *(column.heading(False) for column in COLUMNS), "Touches border"]
+        """The last measurements' headings: kept while the next image's are read."""
 
     @override
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008  (Qt's signature)
@@ -93,8 +95,7 @@ class _TableModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
         if role != Qt.ItemDataRole.DisplayRole or orientation != Qt.Orientation.Horizontal:
             return None
-        headings = self.measurements.headings() if self.measurements else ["Spheroid"] * self.columnCount()
-        return headings[section]
+        return self.headings[section]
 
     @override
     def data(self, index: AnyIndex, role: int = 0) -> Any:
@@ -115,6 +116,8 @@ class _TableModel(QAbstractTableModel):
     def reset(self, measurements: ImageMeasurements | None) -> None:
         self.beginResetModel()
         self.measurements = measurements
+        if measurements is not None:
+            self.headings = measurements.headings()
         self.endResetModel()
 
     def rows_changed(self, rows: Iterable[int]) -> None:
@@ -145,7 +148,7 @@ class QtMeasurements(QWidget):
         self.selection_note.setWordWrap(True)
         form.addRow(self.selection_note)
         for name in ("Spheroid", *(column.title for column in COLUMNS), "Touches border"):
-            self._fields[name] = QLabel("", self.selected)
+            self._fields[name] = QLabel("–", self.selected)
             self._fields[name].setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             form.addRow(f"{name}:", self._fields[name])
 
@@ -277,8 +280,9 @@ class QtMeasurements(QWidget):
             return
         rows, moved = self.measurements.update(keys)
         if moved:
+            selected = self._selected_keys()  # before the reset clears the table's selection
             self.model.reset(self.measurements)
-            self._on_session_selection_changed(self._selected_keys())
+            self._on_session_selection_changed(selected)
         else:
             self.model.rows_changed(rows)
             self._show_selected(self._selected_keys())
@@ -345,8 +349,9 @@ class QtMeasurements(QWidget):
         self._note("")
         if self.measurements is not None and image is self._image:
             self.measurements.set_pixel_size(stored)
+            selected = self._selected_keys()  # before the reset clears the table's selection
             self.model.reset(self.measurements)
-            self._on_session_selection_changed(self._selected_keys())
+            self._on_session_selection_changed(selected)
         self.sig_pixel_size_changed.emit(image.id, stored)
 
     def _note(self, text: str) -> None:
@@ -376,7 +381,7 @@ class QtMeasurements(QWidget):
             self.selection_note.setText(f"{len(found)} spheroids selected" if found else NOTHING_SELECTED)
             self.selection_note.show()
             for label in self._fields.values():
-                label.setText("")
+                label.setText("–")  # a dash, not a blank that looks like a value missing
             return
         row = measurements.rows[found[0]]
         self.selection_note.hide()

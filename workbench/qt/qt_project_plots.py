@@ -10,26 +10,29 @@ spheroid_id)``, for the page to open that image with it selected.
 
 from __future__ import annotations
 
-import math
+import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QToolTip, QVBoxLayout, QWidget
 from typing_extensions import override
 
-from workbench.plots import Bins, PlotPoint, ProjectSpheroids, bins_of, read_project_spheroids
+from workbench.plots import Bins, PlotPoint, ProjectSpheroids, bins_of, nice_ticks, read_project_spheroids
 from workbench.tasks import Task, Tasks
 from workbench.workspace import Workspace
 
 __all__ = ["QtProjectPlots"]
 
 MARGIN = 10
-AXIS_LEFT, AXIS_BOTTOM, TITLE = 58, 38, 22
+AXIS_LEFT, AXIS_BOTTOM, TITLE = 58, 38, 28
+"""Room for the y tick labels, the x ticks with the axis's name, the title (above the top y label)."""
 HIT_RADIUS = 6.0
 """A click within this many pixels of a point picks it."""
+TICK_GAP = 10
+"""Pixels at least between two tick labels of an axis."""
 BAR = QColor(70, 120, 180)
 BORDER = QColor(225, 140, 40)
 
@@ -47,6 +50,7 @@ class QtProjectPlots(QWidget):
         self._points_xy: NDArray[np.float64] = np.zeros((0, 2))
         self._bars: list[tuple[QRectF, str]] = []
         self.status = QLabel("", self)
+        self.status.setWordWrap(True)  # the side panel is narrow: the line wraps rather than being cut
         self.reload_button = QPushButton("Read again", self)
         self.reload_button.setToolTip("Read the project's spheroids again (after edits or a new job)")
         top = QHBoxLayout()
@@ -72,7 +76,7 @@ class QtProjectPlots(QWidget):
 
         def progress(read: int, total: int) -> None:
             task.report(read / total if total else None, f"{read:,} of {total:,} images")
-            self.status.setText(f"Reading the spheroids of {read:,} of {total:,} images…")
+            self._say(f"Reading the spheroids of {read:,} of {total:,} images…")
 
         workspace = self._workspace
         data = await read_project_spheroids(workspace.client, workspace.fetcher, project_id, progress)
@@ -83,8 +87,12 @@ class QtProjectPlots(QWidget):
         text = f"{len(data.points):,} spheroids in {images:,} images · values in {data.length_unit}"
         if missing := data.without_pixel_size:
             text += f" ({missing} image{'s' if missing > 1 else ''} without a pixel size)"
-        self.status.setText(text)
+        self._say(text)
         self.update()
+
+    def _say(self, text: str) -> None:
+        self.status.setText(text)
+        self.status.setToolTip(text)
 
     def _on_reload_button_clicked(self) -> None:
         if self.project_id is not None:
@@ -165,7 +173,14 @@ class QtProjectPlots(QWidget):
             high = low + 1.0
         top = max(bins.counts)
         plot = _frame(
-            painter, cell, f"Spheroid {name.lower()}", f"{name} ({unit})", "spheroids", (low, high), (0, top)
+            painter,
+            cell,
+            f"Spheroid {name.lower()}",
+            f"{name} ({unit})",
+            "spheroids",
+            (low, high),
+            (0, top),
+            counts=True,
         )
         to_x, to_y = _scale(low, high, plot.left(), plot.right()), _scale(0, top, plot.bottom(), plot.top())
         painter.setPen(QPen(BAR.darker(130), 1))
@@ -198,10 +213,14 @@ class QtProjectPlots(QWidget):
                 painter.drawEllipse(QPointF(x, y), radius, radius)
         if border.any():
             painter.setPen(BORDER.darker(120))
-            painter.drawText(
+            legend = "○ touches the image border"
+            if painter.fontMetrics().horizontalAdvance(legend) > plot.width() - 4:
+                legend = "○ at the border"  # the side panel's narrow plot
+            _text(
+                painter,
                 QRectF(plot.left(), plot.bottom() - 20, plot.width() - 4, 16),
+                legend,
                 Qt.AlignmentFlag.AlignRight,
-                "○ touches the image border",
             )
 
     def _counts(self, painter: QPainter, cell: QRectF, counts: Sequence[tuple[int, str, int]]) -> None:
@@ -214,6 +233,7 @@ class QtProjectPlots(QWidget):
             "spheroids",
             None,
             (0, top),
+            counts=True,
         )
         to_y = _scale(0, top, plot.bottom(), plot.top())
         width = plot.width() / len(counts)
@@ -243,8 +263,11 @@ def _frame(
     y_label: str,
     x_range: tuple[float, float] | None,
     y_range: tuple[float, float],
+    *,
+    counts: bool = False,
 ) -> QRectF:
-    """Title, axes, ticks and labels in ``cell``; the rectangle left for the data."""
+    """Title, axes, ticks and labels in ``cell``; the rectangle left for the data. As many ticks as their
+    labels fit side by side; ``counts``: the y axis counts things, whole numbers only."""
     plot = QRectF(cell.left() + AXIS_LEFT, cell.top() + TITLE, cell.width() - AXIS_LEFT - MARGIN,
                   cell.height() - TITLE - AXIS_BOTTOM)  # fmt: skip
     painter.setPen(QPen(QColor(60, 60, 60), 1))
@@ -252,48 +275,72 @@ def _frame(
     font = painter.font()
     font.setBold(True)
     painter.setFont(font)
-    painter.drawText(
-        QRectF(cell.left(), cell.top(), cell.width(), TITLE), Qt.AlignmentFlag.AlignCenter, title
-    )
+    _text(painter, QRectF(cell.left(), cell.top(), cell.width(), TITLE), title, Qt.AlignmentFlag.AlignTop)
     font.setBold(False)
     painter.setFont(font)
+    metrics = painter.fontMetrics()
     painter.drawLine(plot.bottomLeft(), plot.bottomRight())
     painter.drawLine(plot.bottomLeft(), plot.topLeft())
-    for value in _ticks(*y_range):
-        y = _scale(*y_range, plot.bottom(), plot.top())(value)
+    to_y = _scale(*y_range, plot.bottom(), plot.top())
+    most = int(plot.height() // (2 * metrics.height())) + 1  # a label's height apart at least
+    for value in nice_ticks(*y_range, most, integer=counts):
+        y = to_y(value)
         painter.drawLine(QPointF(plot.left() - 4, y), QPointF(plot.left(), y))
         painter.drawText(
             QRectF(cell.left(), y - 8, AXIS_LEFT - 8, 16), Qt.AlignmentFlag.AlignRight, _label(value)
         )
     if x_range is not None:
-        for value in _ticks(*x_range):
-            x = _scale(*x_range, plot.left(), plot.right())(value)
+        to_x = _scale(*x_range, plot.left(), plot.right())
+        for value in x_ticks(metrics, x_range, plot.width()):
+            x = to_x(value)
             painter.drawLine(QPointF(x, plot.bottom()), QPointF(x, plot.bottom() + 4))
-            painter.drawText(
-                QRectF(x - 40, plot.bottom() + 4, 80, 16), Qt.AlignmentFlag.AlignHCenter, _label(value)
-            )
-    painter.drawText(
-        QRectF(plot.left(), plot.bottom() + 20, plot.width(), 16), Qt.AlignmentFlag.AlignHCenter, x_label
-    )
+            left, right = x_label_span(metrics, value, x, plot.right())
+            label = QRectF(left, plot.bottom() + 4, right - left, 16)
+            painter.drawText(label, Qt.AlignmentFlag.AlignHCenter, _label(value))
+    # the axis's name may use the cell's whole width: the y labels' column is empty down there
+    _text(painter, QRectF(cell.left(), plot.bottom() + 20, cell.width(), 16), x_label)
     painter.save()
     painter.translate(cell.left() + 12, plot.center().y())
     painter.rotate(-90)
-    painter.drawText(
-        QRectF(-plot.height() / 2, -12, plot.height(), 16), Qt.AlignmentFlag.AlignHCenter, y_label
-    )
+    _text(painter, QRectF(-plot.height() / 2, -12, plot.height(), 16), y_label)
     painter.restore()
     return plot
 
 
-def _ticks(low: float, high: float, wanted: int = 5) -> list[float]:
-    """Round values between ``low`` and ``high`` (1, 2 or 5 times a power of ten apart)."""
-    if high <= low:
-        return [low]
-    raw = (high - low) / wanted
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    first = math.ceil(low / step) * step
-    return [first + k * step for k in range(int((high - first) / step + 1e-9) + 1)]
+def x_ticks(metrics: QFontMetrics, x_range: tuple[float, float], width: float) -> list[float]:
+    """The most round ticks whose labels fit between each other along ``width`` pixels (where not even
+    two do, the round one nearest the middle)."""
+    low, high = x_range
+    most = max(2, int(width // TICK_GAP))
+    while True:
+        ticks = nice_ticks(low, high, most)
+        if len(ticks) < 2:
+            return ticks
+        spans = [x_label_span(metrics, value, (value - low) / (high - low) * width, width) for value in ticks]
+        if all(right + TICK_GAP <= left for (_, right), (left, _) in itertools.pairwise(spans)):
+            return ticks
+        if len(ticks) == 2:
+            return [min(ticks, key=lambda tick: abs(tick - (low + high) / 2))]
+        most = len(ticks) - 1
+
+
+def x_label_span(metrics: QFontMetrics, value: float, x: float, right: float) -> tuple[float, float]:
+    """Where the label of tick ``value`` at ``x`` is drawn: centred under it, but no further right than
+    the plot's right edge ``right`` and its margin (the cell ends there)."""
+    width = metrics.horizontalAdvance(_label(value)) + 2
+    left = min(x - width / 2, right + MARGIN - width)
+    return left, left + width
+
+
+def _text(
+    painter: QPainter, rect: QRectF, text: str, align: Qt.AlignmentFlag = Qt.AlignmentFlag.AlignVCenter
+) -> None:
+    """``text`` in ``rect`` (centred across, unless ``align`` says right), shortened with … where it
+    would not fit."""
+    if not align & Qt.AlignmentFlag.AlignRight:
+        align |= Qt.AlignmentFlag.AlignHCenter
+    shown = painter.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, int(rect.width()))
+    painter.drawText(rect, align, shown)
 
 
 def _label(value: float) -> str:

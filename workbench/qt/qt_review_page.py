@@ -17,7 +17,7 @@ from workbench.qt.qt_review_bar import QtReviewBar
 from workbench.qt.qt_review_canvas import QtReviewCanvas
 from workbench.qt.qt_save_status import QtSaveStatus
 from workbench.review import ReviewedImage, ReviewSession
-from workbench.review_walk import ReviewWalk
+from workbench.review_walk import GivenVerdict, ReviewWalk
 from workbench.tasks import Tasks
 
 __all__ = ["QtReviewPage"]
@@ -69,11 +69,16 @@ class QtReviewPage(QWidget):
         escape.activated.connect(self._on_escape_activated)
         # napari's canvas takes the keys pressed on it as its own: Esc is caught before it
         self.canvas.qt_viewer.canvas.native.installEventFilter(self)
-        self._disconnect = session.image_opened.connect(self._on_session_image_opened)
+        # the header follows the image's record: opened, then saved (version), measured (pixel size), reviewed
+        self._disconnects = [
+            session.image_opened.connect(self._show_title),
+            session.image_changed.connect(self._show_title),
+        ]
 
     def walk_images(self, project_id: int, image_filter: dict[str, Any] | None, order: str) -> None:
         """The review bar walks these images (the gallery's): its project, filter and order."""
         walk = ReviewWalk(self.session.workspace, project_id, image_filter=image_filter, order=order)
+        walk.verdict_given.connect(self._on_walk_verdict_given)
         if self.review_bar is None:
             self.review_bar = QtReviewBar(walk, self.tasks, self.session)
             self.review_bar.sig_image_requested.connect(self._on_review_bar_image_requested)
@@ -118,11 +123,16 @@ class QtReviewPage(QWidget):
         if image is not None and image.id == image_id:
             self.canvas.set_pixel_size(pixel_size_um or None)
 
-    def _on_session_image_opened(self, image: ReviewedImage) -> None:
+    def _on_walk_verdict_given(self, given: GivenVerdict) -> None:
+        self.session.reviewed(given.image_id, given.verdict.value, given.comment)
+
+    def _show_title(self, image: ReviewedImage) -> None:
         status = image.review_status.replace("_", " ").lower()
         size = f"{image.width} x {image.height} px"
         scale = f", {image.pixel_size_um:g} µm/px" if image.pixel_size_um else ", pixel size unknown"
         self.title.setText(f"{image.name}  ·  {size}{scale}  ·  version {image.version}  ·  {status}")
+        comment = f"Review comment: {image.review_comment}" if image.review_comment else ""
+        self.title.setToolTip(comment)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802  (Qt's name)
         if (
@@ -140,5 +150,6 @@ class QtReviewPage(QWidget):
             self.sig_back_requested.emit()
 
     def close_page(self) -> None:
-        self._disconnect()
+        for disconnect in self._disconnects:
+            disconnect()
         self.canvas.close_canvas()

@@ -83,6 +83,9 @@ def test_the_table_sorts_selects_follows_edits_and_copies_as_tsv(
     panel.resize(760, 640)
     panel.show()
     session.image_opened.emit(session.image)
+    # while they are read: the columns keep their names, the selected spheroid's fields show dashes
+    assert _headings(panel)[:3] == ["Spheroid", "Area (px²)", "Diameter (px)"]
+    assert {label.text() for label in panel._fields.values()} == {"–"}
     run(until(lambda: panel.measurements is not None, "the measurements"))
     assert panel.count.text() == "3 spheroids"
     headings = _headings(panel)
@@ -152,6 +155,8 @@ def test_a_pixel_size_typed_in_is_stored_and_every_value_turns_into_um(
     panel.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
     px_areas = [float(text.replace(",", "")) for text in _column(panel, 1)]
     assert panel.pixel_size.text() == "unknown: values in pixels"
+    chosen = next(iter(session.outlines))
+    session.select({chosen})  # selected on the canvas: still shown once the values turn to µm
 
     panel.pixel_size.setFocus()
     panel.pixel_size.selectAll()
@@ -165,9 +170,10 @@ def test_a_pixel_size_typed_in_is_stored_and_every_value_turns_into_um(
     assert _headings(panel)[1:3] == ["Area (µm²)", "Diameter (µm)"]
     um_areas = [float(text.replace(",", "")) for text in _column(panel, 1)]
     assert [round(area, 1) for area in um_areas] == [round(area * 0.25, 1) for area in px_areas]
-    session.select({next(iter(session.outlines))})
+    assert panel._fields["Spheroid"].text() == str(chosen)
     assert panel._fields["Diameter"].text().endswith("µm")
     screenshot(panel, "measurements_um")
 
     session.image_opened.emit(replace(session.image, pixel_size_um=0.5))  # opened again: read in µm
+    assert _headings(panel)[1:3] == ["Area (µm²)", "Diameter (µm)"]  # the last ones, while read again
     run(until(lambda: panel.measurements is not None and panel.measurements.in_um, "the measurements again"))

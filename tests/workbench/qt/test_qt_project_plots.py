@@ -5,16 +5,19 @@ after, and a click on a point of the scatter asking for exactly that spheroid.""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from tests.workbench.qt.conftest import Run, screenshot
 from tests.workbench.reviewed_project import PIXEL_SIZE, graphql, reviewed_project
 from workbench.plots import bins_of
-from workbench.qt.qt_project_plots import QtProjectPlots
+from workbench.qt.qt_project_plots import AXIS_LEFT, MARGIN, QtProjectPlots, x_label_span, x_ticks
 from workbench.tasks import Tasks
 from workbench.workspace import Workspace
 
@@ -42,6 +45,7 @@ def test_plots_show_the_projects_spheroids_and_a_click_asks_for_that_spheroid(
     assert plots.status.text() == "12 spheroids in 4 images · values in px (4 images without a pixel size)"
     assert [count for _, _, count in plots.data.counts_per_image()] == [3, 3, 3, 3]
     assert sum(bins_of([p.area for p in plots.data.points]).counts) == 12
+    _fits_the_side_panel(qtbot, plots)
 
     for image_id in project.image_ids[:-1]:  # every image gets its pixel size: the plots turn to µm
         run(graphql(workspace, PIXEL_SIZE, i=image_id, p=0.5))
@@ -60,3 +64,38 @@ def test_plots_show_the_projects_spheroids_and_a_click_asks_for_that_spheroid(
     assert biggest.image_id == project.image_ids[3]
     qtbot.mouseClick(plots, Qt.MouseButton.LeftButton, pos=plots.rect().topLeft() + plots.rect().center() / 8)
     assert len(wanted) == 1  # nothing there
+
+
+def _fits_the_side_panel(qtbot: QtBot, plots: QtProjectPlots) -> None:
+    """In the review page's side panel (its narrowest) the status line wraps whole and the axes' tick
+    labels stand apart."""
+    wide = plots.size()
+    plots.resize(plots.minimumWidth(), 640)
+    qtbot.waitUntil(lambda: plots.width() == plots.minimumWidth())
+    plots.repaint()
+    screenshot(plots, "project_plots_side_panel")
+    status = plots.status
+    assert status.toolTip() == status.text()  # the whole line, also on hover
+    assert status.height() >= status.heightForWidth(status.width())  # wrapped, not cut
+    assert status.height() > status.fontMetrics().height() * 1.5  # on two lines there
+    assert plots.data is not None
+    areas = [p.area for p in plots.data.points]
+    plot_width = (plots.width() - 2 * MARGIN) / 2 - AXIS_LEFT - MARGIN
+    metrics = plots.fontMetrics()
+    ticks = x_ticks(metrics, (min(areas), max(areas)), plot_width)
+    assert len(ticks) >= 2
+    low, high = min(areas), max(areas)
+    spans = [
+        x_label_span(metrics, tick, (tick - low) / (high - low) * plot_width, plot_width) for tick in ticks
+    ]
+    assert all(right < left for (_, right), (left, _) in itertools.pairwise(spans))  # apart, as drawn
+    assert spans[-1][1] <= plot_width + MARGIN  # the last one inside its cell
+    plots.resize(wide)
+
+
+def test_an_axis_too_narrow_for_two_labels_shows_one_round_value(qapp: QApplication) -> None:
+    metrics = QFontMetrics(QApplication.font())
+    scatter = (424.9, 10300.0)  # areas padded by 3 % either side, as the scatter draws them
+    assert x_ticks(metrics, scatter, 60) == [5000.0]  # not the unround 424.9 at the left end
+    wide = x_ticks(metrics, scatter, 400)
+    assert len(wide) >= 3 and all(tick % 1000 == 0 for tick in wide)

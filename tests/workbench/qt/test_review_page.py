@@ -119,9 +119,20 @@ def test_a_plate_is_reviewed_by_keyboard_with_its_measurements_and_save_status_o
     assert bar is not None
     run(until(lambda: bar.position.text().startswith("1 of 2"), 30, "the bar's position"))
     rows = len(run(stored(workspace.client, opened_first))[1])
-    assert page.measurements.table.model().rowCount() == rows  # every spheroid measured
+    model = page.measurements.table.model()
+    run(until(lambda: model.rowCount() == rows, 30, "every spheroid measured"))
+    assert "version 1  ·  unreviewed" in page.title.text()
     page.canvas.draw_spheroid(disc(440, 40, 15))
     run(until(lambda: page.save_status.text.text() == "All edits saved", 30, "the save status"))
+    saved_version = run(stored(workspace.client, opened_first))[0]
+    assert saved_version > 1
+    run(until(lambda: f"version {saved_version}  ·" in page.title.text(), 10, "the header's new version"))
+    assert "pixel size unknown" in page.title.text()
+    page.measurements.pixel_size.setFocus()
+    page.measurements.pixel_size.selectAll()
+    qtbot.keyClicks(page.measurements.pixel_size, "0.65")
+    qtbot.keyClick(page.measurements.pixel_size, Qt.Key.Key_Return)
+    run(until(lambda: "0.65 µm/px" in page.title.text(), 30, "the header's pixel size"))
     run(shot(window, "review-page-measurements-and-bar"))
 
     window.activateWindow()  # the review keys are the window's shortcuts: Xvfb has no window manager
@@ -139,6 +150,9 @@ def test_a_plate_is_reviewed_by_keyboard_with_its_measurements_and_save_status_o
     qtbot.keyClicks(bar.comment, "rim missed at the top")
     qtbot.keyClick(bar.comment, Qt.Key.Key_Return)
     assert run(_verdict_once_given(workspace.client, other)) == ("NEEDS_FIX", "rim missed at the top")
+    # the last image of the walk: the page stays on it and its header says the verdict
+    run(until(lambda: page.title.text().endswith("·  needs fix"), 10, "the header's verdict"))
+    assert page.title.toolTip() == "Review comment: rim missed at the top"
 
     page.side_tabs.setCurrentWidget(page.plots)
     run(until(lambda: page.plots.data is not None, 60, "the project's plots"))
