@@ -6,7 +6,7 @@ opens, then only the changed spheroids' rows as edits land. Each exterior is col
 not saved yet (an edit on its way to the server), or low confidence (the segmenter said it was unsure);
 holes in their own colour. A napari Shapes layer of one polygon per spheroid took 0.9 s to build and
 another second to paint for 5,000 outlines (bermuda triangulating faces and edges; Mesa's software GL);
-the line visual takes milliseconds to build and a fifth of the paint (``benchmarks/review.py``).
+the line visual takes tens of milliseconds to build and a fifth of the paint (``benchmarks/review.py``).
 
 The line visual is a child of the ``outlines`` layer's own vispy node (``QtViewer.canvas.layer_to_visual``):
 that napari layer holds no shapes, but it places the outlines (pixel size, half-pixel shift), orders
