@@ -7,6 +7,8 @@ not saved yet (an edit on its way to the server), or low confidence (the segment
 holes in their own colour. A napari Shapes layer of one polygon per spheroid took 0.9 s to build and
 another second to paint for 5,000 outlines (bermuda triangulating faces and edges; Mesa's software GL);
 the line visual takes tens of milliseconds to build and a fifth of the paint (``benchmarks/review.py``).
+Zoomed out, each ring is drawn with every few of its vertices (a segment spanning up to three screen
+pixels): the paint of 5,000 outlines falls by about a third under software GL, and nothing visible changes.
 
 The line visual is a child of the ``outlines`` layer's own vispy node (``QtViewer.canvas.layer_to_visual``):
 that napari layer holds no shapes, but it places the outlines (pixel size, half-pixel shift), orders
@@ -35,6 +37,10 @@ SELECTED = (0.0, 0.9, 1.0, 1.0)
 HOLE = (0.3, 0.6, 1.0, 1.0)
 LINE_WIDTH = 1.5
 """Screen pixels, at every zoom."""
+SEGMENT_ON_SCREEN = 3.0
+"""Zoomed out, rings are drawn with every few vertices, so that a segment spans up to this many screen
+pixels (the drawn ring then strays from the true one by well under a pixel)."""
+MOST_SKIPPED = 8
 LOW_CONFIDENCE_BELOW = 0.5
 NAPARI_KEYS_UNBOUND = ("A", "F", "R", "E", "D", "S", "M", "H", "B", "X", "L", "V", "Z", "P", "T")
 """napari's Shapes keys on our layers: blocked, so A/F/R reach the review bar and ours the toolbar."""
@@ -63,12 +69,15 @@ class OutlineLayers:
         self._visual = Line(method="gl", width=LINE_WIDTH, parent=anchor)
         self._visual.set_gl_state("translucent", depth_test=False)
         self._visual.visible = False
+        self._step = 1
+        self.viewer.camera.events.zoom.connect(self._on_camera_zoomed)
 
     def place(self, scale: float) -> None:
         """At the image's pixel size, outline coordinates on pixel corners."""
         for layer in (self.outlines, self.selected, self.editing, self.sketch):
             layer.scale = (scale, scale)
             layer.translate = shape_translate(scale)
+        self._on_camera_zoomed()  # a pixel is another size on screen now
 
     def _shapes(self, name: str) -> Shapes:
         layer = self.viewer.add_shapes(name=name, ndim=2, edge_width=1.5)
@@ -109,8 +118,22 @@ class OutlineLayers:
         if len(lines) == 0:
             self._visual.visible = False
             return
-        self._visual.set_data(pos=lines.vertices, color=lines.colours, connect=lines.segments)
+        self._step = self._step_for_zoom()
+        vertices, colours, segments = lines.decimated(self._step)
+        self._visual.set_data(pos=vertices, color=colours, connect=segments)
         self._visual.visible = True
+
+    def _step_for_zoom(self) -> int:
+        """Draw every how-many-th vertex at the view's zoom (1 when zoomed in)."""
+        on_screen = self.lines.segment_length * self.viewer.camera.zoom * float(self.outlines.scale[-1])
+        step = 1
+        while step < MOST_SKIPPED and 2 * step * on_screen <= SEGMENT_ON_SCREEN:
+            step *= 2
+        return step
+
+    def _on_camera_zoomed(self, event: object = None) -> None:
+        if len(self.lines) and self._step_for_zoom() != self._step:
+            self._show()
 
     def update_selected(self) -> None:
         keys = [key for key in self.session.selection if key in self.session.outlines]

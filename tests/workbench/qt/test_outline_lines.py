@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from workbench.editing import Outline
-from workbench.qt.outline_shapes import OutlineLines
+from workbench.qt.outline_shapes import RING_VERTICES_KEPT, OutlineLines
 
 SAVED = (1.0, 0.85, 0.0, 1.0)
 UNSAVED = (1.0, 0.45, 0.0, 1.0)
@@ -86,3 +86,34 @@ def test_nothing_to_draw() -> None:
     outline = Outline.of(_circle(5) * 10 + 20)
     lines.put(-1, outline, UNSAVED, HOLE)
     assert len(lines) == 1 and lines.colour_of(-1) == pytest.approx(UNSAVED)
+
+
+@pytest.mark.parametrize("step", [2, 4, 8])
+def test_zoomed_out_every_few_vertices_of_each_ring_are_drawn_closed_and_small_rings_kept(step: int) -> None:
+    random = np.random.default_rng(7)
+    lines = OutlineLines()
+    outlines = {key: _outline(random) for key in range(1, 40)}
+    lines.reset([(key, outline, SAVED, HOLE) for key, outline in outlines.items()])
+    for key in range(1, 10):  # some slots retired and appended: left out of what is drawn
+        outlines[key] = _outline(random)
+        lines.put(key, outlines[key], UNSAVED, HOLE)
+    assert lines.decimated(1)[0] is lines.vertices or np.array_equal(lines.decimated(1)[0], lines.vertices)
+    vertices, colours, segments = lines.decimated(step)
+    assert len(vertices) == len(colours) == len(segments)
+    rings = [ring for outline in outlines.values() for ring in (outline.exterior, *outline.holes)]
+    expected = sum(-(-len(ring) // max(1, min(step, len(ring) // RING_VERTICES_KEPT))) for ring in rings)
+    assert len(vertices) == expected
+    assert np.all(colours[:, 3] == 1)  # nothing retired drawn
+    following = dict(zip(segments[:, 0].tolist(), segments[:, 1].tolist(), strict=True))
+    walked, start = 0, 0
+    while start < len(vertices):  # each ring a closed walk of kept vertices, in order
+        row, length = start, 0
+        while True:
+            row, length = following[row], length + 1
+            if row == start:
+                break
+        assert length >= 3  # a ring, never a lone segment
+        walked, start = walked + length, start + length
+    assert walked == len(vertices)
+    every = {tuple(np.round(point, 3)) for ring in rings for point in ring.astype(np.float32)}
+    assert {tuple(np.round(point, 3)) for point in vertices} <= every  # true vertices, none made up
