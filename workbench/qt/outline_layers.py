@@ -66,9 +66,10 @@ class OutlineLayers:
         self.sketch = self._shapes("sketch")
         self.editing.visible = False
         anchor = qt_viewer.canvas.layer_to_visual[self.outlines].node
-        self._visual = Line(method="gl", width=LINE_WIDTH, parent=anchor)
-        self._visual.set_gl_state("translucent", depth_test=False)
-        self._visual.visible = False
+        self.visual = Line(method="gl", width=LINE_WIDTH, parent=anchor)
+        """The vispy visual drawing :attr:`lines` (every few vertices of them when zoomed out)."""
+        self.visual.set_gl_state("translucent", depth_test=False)
+        self.visual.visible = False
         self._step = 1
         self.viewer.camera.events.zoom.connect(self._on_camera_zoomed)
 
@@ -116,12 +117,12 @@ class OutlineLayers:
     def _show(self) -> None:
         lines = self.lines
         if len(lines) == 0:
-            self._visual.visible = False
+            self.visual.visible = False
             return
         self._step = self._step_for_zoom()
         vertices, colours, segments = lines.decimated(self._step)
-        self._visual.set_data(pos=vertices, color=colours, connect=segments)
-        self._visual.visible = True
+        self.visual.set_data(pos=vertices, color=colours, connect=segments)
+        self.visual.visible = True
 
     def _step_for_zoom(self) -> int:
         """Draw every how-many-th vertex at the view's zoom (1 when zoomed in)."""

@@ -158,6 +158,16 @@ def test_the_image_opens_with_its_outlines_and_holes(qtbot: QtBot, page: QtRevie
     screenshot(page, "review-opened")
 
 
+def test_zoomed_out_fewer_vertices_are_drawn_and_zoomed_in_every_one(page: QtReviewPage) -> None:
+    canvas = page.canvas
+    every = len(canvas.layers.lines.vertices)
+    canvas.viewer.camera.zoom = 0.05
+    assert 0 < len(canvas.layers.visual.pos) < every
+    assert len(canvas.layers.lines) == len(SHAPES)
+    canvas.viewer.camera.zoom = 4.0
+    assert len(canvas.layers.visual.pos) == every
+
+
 def test_clicks_select_and_the_keys_choose_tools_while_napari_keeps_off_a_f_r(
     qtbot: QtBot, page: QtReviewPage
 ) -> None:
