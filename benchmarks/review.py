@@ -13,10 +13,16 @@ merged, then the merge is undone and redone; medians over repeats. Only the Qt-f
 Open (part ``open``): the same images of 1,000 and 5,000 discs stored on a real offline server (started
 here, in a temporary folder) and opened in a real ``QtReviewPage`` window under X (``xvfb-run`` is used
 when no display is set): the image's query, its preview and outlines fetched (no disk cache, so from the
-server every time; the server rendered each preview once before, untimed), decoded, the outlines layer
-built in one call, then the first paint (a synchronous repaint of napari's canvas); then one edit (a
-spheroid sliced) redrawn and painted. Once with napari
-triangulating through bermuda and once with the fastest backend without it, in the same run.
+server every time; the server rendered the preview and the outlines file of each version once before,
+untimed), decoded, the outlines layer
+drawn, then the first paint (a synchronous repaint of napari's canvas); then one edit (a spheroid sliced)
+redrawn and painted, and the median of five more (a spheroid moved by a pixel, redrawn and painted); each
+page closed is collected before the next opens (untimed). Ways of drawing the outlines, in the
+same run: the canvas's own (every ring's edges in one vispy line visual, ``workbench.qt.outline_layers``,
+zoomed out drawing every few vertices of each ring), the same drawing every vertex at any zoom, and the
+one it replaced as the baseline (a napari Shapes layer of one filled polygon per spheroid, holes bridged,
+built in one ``add`` and updated by ``remove``/``add``, napari triangulating through bermuda),
+kept here as ``ShapesOutlineLayers``.
 
 Saved (part ``save``): one edit of one spheroid (moved by a pixel) from the call to the server's answer:
 journalled on disk (fsync), sent as ``editSegmentation`` and confirmed (``Saver.flush``, no idle); median
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -221,32 +228,61 @@ async def _stored_image(workspace: Any, count: int, folder: Path) -> int:
     return int(imported.image_id)
 
 
-def _backends() -> list[tuple[str, Any]]:
-    from napari.utils.triangulation_backend import TriangulationBackend
+def _every_vertex() -> type:
+    """The canvas's outline layers without fewer vertices drawn when zoomed out."""
+    from workbench.qt.outline_layers import OutlineLayers
 
-    chosen = []
-    try:
-        import bermuda  # noqa: F401
+    class EveryVertex(OutlineLayers):
+        def _step_for_zoom(self) -> int:
+            return 1
 
-        chosen.append(("bermuda", TriangulationBackend.bermuda))
-    except ImportError:
-        pass
-    for name in ("partsegcore", "triangle", "numba", "pure_python"):
-        backend = TriangulationBackend[name]
-        module = {"partsegcore": "PartSegCore_compiled_backend", "triangle": "triangle", "numba": "numba"}
-        try:
-            if name in module:
-                __import__(module[name])
-        except ImportError:
-            continue
-        chosen.append((f"without bermuda ({backend.value})", backend))
-        break
-    return chosen
+    return EveryVertex
+
+
+def _shapes_baseline() -> type:
+    """The outline layers the canvas had before (kept here, measured as the baseline): every spheroid one
+    polygon with its holes bridged and a face, in the napari Shapes layer ``outlines``."""
+    from workbench.qt.outline_layers import OutlineLayers
+    from workbench.qt.outline_shapes import bridged
+
+    class ShapesOutlineLayers(OutlineLayers):
+        keys: list[int]
+
+        def rebuild(self) -> None:
+            self.keys = list(self.session.outlines)
+            self.outlines.data = []
+            if self.keys:
+                self._add(self.keys)
+            self.picker.reset(self.session.outlines.items())
+            self.update_selected()
+
+        def _add(self, keys: list[int]) -> None:
+            shapes = [bridged(self.session.outlines[key]) for key in keys]
+            colours = np.array([self._colour(key) for key in keys])
+            faces = colours.copy()
+            faces[:, 3] = 0.15
+            self.outlines.add(
+                shapes, shape_type="polygon", edge_color=colours, face_color=faces, edge_width=1.5
+            )
+
+        def update(self, keys: frozenset[int]) -> None:
+            index = {key: position for position, key in enumerate(self.keys)}
+            stale = sorted(index[key] for key in keys if key in index)
+            if stale:
+                self.outlines.remove(stale)
+                gone = set(stale)
+                self.keys = [key for position, key in enumerate(self.keys) if position not in gone]
+            now = [key for key in sorted(keys) if key in self.session.outlines]
+            if now:
+                self._add(now)
+                self.keys += now
+            self.picker.update(keys, self.session.outlines)
+            self.update_selected()
+
+    return ShapesOutlineLayers
 
 
 async def _open_figures(workspace: Any, images: dict[int, int], folder: Path) -> list[dict[str, Any]]:
-    from napari.utils.triangulation_backend import set_backend
-
     from workbench import qt as _qt  # noqa: F401
     from workbench.journal import Journals
     from workbench.qt import qt_review_canvas
@@ -256,18 +292,18 @@ async def _open_figures(workspace: Any, images: dict[int, int], folder: Path) ->
     from workbench.tasks import Notices, Tasks
 
     warm = ReviewSession(workspace, Saver(workspace.client, Journals(folder / "warm", workspace.url)))
-    for image_id in images.values():  # the server renders each preview once: not what is measured here
-        await warm.open(image_id)
-    warm.close()
-    await warm.saver.close()
     rows = []
-    for label, backend in _backends():
-        # the canvas picks bermuda itself: here it keeps the backend under test
-        qt_review_canvas.use_fast_triangulation = lambda backend=backend: (
-            set_backend(backend),
-            str(backend),
-        )[1]
+    drawings = [
+        ("edges in one line visual", qt_review_canvas.OutlineLayers),
+        ("the same, every vertex at any zoom", _every_vertex()),
+        ("Shapes polygons, bermuda (before)", _shapes_baseline()),
+    ]
+    for label, layers in drawings:
+        qt_review_canvas.OutlineLayers = layers  # type: ignore[misc]  (the canvas builds what is measured)
         for count, image_id in images.items():
+            # the server renders the preview and the outlines file of the version an earlier row's edits
+            # made once, at the first request: not what is measured here
+            await warm.open(image_id)
             saver = Saver(workspace.client, Journals(folder / "journal", workspace.url))
             session = ReviewSession(workspace, saver)
             page = QtReviewPage(session, Tasks(Notices()))
@@ -289,9 +325,17 @@ async def _open_figures(workspace: Any, images: dict[int, int], folder: Path) ->
             canvas.slice_along([(middle, ring[:, 1].min() - 2), (middle, ring[:, 1].max() + 2)])
             canvas.qt_viewer.canvas.native.repaint()
             edit_ms = _ms(edited)
+            moves = []
+            moved = list(session.outlines)[count // 2]
+            for step in range(5):
+                session.select([moved])
+                started = time.perf_counter()
+                canvas.move_selected(1.0 if step % 2 == 0 else -1.0, 0.0)
+                canvas.qt_viewer.canvas.native.repaint()
+                moves.append(_ms(started))
             rows.append(
                 {
-                    "backend": label,
+                    "drawing": label,
                     "spheroids": count,
                     "open_ms": opened,
                     "layer_build_ms": build[0],
@@ -299,6 +343,7 @@ async def _open_figures(workspace: Any, images: dict[int, int], folder: Path) ->
                     "first_paint_ms": first_paint,
                     "open_and_paint_ms": opened + first_paint,
                     "first_edit_redrawn_ms": edit_ms,
+                    "edit_redrawn_ms_median": statistics.median(moves),
                 }
             )
             await saver.flush()  # the slice saved, not left to the next saver's journal
@@ -308,16 +353,24 @@ async def _open_figures(workspace: Any, images: dict[int, int], folder: Path) ->
             page.deleteLater()
             await saver.close()
             await asyncio.sleep(0.2)
+            gc.collect()  # the closed page's napari viewer is not collected during the next opening
+    qt_review_canvas.OutlineLayers = drawings[0][1]  # type: ignore[misc]
+    warm.close()
+    await warm.saver.close()
     print("\nopen an image in the review canvas (fetch, decode, layer built, first paint)")
-    heads = [("spheroids", 9), ("fetch+decode", 12), ("layer", 8), ("paint", 8), ("total", 8), ("edit", 7)]
-    print(f"{'backend':>34} " + " ".join(f"{name:>{width}}" for name, width in heads))
+    heads = [("spheroids", 9), ("fetch+decode", 12), ("layer", 8), ("paint", 8), ("total", 8)]
+    heads += [("edit", 7), ("edits", 7)]
+    print(f"{'outlines drawn as':>34} " + " ".join(f"{name:>{width}}" for name, width in heads))
     for row in rows:
         print(
-            f"{row['backend']:>34} {row['spheroids']:>9,} {row['fetch_and_decode_ms']:>10.0f}ms"
+            f"{row['drawing']:>34} {row['spheroids']:>9,} {row['fetch_and_decode_ms']:>10.0f}ms"
             f" {row['layer_build_ms']:>6.0f}ms {row['first_paint_ms']:>6.0f}ms"
             f" {row['open_and_paint_ms']:>6.0f}ms {row['first_edit_redrawn_ms']:>5.0f}ms"
+            f" {row['edit_redrawn_ms_median']:>5.0f}ms"
         )
-    best = min(r["open_and_paint_ms"] for r in rows if r["spheroids"] == 5000)
+    print("(edit: the first, a slice; edits: the median of five moves)")
+    own = drawings[0][0]
+    best = next(r["open_and_paint_ms"] for r in rows if r["drawing"] == own and r["spheroids"] == 5000)
     print(
         f"goal: 5,000 open and editable < {GOAL_OPEN_MS:g} ms: {'met' if best < GOAL_OPEN_MS else 'MISSED'}"
     )

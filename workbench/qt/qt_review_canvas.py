@@ -2,9 +2,9 @@
 :class:`~workbench.review.ReviewSession` with its outlines, and the tools that edit them.
 
 Layers: the image (the preview at once, the original on demand, at the pixel size as scale) and the shape
-layers of :class:`~workbench.qt.outline_layers.OutlineLayers` (every outline in one layer coloured by
-state, the selection, the rings of a spheroid whose vertices are being edited, each ring a shape of its own
-put back together through the editor when kept, the stroke being drawn).
+layers of :class:`~workbench.qt.outline_layers.OutlineLayers` (every outline's edges in one line visual
+coloured by state, the selection, the rings of a spheroid whose vertices are being edited, each ring a
+shape of its own put back together through the editor when kept, the stroke being drawn).
 
 Every tool ends in a call of the session's :class:`~workbench.editing.Editor` (which validates and repairs
 the result with the core); a refused edit changes nothing and says why in the message line. Each tool has a
@@ -73,7 +73,7 @@ class QtReviewCanvas(QWidget):
         self._build_layout()
         self._scale = 1.0
         self._image_layer: Any = None
-        self.layers = OutlineLayers(self.viewer, session)
+        self.layers = OutlineLayers(self.qt_viewer, session)
         self.outlines, self.selected = self.layers.outlines, self.layers.selected
         self.editing, self.sketch = self.layers.editing, self.layers.sketch
         self.picker = self.layers.picker

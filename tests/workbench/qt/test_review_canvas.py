@@ -25,7 +25,7 @@ from pytestqt.qtbot import QtBot
 from tests.workbench.qt.conftest import Run, screenshot
 from tests.workbench.review_support import SHAPES, disc, segmented_image, stored
 from workbench.journal import Journals
-from workbench.qt.outline_layers import LOW_CONFIDENCE, SAVED, UNSAVED
+from workbench.qt.outline_layers import HOLE, LOW_CONFIDENCE, SAVED, UNSAVED
 from workbench.qt.qt_review_page import QtReviewPage
 from workbench.review import ReviewSession
 from workbench.saving import Saver
@@ -132,15 +132,40 @@ def _on_server(run: Run, page: QtReviewPage) -> dict[int, dict[str, object]]:
     return run(saved(), 30)
 
 
+def _drawn_as_held(page: QtReviewPage) -> None:
+    """What the canvas draws is each spheroid the session holds, ring for ring."""
+    lines = page.canvas.layers.lines
+    assert len(lines) == len(page.session.outlines)
+    for key, outline in page.session.outlines.items():
+        drawn = lines.drawn(key)
+        assert len(drawn) == 1 + len(outline.holes)
+        for ring, held in zip(drawn, (outline.exterior, *outline.holes), strict=True):
+            np.testing.assert_allclose(ring, held, atol=1e-3)
+
+
 def test_the_image_opens_with_its_outlines_and_holes(qtbot: QtBot, page: QtReviewPage) -> None:
     canvas = page.canvas
-    assert len(canvas.outlines.data) == len(SHAPES)
+    assert len(canvas.layers.lines) == len(SHAPES)
+    _drawn_as_held(page)
+    holed = next(key for key, outline in page.session.outlines.items() if outline.holes)
+    assert canvas.layers.lines.colour_of(holed, ring=1) == pytest.approx(HOLE)  # holes drawn distinctly
+    assert canvas.layers.lines.colour_of(holed) == pytest.approx(SAVED)
     assert canvas.viewer.layers["image"].data.shape == (360, 480)
     assert "plate.png" in page.title.text() and "version 1" in page.title.text()
     canvas.viewer.cursor.position = canvas.world_point(100, 80)
     canvas._on_cursor_moved()
     assert "x 100  y 80 px" in canvas.status.text() and "value" in canvas.status.text()
     screenshot(page, "review-opened")
+
+
+def test_zoomed_out_fewer_vertices_are_drawn_and_zoomed_in_every_one(page: QtReviewPage) -> None:
+    canvas = page.canvas
+    every = len(canvas.layers.lines.vertices)
+    canvas.viewer.camera.zoom = 0.05
+    assert 0 < len(canvas.layers.visual.pos) < every
+    assert len(canvas.layers.lines) == len(SHAPES)
+    canvas.viewer.camera.zoom = 4.0
+    assert len(canvas.layers.visual.pos) == every
 
 
 def test_clicks_select_and_the_keys_choose_tools_while_napari_keeps_off_a_f_r(
@@ -183,7 +208,7 @@ def test_slice_merge_and_delete_reach_the_server_and_a_refused_merge_changes_not
     holed = _key_with_hole(page)
     _key(qtbot, page, Qt.Key.Key_S)
     _drag(qtbot, page, [[100, 40], [100, 80], [100, 120], [100, 160], [100, 200]])  # through the hole
-    assert len(canvas.outlines.data) == len(SHAPES) + 1
+    assert len(canvas.layers.lines) == len(SHAPES) + 1
     screenshot(page, "review-tool-slice")
     assert len(_on_server(run, page)) == len(SHAPES) + 1
     assert holed in page.session.outlines
@@ -198,15 +223,15 @@ def test_slice_merge_and_delete_reach_the_server_and_a_refused_merge_changes_not
     screenshot(page, "review-tool-merge")
     assert len(_on_server(run, page)) == len(SHAPES)
 
-    before = len(canvas.outlines.data)
+    before = len(canvas.layers.lines)
     page.session.select([_key_near(page, 260, 120), _key_near(page, 350, 120)])
     assert canvas.merge_selected() is None  # 10 px apart: not joined by area nobody drew
-    assert "not done" in canvas.message.text() and len(canvas.outlines.data) == before
+    assert "not done" in canvas.message.text() and len(canvas.layers.lines) == before
     screenshot(page, "review-merge-refused")
 
     page.session.select([_key_near(page, 350, 120)])
     _key(qtbot, page, Qt.Key.Key_Delete)
-    assert len(canvas.outlines.data) == before - 1
+    assert len(canvas.layers.lines) == before - 1
     screenshot(page, "review-tool-delete")
     assert len(_on_server(run, page)) == len(SHAPES) - 1
 
@@ -300,13 +325,15 @@ def test_undo_and_redo_by_key_survive_tool_switches_and_are_saved(
     _key(qtbot, page, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert page.session.outlines.snapshot().keys() == original.keys()
     assert all(page.session.outlines[key] is outline for key, outline in original.items())
-    assert len(canvas.outlines.data) == len(SHAPES)
+    assert len(canvas.layers.lines) == len(SHAPES)
+    _drawn_as_held(page)
     assert len(_on_server(run, page)) == len(SHAPES)
     screenshot(page, "review-undone")
 
     _key(qtbot, page, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     _key(qtbot, page, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
-    assert len(canvas.outlines.data) == len(SHAPES) + 2
+    assert len(canvas.layers.lines) == len(SHAPES) + 2
+    _drawn_as_held(page)
     assert len(_on_server(run, page)) == len(SHAPES) + 2
 
 
@@ -335,7 +362,7 @@ def test_outlines_are_coloured_by_state_unsaved_until_the_server_confirms(
     key = _key_near(page, 350, 120)
 
     def colour_of(wanted: int) -> tuple[float, ...]:
-        return tuple(canvas.outlines.edge_color[canvas.layers.keys.index(wanted)])
+        return canvas.layers.lines.colour_of(wanted)
 
     assert colour_of(key) == pytest.approx(SAVED)
     page.session.select([key])
@@ -355,12 +382,12 @@ def test_a_spheroid_drawn_and_sliced_by_real_mouse_drags(qtbot: QtBot, run: Run,
     _key(qtbot, page, Qt.Key.Key_D)
     ring = disc(60, 300, 30, 24)
     _drag(qtbot, page, [*ring, ring[0]])
-    assert len(canvas.outlines.data) == len(SHAPES) + 1
+    assert len(canvas.layers.lines) == len(SHAPES) + 1
     drawn = _key_near(page, 60, 300)
     assert page.session.outlines[drawn].polygon().area == pytest.approx(np.pi * 30**2, rel=0.1)
     _key(qtbot, page, Qt.Key.Key_S)
     _drag(qtbot, page, [[60, 260], [60, 280], [60, 320], [60, 340]])
-    assert len(canvas.outlines.data) == len(SHAPES) + 2
+    assert len(canvas.layers.lines) == len(SHAPES) + 2
     screenshot(page, "review-drawn-and-sliced-by-mouse")
     assert len(_on_server(run, page)) == len(SHAPES) + 2
 

@@ -52,7 +52,7 @@ def test_enter_in_the_gallery_opens_the_image_for_review_and_esc_returns(
     qtbot.keyClick(gallery.view, Qt.Key.Key_Return)
     page = window.review
     assert window.pages.currentWidget() is page
-    run(until(lambda: page.session.image is not None and len(page.canvas.outlines.data) == len(SHAPES), 60))
+    run(until(lambda: page.session.image is not None and len(page.canvas.layers.lines) == len(SHAPES), 60))
     assert page.session.image is not None and page.session.image.id == image_id
     run(shot(window, "review-page-in-window"))
 
