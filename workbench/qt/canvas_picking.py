@@ -26,7 +26,15 @@ class Picker:
 
     def reset(self, items: Iterable[tuple[int, Outline]]) -> None:
         self._outlines = dict(items)
-        self._boxes = {key: _box(outline) for key, outline in self._outlines.items()}
+        rings = [outline.exterior for outline in self._outlines.values()]
+        boxes: list[tuple[float, float, float, float]] = []
+        if rings:  # every box at once: one box at a time was most of opening 5,000 outlines
+            starts = np.cumsum([0] + [len(ring) for ring in rings[:-1]])
+            points = np.concatenate(rings)
+            low = np.minimum.reduceat(points, starts, axis=0)
+            high = np.maximum.reduceat(points, starts, axis=0)
+            boxes = [(x0, y0, x1, y1) for (x0, y0), (x1, y1) in zip(low.tolist(), high.tolist(), strict=True)]
+        self._boxes = dict(zip(self._outlines, boxes, strict=True))
         self._index()
 
     def update(self, keys: Iterable[int], outlines: ImageOutlines) -> None:
