@@ -157,3 +157,9 @@ def test_a_plate_is_reviewed_by_keyboard_with_its_measurements_and_save_status_o
     page.side_tabs.setCurrentWidget(page.plots)
     run(until(lambda: page.plots.data is not None, 60, "the project's plots"))
     run(shot(window, "review-page-project-plots"))
+
+    # a point of the scatter clicked asks for its spheroid: the page opens that image with it selected
+    spheroid_id = min(run(stored(workspace.client, opened_first))[1])
+    page.plots.sig_spheroid_requested.emit(opened_first, spheroid_id)
+    run(until(lambda: showing(opened_first), 60, "the plotted spheroid's image"))
+    run(until(lambda: page.session.selection == {spheroid_id}, 10, "the plotted spheroid selected"))
