@@ -71,7 +71,7 @@ class OutlineLayers:
         self.visual.set_gl_state("translucent", depth_test=False)
         self.visual.visible = False
         self._step = 1
-        self.viewer.camera.events.zoom.connect(self._on_camera_zoomed)
+        self.viewer.scene.camera.events.zoom.connect(self._on_camera_zoomed)
 
     def place(self, scale: float) -> None:
         """At the image's pixel size, outline coordinates on pixel corners."""
@@ -126,7 +126,7 @@ class OutlineLayers:
 
     def _step_for_zoom(self) -> int:
         """Draw every how-many-th vertex at the view's zoom (1 when zoomed in)."""
-        on_screen = self.lines.segment_length * self.viewer.camera.zoom * float(self.outlines.scale[-1])
+        on_screen = self.lines.segment_length * self.viewer.scene.camera.zoom * float(self.outlines.scale[-1])
         step = 1
         while step < MOST_SKIPPED and 2 * step * on_screen <= SEGMENT_ON_SCREEN:
             step *= 2

@@ -169,7 +169,7 @@ class QtReviewCanvas(QWidget):
         if self.editing_key is not None and name != "edit":
             self.commit_edit()
         self.tool = name
-        self.viewer.camera.mouse_pan = name not in DRAG_TOOLS
+        self.viewer.scene.camera.mouse_pan = name not in DRAG_TOOLS
         if name == "edit":
             self.edit_vertices()
         hints = {tool.name: tool.tip for tool in self.tools_list()}
@@ -371,7 +371,7 @@ class QtReviewCanvas(QWidget):
         points = [start]
         moving = tool == "select" and self.picker.key_at(*start) in self.session.selection
         if moving:
-            self.viewer.camera.mouse_pan = False
+            self.viewer.scene.camera.mouse_pan = False
         yield
         while event.type == "mouse_move":
             points.append(self.image_point(event.position))
@@ -380,7 +380,7 @@ class QtReviewCanvas(QWidget):
             yield
         self.sketch.data = []
         if moving:
-            self.viewer.camera.mouse_pan = True
+            self.viewer.scene.camera.mouse_pan = True
         self._finish(tool, points, moving, "Shift" in event.modifiers)
 
     def _finish(self, tool: str, points: list[tuple[float, float]], moving: bool, shift: bool) -> None:

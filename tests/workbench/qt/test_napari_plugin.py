@@ -135,8 +135,8 @@ def test_a_hole_is_left_unpainted_when_the_outlines_are_filled(
     solid = next(spheroid for spheroid in hollow.spheroids if not spheroid.holes)
 
     def on_screen(x: float, y: float, shot: np.ndarray) -> np.ndarray:
-        row, column = viewer.camera.center[-2:]
-        zoom = viewer.camera.zoom
+        row, column = viewer.scene.camera.center[-2:]
+        zoom = viewer.scene.camera.zoom
         height, width = shot.shape[:2]
         return shot[int((y - 0.5 - row) * zoom + height / 2), int((x - 0.5 - column) * zoom + width / 2), :3]
 

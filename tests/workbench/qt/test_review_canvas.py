@@ -73,7 +73,7 @@ def _key_near(page: QtReviewPage, x: float, y: float) -> int:
 def _click(qtbot: QtBot, page: QtReviewPage, x: float, y: float, shift: bool = False) -> None:
     """A real click on napari's canvas at image point (x, y)."""
     native = page.canvas.qt_viewer.canvas.native
-    camera = page.canvas.viewer.camera
+    camera = page.canvas.viewer.scene.camera
     row, column = page.canvas.world_point(x, y)
     centre_row, centre_column = camera.center[-2:]
     px = (column - centre_column) * camera.zoom + native.width() / 2
@@ -101,7 +101,7 @@ def _drag(qtbot: QtBot, page: QtReviewPage, points: list[list[float]]) -> None:
 
 def _spot(page: QtReviewPage, x: float, y: float) -> QPoint:
     native = page.canvas.qt_viewer.canvas.native
-    camera = page.canvas.viewer.camera
+    camera = page.canvas.viewer.scene.camera
     row, column = page.canvas.world_point(x, y)
     centre_row, centre_column = camera.center[-2:]
     px = (column - centre_column) * camera.zoom + native.width() / 2
@@ -161,10 +161,10 @@ def test_the_image_opens_with_its_outlines_and_holes(qtbot: QtBot, page: QtRevie
 def test_zoomed_out_fewer_vertices_are_drawn_and_zoomed_in_every_one(page: QtReviewPage) -> None:
     canvas = page.canvas
     every = len(canvas.layers.lines.vertices)
-    canvas.viewer.camera.zoom = 0.05
+    canvas.viewer.scene.camera.zoom = 0.05
     assert 0 < len(canvas.layers.visual.pos) < every
     assert len(canvas.layers.lines) == len(SHAPES)
-    canvas.viewer.camera.zoom = 4.0
+    canvas.viewer.scene.camera.zoom = 4.0
     assert len(canvas.layers.visual.pos) == every
 
 
@@ -184,9 +184,9 @@ def test_clicks_select_and_the_keys_choose_tools_while_napari_keeps_off_a_f_r(
 
     _key(qtbot, page, Qt.Key.Key_S)
     assert canvas.tool == "slice" and canvas.tools.actions_by_name["slice"].isChecked()
-    assert not canvas.viewer.camera.mouse_pan  # a stroke, not a pan
+    assert not canvas.viewer.scene.camera.mouse_pan  # a stroke, not a pan
     _key(qtbot, page, Qt.Key.Key_V)
-    assert canvas.tool == "select" and canvas.viewer.camera.mouse_pan
+    assert canvas.tool == "select" and canvas.viewer.scene.camera.mouse_pan
     modes = [layer.mode for layer in (canvas.outlines, canvas.selected)]
     for key in (Qt.Key.Key_A, Qt.Key.Key_F, Qt.Key.Key_R):
         _key(qtbot, page, key)
