@@ -207,10 +207,7 @@ class QtReviewCanvas(QWidget):
         if change is None:
             return None
         self.session.edited(change)
-        after = [key for key, outline in change.after.items() if outline is not None]
-        self._say(
-            f"{change.label}: {len(after)} spheroid{'s' if len(after) != 1 else ''} now (Ctrl+Z undoes)"
-        )
+        self._say(f"{change.label}: {_what_changed(change)} (Ctrl+Z undoes)")
         return change
 
     def _one(self, doing: str, key: int | None) -> int | None:
@@ -451,3 +448,20 @@ class QtReviewCanvas(QWidget):
             unsubscribe()
         if shiboken6.isValid(self.qt_viewer):
             self.qt_viewer.close()
+
+
+def _what_changed(change: Change) -> str:
+    """What an edit did, in the image's terms: "1 spheroid became 2", "2 spheroids deleted"."""
+    before = sum(outline is not None for outline in change.before.values())
+    after = sum(outline is not None for outline in change.after.values())
+
+    def spheroids(count: int) -> str:
+        return f"{count} spheroid{'' if count == 1 else 's'}"
+
+    if not before:
+        return f"{spheroids(after)} added"
+    if not after:
+        return f"{spheroids(before)} deleted"
+    if before == after:
+        return f"{spheroids(after)} changed"
+    return f"{spheroids(before)} became {after}"

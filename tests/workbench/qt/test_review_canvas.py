@@ -209,6 +209,7 @@ def test_slice_merge_and_delete_reach_the_server_and_a_refused_merge_changes_not
     _key(qtbot, page, Qt.Key.Key_S)
     _drag(qtbot, page, [[100, 40], [100, 80], [100, 120], [100, 160], [100, 200]])  # through the hole
     assert len(canvas.layers.lines) == len(SHAPES) + 1
+    assert canvas.message.text() == "Slice: 1 spheroid became 2 (Ctrl+Z undoes)"
     screenshot(page, "review-tool-slice")
     assert len(_on_server(run, page)) == len(SHAPES) + 1
     assert holed in page.session.outlines
@@ -218,6 +219,7 @@ def test_slice_merge_and_delete_reach_the_server_and_a_refused_merge_changes_not
     _click(qtbot, page, 300, 270)
     _click(qtbot, page, 385, 270, shift=True)
     _key(qtbot, page, Qt.Key.Key_M)
+    assert canvas.message.text().endswith(": 2 spheroids became 1 (Ctrl+Z undoes)")
     assert left in page.session.outlines and right not in page.session.outlines
     assert page.session.outlines[left].polygon().area > 2 * np.pi * 42**2
     screenshot(page, "review-tool-merge")
