@@ -3,6 +3,8 @@ command runs, so ``spheroseg --help`` stays fast and works where Qt is not insta
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from pathlib import Path
 
 import click
@@ -39,7 +41,16 @@ __all__ = ["workbench"]
     help='Work offline on the project "Samples": the bundled sample images, imported and segmented on '
     "the first start, opened as they are on later ones (what `make run` does).",
 )
-def workbench(offline: bool, server_url: str | None, data_dir: Path | None, sample_project: bool) -> None:
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Check this installation, then close: open the window offline on a new temporary data folder "
+    "(or --data-dir), import the sample images, segment them with the classical method and print what "
+    "happened. Exit status 0 when it all worked.",
+)
+def workbench(
+    offline: bool, server_url: str | None, data_dir: Path | None, sample_project: bool, check: bool
+) -> None:
     """Open the desktop workbench: projects, a gallery of images, import, segmentation with live
     progress, export and the compute cluster, offline on this computer or on a lab's shared server.
 
@@ -56,11 +67,14 @@ def workbench(offline: bool, server_url: str | None, data_dir: Path | None, samp
       spheroseg workbench
       spheroseg workbench --offline --data-dir ~/spheroids
       spheroseg workbench --server https://seg.your-lab.example
+      spheroseg workbench --check
     """
     if offline and server_url:
         raise click.UsageError("choose --offline or --server, not both")
-    if sample_project and server_url:
-        raise click.UsageError("--sample-project works offline; leave out --server")
+    if (sample_project or check) and server_url:
+        raise click.UsageError("--sample-project and --check work offline; leave out --server")
+    if sample_project and check:
+        raise click.UsageError("choose --sample-project or --check, not both")
     try:
         from workbench.qt.app import main
     except ImportError as missing:
@@ -70,7 +84,15 @@ def workbench(offline: bool, server_url: str | None, data_dir: Path | None, samp
         ) from None
     from workbench.startup import StartOptions
 
-    options = StartOptions(
-        offline=offline, server_url=server_url, data_dir=data_dir, sample_project=sample_project
-    )
-    raise SystemExit(main(None, options))
+    with contextlib.ExitStack() as cleanup:
+        if check and data_dir is None:
+            data_dir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="spheroseg-check-")))
+        options = StartOptions(
+            offline=offline,
+            server_url=server_url,
+            data_dir=data_dir,
+            sample_project=sample_project,
+            check=check,
+        )
+        status = main(None, options)
+    raise SystemExit(status)

@@ -33,3 +33,5 @@ class StartOptions:
     """The offline server's environment (``None``: this process's)."""
     sample_project: bool = False
     """Open the "Samples" project once signed in, importing and segmenting the bundled samples first."""
+    check: bool = False
+    """Check the installation (:mod:`workbench.installation_check`) offline, print the report and close."""

@@ -1,4 +1,5 @@
-"""Blob storage: one :class:`BlobStore` protocol, a local folder and an S3 bucket behind it.
+"""Blob storage: one :class:`BlobStore` protocol, a local folder and an S3 bucket behind it
+(``server.storage.s3``, imported only when a store is in S3).
 
 Keys are made by the server, never by a client: ``images/<sha256>`` for originals,
 ``renditions/<sha256>/<parameter digest>.<ext>`` for display renditions and
@@ -19,7 +20,6 @@ from server.storage.base import (
     image_key,
 )
 from server.storage.local import LocalBlobStore
-from server.storage.s3 import S3BlobStore, WorkerAccess
 
 __all__ = [
     "CHUNK_BYTES",
@@ -27,8 +27,6 @@ __all__ = [
     "BlobStore",
     "LinkSigner",
     "LocalBlobStore",
-    "S3BlobStore",
-    "WorkerAccess",
     "check_key",
     "download_message",
     "image_key",
@@ -41,6 +39,10 @@ def open_store(settings: Settings, signer: LinkSigner) -> BlobStore:
     links ``signer`` signs)."""
     url = settings.storage_url
     if url.startswith("s3://"):
+        # boto3 is imported only here: the offline server (and the desktop bundle, which leaves it out)
+        # stores in a folder
+        from server.storage.s3 import S3BlobStore
+
         bucket, _, prefix = url[len("s3://") :].partition("/")
         return S3BlobStore(
             bucket,

@@ -7,12 +7,15 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 import qasync
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from workbench.qt.errors import install_error_hooks
+from workbench.qt.installation import InstallationCheckRun
 from workbench.qt.qt_main_window import QtMainWindow
 from workbench.startup import StartOptions
 
@@ -22,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 APP_NAME = "SpheroSeg Workbench"
 ORGANIZATION = "SpheroSeg"
+ICON = Path(__file__).resolve().parents[2] / "resources" / "spheroseg.png"
+"""In a source checkout and in the desktop bundle (not in a wheel: the window then has the platform's)."""
 
 
 def main(argv: list[str] | None = None, options: StartOptions | None = None) -> int:
@@ -31,19 +36,22 @@ def main(argv: list[str] | None = None, options: StartOptions | None = None) -> 
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(ORGANIZATION)
     app.setOrganizationDomain("spheroseg.org")
+    if ICON.is_file():
+        app.setWindowIcon(QIcon(str(ICON)))
     app.setQuitOnLastWindowClosed(False)  # the window says when it is done: after its cleanup
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     window = QtMainWindow(options or StartOptions())
+    check = InstallationCheckRun(window) if window.options.check else None
     uninstall = install_error_hooks(window.notices, loop)
     closed = asyncio.Event()
     # the window closes itself once its workspace is closed (the offline server stopped), so waiting for
     # it, not for Qt's "last window closed", keeps that cleanup from being cut short
     window.sig_closed.connect(closed.set)
     window.show()
-    QTimer.singleShot(0, lambda: logger.info("window shown"))  # after the first paint
+    QTimer.singleShot(0, check.window_shown if check else lambda: logger.info("window shown"))  # first paint
     _close_on_terminate(window)
-    if window.options.offline or window.options.sample_project:
+    if window.options.offline or window.options.sample_project or window.options.check:
         window.start_screen.start_offline()
     elif window.options.server_url and window.sessions.token_for(window.options.server_url):
         window.start_screen.connect_lab()
@@ -54,7 +62,7 @@ def main(argv: list[str] | None = None, options: StartOptions | None = None) -> 
     finally:
         uninstall()
         asyncio.set_event_loop(None)
-    return 0
+    return check.exit_status if check else 0
 
 
 async def _finish_the_rest(timeout: float = 5.0) -> None:

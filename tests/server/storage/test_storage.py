@@ -21,7 +21,8 @@ from cluster.sources import fetch
 from server.delivery.signing import UrlSigner
 from server.exceptions import BlobNotFoundError, InvalidKeyError, StorageError
 from server.settings import Settings
-from server.storage import CHUNK_BYTES, LocalBlobStore, S3BlobStore, WorkerAccess, image_key, open_store
+from server.storage import CHUNK_BYTES, LocalBlobStore, image_key, open_store
+from server.storage.s3 import S3BlobStore, WorkerAccess
 from tests.server.conftest import Api, app_with, make_settings, png_bytes
 from tests.server.exports import exported
 
