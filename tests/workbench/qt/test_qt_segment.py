@@ -4,10 +4,8 @@ followed live to its end."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-from collections.abc import Callable
 from pathlib import Path
 
 import shiboken6
@@ -18,7 +16,7 @@ from pytestqt.qtbot import QtBot
 from spheroseg_testing import free_port
 from tests.server.conftest import png_bytes
 from tests.server.processes import disc_png
-from tests.workbench.qt.conftest import Run, offline_environment, screenshot
+from tests.workbench.qt.conftest import Run, offline_environment, screenshot, shown
 from tests.workbench.qt.windows import until
 from workbench.jobs import JobDetail, JobState, job_detail, start_segmentation
 from workbench.qt.qt_job_view import QtJobView
@@ -163,9 +161,7 @@ def test_failed_images_are_listed_with_their_reasons_and_retried_exactly(
     (speck,) = run(import_files(workspace.client, project_id, [tiny]))
     job_id = run(start_segmentation(workspace.client, project_id, method="classical"))
     view = QtJobView(workspace, tasks, job_id)  # on its own, as a dock holds it
-    qtbot.add_widget(view)
-    view.resize(520, 300)
-    view.show()
+    shown(qtbot, view, 520, 300)
     retried: list[int] = []
     view.sig_retried.connect(retried.append)
     assert view.task is not None
@@ -179,17 +175,12 @@ def test_failed_images_are_listed_with_their_reasons_and_retried_exactly(
     assert view.retry_button.isVisible()
 
     view.retry_button.click()
-    run(_until(lambda: bool(retried)))
+    run(until(lambda: bool(retried), 50, "the retried job"))
     assert view.task is not None and view.job_id == retried[0] != job_id
     run(view.task.wait(), timeout=180)
     assert view.task.name == "Segmenting 1 image"  # exactly the failed one, not the whole project
     detail = run(job_detail(workspace.client, view.job_id))
     assert [f.image_id for f in detail.failures] == [speck.image_id]
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    while not condition():
-        await asyncio.sleep(0.05)
 
 
 def test_an_unreachable_cluster_is_shown_as_the_jobs_problem_and_cancel_stops_the_job(
@@ -205,10 +196,8 @@ def test_an_unreachable_cluster_is_shown_as_the_jobs_problem_and_cancel_stops_th
         project_id, _ = _project_with_images(run, workspace, tmp_path, count=2)
         job_id = run(start_segmentation(workspace.client, project_id, method="classical"))
         view = QtJobView(workspace, tasks, job_id)
-        qtbot.add_widget(view)
-        view.resize(520, 220)
-        view.show()
-        run(_until(lambda: view.problem.isVisible()), timeout=120)
+        shown(qtbot, view, 520, 220)
+        run(until(lambda: view.problem.isVisible(), 110, "the cluster's problem"), timeout=120)
         screenshot(view, "job-problem")
         problem = view.problem.text()
         assert view.task is not None
@@ -251,9 +240,7 @@ def test_while_the_server_is_away_the_view_says_progress_is_unknown_and_resumes_
     project_id, _ = _project_with_images(run, workspace, tmp_path, count=6, size=1024)
     job_id = run(start_segmentation(workspace.client, project_id, method="classical"))
     view = QtJobView(workspace, tasks, job_id)
-    qtbot.add_widget(view)
-    view.resize(520, 220)
-    view.show()
+    shown(qtbot, view, 520, 220)
     run(until(lambda: view.state is not None, 60, "the job's first state"))
     assert view.state is not None and not view.state.ended, "the job ended before the kill: bigger images"
     assert workspace.offline is not None and workspace.started is not None and view.task is not None
