@@ -5,7 +5,8 @@ One home for them, so that benchmarks import no test modules:
 - :mod:`~spheroseg_testing.ports`: a free port;
 - :mod:`~spheroseg_testing.postgres`: a PostgreSQL 15 cluster (initdb + pg_ctl, fsync off);
 - :mod:`~spheroseg_testing.moto`: moto's S3 server;
-- :mod:`~spheroseg_testing.nginx`: nginx as a caching reverse proxy in front of an origin;
+- :mod:`~spheroseg_testing.nginx`: nginx as a caching reverse proxy in front of an origin, and the one
+  way nginx is run here (``packaging/lab/local.py``'s edge too);
 - :mod:`~spheroseg_testing.dask_cluster`: a Dask scheduler and workers as processes (a running cluster);
 - :mod:`~spheroseg_testing.serving`: an ASGI app in uvicorn in the caller's event loop;
 - :mod:`~spheroseg_testing.server`: the server as a user starts it (``spheroseg server serve``), with the
@@ -18,7 +19,7 @@ with ``SPHEROSEG_REQUIRE_SERVICES`` set (CI), a failure. Nothing here imports py
 from __future__ import annotations
 
 from spheroseg_testing.moto import MotoS3, start_moto
-from spheroseg_testing.nginx import Nginx, find_nginx, start_nginx
+from spheroseg_testing.nginx import Nginx, find_nginx, nginx_command, start_nginx
 from spheroseg_testing.ports import free_port
 from spheroseg_testing.postgres import Postgres, find_pg_bin, start_postgres
 from spheroseg_testing.server import SPHEROSEG, ServerProcess, graphql, login, start_server
@@ -35,6 +36,7 @@ __all__ = [
     "free_port",
     "graphql",
     "login",
+    "nginx_command",
     "serve",
     "start_moto",
     "start_nginx",

@@ -2,7 +2,9 @@
 
 nginx is Debian's package, started with a configuration written to a temporary folder (pid file, temp
 paths, cache and error log all inside it, ``daemon off`` so the caller owns the process, ``user`` set to
-whoever runs it so it is harmless as root) and stopped again by :meth:`Nginx.stop`. ``proxy_cache_key`` is
+whoever runs it so it is harmless as root) and stopped again by :meth:`Nginx.stop`. That configuration
+is :func:`nginx_command`'s, which ``packaging/lab/local.py`` runs the lab's edge with too (its site from
+``packaging/lab/nginx/spheroseg.conf.template``). ``proxy_cache_key`` is
 ``$request_uri``, which the server's nginx purger matches; the response header ``X-Cache-Status`` says HIT
 or MISS.
 """
@@ -22,15 +24,14 @@ from pathlib import Path
 
 from spheroseg_testing.ports import free_port
 
-__all__ = ["Nginx", "find_nginx", "start_nginx"]
+__all__ = ["Nginx", "find_nginx", "nginx_command", "start_nginx"]
 
-CONFIG = """
-worker_processes 1;
+MAIN = """worker_processes 1;
 daemon off;
 pid {root}/nginx.pid;
 error_log {root}/error.log warn;
 {user}
-events {{ worker_connections 256; }}
+events {{ worker_connections 512; }}
 http {{
     access_log {root}/access.log;
     client_body_temp_path {root}/client_body;
@@ -38,32 +39,55 @@ http {{
     fastcgi_temp_path {root}/fastcgi_temp;
     uwsgi_temp_path {root}/uwsgi_temp;
     scgi_temp_path {root}/scgi_temp;
-    proxy_cache_path {root}/cache levels=1:2 keys_zone=images:10m max_size=1g inactive=7d use_temp_path=off;
-    server {{
-        listen 127.0.0.1:{port};
-        location /img/ {{
-            proxy_pass http://127.0.0.1:{origin};
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_cache images;
-            proxy_cache_key $request_uri;
-            proxy_cache_lock on;
-            add_header X-Cache-Status $upstream_cache_status always;
-        }}
-        location / {{
-            proxy_pass http://127.0.0.1:{origin};
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
+    include {root}/site.conf;
+}}
+"""
+"""Everything nginx writes stays in ``root``; the site (what it serves) is included from ``site.conf``."""
+
+PROXY = """
+proxy_cache_path {root}/cache levels=1:2 keys_zone=images:10m max_size=1g inactive=7d use_temp_path=off;
+server {{
+    listen 127.0.0.1:{port};
+    location /img/ {{
+        proxy_pass http://127.0.0.1:{origin};
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_cache images;
+        proxy_cache_key $request_uri;
+        proxy_cache_lock on;
+        add_header X-Cache-Status $upstream_cache_status always;
+    }}
+    location / {{
+        proxy_pass http://127.0.0.1:{origin};
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
     }}
 }}
 """
+"""The site of :func:`start_nginx`: one origin, its signed image URLs cached."""
 
 
 def find_nginx() -> str | None:
     return shutil.which("nginx") or next(
         (str(p) for p in (Path("/usr/sbin/nginx"), Path("/usr/local/sbin/nginx")) if p.exists()), None
     )
+
+
+def nginx_command(root: Path, site: str) -> list[str]:
+    """Write ``root/nginx.conf`` serving ``site`` (http-level directives: ``server`` blocks, caches,
+    upstreams) and return the command line that runs it in the foreground.
+
+    Used by :func:`start_nginx` and by ``packaging/lab/local.py`` (the lab's edge), so both run nginx
+    the same way: as whoever runs them (a ``user`` line only as root, else nginx would switch to
+    nobody), with every file it writes inside ``root``."""
+    binary = find_nginx()
+    if binary is None:
+        raise FileNotFoundError("nginx is not installed here (apt-get install nginx)")
+    root.mkdir(parents=True, exist_ok=True)
+    user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
+    (root / "site.conf").write_text(site)
+    (root / "nginx.conf").write_text(MAIN.format(root=root, user=user))
+    return [binary, "-p", str(root), "-c", str(root / "nginx.conf"), "-e", str(root / "error.log")]
 
 
 @dataclass
@@ -102,20 +126,12 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> No
 
 
 def start_nginx(origin_port: int, port: int | None = None, root: Path | None = None) -> Nginx:
-    binary = find_nginx()
-    if binary is None:
-        raise FileNotFoundError("nginx is not installed here (apt-get install nginx)")
+    """nginx caching ``origin_port`` on ``port`` (a free one by default), its files in ``root``."""
     root = root or Path(tempfile.mkdtemp(prefix="spheroseg-nginx-"))
     (root / "cache").mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
-    config = CONFIG.format(root=root, port=port, origin=origin_port, user=user)
-    (root / "nginx.conf").write_text(config)
-    process = subprocess.Popen(
-        [binary, "-p", str(root), "-c", str(root / "nginx.conf"), "-e", str(root / "error.log")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    command = nginx_command(root, PROXY.format(root=root, port=port, origin=origin_port))
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for_port(port, process, root / "error.log")
     except RuntimeError:

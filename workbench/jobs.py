@@ -25,6 +25,7 @@ __all__ = [
     "count_images",
     "follow_job",
     "job_detail",
+    "lost_line",
     "progress_line",
     "retry_failed",
     "start_segmentation",
@@ -201,6 +202,15 @@ def progress_line(state: JobState) -> str:
         parts.append(f"last: {state.last_image_name}")
     line = " · ".join(parts)
     return f"{line} — {state.problem}" if state.problem else line
+
+
+def lost_line(state: JobState | None) -> str:
+    """The job while the live connection is down: nothing is known until it is back, so no speed and
+    no time left, only what was done when it was lost."""
+    line = "connection lost — progress resumes when the server is back"
+    if state is None or state.status == "QUEUED":
+        return line
+    return f"{line} ({state.done + state.failed} of {state.total} done when it was lost)"
 
 
 def _duration(seconds: float) -> str:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import pwd
 import secrets
 import shutil
 import signal
@@ -51,28 +50,12 @@ import httpx  # noqa: E402
 import yaml  # noqa: E402
 
 from cluster.launch.tuning import worker_config_environment  # noqa: E402
-from spheroseg_testing import Postgres, free_port, start_postgres  # noqa: E402
+from spheroseg_testing import Postgres, free_port, nginx_command, start_postgres  # noqa: E402
 
 __all__ = ["LocalLab", "Process", "read_env_file"]
 
 BIN = Path(sys.executable).parent
 BUCKET = "spheroseg-lab"
-NGINX_MAIN = """worker_processes 1;
-daemon off;
-pid {root}/nginx.pid;
-error_log {root}/error.log warn;
-{user}
-events {{ worker_connections 512; }}
-http {{
-    access_log {root}/access.log;
-    client_body_temp_path {root}/client_body;
-    proxy_temp_path {root}/proxy_temp;
-    fastcgi_temp_path {root}/fastcgi_temp;
-    uwsgi_temp_path {root}/uwsgi_temp;
-    scgi_temp_path {root}/scgi_temp;
-    include {root}/spheroseg.conf;
-}}
-"""
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -309,9 +292,7 @@ class LocalLab:
         )
 
     def _start_edge(self, port: int) -> None:
-        binary = shutil.which("nginx") or "/usr/sbin/nginx"
-        if not Path(binary).exists():
-            raise FileNotFoundError("nginx is not installed here (apt-get install nginx)")
+        """nginx as :mod:`spheroseg_testing.nginx` runs it, serving compose's site template."""
         root = self.root / "nginx"
         (root / "cache").mkdir(parents=True, exist_ok=True)
         site = string.Template((HERE / "nginx" / "spheroseg.conf.template").read_text()).safe_substitute(
@@ -320,14 +301,7 @@ class LocalLab:
             SPHEROSEG_REPLICA_2=self.replicas[1].url.removeprefix("http://"),
             SPHEROSEG_EDGE_CACHE=str(root / "cache"),
         )
-        (root / "spheroseg.conf").write_text(site)
-        user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
-        (root / "nginx.conf").write_text(NGINX_MAIN.format(root=root, user=user))
-        edge = self._launch(
-            "nginx",
-            [binary, "-p", str(root), "-c", str(root / "nginx.conf"), "-e", str(root / "error.log")],
-            f"http://127.0.0.1:{port}",
-        )
+        edge = self._launch("nginx", nginx_command(root, site), f"http://127.0.0.1:{port}")
         _wait_for_http(edge.url + "/health/live", edge)
 
     def _start_prometheus(self) -> None:

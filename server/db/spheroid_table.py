@@ -23,7 +23,7 @@ from cluster import Spheroid, SpheroidMetrics, as_ring, touches_border
 from server.db.models import Image, spheroid_rows
 from server.domain.spheroid_table import SpheroidFilter, SpheroidOrder, decode_cursor
 
-__all__ = ["SpheroidPage", "SpheroidRow", "index_changes", "index_version", "spheroid_page"]
+__all__ = ["SpheroidPage", "SpheroidRow", "index_changes", "index_version", "rescale_rows", "spheroid_page"]
 
 _METRICS = SpheroidMetrics.names()
 
@@ -82,6 +82,22 @@ async def index_changes(
         )
     if added:
         await db.execute(insert(spheroid_rows), [_row(image, record) for record in added])
+
+
+async def rescale_rows(db: AsyncSession, image_id: int, pixel_size_um: float | None) -> None:
+    """The image's rows in µm for its new pixel size (``updateImage``): each ``*_um`` and ``*_um2``
+    value derived again from its ``*_px`` one, as :meth:`SpheroidMetrics.at_pixel_size` does on read, so
+    sorting and filtering by a µm metric agree with what every segmentation read shows. One statement."""
+    scale = pixel_size_um
+    values: dict[str, Any] = {}
+    for name in _METRICS:
+        if name.endswith("_um2"):
+            px = spheroid_rows.c[name.removesuffix("_um2") + "_px"]
+            values[name] = None if scale is None else px * (scale * scale)
+        elif name.endswith("_um"):
+            px = spheroid_rows.c[name.removesuffix("_um") + "_px"]
+            values[name] = None if scale is None else px * scale
+    await db.execute(update(spheroid_rows).where(spheroid_rows.c.image_id == image_id).values(values))
 
 
 def _row(image: Image, record: Mapping[str, Any]) -> dict[str, Any]:

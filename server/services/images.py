@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from server.db import images, jobs, reviews
+from server.db import images, jobs, reviews, spheroid_table
 from server.db.images import ImagePage
 from server.db.models import Image
 from server.domain.errors import InvalidInputError, StaleReviewError
@@ -135,7 +135,8 @@ async def update_image(
 
     Stored segmentations are not rewritten: their metrics in µm are derived, when read, from the metrics
     in pixels and the image's pixel size (:mod:`server.db.records`), so every version shows the new
-    pixel size at once and the history keeps what was saved."""
+    pixel size at once and the history keeps what was saved. The project's spheroid table, which holds
+    the current version's µm values as columns to sort by, is rescaled in the same transaction."""
     values: dict[str, object] = {}
     if name is not None:
         values["name"] = checked_image_name(name)
@@ -148,6 +149,8 @@ async def update_image(
         await _require_edit(runtime, actor, [row.project_id], lookup)
         if values:
             await images.update_image(db, image_id, values)
+        if pixel_size_um is not None:  # the project's spheroid table keeps µm values: they follow too
+            await spheroid_table.rescale_rows(db, image_id, checked_pixel_size(pixel_size_um))
         await db.refresh(row)
     if values:
         data = {"changed": sorted(_FIELDS[name] for name in values)}

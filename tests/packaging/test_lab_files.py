@@ -31,7 +31,8 @@ import yaml
 from cluster.launch.tuning import worker_config_environment
 from cluster.model.card import MODEL_DIR_ENV
 from server.settings import Settings
-from tests.packaging.lab import check_command, local_module
+from spheroseg_testing import nginx_command
+from tests.packaging.lab import check_command
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "packaging" / "lab"
@@ -287,7 +288,7 @@ def test_the_grafana_dashboard_reads_the_provisioned_prometheus() -> None:
 
 
 def test_nginx_accepts_the_edge_template_filled_in(tmp_path: Path) -> None:
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    """The template as local.py's edge runs it: inside spheroseg_testing's nginx configuration."""
     site = (LAB / "nginx" / "spheroseg.conf.template").read_text()
     for name, value in {
         "SPHEROSEG_EDGE_LISTEN": "127.0.0.1:18080",
@@ -296,13 +297,8 @@ def test_nginx_accepts_the_edge_template_filled_in(tmp_path: Path) -> None:
         "SPHEROSEG_EDGE_CACHE": str(tmp_path / "cache"),
     }.items():
         site = site.replace("${" + name + "}", value)
-    (tmp_path / "spheroseg.conf").write_text(site)
-    (tmp_path / "nginx.conf").write_text(local_module().NGINX_MAIN.format(root=tmp_path, user=""))
-    checked = subprocess.run(
-        [nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "e.log")],
-        capture_output=True,
-        text=True,
-    )
+    binary, *arguments = nginx_command(tmp_path, site)
+    checked = subprocess.run([binary, "-t", *arguments], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
 
 

@@ -9,7 +9,7 @@ from server.app import create_app
 from spheroseg_testing import free_port, serve
 from tests.server.conftest import Api
 from workbench.api import ApiError, LabClient
-from workbench.jobs import JobState, progress_line, start_segmentation
+from workbench.jobs import JobState, lost_line, progress_line, start_segmentation
 from workbench.methods import load_methods, refused_field
 
 pytestmark = pytest.mark.anyio
@@ -49,3 +49,10 @@ def test_a_job_in_one_line() -> None:
     assert progress_line(stuck) == "0 of 10 · time left unknown — the cluster cannot be reached"
     ended = JobState(1, "DONE", 3, 2, 1, 0, 100.0, 1.0, None, "speck.png")
     assert progress_line(ended) == "done: 2 of 3 images · 1 failed · last: speck.png"
+
+
+def test_a_job_whose_live_connection_is_lost_shows_no_speed_or_time_left() -> None:
+    running = JobState(1, "RUNNING", 120, 36, 1, 0, 30.8, 2.4, None, "well_B3.tif")
+    line = "connection lost — progress resumes when the server is back (37 of 120 done when it was lost)"
+    assert lost_line(running) == line
+    assert lost_line(None) == "connection lost — progress resumes when the server is back"

@@ -1,6 +1,8 @@
 """One job's live progress, embeddable in a dock or a dialog: a bar, "37 of 120 · 2.4 images/s · about
 21 s left · last: well_B3.tif", the problem when the cluster cannot be reached, Cancel; at the end the
 failed images with their reasons and "Retry failed", which starts a job on exactly those images.
+While the live connection is down the view says the progress is unknown (the last count greyed, no time
+left), until the channel is back and the job is read again.
 
 The view follows the job as a task of the window's task list ("Segmenting 120 images"), so the task list
 shows the same line and cancels the job too; closing the view leaves the task running.
@@ -26,13 +28,14 @@ from PySide6.QtWidgets import (
 )
 from shiboken6 import isValid
 
-from workbench.api import ApiError, ChannelClosedError, ServerUnreachableError
+from workbench.api import ApiError, ChannelClosedError, ChannelState, ServerUnreachableError, StateChange
 from workbench.jobs import (
     JobDetail,
     JobState,
     cancel_job,
     follow_job,
     job_detail,
+    lost_line,
     progress_line,
     retry_failed,
 )
@@ -114,6 +117,13 @@ class QtJobView(QWidget):
         self.task = self._tasks.start(f"Following job {job_id}", self._work)
 
     async def _work(self, task: Task) -> JobState:
+        unfollow = self._workspace.live.add_state_listener(lambda change: self._on_live_changed(task, change))
+        try:
+            return await self._followed(task)
+        finally:
+            unfollow()
+
+    async def _followed(self, task: Task) -> JobState:
         first = await job_detail(self._workspace.client, self.job_id)
         task.name = task_name(first.kind, first.state.total)
         self.title.setText(f"{task.name} · job {self.job_id} ({first.method})")
@@ -127,7 +137,8 @@ class QtJobView(QWidget):
             )
         except ChannelClosedError:  # the workspace closed under it (a restarted offline server)
             if isValid(self):
-                self.line.setText(f"{self.line.text()} · {NOT_FOLLOWED}")
+                known = self.state or first.state
+                self.line.setText(f"{known.done + known.failed} of {known.total} done · {NOT_FOLLOWED}")
                 self.cancel_button.setEnabled(False)
             return self.state or first.state
         except asyncio.CancelledError:  # the task list's Cancel: stop the job itself, not only the view
@@ -147,6 +158,7 @@ class QtJobView(QWidget):
         task.report(state.percentage / 100, line)
         if not isValid(self):  # the view was closed; the task list still shows the job
             return
+        self.bar.setEnabled(True)
         self.bar.setRange(0, max(1, state.total))
         self.bar.setValue(state.done + state.failed + state.cancelled)
         self.bar.setFormat(f"{state.percentage:.0f} %")
@@ -155,6 +167,23 @@ class QtJobView(QWidget):
         self.problem.setVisible(bool(state.problem))
         self.problem.setText(f"Not moving: {state.problem}" if state.problem else "")
         self.sig_progressed.emit(state)
+
+    def _on_live_changed(self, task: Task, change: StateChange) -> None:
+        """While the live connection is down nothing is known of the job: the last count and time left
+        would read as current, so the line says so instead. Once connected again the subscription
+        reads the job (``Resumed``) and :meth:`_on_job_state` shows it."""
+        if change.state not in (ChannelState.RECONNECTING, ChannelState.SIGNED_OUT):
+            return
+        if self.state is not None and self.state.ended:
+            return
+        line = lost_line(self.state)
+        task.report(task.fraction, line)
+        if not isValid(self):
+            return
+        self.bar.setEnabled(False)  # the count is the last one known, greyed out
+        self.bar.setFormat("progress unknown")
+        self.line.setText(line[:1].upper() + line[1:])
+        self.problem.hide()
 
     def _ended(self, detail: JobDetail) -> None:
         self.detail = detail

@@ -85,6 +85,8 @@ class QtMainWindow(QMainWindow):
         self.workspace: Workspace | None = None
         self.saver: Saver | None = None
         self._opening_image: Task | None = None
+        self._docks_before_review: dict[QDockWidget, bool] = {}
+        """The side docks' visibility before the review page hid them, restored when it is left."""
         """Saves the review canvas's edits on the workspace's server (one per workspace)."""
         self.current_project: tuple[int, str] | None = None
         """The project the gallery shows: (id, name)."""
@@ -198,6 +200,7 @@ class QtMainWindow(QMainWindow):
     def _build_workspace_views(self, workspace: Workspace) -> None:
         """The views over ``workspace``, rebuilt for each workspace opened (a restarted offline server is a
         new one)."""
+        self._restore_docks_after_review()  # the new views open on the gallery
         for name, view in self._views.items():
             if name == "review":
                 assert isinstance(view, QtReviewPage)
@@ -244,6 +247,7 @@ class QtMainWindow(QMainWindow):
             self.review.walk_images(
                 self.gallery.project_id, self.gallery.image_filter(), self.gallery.image_order()
             )
+        self._hide_docks_for_review()
         self.pages.setCurrentWidget(self.review)
         if self._opening_image is not None:
             self._opening_image.cancel()  # the newest activation wins
@@ -253,7 +257,23 @@ class QtMainWindow(QMainWindow):
 
     def _on_review_back_requested(self) -> None:
         self.pages.setCurrentWidget(self._views["splitter"])  # the gallery as it was left, scrolled there
+        self._restore_docks_after_review()
         self.gallery.view.setFocus()
+
+    def _hide_docks_for_review(self) -> None:
+        """The canvas gets the window's whole width: a reviewer compares outlines with pixels, and the
+        docks (tasks, notices, cluster) would take a quarter of it. Ctrl+J still shows the activity, and a
+        new problem still opens it (``_on_notices_changed``)."""
+        if self._docks_before_review:  # already on the review page (the next image)
+            return
+        for dock in (self.activity_dock, self.cluster_dock):
+            self._docks_before_review[dock] = dock.isVisible()
+            dock.setVisible(False)
+
+    def _restore_docks_after_review(self) -> None:
+        for dock, visible in self._docks_before_review.items():
+            dock.setVisible(visible)
+        self._docks_before_review = {}
 
     def _reopen_last_project(self, workspace: Workspace) -> None:
         """The project last open on this server, opened again once the list has loaded."""

@@ -70,6 +70,9 @@ class QtReviewCanvas(QWidget):
         self.message = QLabel(" ")
         self.message.setTextFormat(Qt.TextFormat.PlainText)
         self.message.setWordWrap(True)  # a refusal says why in full
+        self._summary: str | None = None
+        """While the message line shows the image's summary, what comes before it ("Saved · "); the
+        summary follows saves and others' edits taken in, until another message replaces it."""
         self._build_layout()
         self._scale = 1.0
         self._image_layer: Any = None
@@ -86,6 +89,8 @@ class QtReviewCanvas(QWidget):
             session.image_opened.connect(self._on_session_image_opened),
             session.outlines_changed.connect(self.layers.update),
             session.selection_changed.connect(lambda keys: self.layers.update_selected()),
+            session.image_changed.connect(lambda image: self._follow_summary()),
+            session.outlines_changed.connect(lambda keys: self._follow_summary()),
         ]
 
     def _build_layout(self) -> None:
@@ -116,7 +121,7 @@ class QtReviewCanvas(QWidget):
         self.layers.rebuild()
         self.viewer.reset_view()
         self.viewer.layers.selection.active = self.outlines
-        self._say(f"{image.name}: {len(self.session.outlines)} spheroids, version {image.version}")
+        self._show_summary()
 
     def _show_image(self, pixels: Any, scale: float, limits: tuple[float, float]) -> None:
         offset = (scale - self._scale) / 2
@@ -160,8 +165,24 @@ class QtReviewCanvas(QWidget):
         self.status.setText(f"{where}  ·  value {shown}{under}")
 
     def _say(self, text: str, problem: bool = False) -> None:
+        self._summary = None
         self.message.setStyleSheet("color: #c62828; font-weight: bold" if problem else "")
         self.message.setText(text)
+
+    def _show_summary(self, before: str = "") -> None:
+        """ "plate.png: 5 spheroids, version 1", kept true (:meth:`_follow_summary`) while shown."""
+        image = self.session.image
+        if image is None:
+            return
+        count = len(self.session.outlines)
+        self._say(
+            f"{before}{image.name}: {count} spheroid{'' if count == 1 else 's'}, version {image.version}"
+        )
+        self._summary = before
+
+    def _follow_summary(self) -> None:
+        if self._summary is not None:
+            self._show_summary(self._summary)
 
     # -- tools ----------------------------------------------------------------------------------------------
 
@@ -408,7 +429,11 @@ class QtReviewCanvas(QWidget):
 
     async def _save_now(self, task: Task) -> None:
         await self.session.save_now()
-        self._say("Edits sent to the server")
+        status = self.session.saver.status
+        if status.pending or status.conflicts:  # the save status under the page says why
+            self._say("Edits sent to the server; not all of them are saved yet")
+        else:
+            self._show_summary("Saved · ")
 
     def load_full_resolution(self) -> Task:
         return self.tasks.start("Loading the full-resolution image", self._load_full)

@@ -201,3 +201,31 @@ async def test_bad_arguments_are_refused_by_name_and_strangers_see_nothing(api: 
         assert error["extensions"]["code"] == "BAD_USER_INPUT" and field in error["message"], body
     refused = await api.gql(TABLE, stranger, p=project_id, first=10)
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_a_pixel_size_set_later_turns_the_tables_um_values_at_once(api: Api) -> None:
+    """A biologist sets the pixel size after the segmentation: sorting by a µm metric must use it."""
+    owner = await api.user("owner")
+    project_id = await api.project(owner)
+    late, known = await _images(api, project_id, 2, pixel_size_um=None)
+    async with api.services.db.begin() as db:
+        await db.execute(Image.__table__.update().where(Image.id == known).values(pixel_size_um=1.0))
+    await _save(api, late, 0, [_square(10, 10, 10), _square(40, 40, 30)])  # 100 and 900 px²
+    await _save(api, known, 0, [_square(10, 10, 25)])  # 625 px², 625 µm²
+
+    update = "mutation($i: Int!, $px: Float) { updateImage(id: $i, pixelSizeUm: $px) { __typename } }"
+    assert (await api.ok(update, owner, i=late, px=2.0))["updateImage"]["__typename"] == "ImageUpdateSuccess"
+
+    nodes = await _all_pages(api, owner, project_id, 10, order={"metric": "AREA_UM2", "descending": True})
+    assert [(n["imageId"], n["metrics"]["areaUm2"]) for n in nodes] == [
+        (late, pytest.approx(3600)),
+        (known, pytest.approx(625)),
+        (late, pytest.approx(400)),
+    ]
+    shown = await api.ok(
+        "query($i: Int!) { image(id: $i) { segmentation { spheroids { metrics { areaUm2 } } } } }",
+        owner,
+        i=late,
+    )
+    read = [s["metrics"]["areaUm2"] for s in shown["image"]["segmentation"]["spheroids"]]
+    assert sorted(read) == pytest.approx([400, 3600])  # the table agrees with the segmentation read

@@ -14,12 +14,14 @@ import pytest
 import qasync
 from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication, QWidget
+from pytestqt.qtbot import QtBot
 
 import workbench.qt  # noqa: F401  (its guard for PySide6 6.12 on Python 3.11, before any window)
 from workbench.tasks import Notices, Tasks
 from workbench.workspace import Workspace, open_offline
 
 T = TypeVar("T")
+W = TypeVar("W", bound=QWidget)
 SCREENS = Path(__file__).resolve().parents[3] / "test-output" / "screens"
 
 os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
@@ -105,6 +107,15 @@ def workspace(run: Run, tmp_path: Path) -> Iterator[Workspace]:
 @pytest.fixture
 def tasks() -> Tasks:
     return Tasks(Notices())
+
+
+def shown(qtbot: QtBot, widget: W, width: int, height: int) -> W:
+    """``widget`` alone at ``width`` x ``height``, shown and on screen; qtbot closes it after the test."""
+    qtbot.add_widget(widget)
+    widget.resize(width, height)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
 
 
 def screenshot(widget: QWidget, name: str) -> Path:

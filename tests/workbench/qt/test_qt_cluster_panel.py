@@ -3,7 +3,6 @@ deploy form pointing that server at a real scheduler started here."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,12 +11,12 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from spheroseg_testing.dask_cluster import running_scheduler
 from tests.workbench.cluster_support import until
-from tests.workbench.qt.conftest import SCREENS, Run, offline_environment
+from tests.workbench.qt.conftest import Run, offline_environment, shown
+from tests.workbench.qt.windows import shot
 from workbench.clusters import ClusterState
 from workbench.qt.qt_cluster_panel import QtClusterPanel
 from workbench.qt.qt_deploy_dialog import QtDeployDialog
@@ -49,16 +48,6 @@ def browser() -> Iterator[UrlCatcher]:
     QDesktopServices.unsetUrlHandler("http")
 
 
-async def shot(widget: QWidget, name: str) -> Path:
-    """A screenshot taken on the loop, after a moment to repaint (``screenshot``'s processEvents would
-    step the loop's tasks outside it)."""
-    await asyncio.sleep(0.2)
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    target = SCREENS / f"{name}.png"
-    assert widget.grab().save(str(target)), f"could not save {target}"
-    return target
-
-
 async def _idle(tasks: Tasks) -> None:
     while tasks.running:
         await tasks.running[0].wait()
@@ -66,9 +55,7 @@ async def _idle(tasks: Tasks) -> None:
 
 def _panel(qtbot: QtBot, workspace: Workspace, tasks: Tasks) -> QtClusterPanel:
     panel = QtClusterPanel(workspace, tasks)
-    qtbot.add_widget(panel)
-    panel.resize(320, 360)
-    panel.show()
+    shown(qtbot, panel, 320, 360)
     return panel
 
 

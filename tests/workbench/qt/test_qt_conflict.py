@@ -3,8 +3,6 @@ scale, who saved since, and each of the three choices, made by mouse or keyboard
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,8 @@ from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
 from pytestqt.qtbot import QtBot
 
 from tests.server.processes import disc_png
-from tests.workbench.qt.conftest import Run, screenshot
+from tests.workbench.qt.conftest import Run, screenshot, shown
+from tests.workbench.qt.windows import until
 from workbench.journal import Journals
 from workbench.qt.qt_conflict import QtConflictDialog
 from workbench.saving import Conflict, Saver, delete, upsert
@@ -29,14 +28,6 @@ def square(x: float, size: float) -> list[list[float]]:
 A, B = square(20, 20), square(100, 20)
 THEIRS, MINE = square(100, 60), square(100, 15)
 HOLE = [[120.0, 40.0], [140.0, 40.0], [140.0, 60.0], [120.0, 60.0]]
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def _conflict(workspace: Workspace, folder: Path, theirs_deleted: bool) -> tuple[Saver, Conflict, int]:
@@ -92,16 +83,14 @@ def test_the_dialog_shows_both_shapes_at_one_scale_and_each_choice_is_stored(
     bea, conflict, image_id = run(_conflict(workspace, tmp_path, theirs_deleted=False))
     QApplication.setQuitOnLastWindowClosed(False)
     window = QMainWindow()
-    qtbot.add_widget(window)
-    window.resize(900, 600)
-    window.show()
+    shown(qtbot, window, 900, 600)
     dialog = QtConflictDialog(bea, conflict, window)
     resolved: list[str] = []
     dialog.sig_resolved.connect(resolved.append)
     dialog.resize(640, 420)
     dialog.open()
     # both savers are this user's: the other is "you, in another window"
-    run(until(lambda: "You (in another window) changed" in dialog.headline.text(), "who saved since"))
+    run(until(lambda: "You (in another window) changed" in dialog.headline.text(), 30, "who saved since"))
     assert dialog.isVisible() and dialog.windowModality() is not Qt.WindowModality.NonModal
     # the same scale: their 60 px square covers far more of its pane than my 15 px one
     mine_pixels = _painted(dialog.mine_view, dialog.mine_view.color)
@@ -116,7 +105,7 @@ def test_the_dialog_shows_both_shapes_at_one_scale_and_each_choice_is_stored(
         qtbot.keyClick(dialog, Qt.Key.Key_B, Qt.KeyboardModifier.AltModifier)
     else:
         qtbot.mouseClick(button[choice], Qt.MouseButton.LeftButton)
-    run(until(lambda: not dialog.isVisible(), "the dialog to close"))
+    run(until(lambda: not dialog.isVisible(), 30, "the dialog to close"))
 
     assert resolved == [choice] and bea.conflicts == [] and bea.pending == 0
     expected = {
@@ -137,11 +126,11 @@ def test_a_spheroid_deleted_by_the_other_says_so_and_keep_mine_puts_it_back(
     qtbot.add_widget(dialog)
     dialog.resize(640, 420)
     dialog.open()
-    run(until(lambda: dialog.theirs_view.empty_text == "Deleted by you (in another window)", "who"))
+    run(until(lambda: dialog.theirs_view.empty_text == "Deleted by you (in another window)", 30, "who"))
     assert "You (in another window) deleted spheroid" in dialog.headline.text()
     screenshot(dialog, "conflict-dialog-deleted")
 
     qtbot.keyClick(dialog, Qt.Key.Key_Return)  # Keep mine is the default
-    run(until(lambda: not dialog.isVisible(), "the dialog to close"))
+    run(until(lambda: not dialog.isVisible(), 30, "the dialog to close"))
     assert run(_stored(workspace, image_id)) == sorted([A, MINE])
     run(bea.close())

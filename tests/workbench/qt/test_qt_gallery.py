@@ -5,17 +5,17 @@ while a segmentation job runs, and files dropped to import."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from tests.server.processes import disc_png
-from tests.workbench.qt.conftest import SCREENS, Run
+from tests.workbench.qt.conftest import Run, shown
+from tests.workbench.qt.windows import shot, until
 from workbench.jobs import start_segmentation
 from workbench.qt.qt_gallery import QtGallery
 from workbench.qt.qt_tile_delegate import PAD, PLACEHOLDER
@@ -24,15 +24,6 @@ from workbench.uploads import import_files
 from workbench.workspace import Workspace
 
 NAMES = ["control_A1.png", "control_A2.png", "drug_B1.png", "drug_B2.png", "drug_B3.png"]
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Let the loop run (the window repaints) until ``condition`` holds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def _project(workspace: Workspace, folder: Path) -> int:
@@ -60,9 +51,7 @@ async def _review(workspace: Workspace, image_id: int, status: str, comment: str
 
 def _shown(qtbot: QtBot, workspace: Workspace, tasks: Tasks, run: Run, project_id: int) -> QtGallery:
     gallery = QtGallery(workspace, tasks)
-    qtbot.add_widget(gallery)
-    gallery.resize(1000, 560)
-    gallery.show()
+    shown(qtbot, gallery, 1000, 560)
     gallery.show_project(project_id)
     model = gallery.model
 
@@ -72,16 +61,8 @@ def _shown(qtbot: QtBot, workspace: Workspace, tasks: Tasks, run: Run, project_i
             t is not None and model.thumbnail(t.image_id) is not None for t in tiles
         )
 
-    run(until(painted, "every thumbnail"))
+    run(until(painted, 30, "every thumbnail"))
     return gallery
-
-
-async def shot(widget: QWidget, name: str) -> None:
-    """A screenshot taken while the loop runs (spinning Qt's loop outside it would run asyncio's
-    callbacks with no running loop, and the gallery's live task would die of it)."""
-    await asyncio.sleep(0.2)  # pending paints
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    assert widget.grab().save(str(SCREENS / f"{name}.png"))
 
 
 async def closed(gallery: QtGallery) -> None:
@@ -117,22 +98,27 @@ def test_tiles_show_thumbnails_and_the_filter_narrows_the_count(
     run(shot(gallery, "gallery"))
 
     qtbot.keyClicks(gallery._name, "drug")
-    run(until(lambda: gallery._position.text() == "3 images", "the filtered count"))
+    run(until(lambda: gallery._position.text() == "3 images", 30, "the filtered count"))
     assert gallery.image_filter() == {"nameContains": "drug"}
     run(
         until(
             lambda: all(gallery.model.thumbnail(t.image_id) for t in map(gallery.model.tile, range(3)) if t),
+            30,
             "thumbnails",
         )
     )
     run(shot(gallery, "gallery-filtered"))
     gallery._name.clear()
     gallery._status.setCurrentIndex(5)  # Failed: none yet
-    run(until(lambda: gallery._position.text() == "No images match the filter", "an empty filter"))
+    run(until(lambda: gallery._position.text() == "No images match the filter", 30, "an empty filter"))
     assert gallery.image_filter() == {"status": ["FAILED"]}
     gallery._status.setCurrentIndex(0)
     gallery._order.setCurrentIndex(1)  # name Z–A
-    run(until(lambda: gallery.model.rowCount() == 5 and gallery.model.tile(0) is not None, "the sorted list"))
+    run(
+        until(
+            lambda: gallery.model.rowCount() == 5 and gallery.model.tile(0) is not None, 30, "the sorted list"
+        )
+    )
     assert gallery.model.tile(0).name == "drug_B3.png"  # type: ignore[union-attr]
     run(closed(gallery))
 
@@ -171,7 +157,7 @@ def test_keys_move_the_selection_and_the_position_label(
     following = gallery._following
     empty = run(workspace.client.call("CreateProject", name="Plate 4"))["createProject"]["project"]["id"]
     gallery.show_project(empty)  # another project: the first one's live task ends, its tiles go
-    run(until(lambda: gallery._position.text() == "No images yet", "the other project"))
+    run(until(lambda: gallery._position.text() == "No images yet", 30, "the other project"))
     assert following is not None and following.cancelled()
     assert gallery.selected_image_ids() == [] and gallery._selected.text() == ""
     run(closed(gallery))
@@ -193,13 +179,13 @@ def test_a_job_flips_the_badges_live_and_dropped_files_are_handed_on(
     async def segment_then_review() -> None:
         # in one coroutine: between two `run`s the loop stops, and a live task woken then dies
         await start_segmentation(workspace.client, project_id, method="classical")
-        await until(lambda: statuses() == ["DONE"] * 5, "every badge to flip to segmented", timeout=170)
+        await until(lambda: statuses() == ["DONE"] * 5, 170, "every badge to flip to segmented")
         ids = [model.tile(row).image_id for row in range(5)]  # type: ignore[union-attr]
         await _review(workspace, ids[0], "ACCEPTED")
         await _review(workspace, ids[2], "NEEDS_FIX", "the outline misses the rim")
         await _review(workspace, ids[3], "REJECTED", "out of focus")
         expected = ["ACCEPTED", "UNREVIEWED", "NEEDS_FIX", "REJECTED", "UNREVIEWED"]
-        await until(lambda: reviews() == expected, "the review badges")
+        await until(lambda: reviews() == expected, 30, "the review badges")
         await shot(gallery, "gallery-badges")
 
     run(segment_then_review(), timeout=200)

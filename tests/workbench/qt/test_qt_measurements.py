@@ -5,8 +5,7 @@ is stored on the server and turns every value into µm."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -15,20 +14,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from tests.workbench.qt.conftest import Run, screenshot
+from tests.workbench.qt.conftest import Run, screenshot, shown
+from tests.workbench.qt.windows import until
 from tests.workbench.reviewed_project import graphql, reviewed_project
 from workbench.editing import Editor, ImageOutlines
 from workbench.qt.qt_measurements import QtMeasurements
 from workbench.tasks import Listeners, Tasks
 from workbench.workspace import Workspace
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @dataclass(frozen=True)
@@ -79,14 +71,12 @@ def test_the_table_sorts_selects_follows_edits_and_copies_as_tsv(
     project = run(reviewed_project(workspace, tmp_path / "images", count=2))
     session = run(_session(workspace, project.image_ids[1], project.names[1]))
     panel = QtMeasurements(session, workspace, tasks)
-    qtbot.add_widget(panel)
-    panel.resize(760, 640)
-    panel.show()
+    shown(qtbot, panel, 760, 640)
     session.image_opened.emit(session.image)
     # while they are read: the columns keep their names, the selected spheroid's fields show dashes
     assert _headings(panel)[:3] == ["Spheroid", "Area (px²)", "Diameter (px)"]
     assert {label.text() for label in panel._fields.values()} == {"–"}
-    run(until(lambda: panel.measurements is not None, "the measurements"))
+    run(until(lambda: panel.measurements is not None, 30, "the measurements"))
     assert panel.count.text() == "3 spheroids"
     headings = _headings(panel)
     assert headings[:3] == ["Spheroid", "Area (px²)", "Diameter (px)"] and headings[-1] == "Touches border"
@@ -124,10 +114,10 @@ def test_the_table_sorts_selects_follows_edits_and_copies_as_tsv(
     lines = QApplication.clipboard().text().splitlines()
     assert lines[0].split("\t") == headings
     table = [[_column(panel, column)[row] for column in range(len(headings))] for row in range(3)]
-    for copied, shown in zip(lines[1:], table, strict=True):
+    for copied, cells_shown in zip(lines[1:], table, strict=True):
         cells = copied.split("\t")
-        assert cells[0] == shown[0] and cells[-1] == shown[-1]
-        for value, text in zip(cells[1:-1], shown[1:-1], strict=True):
+        assert cells[0] == cells_shown[0] and cells[-1] == cells_shown[-1]
+        for value, text in zip(cells[1:-1], cells_shown[1:-1], strict=True):
             assert (value == "" and text == "–") or abs(float(value) - float(text.replace(",", ""))) < 0.06
     panel.table.setFocus()
     qtbot.keyClick(panel.table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
@@ -145,13 +135,11 @@ def test_a_pixel_size_typed_in_is_stored_and_every_value_turns_into_um(
     project = run(reviewed_project(workspace, tmp_path / "images", count=1))
     session = run(_session(workspace, project.image_ids[0], project.names[0]))
     panel = QtMeasurements(session, workspace, tasks)
-    qtbot.add_widget(panel)
-    panel.resize(760, 640)
-    panel.show()
+    shown(qtbot, panel, 760, 640)
     told: list[tuple[int, float]] = []
     panel.sig_pixel_size_changed.connect(lambda image_id, size: told.append((image_id, size)))
     session.image_opened.emit(session.image)
-    run(until(lambda: panel.measurements is not None, "the measurements"))
+    run(until(lambda: panel.measurements is not None, 30, "the measurements"))
     panel.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
     px_areas = [float(text.replace(",", "")) for text in _column(panel, 1)]
     assert panel.pixel_size.text() == "unknown: values in pixels"
@@ -162,7 +150,7 @@ def test_a_pixel_size_typed_in_is_stored_and_every_value_turns_into_um(
     panel.pixel_size.selectAll()
     qtbot.keyClicks(panel.pixel_size, "0.5")
     qtbot.keyClick(panel.pixel_size, Qt.Key.Key_Return)
-    run(until(lambda: bool(told), "the pixel size saved"))
+    run(until(lambda: bool(told), 30, "the pixel size saved"))
 
     assert told == [(session.image.id, 0.5)]
     stored = run(graphql(workspace, "query($i: Int!) { image(id: $i) { pixelSizeUm } }", i=session.image.id))
@@ -176,4 +164,8 @@ def test_a_pixel_size_typed_in_is_stored_and_every_value_turns_into_um(
 
     session.image_opened.emit(replace(session.image, pixel_size_um=0.5))  # opened again: read in µm
     assert _headings(panel)[1:3] == ["Area (µm²)", "Diameter (µm)"]  # the last ones, while read again
-    run(until(lambda: panel.measurements is not None and panel.measurements.in_um, "the measurements again"))
+    run(
+        until(
+            lambda: panel.measurements is not None and panel.measurements.in_um, 30, "the measurements again"
+        )
+    )

@@ -4,9 +4,7 @@ after, and a click on a point of the scatter asking for exactly that spheroid.""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -14,7 +12,8 @@ from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from tests.workbench.qt.conftest import Run, screenshot
+from tests.workbench.qt.conftest import Run, screenshot, shown
+from tests.workbench.qt.windows import until
 from tests.workbench.reviewed_project import PIXEL_SIZE, graphql, reviewed_project
 from workbench.plots import bins_of
 from workbench.qt.qt_project_plots import AXIS_LEFT, MARGIN, QtProjectPlots, x_label_span, x_ticks
@@ -22,25 +21,14 @@ from workbench.tasks import Tasks
 from workbench.workspace import Workspace
 
 
-async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 def test_plots_show_the_projects_spheroids_and_a_click_asks_for_that_spheroid(
     qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks, tmp_path: Path
 ) -> None:
     project = run(reviewed_project(workspace, tmp_path / "images", count=4))
     plots = QtProjectPlots(workspace, tasks)
-    qtbot.add_widget(plots)
-    plots.resize(900, 640)
-    plots.show()
-    qtbot.waitExposed(plots)
+    shown(qtbot, plots, 900, 640)
     plots.show_project(project.id)
-    run(until(lambda: plots.data is not None, "the spheroids"))
+    run(until(lambda: plots.data is not None, 30, "the spheroids"))
     assert plots.data is not None and not plots.data.in_um
     assert plots.status.text() == "12 spheroids in 4 images · values in px (4 images without a pixel size)"
     assert [count for _, _, count in plots.data.counts_per_image()] == [3, 3, 3, 3]
@@ -50,7 +38,7 @@ def test_plots_show_the_projects_spheroids_and_a_click_asks_for_that_spheroid(
     for image_id in project.image_ids[:-1]:  # every image gets its pixel size: the plots turn to µm
         run(graphql(workspace, PIXEL_SIZE, i=image_id, p=0.5))
     plots.reload_button.click()
-    run(until(lambda: plots.data is not None and plots.data.in_um, "the spheroids in µm"))
+    run(until(lambda: plots.data is not None and plots.data.in_um, 30, "the spheroids in µm"))
     assert plots.status.text() == "12 spheroids in 4 images · values in µm"
     plots.repaint()
     screenshot(plots, "project_plots")

@@ -4,36 +4,21 @@ project, members offline (explained, not offered) and sharing with roles."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox, QProgressBar, QWidget
+from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox, QProgressBar
 from pytestqt.qtbot import QtBot
 
 from tests.server.processes import disc_png
-from tests.workbench.qt.conftest import SCREENS, Run
+from tests.workbench.qt.conftest import Run, shown
+from tests.workbench.qt.windows import shot, until
 from workbench.qt.qt_members import QtMembers
 from workbench.qt.qt_projects import OFFLINE_MEMBERS, REFRESH_MS, QtProjects
 from workbench.tasks import Tasks
 from workbench.uploads import import_files
 from workbench.workspace import Workspace
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-async def shot(widget: QWidget, name: str) -> None:
-    await asyncio.sleep(0.2)
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    assert widget.grab().save(str(SCREENS / f"{name}.png"))
 
 
 async def _plates(workspace: Workspace, folder: Path) -> int:
@@ -76,10 +61,8 @@ def test_the_list_shows_counts_and_new_rename_delete_work_by_keyboard(
     project_id = run(_plates(workspace, tmp_path))
     QApplication.setQuitOnLastWindowClosed(False)  # dialogs close; the test's loop must not stop
     view = QtProjects(workspace, tasks)
-    qtbot.add_widget(view)
-    view.resize(720, 300)
-    view.show()
-    run(until(lambda: view.table.rowCount() == 2, "the projects"))
+    shown(qtbot, view, 720, 300)
+    run(until(lambda: view.table.rowCount() == 2, 30, "the projects"))
     assert _cells(view) == [
         ("Plate A (controls)", "0", "no images yet", "Owner"),
         ("Plate B, drug screen", "3", "1 of 3 segmented", "Owner"),
@@ -89,13 +72,13 @@ def test_the_list_shows_counts_and_new_rename_delete_work_by_keyboard(
 
     view.activateWindow()  # shortcuts work in the active window
     view.table.setFocus()
-    run(until(view.isActiveWindow, "the window to be active"))
+    run(until(view.isActiveWindow, 30, "the window to be active"))
     qtbot.keyClick(view.table, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     dialog = view.dialog
     assert isinstance(dialog, QInputDialog) and dialog.isVisible()
     dialog.setTextValue("Plate C")
     dialog.accept()
-    run(until(lambda: view.table.rowCount() == 3, "the new project"))
+    run(until(lambda: view.table.rowCount() == 3, 30, "the new project"))
     assert view.current() is not None and view.current().name == "Plate C"  # type: ignore[union-attr]
 
     qtbot.keyClick(view.table, Qt.Key.Key_F2)
@@ -103,11 +86,11 @@ def test_the_list_shows_counts_and_new_rename_delete_work_by_keyboard(
     assert isinstance(dialog, QInputDialog) and dialog.textValue() == "Plate C"
     dialog.setTextValue("Plate C (repeat)")
     dialog.accept()
-    run(until(lambda: "Plate C (repeat)" in [row[0] for row in _cells(view)], "the new name"))
+    run(until(lambda: "Plate C (repeat)" in [row[0] for row in _cells(view)], 30, "the new name"))
 
     view.select(project_id)
     qtbot.keyClick(view.table, Qt.Key.Key_Delete)
-    run(until(lambda: isinstance(view.dialog, QMessageBox), "the confirmation"))
+    run(until(lambda: isinstance(view.dialog, QMessageBox), 30, "the confirmation"))
     box = view.dialog
     assert isinstance(box, QMessageBox)
     assert "Plate B, drug screen" in box.text() and "3 images" in box.text()
@@ -122,7 +105,9 @@ def test_the_list_shows_counts_and_new_rename_delete_work_by_keyboard(
     delete.click()
     run(
         until(
-            lambda: [row[0] for row in _cells(view)] == ["Plate A (controls)", "Plate C (repeat)"], "deleted"
+            lambda: [row[0] for row in _cells(view)] == ["Plate A (controls)", "Plate C (repeat)"],
+            30,
+            "deleted",
         )
     )
     assert not tasks.notices.items
@@ -155,22 +140,22 @@ def test_members_are_listed_added_with_a_role_and_removed(
     dialog = QtMembers(workspace, tasks, project_id)
     qtbot.add_widget(dialog)
     dialog.show()
-    run(until(lambda: dialog.table.rowCount() == 1, "the owner"))
+    run(until(lambda: dialog.table.rowCount() == 1, 30, "the owner"))
     assert dialog.table.item(0, 1).text() == "Owner"
     qtbot.keyClicks(dialog.username, "bea")
     dialog.role.setCurrentIndex(0)  # viewer
     qtbot.keyClick(dialog.username, Qt.Key.Key_Return)
-    run(until(lambda: dialog.table.rowCount() == 2, "the new member"))
+    run(until(lambda: dialog.table.rowCount() == 2, 30, "the new member"))
     assert (dialog.table.item(1, 0).text(), dialog.table.item(1, 1).text()) == ("bea", "Viewer")
     assert dialog.username.text() == ""
     run(shot(dialog, "members"))
     qtbot.keyClicks(dialog.username, "nobody")
     qtbot.keyClick(dialog.username, Qt.Key.Key_Return)
-    run(until(lambda: bool(tasks.notices.items), "the refusal"))
+    run(until(lambda: bool(tasks.notices.items), 30, "the refusal"))
     assert "nobody" in tasks.notices.items[-1].title
     dialog.table.selectRow(1)
     dialog._remove.click()
-    run(until(lambda: dialog.table.rowCount() == 1, "the member removed"))
+    run(until(lambda: dialog.table.rowCount() == 1, 30, "the member removed"))
 
 
 def test_a_project_created_elsewhere_shows_when_the_window_is_back_in_front_and_every_minute(
@@ -178,20 +163,18 @@ def test_a_project_created_elsewhere_shows_when_the_window_is_back_in_front_and_
 ) -> None:
     run(workspace.client.call("CreateProject", name="Plate A (controls)"))
     view = QtProjects(workspace, tasks)
-    qtbot.add_widget(view)
-    view.resize(720, 300)
-    view.show()
-    run(until(lambda: view.table.rowCount() == 1, "the projects"))
+    shown(qtbot, view, 720, 300)
+    run(until(lambda: view.table.rowCount() == 1, 30, "the projects"))
     assert view.refresh_timer.isActive() and view.refresh_timer.interval() == REFRESH_MS == 60_000
 
     # created elsewhere (a colleague sharing it, or this user's other computer); no F5 pressed
     run(workspace.client.call("CreateProject", name="Plate B, shared with me"))
     QApplication.sendEvent(view.window(), QEvent(QEvent.Type.WindowActivate))  # back from the mail
-    run(until(lambda: "Plate B, shared with me" in [row[0] for row in _cells(view)], "the activation"))
+    run(until(lambda: "Plate B, shared with me" in [row[0] for row in _cells(view)], 30, "the activation"))
 
     run(workspace.client.call("CreateProject", name="Plate C"))
     view.refresh_timer.setInterval(50)  # the minute, shortened: the window stays where it is
-    run(until(lambda: "Plate C" in [row[0] for row in _cells(view)], "the minute's reading"))
+    run(until(lambda: "Plate C" in [row[0] for row in _cells(view)], 30, "the minute's reading"))
 
     view.hide()  # a hidden list reads nothing
     assert not view.refresh_timer.isActive()

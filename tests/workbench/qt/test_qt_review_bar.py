@@ -5,8 +5,6 @@ has the focus, never sees those keys; a stale verdict says so and offers to look
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +14,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
 from pytestqt.qtbot import QtBot
 
-from tests.workbench.qt.conftest import Run, screenshot
+from tests.workbench.qt.conftest import Run, screenshot, shown
+from tests.workbench.qt.windows import until
 from tests.workbench.reviewed_project import REVIEW, graphql, reviewed_project, save, spheroids_of
 from workbench.qt.qt_review_bar import QtReviewBar
 from workbench.review_walk import STALE_MESSAGE, ReviewWalk, WalkFilter
 from workbench.tasks import Tasks
 from workbench.workspace import Workspace
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 class _Page:
@@ -87,7 +78,7 @@ def test_the_whole_review_flow_by_keyboard_alone(
         qtbot.keyClick(QApplication.focusWidget() or canvas, key, modifier)
 
     def settle(what: str) -> None:
-        run(until(lambda: bar._running is None, what))
+        run(until(lambda: bar._running is None, 30, what))
 
     bar.show_image(ids[0], 1)  # the page opened the first image from the gallery
     settle("the walk to find the image")
@@ -151,16 +142,13 @@ def test_a_stale_verdict_is_explained_and_the_walk_filter_narrows_the_walk(
     walk = ReviewWalk(workspace, project.id)
     bar = QtReviewBar(walk, tasks)
     page = _Page(bar)
-    qtbot.add_widget(bar)
-    bar.resize(1000, 80)
-    bar.show()
-    qtbot.waitExposed(bar)
+    shown(qtbot, bar, 1000, 80)
     bar.show_image(ids[1], 1)
-    run(until(lambda: bar._running is None, "the walk"))
+    run(until(lambda: bar._running is None, 30, "the walk"))
     run(save(workspace, ids[1], 1, spheroids_of(9)))  # a colleague saves version 2 meanwhile
 
     bar.verdict_buttons[next(iter(bar.verdict_buttons))].click()  # Accept
-    run(until(lambda: bar._running is None, "the verdict"))
+    run(until(lambda: bar._running is None, 30, "the verdict"))
     assert bar.message.text() == STALE_MESSAGE and bar.look_again.isVisible()
     assert _stored(run, workspace, ids[1])["reviewStatus"] == "UNREVIEWED"
     assert page.opened == []
@@ -172,14 +160,14 @@ def test_a_stale_verdict_is_explained_and_the_walk_filter_narrows_the_walk(
                 "status: ACCEPTED) { __typename } }", i=ids[0]))  # fmt: skip
     bar.walk_box.setCurrentIndex(bar.walk_box.findData(WalkFilter.UNREVIEWED.name))
     bar.walk_box.activated.emit(bar.walk_box.currentIndex())
-    run(until(lambda: bar._running is None, "the new walk"))
+    run(until(lambda: bar._running is None, 30, "the new walk"))
     assert bar.position.text() == "1 of 4 unreviewed"  # well-00 was accepted: well-01 is first now
     bar.next_button.click()
-    run(until(lambda: bar._running is None, "the next image"))
+    run(until(lambda: bar._running is None, 30, "the next image"))
     assert page.opened[-1] == ids[2] and bar.position.text() == "2 of 4 unreviewed"
 
     bar.set_walk(ReviewWalk(workspace, project.id, order="NAME_DESC"))  # the gallery's order changed
-    run(until(lambda: bar._running is None, "the walk in the new order"))
+    run(until(lambda: bar._running is None, 30, "the walk in the new order"))
     assert bar.position.text() == "3 of 5" and bar.walk.current is not None
     assert bar.walk.current.image_id == ids[2]  # still on the image shown
     bar.walk.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -16,6 +15,7 @@ from pytestqt.qtbot import QtBot
 
 from tests.server.processes import disc_png
 from tests.workbench.qt.conftest import Run, screenshot
+from tests.workbench.qt.windows import until
 from workbench.api import Backoff, ChannelState, LiveChannel
 from workbench.journal import Journals
 from workbench.qt.qt_save_status import QtSaveStatus
@@ -26,14 +26,6 @@ from workbench.workspace import Workspace
 
 def square(x: float, size: float) -> list[list[float]]:
     return [[x, 20.0], [x + size, 20.0], [x + size, 20.0 + size], [x, 20.0 + size]]
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def _image(workspace: Workspace, folder: Path) -> tuple[int, int]:
@@ -95,7 +87,7 @@ def test_the_status_line_follows_saving_a_dead_server_a_conflict_and_a_refusal(
     first = saver.last_saved.new_ids[drawn]
 
     # the server killed with unsaved edits: kept on this computer, sent once it is back
-    run(until(lambda: workspace.live.state.state is ChannelState.CONNECTED, "the live channel"))
+    run(until(lambda: workspace.live.state.state is ChannelState.CONNECTED, 60, "the live channel"))
     run(asyncio.sleep(0.5))
     os.kill(workspace.started.pid, signal.SIGKILL)
     run(workspace.offline.wait())
@@ -107,7 +99,7 @@ def test_the_status_line_follows_saving_a_dead_server_a_conflict_and_a_refusal(
     )
     screenshot(status, "save-status-kept")
     run(workspace.offline.start())  # same data folder and port
-    run(until(lambda: status.text.text() == "All edits saved", "the kept edits to be sent"))
+    run(until(lambda: status.text.text() == "All edits saved", 60, "the kept edits to be sent"))
     assert run(_stored(workspace, image_id)) == sorted([square(20, 40), square(100, 30)])
 
     # a conflict: someone else reshaped the spheroid first
@@ -124,7 +116,7 @@ def test_the_status_line_follows_saving_a_dead_server_a_conflict_and_a_refusal(
     dialog = status.dialog
     assert dialog is not None and dialog.isVisible() and dialog.conflict.spheroid_id == first
     qtbot.mouseClick(dialog.take_theirs, Qt.MouseButton.LeftButton)
-    run(until(lambda: status.text.text() == "All edits saved", "the conflict to be settled"))
+    run(until(lambda: status.text.text() == "All edits saved", 60, "the conflict to be settled"))
     assert not status.resolve.isVisible()
     assert run(_stored(workspace, image_id)) == sorted([square(20, 70), square(100, 30)])
 

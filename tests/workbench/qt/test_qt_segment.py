@@ -4,8 +4,8 @@ followed live to its end."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+import os
+import signal
 from pathlib import Path
 
 import shiboken6
@@ -16,7 +16,8 @@ from pytestqt.qtbot import QtBot
 from spheroseg_testing import free_port
 from tests.server.conftest import png_bytes
 from tests.server.processes import disc_png
-from tests.workbench.qt.conftest import Run, offline_environment, screenshot
+from tests.workbench.qt.conftest import Run, offline_environment, screenshot, shown
+from tests.workbench.qt.windows import until
 from workbench.jobs import JobDetail, JobState, job_detail, start_segmentation
 from workbench.qt.qt_job_view import QtJobView
 from workbench.qt.qt_segment import QtSegment
@@ -26,7 +27,7 @@ from workbench.workspace import Workspace, open_offline
 
 
 def _project_with_images(
-    run: Run, workspace: Workspace, tmp_path: Path, count: int = 3
+    run: Run, workspace: Workspace, tmp_path: Path, count: int = 3, size: int = 384
 ) -> tuple[int, list[int]]:
     project_id: int = run(workspace.client.call("CreateProject", name="Plate 1"))["createProject"]["project"][
         "id"
@@ -34,7 +35,7 @@ def _project_with_images(
     paths = []
     for k in range(count):
         path = tmp_path / f"well_A{k + 1}.png"
-        path.write_bytes(disc_png(seed=k))
+        path.write_bytes(disc_png(seed=k, size=size))
         paths.append(path)
     results = run(import_files(workspace.client, project_id, paths))
     return project_id, [r.image_id for r in results if r.image_id is not None]
@@ -160,9 +161,7 @@ def test_failed_images_are_listed_with_their_reasons_and_retried_exactly(
     (speck,) = run(import_files(workspace.client, project_id, [tiny]))
     job_id = run(start_segmentation(workspace.client, project_id, method="classical"))
     view = QtJobView(workspace, tasks, job_id)  # on its own, as a dock holds it
-    qtbot.add_widget(view)
-    view.resize(520, 300)
-    view.show()
+    shown(qtbot, view, 520, 300)
     retried: list[int] = []
     view.sig_retried.connect(retried.append)
     assert view.task is not None
@@ -176,17 +175,12 @@ def test_failed_images_are_listed_with_their_reasons_and_retried_exactly(
     assert view.retry_button.isVisible()
 
     view.retry_button.click()
-    run(_until(lambda: bool(retried)))
+    run(until(lambda: bool(retried), 50, "the retried job"))
     assert view.task is not None and view.job_id == retried[0] != job_id
     run(view.task.wait(), timeout=180)
     assert view.task.name == "Segmenting 1 image"  # exactly the failed one, not the whole project
     detail = run(job_detail(workspace.client, view.job_id))
     assert [f.image_id for f in detail.failures] == [speck.image_id]
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    while not condition():
-        await asyncio.sleep(0.05)
 
 
 def test_an_unreachable_cluster_is_shown_as_the_jobs_problem_and_cancel_stops_the_job(
@@ -202,10 +196,8 @@ def test_an_unreachable_cluster_is_shown_as_the_jobs_problem_and_cancel_stops_th
         project_id, _ = _project_with_images(run, workspace, tmp_path, count=2)
         job_id = run(start_segmentation(workspace.client, project_id, method="classical"))
         view = QtJobView(workspace, tasks, job_id)
-        qtbot.add_widget(view)
-        view.resize(520, 220)
-        view.show()
-        run(_until(lambda: view.problem.isVisible()), timeout=120)
+        shown(qtbot, view, 520, 220)
+        run(until(lambda: view.problem.isVisible(), 110, "the cluster's problem"), timeout=120)
         screenshot(view, "job-problem")
         problem = view.problem.text()
         assert view.task is not None
@@ -240,3 +232,32 @@ def test_closing_the_view_leaves_the_job_running_to_its_end_in_the_task_list(
     assert not shiboken6.isValid(view)
     assert task.state is TaskState.DONE and task.detail.startswith("done: 2 of 2 images")
     assert tasks.notices.items == []  # nothing went wrong for the user to read
+
+
+def test_while_the_server_is_away_the_view_says_progress_is_unknown_and_resumes_once_it_is_back(
+    qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks, tmp_path: Path
+) -> None:
+    project_id, _ = _project_with_images(run, workspace, tmp_path, count=6, size=1024)
+    job_id = run(start_segmentation(workspace.client, project_id, method="classical"))
+    view = QtJobView(workspace, tasks, job_id)
+    shown(qtbot, view, 520, 220)
+    run(until(lambda: view.state is not None, 60, "the job's first state"))
+    assert view.state is not None and not view.state.ended, "the job ended before the kill: bigger images"
+    assert workspace.offline is not None and workspace.started is not None and view.task is not None
+
+    os.kill(workspace.started.pid, signal.SIGKILL)
+    run(until(lambda: view.line.text().startswith("Connection lost"), 30, "the view to say so"))
+    screenshot(view, "job-connection-lost")
+    line = view.line.text()
+    assert "progress resumes when the server is back" in line
+    assert " left" not in line and "images/s" not in line  # no estimate from before the loss
+    assert not view.bar.isEnabled() and view.bar.text() == "progress unknown"
+    assert view.task.detail.startswith("connection lost")  # the task list says the same
+
+    workspace.started = run(workspace.offline.restart(workspace.offline.environment), 90)
+    run(until(lambda: view.bar.isEnabled(), 60, "the progress to come back"))
+    assert not view.line.text().startswith("Connection lost")
+    run(view.task.wait(), timeout=300)
+    screenshot(view, "job-connection-back")
+    assert view.state is not None and (view.state.status, view.state.done) == ("DONE", 6)
+    assert view.line.text().startswith("Done: 6 of 6 images")

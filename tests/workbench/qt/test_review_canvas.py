@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from tests.workbench.qt.conftest import Run, screenshot
+from tests.workbench.qt.windows import until
 from tests.workbench.review_support import SHAPES, disc, segmented_image, stored
 from workbench.journal import Journals
 from workbench.qt.outline_layers import HOLE, LOW_CONFIDENCE, SAVED, UNSAVED
@@ -339,10 +340,32 @@ def test_undo_and_redo_by_key_survive_tool_switches_and_are_saved(
     assert len(_on_server(run, page)) == len(SHAPES) + 2
 
 
+def test_the_summary_line_follows_a_save_and_what_others_saved_meanwhile(
+    qtbot: QtBot, run: Run, page: QtReviewPage
+) -> None:
+    canvas, client = page.canvas, page.session.workspace.client
+    image_id: int = page.image_id  # type: ignore[attr-defined]
+    assert canvas.message.text() == f"plate.png: {len(SHAPES)} spheroids, version 1"
+    page.session.saver.idle = 30.0  # sent by Ctrl+S only
+    theirs = {"upsert": [{"exterior": disc(60, 300, 20), "holes": []}], "delete": []}
+    run(client.call("EditSegmentation", imageId=image_id, baseVersion=1, changes=theirs))  # someone else
+    canvas.draw_spheroid(disc(440, 40, 15))
+    assert canvas.message.text() == "Draw spheroid: 1 spheroid added (Ctrl+Z undoes)"
+
+    _key(qtbot, page, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    run(until(lambda: len(page.session.outlines) == len(SHAPES) + 2, 30, "their spheroid taken in"))
+    version = run(stored(client, image_id))[0]
+    assert version == 3  # theirs, then ours merged onto it
+    summary = f"Saved · plate.png: {len(SHAPES) + 2} spheroids, version {version}"
+    run(until(lambda: canvas.message.text() == summary, 10, "the summary to follow"))
+    assert f"version {version}  ·" in page.title.text()  # as the header says
+    screenshot(page, "review-summary-after-save")
+
+
 def test_full_resolution_on_demand_shows_the_true_values(qtbot: QtBot, run: Run, page: QtReviewPage) -> None:
     canvas = page.canvas
     _key(qtbot, page, Qt.Key.Key_O)
-    run(_until(lambda: canvas.full_resolution))
+    run(until(lambda: canvas.full_resolution, 50, "the full-resolution image"))
     assert canvas.viewer.layers["image"].data.dtype == np.uint16
     canvas.viewer.cursor.position = canvas.world_point(20, 20)
     canvas._on_cursor_moved()
@@ -350,11 +373,6 @@ def test_full_resolution_on_demand_shows_the_true_values(qtbot: QtBot, run: Run,
     assert full is not None
     assert f"value {int(full[20, 20]):,}" in canvas.status.text()
     screenshot(page, "review-full-resolution")
-
-
-async def _until(condition: object) -> None:
-    while not condition():  # type: ignore[operator]
-        await asyncio.sleep(0.05)
 
 
 def test_outlines_are_coloured_by_state_unsaved_until_the_server_confirms(

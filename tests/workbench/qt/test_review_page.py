@@ -49,12 +49,16 @@ def test_enter_in_the_gallery_opens_the_image_for_review_and_esc_returns(
     gallery.set_current_row(0)
     gallery.view.setFocus()
 
+    assert window.activity_dock.isVisible()  # beside the gallery, as the workspace opened
     qtbot.keyClick(gallery.view, Qt.Key.Key_Return)
     page = window.review
     assert window.pages.currentWidget() is page
     run(until(lambda: page.session.image is not None and len(page.canvas.layers.lines) == len(SHAPES), 60))
     assert page.session.image is not None and page.session.image.id == image_id
     run(shot(window, "review-page-in-window"))
+    # the canvas has the window's width: the activity dock does not narrow it
+    assert not window.activity_dock.isVisible() and not window.cluster_dock.isVisible()
+    assert page.width() > 0.95 * window.width()
 
     page.canvas.draw_spheroid(disc(420, 50, 20))
     run(until(lambda: not window.saver.pending and not page.session.unsaved, 30, "the edit saved"))
@@ -64,6 +68,8 @@ def test_enter_in_the_gallery_opens_the_image_for_review_and_esc_returns(
     qtbot.keyClick(page.canvas.qt_viewer.canvas.native, Qt.Key.Key_Escape)
     assert window.pages.currentWidget() is window._views["splitter"]
     assert gallery.current_image_id() == image_id  # where it was left
+    assert window.activity_dock.isVisible() and not window.cluster_dock.isVisible()  # as they were
+    run(shot(window, "review-page-back-to-gallery"))
 
 
 async def _second_image(client: LabClient, project_id: int, folder: Path) -> int:

@@ -100,6 +100,9 @@ def test_a_server_killed_mid_job_is_restarted_from_the_window_and_the_job_finish
     assert "killed (signal 9)" in window.crash.title.text()
     assert window.crash.log.toPlainText().strip()  # the server's last words
     assert not window.views_holder.isEnabled()  # nothing can be done against a dead server
+    # the job view no longer shows the count and time left of before the kill as if they were current
+    run(until(lambda: view.line.text().startswith("Connection lost"), 30, "the job view to say so"))
+    assert " left" not in view.line.text() and not view.bar.isEnabled()
     run(scene(window, "killed-1-crash-panel"))
     run(scene(window, "killed-1b-crash-panel-with-job", segmenting))
     view_job = view.job_id
