@@ -3,9 +3,11 @@
 ``<data dir>/server.lock`` (mode 0600) holds one JSON object::
 
     {"pid": 4242, "url": "http://127.0.0.1:53817", "data_dir": "/home/ana/.local/share/spheroseg",
-     "started_at": "2026-12-06T22:10:00+00:00", "state": "ready"}
+     "started_at": "2026-12-06T22:10:00+00:00", "state": "ready", "parent_pid": 4200}
 
-``state`` is ``"starting"`` (``url`` null) until the server listens, then ``"ready"``. The file is locked
+``state`` is ``"starting"`` (``url`` null) until the server listens, then ``"ready"``. ``parent_pid`` names
+the process the server stops after (the workbench that started it; null when none): a client that finds it
+dead knows the server is about to stop, and waits for it rather than reusing it. The file is locked
 (a POSIX record lock, ``fcntl.lockf``) for as long as the server runs: the kernel drops the lock when the
 process dies, however it dies, and processes the server starts do not inherit it. So a file nobody holds
 locked is stale (its server died without removing it) and the next start takes it over; a locked one names
@@ -71,8 +73,9 @@ def running_instance(data_dir: Path) -> dict[str, Any] | None:
 class InstanceLock:
     """The lock of one data folder, held from :meth:`acquire` until :meth:`release`."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, parent_pid: int | None = None) -> None:
         self.data_dir = data_dir
+        self.parent_pid = parent_pid
         self.path = data_dir / LOCK_FILE
         self._fd: int | None = None
         self._started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -105,6 +108,7 @@ class InstanceLock:
             "data_dir": str(self.data_dir),
             "started_at": self._started_at,
             "state": "starting" if url is None else "ready",
+            "parent_pid": self.parent_pid,
         }
         data = (json.dumps(content) + "\n").encode()
         os.ftruncate(self._fd, 0)

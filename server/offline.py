@@ -18,8 +18,9 @@ prints, go to standard error)::
 
     {"event": "ready", "url": "http://127.0.0.1:53817", "bootstrap_token": "…", "pid": 4242,
      "data_dir": "/home/ana/.local/share/spheroseg", "username": "ana", "lock_file": "…/server.lock"}
-    {"event": "already_running", "url": "http://127.0.0.1:53817", "pid": 4242, "data_dir": "…",
-     "lock_file": "…/server.lock", "message": "another SpheroSeg server (pid 4242, …) is running …"}
+    {"event": "already_running", "url": "http://127.0.0.1:53817", "pid": 4242, "parent_pid": 4200,
+     "data_dir": "…", "lock_file": "…/server.lock",
+     "message": "another SpheroSeg server (pid 4242, …) is running …"}
 
 The bootstrap token works once, for :data:`server.services.sessions.BOOTSTRAP_LIFETIME`, exchanged with the
 ``exchangeBootstrapToken`` mutation. A client that finds a server running (the lock file) gets a new one
@@ -77,7 +78,7 @@ def serve_offline(settings: Settings, port: int, parent_pid: int | None) -> None
     the ``already_running`` line) while another server holds the data folder."""
     ready_out = _own_stdout()
     data_dir = Path(settings.data_dir)
-    lock = InstanceLock(data_dir)  # makes the data folder, if missing, readable by its user only
+    lock = InstanceLock(data_dir, parent_pid)  # makes the data folder, if missing, readable by its user only
     try:
         lock.acquire()
     except AlreadyRunningError as error:
@@ -87,6 +88,7 @@ def serve_offline(settings: Settings, port: int, parent_pid: int | None) -> None
             event="already_running",
             url=running.get("url"),
             pid=running.get("pid"),
+            parent_pid=running.get("parent_pid"),
             data_dir=str(data_dir),
             lock_file=str(error.path),
             message=str(error),

@@ -121,12 +121,16 @@ class OfflineServer:
             return OfflineStart(line["url"], line["bootstrap_token"], int(line["pid"]), reused=False)
         if line.get("event") == "already_running":
             await process.wait()
+            # a server whose workbench was just killed stops by itself (it polls its parent) and holds
+            # the lock until then: once it has gone, start ours instead of reusing a server on its way out
+            running_pid = int(line.get("pid") or 0)
+            if _ended_already(line.get("parent_pid")) and await _ended(running_pid, self.ready_timeout):
+                logger.info("the offline server at %s was stopping; starting anew", line.get("url"))
+                return await self.start()
             try:
                 return await self._reuse(line)
             except OfflineServerError:
-                # a server whose workbench was just killed stops by itself (it polls its parent) and
-                # holds the lock until then: once it has gone, start ours instead of failing
-                if not await _ended(int(line.get("pid") or 0), self.ready_timeout):
+                if not await _ended(running_pid, self.ready_timeout):
                     raise
                 logger.info("the offline server at %s stopped meanwhile; starting anew", line.get("url"))
                 return await self.start()
@@ -237,6 +241,23 @@ async def _stop(process: asyncio.subprocess.Process, timeout: float = 15.0) -> i
         with contextlib.suppress(ProcessLookupError):
             process.kill()
     return await process.wait()
+
+
+def _ended_already(pid: object) -> bool:
+    """Whether the process ``pid`` names (``None``: none) has ended, a zombie included."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 async def _ended(pid: int, timeout: float) -> bool:

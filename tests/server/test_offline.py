@@ -136,6 +136,7 @@ def test_the_desktop_starts_reuses_loses_and_restarts_its_server(tmp_path: Path)
         assert second.returncode == 3
         (refusal,) = [json.loads(line) for line in second.stdout.splitlines()]
         assert refusal["event"] == "already_running" and refusal["pid"] == pid and refusal["url"] == url
+        assert refusal["parent_pid"] == desktop.pid  # so a client sees when the server is about to stop
         assert f"pid {pid}" in second.stderr and url in second.stderr
         # a client that finds it running gets a new token without a password
         issued = subprocess.run(
