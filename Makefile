@@ -34,10 +34,21 @@ lint: $(STAMP)
 	$(BIN)/mypy cluster server workbench
 
 # The windows' tests run in a process of their own: whatever Qt leaves behind ends with it, and cannot be
-# collected in the middle of another test.
-test: lint
-	$(BIN)/python -m pytest -p no:napari --ignore=tests/workbench/qt
-	$(BIN)/python -m pytest tests/workbench/qt
+# collected in the middle of another test. The desktop bundle (packaging/desktop) is built meanwhile, at the
+# lowest priority so the timed parts of the other tests keep their processor, and tested with the windows.
+TEST_BUNDLE := build/test-bundle
+
+test: $(STAMP)
+	@mkdir -p build; \
+	nice -n 19 $(BIN)/python packaging/desktop/build.py --flavour lean --dist $(TEST_BUNDLE) \
+		> build/test-bundle.log 2>&1 & building=$$!; \
+	trap 'kill $$building 2>/dev/null' EXIT; \
+	$(MAKE) --no-print-directory lint \
+	&& $(BIN)/python -m pytest -p no:napari --ignore=tests/workbench/qt \
+		--ignore=tests/packaging/test_desktop_bundle.py \
+	&& { wait $$building || { echo "The desktop bundle did not build:"; tail -n 40 build/test-bundle.log; false; }; } \
+	&& SPHEROSEG_TEST_BUNDLE=$(CURDIR)/$(TEST_BUNDLE)/SpheroSeg \
+		$(BIN)/python -m pytest tests/workbench/qt tests/packaging/test_desktop_bundle.py
 
 # The benchmarks also need what they measure against: Cellpose 3's network (benchmarks/segment_model.py),
 # without weights. Not in the dev extra and with --no-deps: cellpose<4 pins numpy<2.1 and pulls in opencv,
@@ -52,4 +63,4 @@ bench: $(BENCH_STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) results build .pytest_cache .mypy_cache .ruff_cache

@@ -55,6 +55,12 @@ def _classical(**options: Any) -> Segmenter:
 
 
 def _resunet(**options: Any) -> Segmenter:
+    if not _resunet_available():  # said now, not as each image fails for want of torch
+        raise SegmentationError(
+            "the ResUNet cannot run here: this install has no torch or no shipped weights (the lean "
+            "desktop bundle, or pip without the 'model' extra). Use --method classical, send the job to "
+            "a lab server or a cluster that has it, or install spheroseg-workbench[model]"
+        )
     from cluster.model.segmenter import ResUNetParams, ResUNetSegmenter
 
     return ResUNetSegmenter(ResUNetParams(**options))
