@@ -168,8 +168,17 @@ class Tasks:
         task = Task(name, self.changed.emit)
         self.running.append(task)
         task._future = asyncio.ensure_future(self._run(task, work))
+        task._future.add_done_callback(lambda _: self._forget_unstarted(task))
         self.changed.emit(task)
         return task
+
+    def _forget_unstarted(self, task: Task) -> None:
+        """A task cancelled before its work began never reached :meth:`_run`'s handlers: without this it
+        would be listed as running for ever (and counted when the window asks before closing)."""
+        if task in self.running:
+            task.state = TaskState.CANCELLED
+            self.running.remove(task)
+            self.changed.emit(task)
 
     def cancel_all(self) -> None:
         for task in list(self.running):

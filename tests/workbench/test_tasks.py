@@ -59,6 +59,19 @@ async def test_cancel_stops_the_work_quietly() -> None:
     assert notices.items == [] and tasks.running == []
 
 
+async def test_a_task_cancelled_before_it_began_leaves_the_list() -> None:
+    """Opening an image and leaving at once cancels its reading before it ran a step: the Activity dock
+    must not show it running for ever, nor the window count it as work in progress when it closes."""
+    tasks = Tasks(Notices())
+    seen: list[str] = []
+    tasks.changed.connect(lambda task: seen.append(task.state.value))
+    task = tasks.start("Reading the measurements of a.png", lambda task: asyncio.sleep(60))
+    task.cancel()  # no await in between: its work never started
+    await task.wait()
+    assert task.state is TaskState.CANCELLED
+    assert tasks.running == [] and seen[-1] == "cancelled"
+
+
 @pytest.mark.parametrize("code", ["FORBIDDEN", "HTTP_403", "HTTP_404"])
 def test_a_project_gone_or_not_ones_own_says_to_reload_the_list_or_ask_for_a_role(code: str) -> None:
     notice = notice_of(ApiError("project 7 does not exist", code), "Importing 4 files")

@@ -140,6 +140,8 @@ class QtMeasurements(QWidget):
         self._syncing = False  # selecting rows because the canvas selected: do not select back
         self.measurements: ImageMeasurements | None = None
         self.loading: Task | None = None
+        self._closed = False
+        """The page went: the tasks it started must not touch its widgets when they end."""
 
         self.selected = QGroupBox("Selected spheroid", self)
         self._fields: dict[str, QLabel] = {}
@@ -247,6 +249,12 @@ class QtMeasurements(QWidget):
         assert self.measurements is not None
         return self.measurements.rows[self.sorted.mapToSource(self.sorted.index(proxy_row, 0)).row()]
 
+    def close_panel(self) -> None:
+        """The page is closing: stop reading measurements; a pixel size being saved is still saved."""
+        self._closed = True
+        if self.loading is not None:
+            self.loading.cancel()
+
     # --- the session
 
     def _on_session_image_opened(self, image: Any) -> None:
@@ -268,7 +276,7 @@ class QtMeasurements(QWidget):
             if segmentation is not None:  # the geometry the canvas opened: from the fetcher's cache
                 decoded = await self._workspace.fetcher.fetch_outlines(segmentation["geometryUrl"])
                 stored = await asyncio.to_thread(stored_metrics, decoded)
-        if image is not self._image:
+        if self._closed or image is not self._image:
             return
         self.measurements = ImageMeasurements(outlines, stored, self.pixel_size.value() or None)
         self.model.reset(self.measurements)
@@ -342,6 +350,8 @@ class QtMeasurements(QWidget):
         image = self._image
         data = await self._workspace.client.call("SetPixelSize", id=image.id, pixelSizeUm=value)
         result = data["updateImage"]
+        if self._closed:
+            return  # stored all the same; the page that asked has gone
         if result["__typename"] != "ImageUpdateSuccess":
             self._note(result["message"])
             return

@@ -152,4 +152,5 @@ class QtReviewPage(QWidget):
     def close_page(self) -> None:
         for disconnect in self._disconnects:
             disconnect()
+        self.measurements.close_panel()
         self.canvas.close_canvas()

@@ -19,7 +19,7 @@ from tests.workbench.qt.windows import until
 from tests.workbench.reviewed_project import graphql, reviewed_project
 from workbench.editing import Editor, ImageOutlines
 from workbench.qt.qt_measurements import QtMeasurements
-from workbench.tasks import Listeners, Tasks
+from workbench.tasks import Listeners, Tasks, TaskState
 from workbench.workspace import Workspace
 
 
@@ -169,3 +169,23 @@ def test_a_pixel_size_typed_in_is_stored_and_every_value_turns_into_um(
             lambda: panel.measurements is not None and panel.measurements.in_um, 30, "the measurements again"
         )
     )
+
+
+def test_a_panel_closed_while_its_measurements_are_read_stops_reading_them(
+    qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks, tmp_path: Path
+) -> None:
+    """The user opens an image and goes straight back to the gallery: the reading the page started stops
+    (it would otherwise fill a table Qt has deleted) and leaves no notice behind."""
+    project = run(reviewed_project(workspace, tmp_path / "images", count=1))
+    session = run(_session(workspace, project.image_ids[0], project.names[0]))
+    panel = QtMeasurements(session, workspace, tasks)
+    shown(qtbot, panel, 760, 640)
+    session.image_opened.emit(session.image)
+    loading = panel.loading
+    assert loading is not None and loading.state is TaskState.RUNNING
+
+    panel.close_panel()  # what the review page does as it goes
+    run(loading.wait())
+
+    assert loading.state is TaskState.CANCELLED
+    assert not tasks.notices.items
