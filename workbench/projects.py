@@ -2,7 +2,9 @@
 show, and the changes they make (create, rename, delete, share).
 
 :class:`Projects` holds the list (with each project's counts and progress from ``Project.stats``) and tells
-``changed`` after each load or change, so a view only redraws. Deleting cannot be undone, so the view first
+``changed`` after each load or change, so a view only redraws; :meth:`Projects.follow` keeps it current
+from the server's ``projectListEvents`` (a project made or shared elsewhere appears, counts move while a
+job runs). Deleting cannot be undone, so the view first
 asks :meth:`Projects.deletion_cost` and names what is lost (images, segmentations, exports) in its
 confirmation. :class:`Members` is one project's members and roles; sharing exists only on a lab server
 (offline there is one user), which :attr:`Projects.can_share` says.
@@ -13,15 +15,22 @@ Refusals the server answers as ``InputError`` (an empty name, an unknown user, t
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.api import ApiError, LabClient
+from workbench.api import ApiError, ChannelClosedError, LabClient, LiveChannel, ServerUnreachableError
 from workbench.tasks import Listeners
 
-__all__ = ["ROLES", "DeletionCost", "Member", "Members", "ProjectSummary", "Projects"]
+logger = logging.getLogger(__name__)
 
+__all__ = ["FOLLOW_PAUSE_SECONDS", "ROLES", "DeletionCost", "Member", "Members", "ProjectSummary", "Projects"]
+
+FOLLOW_PAUSE_SECONDS = 1.0
+"""After reading the list on an event, the events of this long go into one more read: a running job
+changes the counts once per image."""
 ROLES = ("VIEWER", "EDITOR", "OWNER")
 """A member's roles, from the least to the most they may do (the API's ``ProjectRole``)."""
 
@@ -132,6 +141,32 @@ class Projects:
         )
         self.changed.emit(self.items)
         return self.items
+
+    async def follow(self, live: LiveChannel) -> None:
+        """Read the list again whenever the server says it changed, and after a lost connection is back,
+        until the workspace closes its live channel or this is cancelled. A failed read is logged and left
+        to the next event (the connection banner already says when the server is away); a refused
+        subscription raises :class:`~workbench.api.ApiError`."""
+        behind = asyncio.Event()
+
+        async def read() -> None:
+            while True:
+                await behind.wait()
+                behind.clear()
+                try:
+                    await self.load()
+                except (ApiError, ServerUnreachableError) as error:
+                    logger.info("the projects list was not read again: %s", error)
+                await asyncio.sleep(FOLLOW_PAUSE_SECONDS)
+
+        reading = asyncio.ensure_future(read())
+        try:
+            async for _ in live.subscribe("ProjectListEvents"):
+                behind.set()  # whatever it was (a reconnect included), the list is read again
+        except ChannelClosedError:
+            return  # the workspace closed
+        finally:
+            reading.cancel()
 
     async def create(self, name: str, description: str = "") -> int:
         """Create a project the user owns; returns its id (the list is loaded again)."""

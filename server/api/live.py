@@ -57,14 +57,16 @@ class JobProgressType:
 
 @strawberry.type(
     name="ProjectEvent",
-    description="Something that happened in a project, as `projectEvents` sends it: refetch what it names "
-    "(e.g. `project.images(ids: imageIds)`) rather than rebuilding state from the events.",
+    description="Something that happened in a project, as `projectEvents` and `projectListEvents` send "
+    "it: refetch what it names (e.g. `project.images(ids: imageIds)`) rather than rebuilding state from "
+    "the events.",
 )
 class ProjectEventType:
     kind: str = strawberry.field(
         description="task_finished, task_failed, job_created, job_progress, job_finished, job_cancelled, "
-        "image_status, segmentation_saved, review_changed or access_changed (members were removed; "
-        "data.user_ids names them)."
+        "image_status, segmentation_saved, review_changed, project_created (data.user_ids names its "
+        "owner), project_updated, project_deleted, access_granted (members were added or their role "
+        "changed) or access_changed (members were removed); data.user_ids names those members."
     )
     project_id: int = strawberry.field(description="The project it happened in.")
     job_id: int | None = strawberry.field(description="The job it concerns (null: none).")
@@ -185,6 +187,22 @@ class Subscription:
             stream = events.project_events(
                 context.services, _subscriber(context), project_id, context.loaders
             )
+            async with contextlib.aclosing(stream):
+                async for event, missed in stream:
+                    yield ProjectEventType.of(event, missed)
+
+    @strawberry.subscription(
+        permission_classes=[IsAuthenticated],
+        description="What changes the list of projects you see (`projects`): a project made, renamed, "
+        "deleted, shared with you or taken from you (project_created, project_updated, project_deleted, "
+        "access_granted, access_changed), and images imported, segmented or reviewed in one of them "
+        "(image_status, review_changed). Query `projects` again on these; they come in bursts while a "
+        "job runs.",
+    )
+    async def project_list_events(self, info: Info) -> AsyncGenerator[ProjectEventType, None]:
+        context = info.context
+        with errors_masked(context.request_id):
+            stream = events.project_list_events(context.services, _subscriber(context))
             async with contextlib.aclosing(stream):
                 async for event, missed in stream:
                     yield ProjectEventType.of(event, missed)

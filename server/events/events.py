@@ -43,6 +43,12 @@ class EventKind(enum.StrEnum):
     """Members lost their access (removed from the project); ``data["user_ids"]`` names them."""
     PROJECT_DELETED = "project_deleted"
     """The project is gone; ``data["user_ids"]`` names its members then (admins lose it too)."""
+    PROJECT_CREATED = "project_created"
+    """A project was made; ``data["user_ids"]`` names its owner."""
+    PROJECT_UPDATED = "project_updated"
+    """A project was renamed or its description changed."""
+    ACCESS_GRANTED = "access_granted"
+    """The project was shared with users, or their role changed; ``data["user_ids"]`` names them."""
     SESSION_ENDED = "session_ended"
     """Sessions of ``data["user_id"]`` ended: those in ``data["session_ids"]`` (a logout), or every one
     when it is absent (the user was disabled). ``project_id`` is :data:`NO_PROJECT`."""

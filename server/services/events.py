@@ -1,7 +1,8 @@
 """Events: telling the bus what a service changed, and following it for a subscriber.
 
 :func:`announce` publishes after a service's transaction has committed. :func:`job_progress`,
-:func:`project_events` and :func:`cluster_events` are what the GraphQL subscriptions stream: each checks
+:func:`project_events`, :func:`project_list_events` and :func:`cluster_events` are what the GraphQL
+subscriptions stream: each checks
 its subscriber once, opens its bus subscription *before* reading the current state (so nothing that
 happens in between is missed), and ends with an error once the subscriber's session ends or they lose the
 project (:mod:`server.services.watches`). A slow client only fills its own bounded queue (progress
@@ -11,7 +12,10 @@ coalesces to the latest), so it never holds up the others.
 backwards (events of results stored concurrently can arrive out of order, and a stale one is skipped),
 reads the database again when the bus says events were lost or when nothing came for a while, and ends
 once the job has ended. ``project_events`` yields each event with whether events may have been lost
-before it. ``cluster_events`` follows the workers of the cluster this replica uses (any logged-in user).
+before it. ``project_list_events`` yields what changes the subscriber's list of projects (one made, renamed,
+deleted, shared with them or taken from them; images imported, segmented or reviewed in one they see): the
+projects they see are read once, then kept by the events that name them. ``cluster_events`` follows the
+workers of the cluster this replica uses (any logged-in user).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from collections.abc import AsyncGenerator
 
 from server.db import jobs
 from server.db.images import images_by_ids
+from server.db.projects import projects_of_user
 from server.domain.jobs import JobStatus
 from server.domain.roles import Action
 from server.events import CLUSTER_KINDS, Event, EventKind, Subscription
@@ -32,7 +37,14 @@ from server.services.permissions import RoleLookup, require_project_action
 from server.services.runtime import Runtime
 from server.services.watches import ACCESS_KINDS, SESSION_KINDS, AccessWatch, SessionWatch, Subscriber
 
-__all__ = ["RESYNC_SECONDS", "announce", "cluster_events", "job_progress", "project_events"]
+__all__ = [
+    "RESYNC_SECONDS",
+    "announce",
+    "cluster_events",
+    "job_progress",
+    "project_events",
+    "project_list_events",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +53,20 @@ RESYNC_SECONDS = 10.0
 
 _ENDED = tuple(status.value for status in JobStatus if status.ended)
 _PROGRESS_KINDS = frozenset({EventKind.JOB_PROGRESS, EventKind.JOB_FINISHED, EventKind.JOB_CANCELLED})
+_LIST_KINDS = frozenset(
+    {
+        EventKind.PROJECT_CREATED,
+        EventKind.PROJECT_UPDATED,
+        EventKind.PROJECT_DELETED,
+        EventKind.ACCESS_GRANTED,
+        EventKind.ACCESS_CHANGED,
+        EventKind.IMAGE_STATUS,
+        EventKind.REVIEW_CHANGED,
+    }
+)
+"""What changes a projects list: its rows (made, renamed, deleted, shared, taken away) and their counts
+(images imported, deleted or segmented; reviews)."""
+_GAINED = frozenset({EventKind.PROJECT_CREATED, EventKind.ACCESS_GRANTED})
 _WATCH_KINDS = ACCESS_KINDS | SESSION_KINDS
 """Events that only tell whether the subscription may go on; never shown as progress."""
 
@@ -120,6 +146,52 @@ async def project_events(
     async with contextlib.aclosing(_watched(with_events, session, access)) as stream:
         async for item in stream:
             yield item
+
+
+async def project_list_events(
+    runtime: Runtime, subscriber: Subscriber
+) -> AsyncGenerator[tuple[Event, bool], None]:
+    """The events that change the list of projects ``subscriber`` sees, each with whether events may have
+    been lost before it (then the list is read again: refetch it)."""
+    with_events = runtime.bus.subscribe(kinds=_LIST_KINDS, always=SESSION_KINDS)
+    seen = _SeenProjects(runtime, subscriber)
+    await seen.read()  # after subscribing, so that a project shared meanwhile is not missed
+    unreported_loss = False
+    async with contextlib.aclosing(_watched(with_events, SessionWatch(runtime, subscriber))) as stream:
+        async for event, lost in stream:
+            if lost:
+                await seen.read()
+            unreported_loss = unreported_loss or lost
+            if seen.follow(event):
+                yield event, unreported_loss
+                unreported_loss = False
+
+
+class _SeenProjects:
+    """The ids of the projects a subscriber sees (an administrator: every one), kept by the events."""
+
+    def __init__(self, runtime: Runtime, subscriber: Subscriber) -> None:
+        self._runtime = runtime
+        self._subscriber = subscriber
+        self._ids: set[int] = set()
+
+    async def read(self) -> None:
+        actor = self._subscriber.actor
+        async with self._runtime.db() as db:
+            self._ids = {p.id for p in await projects_of_user(db, actor.user_id, actor.is_admin)}
+
+    def follow(self, event: Event) -> bool:
+        """Whether ``event`` changes the subscriber's list (their projects are updated by it)."""
+        actor = self._subscriber.actor  # kept current by the session watch: an administrator made or not
+        named = actor.user_id in event.data.get("user_ids", ())
+        if event.kind in _GAINED and named:
+            self._ids.add(event.project_id)
+            return True
+        if event.kind is EventKind.PROJECT_DELETED or (event.kind is EventKind.ACCESS_CHANGED and named):
+            had = event.project_id in self._ids
+            self._ids.discard(event.project_id)
+            return had or named or actor.is_admin
+        return actor.is_admin or event.project_id in self._ids
 
 
 async def cluster_events(

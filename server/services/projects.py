@@ -1,9 +1,10 @@
 """Projects: creating, renaming, deleting, and sharing them (members and their roles).
 
-Every change but creation needs the ``manage`` right in the project. A deletion and a removed member are
-announced (``project_deleted``, ``access_changed`` naming who lost access), which ends their open
-subscriptions on the project (see :mod:`server.services.watches`); originals no image holds any more after a
-deletion are removed from the store.
+Every change but creation needs the ``manage`` right in the project. Every change is announced, for the
+projects lists that follow them (``project_created``, ``project_updated``, ``access_granted`` naming who
+gained access); a deletion and a removed member (``project_deleted``, ``access_changed`` naming who lost
+access) also end their open subscriptions on the project (see :mod:`server.services.watches`); originals no
+image holds any more after a deletion are removed from the store.
 """
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ async def create_project(runtime: Runtime, actor: Actor, name: str, description:
     """A new project owned by ``actor``."""
     name = checked_name(name)
     async with runtime.db.begin() as db:
-        return await projects.create_project(db, name, description, actor.user_id)
+        row = await projects.create_project(db, name, description, actor.user_id)
+    owner = {"user_ids": [actor.user_id]}
+    await announce(runtime, Event(EventKind.PROJECT_CREATED, row.id, actor=actor.username, data=owner))
+    return row
 
 
 async def update_project(
@@ -68,6 +72,7 @@ async def update_project(
         if description is not None:
             row.description = description
         row.updated_at = utcnow()
+    await announce(runtime, Event(EventKind.PROJECT_UPDATED, project_id, actor=actor.username))
     return row
 
 
@@ -100,7 +105,10 @@ async def add_member(
         if user is None:
             raise UnknownUserError(username)
         await projects.set_member(db, project_id, user.id, role.value)
-        return (await projects.projects_by_ids(db, [project_id]))[project_id]
+        row = (await projects.projects_by_ids(db, [project_id]))[project_id]
+    gained = {"user_ids": [user.id]}
+    await announce(runtime, Event(EventKind.ACCESS_GRANTED, project_id, actor=actor.username, data=gained))
+    return row
 
 
 async def remove_member(

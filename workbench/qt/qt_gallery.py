@@ -93,9 +93,6 @@ class QtGallery(QWidget):
     sig_selection_changed = Signal()
     sig_image_activated = Signal(int)
     sig_files_dropped = Signal(list)
-    sig_images_changed = Signal()
-    """The project's images changed on the server (a job's progress, an import, someone else's work)
-    and the tiles were read again: the window refreshes what counts them."""
 
     def __init__(self, workspace: Workspace, tasks: Tasks, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -272,8 +269,6 @@ class QtGallery(QWidget):
                         await gallery.refresh(ids)
                 except (ApiError, ServerUnreachableError) as error:  # the next Resumed catches up
                     logger.info("the gallery could not apply %d changes: %s", len(ids), error)
-                else:
-                    self.sig_images_changed.emit()
 
         try:
             async with asyncio.TaskGroup() as group:

@@ -56,9 +56,6 @@ __all__ = ["QtMainWindow"]
 
 logger = logging.getLogger(__name__)
 
-COUNTS_AFTER_MS = 2000
-"""The projects' counts are read again this long after the gallery saw images change (once per burst:
-a job sends an event per image)."""
 FLUSH_ON_CLOSE_S = 10.0
 """How long closing waits for the last edits to reach the server (what does not stays in the journal)."""
 RENEW_EVERY_MS = 60 * 60 * 1000
@@ -99,10 +96,6 @@ class QtMainWindow(QMainWindow):
         self._renew_timer = QTimer(self)
         self._renew_timer.setInterval(RENEW_EVERY_MS)
         self._renew_timer.timeout.connect(self._on_renew_timer_timeout)
-        self._counts_timer = QTimer(self)
-        self._counts_timer.setSingleShot(True)
-        self._counts_timer.setInterval(COUNTS_AFTER_MS)
-        self._counts_timer.timeout.connect(self._on_counts_timer_timeout)
         geometry = self.settings.geometry()
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1200, 800)
@@ -212,7 +205,6 @@ class QtMainWindow(QMainWindow):
         self.projects.sig_opened.connect(self._on_projects_opened)
         self.gallery = QtGallery(workspace, self.tasks)
         self.gallery.sig_files_dropped.connect(self._on_gallery_files_dropped)
-        self.gallery.sig_images_changed.connect(self._on_gallery_images_changed)
         self.gallery.setEnabled(False)  # until a project is opened
         cluster = QtClusterPanel(workspace, self.tasks)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -337,15 +329,6 @@ class QtMainWindow(QMainWindow):
         dialog = dialog_class(self.workspace, self.tasks, project_id, selected, shown, parent=self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
-
-    def _on_gallery_images_changed(self) -> None:
-        if not self._counts_timer.isActive():
-            self._counts_timer.start()
-
-    def _on_counts_timer_timeout(self) -> None:
-        """The projects list's counts and progress follow what the gallery saw change."""
-        if self.workspace is not None and "projects" in self._views and not self.crash.isVisible():
-            self.projects.reload(quietly=True)
 
     def _on_projects_opened(self, project_id: int, name: str) -> None:
         """A project was opened: it becomes the gallery's, and the first of the recent projects."""

@@ -6,20 +6,19 @@ the task list and a failure becomes a notice) and the table redraws when the mod
 Enter or a double click opens a project (``sig_opened``); Ctrl+N, F2, Delete and F5 (read the list again:
 a project shared with you since) do what they do in a file manager.
 
-The server sends no event when a project is shared with a user or created elsewhere (its subscriptions
-follow one project, a job or the cluster), so the list reads itself again when its window becomes active
-(back from the mail that said "I shared Plate 7 with you") and every minute while it is shown: one
-``projects`` query, the same as F5.
+The list follows the server's ``projectListEvents`` (:meth:`Projects.follow`): a project a colleague
+shares, one created on another computer, a rename and the counts of a running job show without F5.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QHideEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGridLayout,
@@ -35,10 +34,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.api import ServerUnreachableError
+from workbench.api import ApiError
 from workbench.projects import DeletionCost, Projects, ProjectSummary
 from workbench.qt.qt_members import QtMembers
-from workbench.tasks import Task, Tasks, TaskState
+from workbench.tasks import Task, Tasks, TaskState, notice_of
 from workbench.workspace import Mode, Workspace
 
 logger = logging.getLogger(__name__)
@@ -48,8 +47,6 @@ __all__ = ["QtProjects"]
 COLUMNS = ("Project", "Images", "Progress", "My role")
 PROGRESS_WIDTH = 150
 """Room for "120 of 120 segmented": the list shares the window with the gallery, which needs it more."""
-REFRESH_MS = 60_000
-"""While shown, the list is read again this often: a project shared with you appears without F5."""
 OFFLINE_MEMBERS = "Offline, you are the only user. Members and roles exist on a lab server."
 
 
@@ -63,12 +60,7 @@ class QtProjects(QWidget):
         self.projects = Projects(workspace.client, can_share=workspace.mode is Mode.LAB)
         self.dialog: QWidget | None = None
         """The dialog open now (new, rename, delete, members), for the window and for tests."""
-        self.refresh_timer = QTimer(self)
-        """Reads the list again every :data:`REFRESH_MS` while it is shown."""
-        self.refresh_timer.setInterval(REFRESH_MS)
-        self.refresh_timer.timeout.connect(self._on_refresh_timer_timeout)
         self._loading: Task | None = None
-        self._watched: QObject | None = None  # the window whose activation reads the list again
 
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -101,7 +93,7 @@ class QtProjects(QWidget):
             (QKeySequence.StandardKey.New, self._on_new_clicked),
             (QKeySequence(Qt.Key.Key_F2), self._on_rename_clicked),
             (QKeySequence.StandardKey.Delete, self._on_delete_clicked),
-            (QKeySequence(Qt.Key.Key_F5), self.reload),  # a project shared with you since
+            (QKeySequence(Qt.Key.Key_F5), self.reload),
         ):
             shortcut = QShortcut(keys, self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -117,20 +109,16 @@ class QtProjects(QWidget):
         self.destroyed.connect(self._disconnect)
         self._update_buttons()
         self.reload()
+        following = asyncio.ensure_future(self._follow())
+        self.destroyed.connect(lambda *_: following.cancel())
 
     # --- reading
 
-    def reload(self, quietly: bool = False) -> Task:
-        """Read the list again. ``quietly`` (the refreshes nobody asked for): a server that does not answer
-        is left to the banner or the crash panel, which say so already, rather than added as a notice."""
+    def reload(self) -> Task:
+        """Read the list again (F5; the list also follows the server's events by itself)."""
 
         async def load() -> None:
-            try:
-                await self.projects.load()
-            except ServerUnreachableError as lost:
-                if not quietly:
-                    raise
-                logger.info("the projects list was not refreshed: %s", lost)
+            await self.projects.load()
 
         self._loading = self._start("Loading the projects", load)
         return self._loading
@@ -141,31 +129,11 @@ class QtProjects(QWidget):
             return self._loading
         return self.reload()
 
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802  (Qt's name)
-        super().showEvent(event)
-        self.refresh_timer.start()
-        if self._watched is not self.window():
-            if self._watched is not None:
-                self._watched.removeEventFilter(self)
-            self._watched = self.window()
-            self._watched.installEventFilter(self)
-
-    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802
-        super().hideEvent(event)
-        self.refresh_timer.stop()
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
-        if watched is self._watched and event.type() == QEvent.Type.WindowActivate:
-            self._refresh()  # the user is back in the window: what changed elsewhere shows
-        return False
-
-    def _on_refresh_timer_timeout(self) -> None:
-        self._refresh()
-
-    def _refresh(self) -> None:
-        """Read the list again unless it is hidden or being read (one query at a time)."""
-        if self.isVisible() and (self._loading is None or self._loading.state is not TaskState.RUNNING):
-            self.reload(quietly=True)
+    async def _follow(self) -> None:
+        try:
+            await self.projects.follow(self._workspace.live)
+        except ApiError as refused:
+            self._tasks.notices.add(notice_of(refused, "Following the projects list"))
 
     def current(self) -> ProjectSummary | None:
         row = self.table.currentRow()

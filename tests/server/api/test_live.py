@@ -297,3 +297,52 @@ async def test_losing_access_ends_open_subscriptions_and_only_those(
             with pytest.raises(TransportQueryError, match=f"project {project_id} was deleted"):
                 await _next(streams[who])
         await _subscribers_become(api, 0)
+
+
+LIST = "subscription { projectListEvents { kind projectId missed } }"
+
+
+async def test_a_projects_list_hears_what_changes_it_and_nothing_of_projects_it_does_not_show(
+    api: Api,
+) -> None:
+    owner, member = await api.user("owner"), await api.user("member")
+    admin = await api.user("admin", admin=True)
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(serve(create_app(services=api.services), free_port()))
+        lists = {
+            who: (await stack.enter_async_context(_websocket(url, token))).subscribe(GraphQLRequest(LIST))
+            for who, token in (("member", member), ("admin", admin))
+        }
+        pending = {who: asyncio.ensure_future(anext(stream)) for who, stream in lists.items()}
+        await _subscribers_become(api, 2)
+
+        async def heard(who: str) -> tuple[str, int]:
+            event = (await _next(pending.pop(who) if who in pending else lists[who]))["projectListEvents"]
+            assert not event["missed"]
+            return event["kind"], event["projectId"]
+
+        hidden = await api.project(owner, "Not shared")  # the administrator sees every project
+        assert await heard("admin") == ("project_created", hidden)
+        shared = await api.project(owner, "Shared later")
+        assert await heard("admin") == ("project_created", shared)
+        await api.share(owner, shared, "member", "VIEWER")  # the member's list gains it
+        assert await heard("member") == await heard("admin") == ("access_granted", shared)
+        await api.ok(
+            'mutation($id: Int!) { updateProject(id: $id, input: {name: "Plate 7"}) { __typename } }',
+            owner,
+            id=shared,
+        )
+        assert await heard("member") == await heard("admin") == ("project_updated", shared)
+        await api.upload(owner, hidden, [("a.png", png_bytes())])  # counts change in the hidden one only
+        assert await heard("admin") == ("image_status", hidden)
+        await api.upload(owner, shared, [("b.png", png_bytes(seed=2))])
+        assert await heard("member") == await heard("admin") == ("image_status", shared)
+        removed = 'mutation($p: Int!) { removeProjectMember(id: $p, username: "member") { __typename } }'
+        await api.ok(removed, owner, p=shared)
+        assert await heard("member") == await heard("admin") == ("access_changed", shared)
+        await api.upload(owner, shared, [("c.png", png_bytes(seed=3))])  # no longer the member's
+        assert await heard("admin") == ("image_status", shared)
+        await api.ok("mutation($p: Int!) { deleteProject(id: $p) { message } }", owner, p=hidden)
+        assert await heard("admin") == ("project_deleted", hidden)
+        mine = await api.project(member, "Mine")
+        assert await heard("member") == await heard("admin") == ("project_created", mine)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox, QProgressBar
 from pytestqt.qtbot import QtBot
 
@@ -15,7 +15,7 @@ from tests.server.processes import disc_png
 from tests.workbench.qt.conftest import Run, shown
 from tests.workbench.qt.windows import shot, until
 from workbench.qt.qt_members import QtMembers
-from workbench.qt.qt_projects import OFFLINE_MEMBERS, REFRESH_MS, QtProjects
+from workbench.qt.qt_projects import OFFLINE_MEMBERS, QtProjects
 from workbench.tasks import Tasks
 from workbench.uploads import import_files
 from workbench.workspace import Workspace
@@ -158,23 +158,22 @@ def test_members_are_listed_added_with_a_role_and_removed(
     run(until(lambda: dialog.table.rowCount() == 1, 30, "the member removed"))
 
 
-def test_a_project_created_elsewhere_shows_when_the_window_is_back_in_front_and_every_minute(
-    qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks
+def test_projects_made_renamed_and_filled_elsewhere_show_without_f5(
+    qtbot: QtBot, run: Run, workspace: Workspace, tasks: Tasks, tmp_path: Path
 ) -> None:
+    """A colleague shares a plate, or this user works on another computer: the list follows the
+    server's events, names and counts included, while nobody touches it."""
     run(workspace.client.call("CreateProject", name="Plate A (controls)"))
     view = QtProjects(workspace, tasks)
     shown(qtbot, view, 720, 300)
     run(until(lambda: view.table.rowCount() == 1, 30, "the projects"))
-    assert view.refresh_timer.isActive() and view.refresh_timer.interval() == REFRESH_MS == 60_000
 
-    # created elsewhere (a colleague sharing it, or this user's other computer); no F5 pressed
-    run(workspace.client.call("CreateProject", name="Plate B, shared with me"))
-    QApplication.sendEvent(view.window(), QEvent(QEvent.Type.WindowActivate))  # back from the mail
-    run(until(lambda: "Plate B, shared with me" in [row[0] for row in _cells(view)], 30, "the activation"))
-
-    run(workspace.client.call("CreateProject", name="Plate C"))
-    view.refresh_timer.setInterval(50)  # the minute, shortened: the window stays where it is
-    run(until(lambda: "Plate C" in [row[0] for row in _cells(view)], 30, "the minute's reading"))
-
-    view.hide()  # a hidden list reads nothing
-    assert not view.refresh_timer.isActive()
+    made = run(workspace.client.call("CreateProject", name="Plate B, shared with me"))
+    run(until(lambda: "Plate B, shared with me" in [row[0] for row in _cells(view)], 30, "the new project"))
+    project_id = made["createProject"]["project"]["id"]
+    run(workspace.client.call("UpdateProject", id=project_id, name="Plate B (day 3)"))
+    run(until(lambda: "Plate B (day 3)" in [row[0] for row in _cells(view)], 30, "the new name"))
+    (tmp_path / "well.png").write_bytes(disc_png(seed=4))
+    run(import_files(workspace.client, project_id, [tmp_path / "well.png"]))
+    run(until(lambda: ("Plate B (day 3)", "1") in [row[:2] for row in _cells(view)], 30, "the new count"))
+    assert tasks.notices.items == []
