@@ -196,8 +196,8 @@ class Subscription:
         description="What changes the list of projects you see (`projects`): a project made, renamed, "
         "deleted, shared with you or taken from you (project_created, project_updated, project_deleted, "
         "access_granted, access_changed), and images imported, segmented or reviewed in one of them "
-        "(image_status, review_changed). Query `projects` again on these; they come in bursts while a "
-        "job runs.",
+        "(image_status, job_progress, job_finished, job_cancelled, segmentation_saved, review_changed). "
+        "Query `projects` again on these; they come in bursts while a job runs.",
     )
     async def project_list_events(self, info: Info) -> AsyncGenerator[ProjectEventType, None]:
         context = info.context

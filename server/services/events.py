@@ -61,11 +61,15 @@ _LIST_KINDS = frozenset(
         EventKind.ACCESS_GRANTED,
         EventKind.ACCESS_CHANGED,
         EventKind.IMAGE_STATUS,
+        EventKind.JOB_PROGRESS,
+        EventKind.JOB_FINISHED,
+        EventKind.JOB_CANCELLED,
+        EventKind.SEGMENTATION_SAVED,
         EventKind.REVIEW_CHANGED,
     }
 )
 """What changes a projects list: its rows (made, renamed, deleted, shared, taken away) and their counts
-(images imported, deleted or segmented; reviews)."""
+(images imported, deleted or queued; segmented by a job or drawn by hand; reviewed)."""
 _GAINED = frozenset({EventKind.PROJECT_CREATED, EventKind.ACCESS_GRANTED})
 _WATCH_KINDS = ACCESS_KINDS | SESSION_KINDS
 """Events that only tell whether the subscription may go on; never shown as progress."""
