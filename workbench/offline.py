@@ -114,7 +114,15 @@ class OfflineServer:
                 stderr=log,
                 env=self._environment,
             )
-        line = await self._first_line(process)
+        try:
+            line = await self._first_line(process)
+        except OfflineServerError:
+            if not self._port:
+                raise
+            # the port it had may have been taken meanwhile: the URL changes, the data folder does not
+            logger.warning("the offline server did not start on port %d again; trying a free one", self._port)
+            self._port = 0
+            return await self.start()
         if line.get("event") == "ready":
             self._process = process
             self._port = urlsplit(line["url"]).port or 0

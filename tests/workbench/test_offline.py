@@ -5,6 +5,7 @@ its failures reported with the server's own last log lines."""
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -74,5 +75,23 @@ async def test_a_server_that_dies_is_noticed_with_its_exit_status(tmp_path: Path
     restarted = await server.start()  # the stale lock file is taken over
     try:
         assert not restarted.reused and restarted.pid != started.pid
+        assert restarted.url == started.url  # the same address: the workbench's session carries on
     finally:
         await server.stop()
+
+
+async def test_a_server_whose_port_was_taken_meanwhile_comes_back_on_another(tmp_path: Path) -> None:
+    server = OfflineServer(tmp_path / "data", environment=_environment())
+    started = await server.start()
+    os.kill(started.pid, 9)
+    await server.wait()
+    port = int(started.url.rsplit(":", 1)[1])
+    with socket.socket() as squatter:  # another program took the port while the crash panel showed
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        restarted = await server.start()
+        try:
+            assert restarted.url != started.url
+            assert await _me(restarted.url, restarted.bootstrap_token) == "ADMIN"
+        finally:
+            await server.stop()

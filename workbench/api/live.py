@@ -101,6 +101,7 @@ class LiveChannel:
         self._connected = asyncio.Event()
         self._lost = asyncio.Event()
         self._token_changed = asyncio.Event()
+        self._wake = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -128,6 +129,11 @@ class LiveChannel:
         stops telling it."""
         self._state_listeners.append(callback)
         return lambda: self._state_listeners.remove(callback) if callback in self._state_listeners else None
+
+    def reconnect_now(self) -> None:
+        """Try to connect at once rather than after the backoff's wait (the server is known to be back:
+        the workbench has just restarted it)."""
+        self._wake.set()
 
     def use_token(self, token: str | None) -> None:
         """Send ``token`` from the next connection on (after a sign-in, or a renewed session)."""
@@ -188,7 +194,9 @@ class LiveChannel:
                 attempt += 1
                 delay = self.backoff.delay(attempt)
                 self._set_state(StateChange(ChannelState.RECONNECTING, _reason(error), delay))
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                self._wake.clear()
                 continue
             attempt = 0
             self._generation += 1

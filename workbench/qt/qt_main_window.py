@@ -416,23 +416,36 @@ class QtMainWindow(QMainWindow):
         self.tasks.start("Restarting the offline server", self._restart_offline_server)
 
     async def _restart_offline_server(self, task: Task) -> None:
-        old = self.workspace
-        assert old is not None and old.offline is not None
-        await old.close(stop_server=False)
+        """Start the server again on the same data folder. Back on its URL (the port it had), the session
+        stands and the live channel reconnects, so every view carries on: a review page with its edits, a
+        job's task, the gallery. On another URL (its port was taken meanwhile) the window signs in anew
+        and builds its views again."""
+        workspace = self.workspace
+        assert workspace is not None and workspace.offline is not None
+        server = workspace.offline
         try:
-            workspace = await open_offline(
-                cache_dir=self.options.cache_dir,
-                on_channel=self._on_channel_changed,
-                server=old.offline,
-                journal_dir=self.options.journal_dir,
-            )
+            started = await server.start()
+            if started.url != workspace.url:
+                await workspace.close(stop_server=False)
+                workspace = await open_offline(
+                    cache_dir=self.options.cache_dir,
+                    on_channel=self._on_channel_changed,
+                    server=server,
+                    journal_dir=self.options.journal_dir,
+                )
         except Exception as error:
             logger.exception("restarting the offline server failed")
-            self.crash.show_crash(1, old.offline.log_tail())
+            self.crash.show_crash(1, server.log_tail())
             self.crash.title.setText(f"<b>The offline server did not start again:</b> {error}")
             return
         self.views_holder.setEnabled(True)
-        self._on_start_screen_opened(workspace)
+        if workspace is not self.workspace:
+            self._on_start_screen_opened(workspace)
+            return
+        workspace.started = started
+        self.crash.setVisible(False)
+        workspace.live.reconnect_now()
+        self._watching = asyncio.ensure_future(self._watch_offline_server(workspace))
 
     def _on_renew_timer_timeout(self) -> None:
         if self.workspace is not None and self.workspace.mode is Mode.LAB:

@@ -1,7 +1,7 @@
 """The offline server killed (SIGKILL) while it segments a plate: the window shows the crash panel with
-the server's last log lines, Restart brings a new server up on the same data, the job the server had
-under way finishes by itself (its dispatcher puts the interrupted images back in the queue) and the
-gallery shows every image segmented."""
+the server's last log lines, Restart brings a new server up on the same data and address (the window
+carries on as it was), the job the server had under way finishes by itself (its dispatcher puts the
+interrupted images back in the queue) and the gallery shows every image segmented."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from tests.server.processes import disc_png
 from tests.workbench.qt.conftest import Run
 from tests.workbench.qt.whole_window import SIZE, dialog_of, press, scene, tiles
 from tests.workbench.qt.windows import close, options_in, settings_in, until
+from workbench.api import ChannelState
 from workbench.jobs import JobState
 from workbench.qt import qt_export
 from workbench.qt.qt_main_window import QtMainWindow
@@ -112,23 +113,23 @@ def test_a_server_killed_mid_job_is_restarted_from_the_window_and_the_job_finish
     window.activateWindow()
     run(until(window.isActiveWindow, 10, "the window to be active"))
     assert window.crash.restart.hasFocus()
+    gallery, killed_pid = window.gallery, first.started.pid
     qtbot.keyClick(window.crash.restart, Qt.Key.Key_Return)
-    run(until(lambda: window.workspace not in (first, None), 90, "the restarted server"), 100)
+    run(until(lambda: first.started is not None and first.started.pid != killed_pid, 90, "the restart"), 100)
     assert not window.crash.isVisible() and window.views_holder.isEnabled()
-    # the window opens the plate again by itself (the last project), and the job goes on to its end
-    reopened = f"{WELLS} images"
-    run(until(lambda: window.current_project and window.gallery._position.text() == reopened, 60, "plate"))
+    # back on its address: the same session and views carry on (nothing rebuilt, the plate still open),
+    # the live connection comes back at once, and the job goes on to its end
+    assert window.workspace is first and window.gallery is gallery
+    assert window.current_project == (project_id, "Plate 9")
+    run(until(lambda: first.live.state.state is ChannelState.CONNECTED, 30, "the live connection"))
     run(scene(window, "killed-2-restarted"))
     run(until(lambda: set(tiles(window).values()) == {"DONE"}, 300, "every image segmented"), 310)
     run(until(lambda: _progress(window) == f"{WELLS} of {WELLS} segmented", 30, "the project's progress"))
-    # the task list does not show the job stuck where the server died (its old row ended with the old
-    # workspace; the gallery and the projects list show the job's end)
+    # the task list does not show the job stuck where the server died: its row followed it to the end
     stuck = f"Segmenting {WELLS} images"
     run(until(lambda: stuck not in [row.name.text() for row in window.qt_tasks.rows()], 30, "no stuck row"))
     run(scene(window, "killed-3-job-finished"))
 
-    second = window.workspace
-    assert second is not None
-    job = run(second.client.call("JobNow", id=view_job))["job"]
+    job = run(first.client.call("JobNow", id=view_job))["job"]
     assert (job["status"], job["done"], job["failed"]) == ("DONE", WELLS, 0)  # the same job, none lost
     assert not [n for n in window.notices.items if n.level is Level.ERROR], window.notices.items
