@@ -70,6 +70,7 @@ class OfflineServer:
         if data_dir is not None:
             self._environment["SPHEROSEG_DATA_DIR"] = str(data_dir)
         self._process: asyncio.subprocess.Process | None = None
+        self._restarting = False
         self._log_path: Path | None = None
         self._port = 0
         """0 until started: a free port; then the port it had, so a restart keeps the URL (and the
@@ -156,18 +157,29 @@ class OfflineServer:
             raise OfflineServerError(
                 "another program runs the offline server on this data folder; close it, then try again"
             )
-        await self.stop()
-        data_dir = self._environment.get("SPHEROSEG_DATA_DIR")
-        self._environment = dict(environment)
-        if data_dir is not None:
-            self._environment["SPHEROSEG_DATA_DIR"] = data_dir
-        return await self.start()
+        self._restarting = True
+        try:
+            await self.stop()
+            data_dir = self._environment.get("SPHEROSEG_DATA_DIR")
+            self._environment = dict(environment)
+            if data_dir is not None:
+                self._environment["SPHEROSEG_DATA_DIR"] = data_dir
+            return await self.start()
+        finally:
+            self._restarting = False
 
     async def wait(self) -> int:
-        """Wait until the server this workbench started exits; its exit status (0: stopped cleanly)."""
-        if self._process is None:
-            raise RuntimeError("no offline server was started here")
-        return await self._process.wait()
+        """Wait until the server this workbench started exits; its exit status (0: stopped cleanly). A
+        :meth:`restart` is no exit: the server it starts is waited for in turn."""
+        while True:
+            process = self._process
+            if process is None:
+                raise RuntimeError("no offline server was started here")
+            status = await process.wait()
+            while self._restarting:
+                await asyncio.sleep(0.05)
+            if self._process is process or self._process is None:
+                return status
 
     async def stop(self, timeout: float = 15.0) -> int | None:
         """Stop the server this workbench started (a reused one keeps running) and return its exit status

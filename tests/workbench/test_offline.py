@@ -4,6 +4,7 @@ its failures reported with the server's own last log lines."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from pathlib import Path
@@ -95,3 +96,20 @@ async def test_a_server_whose_port_was_taken_meanwhile_comes_back_on_another(tmp
             assert await _me(restarted.url, restarted.bootstrap_token) == "ADMIN"
         finally:
             await server.stop()
+
+
+async def test_a_restart_with_new_settings_is_no_exit_to_whoever_waits_for_one(tmp_path: Path) -> None:
+    """The window waits for the server's exit to show its crash panel; moving its jobs to a deployed
+    cluster restarts the server on purpose, which must not look like a crash."""
+    server = OfflineServer(tmp_path / "data", environment=_environment())
+    started = await server.start()
+    exited = asyncio.ensure_future(server.wait())
+    try:
+        restarted = await server.restart(_environment(SPHEROSEG_CLUSTER_WORKERS="1"))
+        await asyncio.sleep(0.5)
+        assert not exited.done() and restarted.url == started.url
+        os.kill(restarted.pid, 9)  # a real death of the new one is an exit
+        assert await asyncio.wait_for(exited, 30) == -9
+    finally:
+        exited.cancel()
+        await server.stop()
