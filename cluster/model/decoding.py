@@ -11,8 +11,15 @@
    of the foreground at least :data:`LUMEN_REACH` times that thickness in inscribed radius. Two spheroids
    touching at a neck stay two; so do discs that touch in a circle round a gap of medium (their cuts are
    necks, and the gap is small next to them); the arcs of one ring meet across the full width of the wall.
-4. Instances smaller than ``min_diameter_px`` (full-resolution pixels, equivalent diameter) are dropped.
-5. Outlines at full resolution come from the foreground probability *resized bilinearly* to the image's
+4. **Thin objects are dropped**: the wall of a round well, a fibre or a scratch. An instance whose outline
+   (holes filled, so a ring counts with its lumen) encloses more than ``max_thinness`` times its widest
+   inscribed disc is a band, not a spheroid (an ellipse of axis ratio 1.8 scores 1.8, a band ``L`` long and
+   ``w`` wide about ``1.3 L / w``), unless it almost closes round a lumen: a ring that stays open where its
+   wall faded closes when gaps up to twice its thickness are bridged (:data:`RING_BRIDGE`), and a wall's
+   arc never bends that much. The image's border counts as an edge: a spheroid cut by it is dropped only
+   when less than a tenth of its diameter lies inside.
+5. Instances smaller than ``min_diameter_px`` (full-resolution pixels, equivalent diameter) are dropped.
+6. Outlines at full resolution come from the foreground probability *resized bilinearly* to the image's
    size and thresholded there (smooth, sub-pixel edges, never stair-stepped); each foreground pixel takes
    the label of the working pixel under it, after the labels were grown by two working pixels so the finer
    outline never falls outside them.
@@ -31,8 +38,11 @@ from skimage.segmentation import expand_labels, watershed
 
 __all__ = [
     "LUMEN_REACH",
+    "MAX_THINNESS",
+    "RING_BRIDGE",
     "RING_NECK",
     "bilinear_resize",
+    "drop_thin",
     "instances_at_working_resolution",
     "labels_to_full_resolution",
     "labels_with_sources",
@@ -55,14 +65,25 @@ still scored 0.23 (0.25 had left it in two pieces). Five or more discs touching 
 pass both tests: they look like a ring to this rule."""
 
 
+MAX_THINNESS = 5.0
+"""Most an instance's filled area may exceed that of its widest inscribed disc (as the classical method's
+``max_thinness``): a spheroid, elongated, lobed or cut by the border, stays under 3; a band scores about
+1.3 times its length over its width, so one over four times as long as wide is dropped."""
+
+RING_BRIDGE = 2.0
+"""A thin instance is kept as an open ring when bridging gaps up to this many times its thickness closes
+it round a lumen (see step 4 of the module docstring)."""
+
+
 def instances_at_working_resolution(
     foreground: FloatArray,
     core: FloatArray,
     *,
     threshold: float = 0.5,
     min_area: float = 0.0,
+    max_thinness: float = MAX_THINNESS,
 ) -> Labels:
-    """Instance labels at working resolution (steps 1-4 of the module docstring)."""
+    """Instance labels at working resolution (steps 1-5 of the module docstring)."""
     mask = foreground > threshold
     if not mask.any():
         return np.zeros(foreground.shape, dtype=np.int32)
@@ -77,7 +98,7 @@ def instances_at_working_resolution(
     if n_orphans:
         offset = int(labels.max())
         labels = np.where(orphans > 0, orphans + offset, labels).astype(np.int32)
-    return _drop_small(rejoin_rings(labels, mask), min_area)
+    return _drop_small(drop_thin(rejoin_rings(labels, mask), max_thinness), min_area)
 
 
 def rejoin_rings(labels: Labels, mask: NDArray[np.bool_]) -> Labels:
@@ -144,6 +165,43 @@ def _pieces_around_holes(labels: Labels, holes: Labels) -> dict[int, set[int]]:
     return around
 
 
+def drop_thin(labels: Labels, max_thinness: float = MAX_THINNESS) -> Labels:
+    """``labels`` without the bands among them: well walls, fibres, scratches (step 4 of the module
+    docstring). Labels keep their numbers; dropped ones become background."""
+    thin = [
+        label
+        for label, box in enumerate(ndi.find_objects(labels), start=1)
+        if box is not None and _is_band(labels, label, box, max_thinness)
+    ]
+    if not thin:
+        return labels
+    return np.where(np.isin(labels, thin), 0, labels).astype(np.int32)
+
+
+def _is_band(labels: Labels, label: int, box: tuple[slice, ...], max_thinness: float) -> bool:
+    """Whether instance ``label`` (inside ``box``) is thin and does not close round a lumen."""
+    filled = ndi.binary_fill_holes(labels[box] == label)
+    radius = _inscribed_radius(filled)
+    if filled.sum() <= max_thinness * math.pi * max(radius, 0.5) ** 2:
+        return False
+    reach = math.ceil(RING_BRIDGE * radius)  # growing by a disc bridges gaps up to its diameter
+    bridged = ndi.binary_dilation(np.pad(filled, reach + 1), structure=_disc(reach))
+    lumen = ndi.binary_fill_holes(bridged) & ~bridged
+    if not lumen.any():
+        return True
+    return bool(ndi.distance_transform_edt(lumen).max() < LUMEN_REACH * 2 * radius)
+
+
+def _inscribed_radius(filled: NDArray[np.bool_]) -> float:
+    """Radius of the widest disc inside ``filled`` (the image's border counts as an edge)."""
+    return float(ndi.distance_transform_edt(np.pad(filled, 1)).max())
+
+
+def _disc(radius: int) -> NDArray[np.bool_]:
+    rows, cols = np.ogrid[-radius : radius + 1, -radius : radius + 1]
+    return np.asarray(rows**2 + cols**2 <= radius**2, dtype=bool)
+
+
 def _drop_small(labels: Labels, min_area: float) -> Labels:
     count = int(labels.max())
     if count == 0:
@@ -179,14 +237,14 @@ def _nearest_index(size: int, length: int) -> NDArray[np.int64]:
 
 
 def labels_to_full_resolution(labels: Labels, foreground_full: NDArray[np.bool_]) -> Labels:
-    """Step 5: label each full-resolution foreground pixel from the (grown) working-resolution labels."""
+    """Step 6: label each full-resolution foreground pixel from the (grown) working-resolution labels."""
     return labels_with_sources(labels, foreground_full)[0]
 
 
 def labels_with_sources(
     labels: Labels, foreground_full: NDArray[np.bool_]
 ) -> tuple[Labels, NDArray[np.int64]]:
-    """Step 5, and for each full-resolution label ``k`` the working-resolution label it came from
+    """Step 6, and for each full-resolution label ``k`` the working-resolution label it came from
     (``sources[k]``; ``sources[0]`` is 0): a working label with no full-resolution pixel left has none."""
     if not labels.any():
         return np.zeros(foreground_full.shape, dtype=np.int32), np.zeros(1, dtype=np.int64)
