@@ -40,6 +40,18 @@ def test_merged_spheroids_lose_instance_f1_but_not_iou() -> None:
     assert scores.instance_f1 == pytest.approx(0.0)  # the union overlaps each disc at IoU 0.5 exactly
 
 
+def test_small_spheroids_are_scored_apart_by_how_well_they_are_outlined_and_how_many_are_found() -> None:
+    reference = _discs((200, 200), [(40, 40, 15), (40, 120, 12), (130, 100, 50)])
+    coarse = _discs((200, 200), [(40, 40, 17), (130, 100, 50)])  # one small one drawn 2 px wide, one missed
+    scores = score("coarse", coarse, reference)
+    assert scores.small_found == pytest.approx(0.5)
+    assert scores.small_iou == pytest.approx(15**2 / 17**2, abs=0.03)
+    assert score("exact", reference, reference).small_iou == 1.0
+    large_only = _discs((200, 200), [(100, 100, 50)])
+    assert score("large", large_only, large_only).small_iou is None
+    assert score("missed", np.zeros_like(reference), reference).small_found == 0.0
+
+
 def test_boundary_f1_tolerates_two_pixels_but_not_five() -> None:
     reference = _discs((100, 100), [(50, 50, 30)])
     assert score("near", _discs((100, 100), [(50, 51, 30)]), reference).boundary_f1 == 1.0
@@ -94,6 +106,7 @@ def test_evaluate_command_prints_the_table_and_writes_json(tmp_path: Path) -> No
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "boundary F1 (2 px)" in result.output and "classical" in result.output
+    assert "spheroids 10-20 px in radius" in result.output and "share found" in result.output
     document = json.loads(out.read_text())
     (method,) = document["methods"]
     assert method["method"] == "classical" and len(method["images"]) == 2
