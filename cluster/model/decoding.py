@@ -14,10 +14,12 @@
 4. **Thin objects are dropped**: the wall of a round well, a fibre or a scratch. An instance whose outline
    (holes filled, so a ring counts with its lumen) encloses more than ``max_thinness`` times its widest
    inscribed disc is a band, not a spheroid (an ellipse of axis ratio 1.8 scores 1.8, a band ``L`` long and
-   ``w`` wide about ``1.3 L / w``), unless it almost closes round a lumen: a ring that stays open where its
-   wall faded closes when gaps up to twice its thickness are bridged (:data:`RING_BRIDGE`), and a wall's
-   arc never bends that much. The image's border counts as an edge: a spheroid cut by it is dropped only
-   when less than a tenth of its diameter lies inside.
+   ``w`` wide about ``1.3 L / w``), unless it bends like a ring's wall: a ring left open where its wall
+   faded, or cut by the image's border, lies on a circle at most :data:`RING_CURVE` times as wide as the
+   wall is thick and goes round at least :data:`RING_SPAN` degrees of it; a straight fibre lies on no
+   circle, a well's wall on a far wider one, or on a short arc of it. Where an instance reaches the
+   image's border it is measured as if it went on beyond it, so a spheroid cut by the border, even a thin
+   slice of a large one, stays, and an arc that runs off the image is still a band.
 5. Instances smaller than ``min_diameter_px`` (full-resolution pixels, equivalent diameter) are dropped.
 6. Outlines at full resolution come from the foreground probability *resized bilinearly* to the image's
    size and thresholded there (smooth, sub-pixel edges, never stair-stepped); each foreground pixel takes
@@ -39,8 +41,9 @@ from skimage.segmentation import expand_labels, watershed
 __all__ = [
     "LUMEN_REACH",
     "MAX_THINNESS",
-    "RING_BRIDGE",
+    "RING_CURVE",
     "RING_NECK",
+    "RING_SPAN",
     "bilinear_resize",
     "drop_thin",
     "instances_at_working_resolution",
@@ -70,9 +73,16 @@ MAX_THINNESS = 5.0
 ``max_thinness``): a spheroid, elongated, lobed or cut by the border, stays under 3; a band scores about
 1.3 times its length over its width, so one over four times as long as wide is dropped."""
 
-RING_BRIDGE = 2.0
-"""A thin instance is kept as an open ring when bridging gaps up to this many times its thickness closes
-it round a lumen (see step 4 of the module docstring)."""
+RING_CURVE = 16.0
+"""A thin instance can be a ring's wall only if it bends round a circle at most this many times as wide (in
+radius) as it is thick. The held-out rings reach 4, the thin rings of the tests 13 (walls a tenth of their
+radius); a well's wall is at least half the image's long side in radius, 128 working px, so it passes
+only when over 8 px thick (as the generator draws them: 25 or more)."""
+
+RING_SPAN = 150.0
+"""...and only if it goes at least this many degrees round that circle: a ring left open where its wall
+faded, or cut by the image's border (centre up to a tenth of its radius outside: 169 degrees), does;
+the arc of a well's wall that crosses the image spans about 60-120 degrees."""
 
 
 def instances_at_working_resolution(
@@ -179,27 +189,56 @@ def drop_thin(labels: Labels, max_thinness: float = MAX_THINNESS) -> Labels:
 
 
 def _is_band(labels: Labels, label: int, box: tuple[slice, ...], max_thinness: float) -> bool:
-    """Whether instance ``label`` (inside ``box``) is thin and does not close round a lumen."""
+    """Whether instance ``label`` (inside ``box``) is thin and does not bend like a ring's wall."""
     filled = ndi.binary_fill_holes(labels[box] == label)
+    area = int(filled.sum())
     radius = _inscribed_radius(filled)
-    if filled.sum() <= max_thinness * math.pi * max(radius, 0.5) ** 2:
+    if area <= max_thinness * math.pi * max(radius, 0.5) ** 2:
         return False
-    reach = math.ceil(RING_BRIDGE * radius)  # growing by a disc bridges gaps up to its diameter
-    bridged = ndi.binary_dilation(np.pad(filled, reach + 1), structure=_disc(reach))
-    lumen = ndi.binary_fill_holes(bridged) & ~bridged
-    if not lumen.any():
-        return True
-    return bool(ndi.distance_transform_edt(lumen).max() < LUMEN_REACH * 2 * radius)
+    if (
+        area
+        <= max_thinness * math.pi * max(_inscribed_radius(filled, _border_sides(box, labels.shape)), 0.5) ** 2
+    ):
+        return False
+    return not _bends_like_a_ring(filled, 2 * radius)
 
 
-def _inscribed_radius(filled: NDArray[np.bool_]) -> float:
-    """Radius of the widest disc inside ``filled`` (the image's border counts as an edge)."""
+def _bends_like_a_ring(band: NDArray[np.bool_], thickness: float) -> bool:
+    """Whether the pixels of ``band`` lie on a circle (rms distance under half the thickness) at most
+    :data:`RING_CURVE` times as wide as the band is thick, and go at least :data:`RING_SPAN` degrees round
+    it: a ring's wall."""
+    rows, cols = np.nonzero(band)
+    x, y = cols.astype(np.float64), rows.astype(np.float64)
+    x0, y0 = x.mean(), y.mean()
+    x, y = x - x0, y - y0
+    design = np.column_stack([x, y, np.ones_like(x)])
+    (a, b, c), *_ = np.linalg.lstsq(design, x**2 + y**2, rcond=None)  # x^2 + y^2 = a x + b y + c
+    radius_squared = c + (a**2 + b**2) / 4
+    if radius_squared <= 0:
+        return False
+    radius = math.sqrt(radius_squared)
+    spread = float(np.sqrt(np.mean((np.hypot(x - a / 2, y - b / 2) - radius) ** 2)))
+    if radius > RING_CURVE * thickness or spread > thickness / 2:
+        return False
+    angles = np.sort(np.arctan2(y - b / 2, x - a / 2))
+    gaps = np.diff(np.concatenate([angles, angles[:1] + 2 * math.pi]))
+    return bool(2 * math.pi - gaps.max() >= math.radians(RING_SPAN))
+
+
+def _border_sides(box: tuple[slice, ...], shape: tuple[int, ...]) -> list[tuple[bool, bool]]:
+    """For each axis, whether ``box`` reaches the image's border before and after."""
+    return [(part.start == 0, part.stop == size) for part, size in zip(box, shape, strict=True)]
+
+
+def _inscribed_radius(filled: NDArray[np.bool_], border: list[tuple[bool, bool]] | None = None) -> float:
+    """Radius of the widest disc inside ``filled``. Sides marked in ``border`` lie on the image's border:
+    there the object is taken to go on beyond it (its edge rows repeated), so a spheroid cut by the border
+    keeps the thickness it has, while a band crossing the border stays a band."""
+    if border:
+        reach = max(filled.shape)
+        widths = [(reach * before, reach * after) for before, after in border]
+        filled = np.pad(filled, widths, mode="edge")
     return float(ndi.distance_transform_edt(np.pad(filled, 1)).max())
-
-
-def _disc(radius: int) -> NDArray[np.bool_]:
-    rows, cols = np.ogrid[-radius : radius + 1, -radius : radius + 1]
-    return np.asarray(rows**2 + cols**2 <= radius**2, dtype=bool)
 
 
 def _drop_small(labels: Labels, min_area: float) -> Labels:

@@ -88,17 +88,33 @@ def test_a_thin_hollow_spheroid_is_kept_with_its_lumen(outer: float, inner: floa
 
 @pytest.mark.parametrize("gap", [4.0, 10.0])
 def test_a_thin_ring_left_open_where_its_wall_faded_is_kept(gap: float) -> None:
-    """The network's foreground fell under the threshold across the wall: no hole, but the C closes."""
+    """The network's foreground fell under the threshold across the wall: no hole, but it bends as a ring."""
     rows, cols = _grid()
     ring = _ring((128.0, 128.0), 60.0, 54.0) & ~((np.abs(cols - 128.0) < gap / 2) & (rows < 128.0))
     assert ndi.label(ring)[1] == 1 and not (ndi.binary_fill_holes(ring) & ~ring).any()
     assert _only(_decoded(ring), ring) > 0.9
 
 
-@pytest.mark.parametrize("side", ["top", "left"])
-def test_a_spheroid_cut_by_the_border_is_kept(side: str) -> None:
-    centre = (5.0, 128.0) if side == "top" else (128.0, 10.0)
-    spheroid = _disc(centre, 40.0)
+@pytest.mark.parametrize(
+    ("centre", "outer", "inner"), [((128.0, 20.0), 60.0, 52.0), ((-5.0, 128.0), 70.0, 60.0)]
+)
+def test_a_thin_ring_cut_by_the_border_is_kept(
+    centre: tuple[float, float], outer: float, inner: float
+) -> None:
+    """Its lumen opens onto the border, so it has no hole: it is kept because it bends like a ring."""
+    ring = _ring(centre, outer, inner)
+    assert not (ndi.binary_fill_holes(ring) & ~ring).any()
+    assert _only(_decoded(ring), ring) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("centre", "radius"),
+    [((5.0, 128.0), 40.0), ((128.0, 10.0), 40.0), ((-180.0, 128.0), 200.0), ((128.0, 440.0), 200.0)],
+    ids=["half-top", "half-left", "thin-slice-top", "thin-slice-right"],
+)
+def test_a_spheroid_cut_by_the_border_is_kept(centre: tuple[float, float], radius: float) -> None:
+    """Even a slice of a large one, 20 px deep and 180 long: the border cuts it, it is not a band."""
+    spheroid = _disc(centre, radius)
     assert _only(_decoded(spheroid), spheroid) > 0.95
 
 
