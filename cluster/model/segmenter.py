@@ -22,10 +22,12 @@ from cluster.exceptions import SegmentationError
 from cluster.model.card import ModelCard, read_card, shipped_card_path
 from cluster.model.confidence import instance_confidence
 from cluster.model.decoding import (
+    MAX_THINNESS,
     instances_at_working_resolution,
     labels_with_sources,
     min_working_area,
 )
+from cluster.model.refinement import Window, crop_input, refinement_windows, replace_outline
 from cluster.parameters import check_ranges, parameter
 from cluster.segmenter import FloatImage, LabelImage, Scored
 
@@ -64,6 +66,18 @@ class ResUNetParams:
     )
     max_downscale: float = parameter(
         8.0, "Largest shrink factor; bigger images are run in tiles.", minimum=1, maximum=64
+    )
+    max_thinness: float = parameter(
+        MAX_THINNESS,
+        "Most an instance's area (holes filled) may exceed that of the largest disc inside it: drops well "
+        "walls, fibres and scratches.",
+        minimum=1,
+        maximum=1e6,
+    )
+    refine_small: bool = parameter(
+        True,
+        "Outline small spheroids again with the network on crops around them, at a finer scale "
+        "(see cluster.model.refinement).",
     )
 
     def __post_init__(self) -> None:
@@ -160,9 +174,33 @@ class ResUNetSegmenter:
                 prediction.core,
                 threshold=self.params.threshold,
                 min_area=min_working_area(self.params.min_diameter_px, prediction.scale),
+                max_thinness=self.params.max_thinness,
             )
             labels, sources = labels_with_sources(small, prediction.foreground_full)
             confidence = instance_confidence(prediction.foreground, small)
             by_label = {label: float(confidence[source]) for label, source in enumerate(sources) if label}
             scored.append((labels, by_label))
+        if self.params.refine_small:
+            self._refine([labels for labels, _ in scored], images, [p.scale for p in predictions])
         return scored
+
+    def _refine(
+        self, labels: Sequence[LabelImage], images: Sequence[FloatImage], scales: Sequence[float]
+    ) -> None:
+        """Outline the small instances of every image's ``labels`` again, in place, from the network's
+        second look at crops around them (:mod:`cluster.model.refinement`), all crops in one call."""
+        crops: list[tuple[int, Window]] = []
+        for index, (image_labels, scale) in enumerate(zip(labels, scales, strict=True)):
+            crops += [(index, window) for window in refinement_windows(image_labels, scale)]
+        if not crops:
+            return
+        inputs = [crop_input(images[index], window) for index, window in crops]
+        for (index, window), prediction in zip(crops, self.predictor.predict(inputs), strict=True):
+            replace_outline(
+                labels[index],
+                window,
+                prediction.foreground,
+                prediction.core,
+                threshold=self.params.threshold,
+                min_diameter_px=self.params.min_diameter_px,
+            )
