@@ -151,6 +151,8 @@ def main() -> None:
         name: ResUNetSegmenter(ResUNetParams(device="cpu", refine_small=refine))
         for name, refine in (("first_pass", False), ("refined", True))
     }
+    # one network in memory for both, as on a worker
+    segmenters["refined"]._predictor = segmenters["first_pass"].predictor
     report: dict[str, Any] = {
         "threads": args.threads,
         "torch": torch.__version__,

@@ -67,7 +67,7 @@ def test_small_spheroids_are_outlined_within_an_iou_of_0_95() -> None:
 
 
 def test_a_large_spheroid_is_outlined_as_by_the_first_pass() -> None:
-    """Beside a large spheroid the network believes less in small ones (two of them it misses here):
+    """Beside a large spheroid the network believes less in small ones (the smallest it misses here):
     those it finds are outlined better, the large one exactly as before."""
     refined = _outline_ious(refine_small=True, large=True)
     first_pass = _outline_ious(refine_small=False, large=True)
