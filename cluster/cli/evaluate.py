@@ -117,7 +117,8 @@ def evaluate(
     record_in_card: bool,
 ) -> None:
     """Score segmentation methods against reference masks: IoU, Dice, boundary F1 at 2 px, instance F1
-    at IoU 0.5, count error and area error, per image and summarised (median, mean, worst 5).
+    at IoU 0.5, count error and area error, per image and summarised (median, mean, worst 5); and apart,
+    for small spheroids (10-20 px in radius), the IoU of those found and the share found.
 
     Masks are binary (each connected piece one spheroid) or label images named like the image (same stem,
     any supported format). Outlines are scored as users get them: through polygons.
