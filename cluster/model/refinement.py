@@ -13,13 +13,14 @@ the first pass (:mod:`.decoding`):
    bilinearly where it is enlarged. Every crop has the same size, so the network runs on one shape.
 3. **Decode** the crop's probabilities as the whole image's are (decoding steps 1-6), back to the crop's
    full resolution.
-4. **Replace.** The crop's instance that covers most of the first outline replaces it (its piece that
-   covers most), on pixels that are background or the first outline's own (a neighbour keeps its pixels),
-   if it holds :data:`SPLIT_SHARE` of the first outline and its area is within a factor
-   :data:`AREA_AGREEMENT` of the first; otherwise (the crop saw several spheroids there, or something else)
-   the first outline stays.
+4. **Replace.** The crop's instances that each hold :data:`SPLIT_SHARE` of the first outline replace it:
+   usually one, or the spheroids of a touching pair the first pass merged, each then a spheroid of its own.
+   Each takes its piece that covers most of the first outline, on pixels that are background or the first
+   outline's own (a neighbour keeps its pixels), if their area is within a factor :data:`AREA_AGREEMENT` of
+   the first; otherwise (the crop saw something else) the first outline stays.
 
-Labels keep their numbers, so each spheroid keeps the confidence of the first pass. Pure numpy and scipy;
+Labels keep their numbers, so each spheroid keeps the confidence of the first pass; one split off a merged
+pair takes a new number and the confidence of the outline it came from. Pure numpy and scipy;
 the caller runs the network on the crops (:meth:`ResUNetSegmenter.segment_scored
 <cluster.model.segmenter.ResUNetSegmenter.segment_scored>`).
 """
@@ -75,10 +76,10 @@ TARGET = 20.0
 CROP = 128
 """Side of every crop in working pixels (a quarter of a 256 x 256 pass's pixels)."""
 
-SPLIT_SHARE = 0.95
-"""The crop's instance must hold this share of the first outline's pixels that the crop calls foreground;
-where it holds less, the crop sees several spheroids there (a touching pair the first pass merged) and the
-first outline stays."""
+SPLIT_SHARE = 0.1
+"""Each of the crop's instances that holds at least this share of the first outline's pixels (of those the
+crop calls foreground) takes its place: one, or the spheroids of a touching pair or group the first pass
+had merged into one, each a spheroid of its own."""
 
 AREA_AGREEMENT = 2.0
 """The refined outline replaces the first only if neither area exceeds the other by more than this."""
@@ -148,9 +149,13 @@ def replace_outline(
     *,
     threshold: float = 0.5,
     min_diameter_px: float = 0.0,
-) -> bool:
+) -> list[int]:
     """Replace instance ``window.label`` of ``labels`` in place by the crop's (steps 3 and 4), given the
-    network's probabilities on the crop; whether it was replaced."""
+    network's probabilities on the crop. Returns the labels drawn there now: ``[window.label]``, followed
+    by the new labels of the other spheroids of a pair or group the crop split it into; ``[]`` if the
+    first outline stays."""
+    if window.area != int(np.count_nonzero(labels[window.box] == window.label)):
+        return []  # the first outline reaches beyond the crop: leave it whole
     crop_labels = instances_at_working_resolution(
         foreground,
         core,
@@ -158,24 +163,40 @@ def replace_outline(
         min_area=min_working_area(min_diameter_px, window.scale),
     )
     if not crop_labels.any():
-        return False
+        return []
     shape = (window.height, window.width)
     fine = labels_to_full_resolution(crop_labels, bilinear_resize(foreground, shape) > threshold)
     region = labels[window.box]
     first = region == window.label
     found, overlap = np.unique(fine[first], return_counts=True)
     overlap, found = overlap[found > 0], found[found > 0]
-    if found.size == 0 or overlap.max() < SPLIT_SHARE * overlap.sum():
-        return False  # nothing there, or the crop splits the first outline: touching spheroids, left as found
-    refined = (fine == found[overlap.argmax()]) & ((region == 0) | first)
-    pieces, count = ndi.label(refined)
-    if count > 1:  # one spheroid is one piece: the one that covers most of the first outline
-        refined = pieces == np.bincount(pieces[first & refined], minlength=count + 1)[1:].argmax() + 1
-    old_area, new_area = int(first.sum()), int(refined.sum())
-    if new_area == 0 or max(old_area, new_area) > AREA_AGREEMENT * min(old_area, new_area):
-        return False
-    if window.area != old_area:
-        return False  # the first outline reaches beyond the crop: leave it whole
+    if found.size == 0:
+        return []
+    order = np.argsort(overlap)[::-1]
+    kept = [int(found[i]) for i in order if overlap[i] >= SPLIT_SHARE * overlap.sum()]
+    if not kept:
+        return []  # the crop cuts it in many small pieces: no better than the first
+    allowed = (region == 0) | first
+    pieces = [_main_piece(fine == piece, allowed, first) for piece in kept]
+    old_area, new_area = window.area, sum(int(piece.sum()) for piece in pieces)
+    if min(int(piece.sum()) for piece in pieces) == 0:
+        return []
+    if max(old_area, new_area) > AREA_AGREEMENT * min(old_area, new_area):
+        return []
+    highest = int(labels.max())
     region[first] = 0
-    region[refined] = window.label
-    return True
+    drawn = [window.label] + [highest + i for i in range(1, len(pieces))]
+    for label, piece in zip(drawn, pieces, strict=True):
+        region[piece & (region == 0)] = label
+    return drawn
+
+
+def _main_piece(
+    mask: NDArray[np.bool_], allowed: NDArray[np.bool_], first: NDArray[np.bool_]
+) -> NDArray[np.bool_]:
+    """The connected piece of ``mask & allowed`` that covers most of ``first``: one spheroid, one piece."""
+    mask = mask & allowed
+    pieces, count = ndi.label(mask)
+    if count <= 1:
+        return mask
+    return np.asarray(pieces == np.bincount(pieces[first & mask], minlength=count + 1)[1:].argmax() + 1)

@@ -181,26 +181,29 @@ class ResUNetSegmenter:
             by_label = {label: float(confidence[source]) for label, source in enumerate(sources) if label}
             scored.append((labels, by_label))
         if self.params.refine_small:
-            self._refine([labels for labels, _ in scored], images, [p.scale for p in predictions])
+            self._refine(scored, images, [p.scale for p in predictions])
         return scored
 
-    def _refine(
-        self, labels: Sequence[LabelImage], images: Sequence[FloatImage], scales: Sequence[float]
-    ) -> None:
-        """Outline the small instances of every image's ``labels`` again, in place, from the network's
-        second look at crops around them (:mod:`cluster.model.refinement`), all crops in one call."""
+    def _refine(self, scored: list[Scored], images: Sequence[FloatImage], scales: Sequence[float]) -> None:
+        """Outline the small instances of every image's labels again, in place, from the network's second
+        look at crops around them (:mod:`cluster.model.refinement`), all crops in one call; a spheroid split
+        off a merged pair gets the confidence of the outline it came from."""
         crops: list[tuple[int, Window]] = []
-        for index, (image_labels, scale) in enumerate(zip(labels, scales, strict=True)):
-            crops += [(index, window) for window in refinement_windows(image_labels, scale)]
+        for index, ((labels, _), scale) in enumerate(zip(scored, scales, strict=True)):
+            crops += [(index, window) for window in refinement_windows(labels, scale)]
         if not crops:
             return
         inputs = [crop_input(images[index], window) for index, window in crops]
         for (index, window), prediction in zip(crops, self.predictor.predict(inputs), strict=True):
-            replace_outline(
-                labels[index],
+            labels, confidence = scored[index]
+            drawn = replace_outline(
+                labels,
                 window,
                 prediction.foreground,
                 prediction.core,
                 threshold=self.params.threshold,
                 min_diameter_px=self.params.min_diameter_px,
             )
+            assert isinstance(confidence, dict)
+            for label in drawn[1:]:
+                confidence[label] = confidence[window.label]

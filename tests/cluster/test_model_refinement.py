@@ -90,7 +90,7 @@ def test_only_small_instances_of_a_shrunk_image_are_refined() -> None:
     assert refinement_windows(labels, 1.0) == []  # an image the first pass saw at full size: as it was
 
 
-def test_a_neighbour_keeps_its_pixels_and_a_crop_that_sees_a_pair_keeps_the_first_outline() -> None:
+def test_a_neighbour_keeps_its_pixels_and_a_pair_merged_by_the_first_pass_is_split() -> None:
     labels = np.zeros((128, 128), dtype=np.int32)
     rows, cols = np.indices(labels.shape)
     labels[np.hypot(rows - 64, cols - 50) < 14] = 1
@@ -99,13 +99,27 @@ def test_a_neighbour_keeps_its_pixels_and_a_crop_that_sees_a_pair_keeps_the_firs
     wider = (np.hypot(rows - 64, cols - 50) < 17).astype(np.float32)  # the crop sees it 3 px wider
     core = (np.hypot(rows - 64, cols - 50) < 8).astype(np.float32)
     refined = labels.copy()
-    assert replace_outline(refined, window, wider, core)
+    assert replace_outline(refined, window, wider, core) == [1]
     assert (refined == 2).sum() == (labels == 2).sum()  # where they would overlap, the neighbour's stays
     assert (refined == 1).sum() > (labels == 1).sum()
-    pair = np.maximum(wider, (np.hypot(rows - 64, cols - 30) < 12).astype(np.float32))
-    pair_core = np.maximum(core, (np.hypot(rows - 64, cols - 30) < 6).astype(np.float32))
+
     merged = labels.copy()
-    merged[np.hypot(rows - 64, cols - 32) < 12] = 1  # the first pass drew one outline round two
-    kept = merged.copy()
-    assert not replace_outline(kept, window, pair, pair_core)
-    assert (kept == merged).all()
+    partner = np.hypot(rows - 64, cols - 28) < 12
+    merged[partner & (merged == 0)] = 1  # the first pass drew one outline round two touching spheroids
+    window = Window(1, 0, 0, 128, 128, 1.0, (128, 128), int((merged == 1).sum()))
+    pair = np.maximum(wider, partner.astype(np.float32))
+    pair_core = np.maximum(core, (np.hypot(rows - 64, cols - 28) < 6).astype(np.float32))
+    assert replace_outline(merged, window, pair, pair_core) == [1, 3]
+    assert (merged[partner] == 3).mean() > 0.8 and (merged[np.hypot(rows - 64, cols - 50) < 12] == 1).all()
+    assert (merged == 2).sum() == (labels == 2).sum()
+
+
+def test_a_crop_that_sees_nothing_there_leaves_the_first_outline() -> None:
+    labels = np.zeros((128, 128), dtype=np.int32)
+    rows, cols = np.indices(labels.shape)
+    labels[np.hypot(rows - 64, cols - 64) < 14] = 1
+    window = Window(1, 0, 0, 128, 128, 1.0, (128, 128), int((labels == 1).sum()))
+    elsewhere = (np.hypot(rows - 20, cols - 20) < 10).astype(np.float32)
+    kept = labels.copy()
+    assert replace_outline(kept, window, elsewhere, elsewhere) == []
+    assert (kept == labels).all()
