@@ -123,3 +123,26 @@ def test_a_crop_that_sees_nothing_there_leaves_the_first_outline() -> None:
     kept = labels.copy()
     assert replace_outline(kept, window, elsewhere, elsewhere) == []
     assert (kept == labels).all()
+
+
+def test_small_touching_pairs_the_first_pass_merged_are_split_and_keep_a_confidence() -> None:
+    """Two pairs of discs 14 px in radius, touching, beside a large one: the first pass draws each pair as
+    one; the second look splits them, each new spheroid scored like the outline it came from."""
+    pytest.importorskip("torch")
+    from cluster.imaging import normalize
+    from cluster.methods import make_segmenter
+
+    rows, cols = np.indices(SHAPE) + 0.5
+    truth = np.zeros(SHAPE, dtype=np.int32)
+    for label, centre in enumerate([(100.0, 100.0), (100.0, 127.0), (300.0, 300.0), (300.0, 325.0)], 1):
+        truth[(np.hypot(rows - centre[0], cols - centre[1]) < 14) & (truth == 0)] = label
+    truth[np.hypot(rows - 380.0, cols - 120.0) < 60] = 5
+    rng = np.random.default_rng(2)
+    transmission = ndi.gaussian_filter(np.where(truth > 0, 0.45, 1.0), 1.0)
+    image = np.clip(30000 * transmission * (1 + 0.01 * rng.standard_normal(SHAPE)), 0, 65535)
+    segmenter = make_segmenter("resunet", device="cpu")
+    ((labels, confidence),) = segmenter.segment_scored([normalize(image.astype(np.uint16))])
+    assert labels.max() == 5
+    assert len({int(np.bincount(labels[truth == label]).argmax()) for label in range(1, 6)}) == 5
+    assert set(confidence) == set(np.unique(labels[labels > 0]).tolist())
+    assert all(0.0 <= value <= 1.0 for value in confidence.values())
