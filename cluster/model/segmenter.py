@@ -167,7 +167,7 @@ class ResUNetSegmenter:
                     f"expected a 2-D image of at least 8x8 pixels, got shape {image.shape}"
                 )
         predictions = self.predictor.predict(images)
-        scored: list[Scored] = []
+        labelled: list[tuple[LabelImage, dict[int, float]]] = []
         for prediction in predictions:
             small = instances_at_working_resolution(
                 prediction.foreground,
@@ -179,23 +179,28 @@ class ResUNetSegmenter:
             labels, sources = labels_with_sources(small, prediction.foreground_full)
             confidence = instance_confidence(prediction.foreground, small)
             by_label = {label: float(confidence[source]) for label, source in enumerate(sources) if label}
-            scored.append((labels, by_label))
+            labelled.append((labels, by_label))
         if self.params.refine_small:
-            self._refine(scored, images, [p.scale for p in predictions])
-        return scored
+            self._refine(labelled, images, [p.scale for p in predictions])
+        return list(labelled)
 
-    def _refine(self, scored: list[Scored], images: Sequence[FloatImage], scales: Sequence[float]) -> None:
+    def _refine(
+        self,
+        labelled: list[tuple[LabelImage, dict[int, float]]],
+        images: Sequence[FloatImage],
+        scales: Sequence[float],
+    ) -> None:
         """Outline the small instances of every image's labels again, in place, from the network's second
         look at crops around them (:mod:`cluster.model.refinement`), all crops in one call; a spheroid split
         off a merged pair gets the confidence of the outline it came from."""
         crops: list[tuple[int, Window]] = []
-        for index, ((labels, _), scale) in enumerate(zip(scored, scales, strict=True)):
+        for index, ((labels, _), scale) in enumerate(zip(labelled, scales, strict=True)):
             crops += [(index, window) for window in refinement_windows(labels, scale)]
         if not crops:
             return
         inputs = [crop_input(images[index], window) for index, window in crops]
         for (index, window), prediction in zip(crops, self.predictor.predict(inputs), strict=True):
-            labels, confidence = scored[index]
+            labels, confidence = labelled[index]
             drawn = replace_outline(
                 labels,
                 window,
@@ -204,6 +209,5 @@ class ResUNetSegmenter:
                 threshold=self.params.threshold,
                 min_diameter_px=self.params.min_diameter_px,
             )
-            assert isinstance(confidence, dict)
             for label in drawn[1:]:
                 confidence[label] = confidence[window.label]
