@@ -180,9 +180,15 @@ def _record_in_card(weights: Path | None, scenes: int, reports: list[Any]) -> Pa
         "set": f"{scenes} held-out synthetic scenes, 512x512, SceneConfig.held_out() (wider ranges and "
         f"optics never seen in training), seeds {HELD_OUT_SEED}.., scored through polygons "
         f"(spheroseg evaluate --synthetic {scenes})",
-        **{report.method: report.summary() for report in reports},
+        **{report.method: _known(report.summary()) for report in reports},
     }
     return write_card(read_card(card_file).with_validation(validation), card_file)
+
+
+def _known(summary: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """The metrics of ``summary`` that have values (a set with no small spheroids has no small_iou): a
+    card holds plain JSON numbers, never NaN."""
+    return {name: values for name, values in summary.items() if not any(map(math.isnan, values.values()))}
 
 
 def _per_image_table(report: object) -> Table:

@@ -153,3 +153,22 @@ def test_held_out_scores_are_recorded_in_the_evaluated_weights_card(tmp_path: Pa
         evaluate_command, ["--images", str(tmp_path), "--masks", str(tmp_path), "--record-in-card"]
     )
     assert refused.exit_code != 0 and "--synthetic" in refused.output
+
+
+def test_a_card_records_only_the_metrics_a_set_gave_values_for(tmp_path: Path) -> None:
+    """A set without small spheroids has no small-spheroid figures: the card leaves them out (never NaN,
+    which JSON readers and the server's GraphQL floats refuse)."""
+    import shutil
+
+    from cluster.cli.evaluate import _record_in_card
+    from cluster.evaluation import ImageScores
+    from cluster.model.card import card_path, read_card, shipped_card_path
+
+    for source in shipped_card_path().parent.glob("resunet-v1.*"):
+        shutil.copy(source, tmp_path / source.name)
+    weights = tmp_path / "resunet-v1.safetensors"
+    large_only = ImageScores("a", 0.97, 0.98, 0.95, 1.0, 0, 1.5)  # small_iou and small_found None
+    _record_in_card(weights, 1, [MethodReport("resunet", "1.1", [large_only])])
+    recorded = read_card(weights).validation["resunet"]
+    assert recorded["iou"]["median"] == 0.97 and "small_iou" not in recorded
+    assert "NaN" not in card_path(weights).read_text()
