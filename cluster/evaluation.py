@@ -139,10 +139,15 @@ class MethodReport:
         return [s.name for s in sorted(self.images, key=lambda s: s.iou)[:n]]
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON: a summary value no image gave (NaN) is ``None``."""
+        summary = {
+            metric: {key: None if math.isnan(value) else value for key, value in values.items()}
+            for metric, values in self.summary().items()
+        }
         return {
             "method": self.method,
             "version": self.version,
-            "summary": self.summary(),
+            "summary": summary,
             "worst_images": self.worst_images(),
             "images": [asdict(s) for s in self.images],
         }

@@ -172,3 +172,12 @@ def test_a_card_records_only_the_metrics_a_set_gave_values_for(tmp_path: Path) -
     recorded = read_card(weights).validation["resunet"]
     assert recorded["iou"]["median"] == 0.97 and "small_iou" not in recorded
     assert "NaN" not in card_path(weights).read_text()
+
+
+def test_scores_without_small_spheroids_are_plain_json() -> None:
+    from cluster.evaluation import ImageScores
+
+    report = MethodReport("classical", "1.1", [ImageScores("a", 0.9, 0.95, 0.9, 1.0, 0, 2.0)])
+    document = report.to_dict()
+    assert document["summary"]["small_iou"] == {"median": None, "mean": None, "worst5": None}
+    json.dumps(document, allow_nan=False)  # raises on NaN
