@@ -322,4 +322,4 @@ def array_image(name: str, pixels: NDArray[Any], pixel_size_um: float | None = N
 
 def compare(reports: Sequence[MethodReport]) -> dict[str, Any]:
     """The JSON document ``spheroseg evaluate --json`` writes."""
-    return {"methods": [r.to_dict() for r in reports], "metrics": list(METRICS)}
+    return {"methods": [r.to_dict() for r in reports], "metrics": [*METRICS, *SMALL_METRICS]}
