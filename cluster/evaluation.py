@@ -12,10 +12,17 @@ instance_f1        ``2 TP / (n_pred + n_ref)``, a true positive being a predicte
                    against a reference spheroid (such a match is unique)
 count_error        ``n_pred - n_ref``
 area_error_pct     ``100 (|P| - |G|) / |G|`` (``None`` when the reference is empty)
+small_iou          over the reference spheroids 10-20 px in equivalent radius (:data:`SMALL_RADII`) that were
+                   found (matched at IoU > 0.5): the mean of their IoU with the predicted spheroid, so how
+                   well small outlines are drawn (``None`` when none was found)
+small_found        the share of those small reference spheroids that were found (``None`` when there are
+                   none)
 =================  ========================================================================================
 
 A summary gives, per metric, the median, the mean and the mean of the five worst images (for the error
-metrics, worst means the largest absolute error). ``spheroseg evaluate`` prints them side by side.
+metrics, worst means the largest absolute error), over the images where the metric has a value; the two
+small-spheroid figures are reported apart from the rest (:data:`SMALL_METRICS`). ``spheroseg evaluate``
+prints them side by side.
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ from cluster.segmenter import Segmenter
 __all__ = [
     "HELD_OUT_SEED",
     "METRICS",
+    "SMALL_METRICS",
+    "SMALL_RADII",
     "EvaluationCase",
     "ImageScores",
     "MethodReport",
@@ -60,6 +69,10 @@ HELD_OUT_SEED = 900_000_000
 """First scene seed of the held-out synthetic set; training uses seeds below 1e6 per run seed."""
 
 METRICS = ("iou", "dice", "boundary_f1", "instance_f1", "count_error", "area_error_pct")
+SMALL_METRICS = ("small_iou", "small_found")
+SMALL_RADII = (10.0, 20.0)
+"""Equivalent radii (px, from ``low`` up to but not including ``high``) of the spheroids the small-spheroid
+figures are about: where the working size of 256 px leaves the ResUNet's first pass fewest pixels."""
 _ERRORS = {"count_error", "area_error_pct"}
 
 Labels = NDArray[np.int32]
@@ -85,6 +98,8 @@ class ImageScores:
     instance_f1: float
     count_error: int
     area_error_pct: float | None
+    small_iou: float | None = None
+    small_found: float | None = None
     seconds: float = 0.0
 
 
@@ -99,7 +114,7 @@ class MethodReport:
     def summary(self) -> dict[str, dict[str, float]]:
         """``{metric: {"median", "mean", "worst5"}}``; errors are summarised by absolute value."""
         result: dict[str, dict[str, float]] = {}
-        for metric in METRICS:
+        for metric in (*METRICS, *SMALL_METRICS):
             values = [getattr(s, metric) for s in self.images if getattr(s, metric) is not None]
             if metric in _ERRORS:
                 values = [abs(v) for v in values]
@@ -124,10 +139,15 @@ class MethodReport:
         return [s.name for s in sorted(self.images, key=lambda s: s.iou)[:n]]
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON: a summary value no image gave (NaN) is ``None``."""
+        summary = {
+            metric: {key: None if math.isnan(value) else value for key, value in values.items()}
+            for metric, values in self.summary().items()
+        }
         return {
             "method": self.method,
             "version": self.version,
-            "summary": self.summary(),
+            "summary": summary,
             "worst_images": self.worst_images(),
             "images": [asdict(s) for s in self.images],
         }
@@ -147,11 +167,9 @@ def _boundary_f1(predicted: Labels, reference: Labels, tolerance: float) -> floa
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
-def _matched(predicted: Labels, reference: Labels) -> int:
-    """Predicted instances with IoU > 0.5 against a reference instance (a one-to-one matching)."""
+def _ious(predicted: Labels, reference: Labels) -> NDArray[np.float64]:
+    """IoU of every reference instance (rows) with every predicted one (columns); labels compact 1..n."""
     n_pred, n_ref = int(predicted.max()), int(reference.max())
-    if n_pred == 0 or n_ref == 0:
-        return 0
     joint = np.bincount(
         reference.ravel().astype(np.int64) * (n_pred + 1) + predicted.ravel(),
         minlength=(n_ref + 1) * (n_pred + 1),
@@ -160,8 +178,18 @@ def _matched(predicted: Labels, reference: Labels) -> int:
     pred_area = joint.sum(axis=0)[None, 1:]
     overlap = joint[1:, 1:]
     union = ref_area + pred_area - overlap
-    iou = overlap / np.maximum(union, 1)
-    return int((iou > 0.5).sum())
+    return np.asarray(overlap / np.maximum(union, 1), dtype=np.float64)
+
+
+def _small_scores(ious: NDArray[np.float64], reference: Labels) -> tuple[float | None, float | None]:
+    """``(small_iou, small_found)`` of the module docstring (``reference`` compact 1..n)."""
+    radii = np.sqrt(np.bincount(reference.ravel())[1:] / math.pi)
+    small = (radii >= SMALL_RADII[0]) & (radii < SMALL_RADII[1])
+    if not small.any():
+        return None, None
+    best = ious.max(axis=1) if ious.shape[1] else np.zeros(ious.shape[0])
+    found = best[small][best[small] > 0.5]
+    return (float(found.mean()) if found.size else None), found.size / int(small.sum())
 
 
 def score(name: str, predicted: Labels, reference: Labels, tolerance: float = 2.0) -> ImageScores:
@@ -176,7 +204,10 @@ def score(name: str, predicted: Labels, reference: Labels, tolerance: float = 2.
     union = pred_area + ref_area - intersection
     n_pred = len(np.unique(predicted[pred_fg]))
     n_ref = len(np.unique(reference[ref_fg]))
-    matched = _matched(_compact(predicted), _compact(reference))
+    reference_compact = _compact(reference)
+    ious = _ious(_compact(predicted), reference_compact)
+    matched = int((ious > 0.5).sum())  # a match at IoU > 0.5 is one-to-one
+    small_iou, small_found = _small_scores(ious, reference_compact)
     return ImageScores(
         name=name,
         iou=1.0 if union == 0 else intersection / union,
@@ -185,6 +216,8 @@ def score(name: str, predicted: Labels, reference: Labels, tolerance: float = 2.
         instance_f1=1.0 if n_pred + n_ref == 0 else 2 * matched / (n_pred + n_ref),
         count_error=n_pred - n_ref,
         area_error_pct=None if ref_area == 0 else 100.0 * (pred_area - ref_area) / ref_area,
+        small_iou=small_iou,
+        small_found=small_found,
     )
 
 
@@ -289,4 +322,4 @@ def array_image(name: str, pixels: NDArray[Any], pixel_size_um: float | None = N
 
 def compare(reports: Sequence[MethodReport]) -> dict[str, Any]:
     """The JSON document ``spheroseg evaluate --json`` writes."""
-    return {"methods": [r.to_dict() for r in reports], "metrics": list(METRICS)}
+    return {"methods": [r.to_dict() for r in reports], "metrics": [*METRICS, *SMALL_METRICS]}

@@ -24,6 +24,8 @@ _LABELS = {
     "instance_f1": "instance F1 (IoU 0.5)",
     "count_error": "|count error|",
     "area_error_pct": "|area error| %",
+    "small_iou": "IoU of those found",
+    "small_found": "share found",
     "seconds": "seconds per image",
 }
 
@@ -33,8 +35,9 @@ def _number(value: float) -> str:
 
 
 def comparison_table(reports: Sequence[object]) -> Table:
-    """Metrics as rows; for each method its median, mean and the mean of its five worst images."""
-    from cluster.evaluation import METRICS, MethodReport
+    """Metrics as rows; for each method its median, mean and the mean of its five worst images; the small
+    spheroids' figures in a section of their own."""
+    from cluster.evaluation import METRICS, SMALL_METRICS, SMALL_RADII, MethodReport
 
     table = Table(title="Accuracy against the reference masks", title_justify="left")
     table.add_column("metric")
@@ -44,7 +47,12 @@ def comparison_table(reports: Sequence[object]) -> Table:
         summaries.append(report.summary())
         for column in ("median", "mean", "worst 5"):
             table.add_column(f"{report.method}\n{column}", justify="right")
-    for metric in (*METRICS, "seconds"):
+    for metric in (*METRICS, "seconds", None, *SMALL_METRICS):
+        if metric is None:
+            low, high = SMALL_RADII
+            table.add_section()
+            table.add_row(f"spheroids {low:g}-{high:g} px in radius:")
+            continue
         row = [_LABELS[metric]]
         for summary in summaries:
             values = summary[metric]
@@ -109,7 +117,8 @@ def evaluate(
     record_in_card: bool,
 ) -> None:
     """Score segmentation methods against reference masks: IoU, Dice, boundary F1 at 2 px, instance F1
-    at IoU 0.5, count error and area error, per image and summarised (median, mean, worst 5).
+    at IoU 0.5, count error and area error, per image and summarised (median, mean, worst 5); and apart,
+    for small spheroids (10-20 px in radius), the IoU of those found and the share found.
 
     Masks are binary (each connected piece one spheroid) or label images named like the image (same stem,
     any supported format). Outlines are scored as users get them: through polygons.
@@ -171,20 +180,27 @@ def _record_in_card(weights: Path | None, scenes: int, reports: list[Any]) -> Pa
         "set": f"{scenes} held-out synthetic scenes, 512x512, SceneConfig.held_out() (wider ranges and "
         f"optics never seen in training), seeds {HELD_OUT_SEED}.., scored through polygons "
         f"(spheroseg evaluate --synthetic {scenes})",
-        **{report.method: report.summary() for report in reports},
+        **{report.method: _known(report.summary()) for report in reports},
     }
     return write_card(read_card(card_file).with_validation(validation), card_file)
 
 
+def _known(summary: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """The metrics of ``summary`` that have values (a set with no small spheroids has no small_iou): a
+    card holds plain JSON numbers, never NaN."""
+    return {name: values for name, values in summary.items() if not any(map(math.isnan, values.values()))}
+
+
 def _per_image_table(report: object) -> Table:
-    from cluster.evaluation import METRICS, MethodReport
+    from cluster.evaluation import METRICS, SMALL_METRICS, MethodReport
 
     assert isinstance(report, MethodReport)
     table = Table(title=f"{report.method}: per image", title_justify="left")
     table.add_column("image", overflow="fold")
-    for metric in METRICS:
-        table.add_column(_LABELS[metric], justify="right")
+    for metric in (*METRICS, *SMALL_METRICS):
+        label = _LABELS[metric]
+        table.add_column(f"small spheroids: {label}" if metric in SMALL_METRICS else label, justify="right")
     for scores in report.images:
-        values = [getattr(scores, metric) for metric in METRICS]
+        values = [getattr(scores, metric) for metric in (*METRICS, *SMALL_METRICS)]
         table.add_row(scores.name, *("-" if v is None else _number(float(v)) for v in values))
     return table

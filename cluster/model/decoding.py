@@ -11,8 +11,17 @@
    of the foreground at least :data:`LUMEN_REACH` times that thickness in inscribed radius. Two spheroids
    touching at a neck stay two; so do discs that touch in a circle round a gap of medium (their cuts are
    necks, and the gap is small next to them); the arcs of one ring meet across the full width of the wall.
-4. Instances smaller than ``min_diameter_px`` (full-resolution pixels, equivalent diameter) are dropped.
-5. Outlines at full resolution come from the foreground probability *resized bilinearly* to the image's
+4. **Thin objects are dropped**: the wall of a round well, a fibre or a scratch. An instance whose outline
+   (holes filled, so a ring counts with its lumen) encloses more than ``max_thinness`` times its widest
+   inscribed disc is a band, not a spheroid (an ellipse of axis ratio 1.8 scores 1.8, a band ``L`` long and
+   ``w`` wide about ``1.3 L / w``), unless it bends like a ring's wall: a ring left open where its wall
+   faded, or cut by the image's border, lies on a circle at most :data:`RING_CURVE` times as wide as the
+   wall is thick and goes round at least :data:`RING_SPAN` degrees of it; a straight fibre lies on no
+   circle, a well's wall on a far wider one, or on a short arc of it. Where an instance reaches the
+   image's border it is measured as if it went on beyond it, so a spheroid cut by the border, even a thin
+   slice of a large one, stays, and an arc that runs off the image is still a band.
+5. Instances smaller than ``min_diameter_px`` (full-resolution pixels, equivalent diameter) are dropped.
+6. Outlines at full resolution come from the foreground probability *resized bilinearly* to the image's
    size and thresholded there (smooth, sub-pixel edges, never stair-stepped); each foreground pixel takes
    the label of the working pixel under it, after the labels were grown by two working pixels so the finer
    outline never falls outside them.
@@ -31,8 +40,12 @@ from skimage.segmentation import expand_labels, watershed
 
 __all__ = [
     "LUMEN_REACH",
+    "MAX_THINNESS",
+    "RING_CURVE",
     "RING_NECK",
+    "RING_SPAN",
     "bilinear_resize",
+    "drop_thin",
     "instances_at_working_resolution",
     "labels_to_full_resolution",
     "labels_with_sources",
@@ -55,14 +68,32 @@ still scored 0.23 (0.25 had left it in two pieces). Five or more discs touching 
 pass both tests: they look like a ring to this rule."""
 
 
+MAX_THINNESS = 5.0
+"""Most an instance's filled area may exceed that of its widest inscribed disc (as the classical method's
+``max_thinness``): a spheroid, elongated, lobed or cut by the border, stays under 3; a band scores about
+1.3 times its length over its width, so one over four times as long as wide is dropped."""
+
+RING_CURVE = 16.0
+"""A thin instance can be a ring's wall only if it bends round a circle at most this many times as wide (in
+radius) as it is thick. The held-out rings reach 4, the thin rings of the tests 13 (walls a tenth of their
+radius); a well's wall is at least half the image's long side in radius, 128 working px, so it passes
+only when over 8 px thick (as the generator draws them: 25 or more)."""
+
+RING_SPAN = 150.0
+"""...and only if it goes at least this many degrees round that circle: a ring left open where its wall
+faded, or cut by the image's border (centre up to a tenth of its radius outside: 169 degrees), does;
+the arc of a well's wall that crosses the image spans about 60-120 degrees."""
+
+
 def instances_at_working_resolution(
     foreground: FloatArray,
     core: FloatArray,
     *,
     threshold: float = 0.5,
     min_area: float = 0.0,
+    max_thinness: float = MAX_THINNESS,
 ) -> Labels:
-    """Instance labels at working resolution (steps 1-4 of the module docstring)."""
+    """Instance labels at working resolution (steps 1-5 of the module docstring)."""
     mask = foreground > threshold
     if not mask.any():
         return np.zeros(foreground.shape, dtype=np.int32)
@@ -77,7 +108,7 @@ def instances_at_working_resolution(
     if n_orphans:
         offset = int(labels.max())
         labels = np.where(orphans > 0, orphans + offset, labels).astype(np.int32)
-    return _drop_small(rejoin_rings(labels, mask), min_area)
+    return _drop_small(drop_thin(rejoin_rings(labels, mask), max_thinness), min_area)
 
 
 def rejoin_rings(labels: Labels, mask: NDArray[np.bool_]) -> Labels:
@@ -144,6 +175,72 @@ def _pieces_around_holes(labels: Labels, holes: Labels) -> dict[int, set[int]]:
     return around
 
 
+def drop_thin(labels: Labels, max_thinness: float = MAX_THINNESS) -> Labels:
+    """``labels`` without the bands among them: well walls, fibres, scratches (step 4 of the module
+    docstring). Labels keep their numbers; dropped ones become background."""
+    thin = [
+        label
+        for label, box in enumerate(ndi.find_objects(labels), start=1)
+        if box is not None and _is_band(labels, label, box, max_thinness)
+    ]
+    if not thin:
+        return labels
+    return np.where(np.isin(labels, thin), 0, labels).astype(np.int32)
+
+
+def _is_band(labels: Labels, label: int, box: tuple[slice, ...], max_thinness: float) -> bool:
+    """Whether instance ``label`` (inside ``box``) is thin and does not bend like a ring's wall."""
+    filled = ndi.binary_fill_holes(labels[box] == label)
+    area = int(filled.sum())
+    radius = _inscribed_radius(filled)
+    if area <= max_thinness * math.pi * max(radius, 0.5) ** 2:
+        return False
+    if (
+        area
+        <= max_thinness * math.pi * max(_inscribed_radius(filled, _border_sides(box, labels.shape)), 0.5) ** 2
+    ):
+        return False
+    return not _bends_like_a_ring(filled, 2 * radius)
+
+
+def _bends_like_a_ring(band: NDArray[np.bool_], thickness: float) -> bool:
+    """Whether the pixels of ``band`` lie on a circle (rms distance under half the thickness) at most
+    :data:`RING_CURVE` times as wide as the band is thick, and go at least :data:`RING_SPAN` degrees round
+    it: a ring's wall."""
+    rows, cols = np.nonzero(band)
+    x, y = cols.astype(np.float64), rows.astype(np.float64)
+    x0, y0 = x.mean(), y.mean()
+    x, y = x - x0, y - y0
+    design = np.column_stack([x, y, np.ones_like(x)])
+    (a, b, c), *_ = np.linalg.lstsq(design, x**2 + y**2, rcond=None)  # x^2 + y^2 = a x + b y + c
+    radius_squared = c + (a**2 + b**2) / 4
+    if radius_squared <= 0:
+        return False
+    radius = math.sqrt(radius_squared)
+    spread = float(np.sqrt(np.mean((np.hypot(x - a / 2, y - b / 2) - radius) ** 2)))
+    if radius > RING_CURVE * thickness or spread > thickness / 2:
+        return False
+    angles = np.sort(np.arctan2(y - b / 2, x - a / 2))
+    gaps = np.diff(np.concatenate([angles, angles[:1] + 2 * math.pi]))
+    return bool(2 * math.pi - gaps.max() >= math.radians(RING_SPAN))
+
+
+def _border_sides(box: tuple[slice, ...], shape: tuple[int, ...]) -> list[tuple[bool, bool]]:
+    """For each axis, whether ``box`` reaches the image's border before and after."""
+    return [(part.start == 0, part.stop == size) for part, size in zip(box, shape, strict=True)]
+
+
+def _inscribed_radius(filled: NDArray[np.bool_], border: list[tuple[bool, bool]] | None = None) -> float:
+    """Radius of the widest disc inside ``filled``. Sides marked in ``border`` lie on the image's border:
+    there the object is taken to go on beyond it (its edge rows repeated), so a spheroid cut by the border
+    keeps the thickness it has, while a band crossing the border stays a band."""
+    if border:
+        reach = max(filled.shape)
+        widths = [(reach * before, reach * after) for before, after in border]
+        filled = np.pad(filled, widths, mode="edge")
+    return float(ndi.distance_transform_edt(np.pad(filled, 1)).max())
+
+
 def _drop_small(labels: Labels, min_area: float) -> Labels:
     count = int(labels.max())
     if count == 0:
@@ -179,14 +276,14 @@ def _nearest_index(size: int, length: int) -> NDArray[np.int64]:
 
 
 def labels_to_full_resolution(labels: Labels, foreground_full: NDArray[np.bool_]) -> Labels:
-    """Step 5: label each full-resolution foreground pixel from the (grown) working-resolution labels."""
+    """Step 6: label each full-resolution foreground pixel from the (grown) working-resolution labels."""
     return labels_with_sources(labels, foreground_full)[0]
 
 
 def labels_with_sources(
     labels: Labels, foreground_full: NDArray[np.bool_]
 ) -> tuple[Labels, NDArray[np.int64]]:
-    """Step 5, and for each full-resolution label ``k`` the working-resolution label it came from
+    """Step 6, and for each full-resolution label ``k`` the working-resolution label it came from
     (``sources[k]``; ``sources[0]`` is 0): a working label with no full-resolution pixel left has none."""
     if not labels.any():
         return np.zeros(foreground_full.shape, dtype=np.int32), np.zeros(1, dtype=np.int64)

@@ -22,10 +22,12 @@ from cluster.exceptions import SegmentationError
 from cluster.model.card import ModelCard, read_card, shipped_card_path
 from cluster.model.confidence import instance_confidence
 from cluster.model.decoding import (
+    MAX_THINNESS,
     instances_at_working_resolution,
     labels_with_sources,
     min_working_area,
 )
+from cluster.model.refinement import Window, crop_input, refinement_windows, replace_outline
 from cluster.parameters import check_ranges, parameter
 from cluster.segmenter import FloatImage, LabelImage, Scored
 
@@ -64,6 +66,18 @@ class ResUNetParams:
     )
     max_downscale: float = parameter(
         8.0, "Largest shrink factor; bigger images are run in tiles.", minimum=1, maximum=64
+    )
+    max_thinness: float = parameter(
+        MAX_THINNESS,
+        "Most an instance's area (holes filled) may exceed that of the largest disc inside it: drops well "
+        "walls, fibres and scratches.",
+        minimum=1,
+        maximum=1e6,
+    )
+    refine_small: bool = parameter(
+        True,
+        "Outline small spheroids again with the network on crops around them, at a finer scale "
+        "(see cluster.model.refinement).",
     )
 
     def __post_init__(self) -> None:
@@ -153,16 +167,47 @@ class ResUNetSegmenter:
                     f"expected a 2-D image of at least 8x8 pixels, got shape {image.shape}"
                 )
         predictions = self.predictor.predict(images)
-        scored: list[Scored] = []
+        labelled: list[tuple[LabelImage, dict[int, float]]] = []
         for prediction in predictions:
             small = instances_at_working_resolution(
                 prediction.foreground,
                 prediction.core,
                 threshold=self.params.threshold,
                 min_area=min_working_area(self.params.min_diameter_px, prediction.scale),
+                max_thinness=self.params.max_thinness,
             )
             labels, sources = labels_with_sources(small, prediction.foreground_full)
             confidence = instance_confidence(prediction.foreground, small)
             by_label = {label: float(confidence[source]) for label, source in enumerate(sources) if label}
-            scored.append((labels, by_label))
-        return scored
+            labelled.append((labels, by_label))
+        if self.params.refine_small:
+            self._refine(labelled, images, [p.scale for p in predictions])
+        return list(labelled)
+
+    def _refine(
+        self,
+        labelled: list[tuple[LabelImage, dict[int, float]]],
+        images: Sequence[FloatImage],
+        scales: Sequence[float],
+    ) -> None:
+        """Outline the small instances of every image's labels again, in place, from the network's second
+        look at crops around them (:mod:`cluster.model.refinement`), all crops in one call; a spheroid split
+        off a merged pair gets the confidence of the outline it came from."""
+        crops: list[tuple[int, Window]] = []
+        for index, ((labels, _), scale) in enumerate(zip(labelled, scales, strict=True)):
+            crops += [(index, window) for window in refinement_windows(labels, scale)]
+        if not crops:
+            return
+        inputs = [crop_input(images[index], window) for index, window in crops]
+        for (index, window), prediction in zip(crops, self.predictor.predict(inputs), strict=True):
+            labels, confidence = labelled[index]
+            drawn = replace_outline(
+                labels,
+                window,
+                prediction.foreground,
+                prediction.core,
+                threshold=self.params.threshold,
+                min_diameter_px=self.params.min_diameter_px,
+            )
+            for label in drawn[1:]:
+                confidence[label] = confidence[window.label]

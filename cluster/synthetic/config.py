@@ -94,6 +94,10 @@ class SceneConfig:
     """Relative modulation of density by the granular, cell-scale texture."""
     cell_diameter_um: FloatRange = (9.0, 16.0)
     """Diameter of one cell; sets texture grain, edge bumps and single-cell size."""
+    p_border_cut: float = 0.0
+    """Probability that a free spheroid lies across the image's border, cut by it (its centre from a tenth of
+    its radius outside the image to 0.65 of it inside); 0 in training, whose scenes it leaves as they
+    were."""
     p_shed_cells: float = 0.3
     """Probability that a spheroid has loose cells lying just outside its edge."""
     shed_cells: IntRange = (2, 20)
@@ -175,7 +179,7 @@ class SceneConfig:
             cls(),
             spheroid_count=(1, 8),
             p_single=0.35,
-            radius_px=(12.0, 1e9),
+            radius_px=(10.0, 1e9),
             radius_spread=0.4,
             elongation=(1.0, 1.8),
             irregularity=(0.0, 0.1),
@@ -184,6 +188,7 @@ class SceneConfig:
             edge_roughness=(0.0, 0.5),
             p_touching=0.4,
             touch_overlap=(0.0, 0.15),
+            p_border_cut=0.15,
             p_hollow=0.2,
             lumen_fraction=(0.3, 0.75),
             p_necrotic=0.5,

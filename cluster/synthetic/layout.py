@@ -3,9 +3,11 @@
 Spheroids are placed largest first. A free spheroid is dropped at random where it overlaps nothing (its
 bounding circle a few pixels clear of every other, of the image border and of the well wall); when that
 fails a few times it shrinks, and when it gets too small it is left out (except the first: every scene
-has at least one spheroid). A touching spheroid is placed
-against a free partner along a random direction, its outline overlapping the partner's by
-``touch_overlap`` of the smaller radius (at least two pixels, so the two label regions always meet).
+has at least one spheroid). With ``p_border_cut`` a free spheroid is first tried across the image's
+border instead, its centre from a tenth of its radius outside the image to 0.65 of it inside, so the
+border cuts it. A touching spheroid is placed against a free partner along a random direction, its outline
+overlapping the partner's by ``touch_overlap`` of the smaller radius (at least two pixels, so the two label
+regions always meet).
 """
 
 from __future__ import annotations
@@ -115,6 +117,8 @@ def lay_out(
             partner = free[int(rng.integers(len(free)))]
             overlap = uniform(rng, config.touch_overlap)
             result = _touching(rng, shape, outline, placed, partner, overlap, well)
+        if result is None and config.p_border_cut > 0 and chance(rng, config.p_border_cut):
+            result = _across_border(rng, shape, outline, placed, well)
         if result is None:
             result = _free(rng, shape, outline, placed, well, config.radius_px[0])
         if result is not None:
@@ -127,12 +131,18 @@ def _has_partner(placed: list[Placement], index: int) -> bool:
 
 
 def _fits(
-    shape: tuple[int, int], outline: Outline, placed: list[Placement], well: Well | None, skip: int | None
+    shape: tuple[int, int],
+    outline: Outline,
+    placed: list[Placement],
+    well: Well | None,
+    skip: int | None,
+    *,
+    inside: bool = True,
 ) -> bool:
     extent = outline.max_extent
     margin = extent + 2.0
     height, width = shape
-    if not (margin <= outline.cy <= height - margin and margin <= outline.cx <= width - margin):
+    if inside and not (margin <= outline.cy <= height - margin and margin <= outline.cx <= width - margin):
         return False
     if well is not None and not well.holds(outline.cy, outline.cx, extent):
         return False
@@ -167,6 +177,29 @@ def _free(
             if _fits(shape, moved, placed, well, skip=None):
                 return Placement(moved, None)
         outline = outline.resized(outline.radius * 0.8)
+    return None
+
+
+def _across_border(
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    outline: Outline,
+    placed: list[Placement],
+    well: Well | None,
+) -> Placement | None:
+    """``outline`` placed across one side of the image (see the module docstring), or None if it fits
+    nowhere there."""
+    height, width = shape
+    for _ in range(30):
+        depth = outline.radius * rng.uniform(-0.1, 0.65)
+        side = int(rng.integers(4))
+        along = rng.uniform(outline.max_extent, max(width, height) - outline.max_extent)
+        cy, cx = [(depth, along), (height - depth, along), (along, depth), (along, width - depth)][side]
+        if not (0 <= cy <= height and 0 <= cx <= width):
+            continue
+        moved = outline.moved(cy, cx)
+        if _fits(shape, moved, placed, well, skip=None, inside=False):
+            return Placement(moved, None)
     return None
 
 

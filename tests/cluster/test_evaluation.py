@@ -40,6 +40,18 @@ def test_merged_spheroids_lose_instance_f1_but_not_iou() -> None:
     assert scores.instance_f1 == pytest.approx(0.0)  # the union overlaps each disc at IoU 0.5 exactly
 
 
+def test_small_spheroids_are_scored_apart_by_how_well_they_are_outlined_and_how_many_are_found() -> None:
+    reference = _discs((200, 200), [(40, 40, 15), (40, 120, 12), (130, 100, 50)])
+    coarse = _discs((200, 200), [(40, 40, 17), (130, 100, 50)])  # one small one drawn 2 px wide, one missed
+    scores = score("coarse", coarse, reference)
+    assert scores.small_found == pytest.approx(0.5)
+    assert scores.small_iou == pytest.approx(15**2 / 17**2, abs=0.03)
+    assert score("exact", reference, reference).small_iou == 1.0
+    large_only = _discs((200, 200), [(100, 100, 50)])
+    assert score("large", large_only, large_only).small_iou is None
+    assert score("missed", np.zeros_like(reference), reference).small_found == 0.0
+
+
 def test_boundary_f1_tolerates_two_pixels_but_not_five() -> None:
     reference = _discs((100, 100), [(50, 50, 30)])
     assert score("near", _discs((100, 100), [(50, 51, 30)]), reference).boundary_f1 == 1.0
@@ -94,6 +106,7 @@ def test_evaluate_command_prints_the_table_and_writes_json(tmp_path: Path) -> No
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "boundary F1 (2 px)" in result.output and "classical" in result.output
+    assert "spheroids 10-20 px in radius" in result.output and "share found" in result.output
     document = json.loads(out.read_text())
     (method,) = document["methods"]
     assert method["method"] == "classical" and len(method["images"]) == 2
@@ -140,3 +153,31 @@ def test_held_out_scores_are_recorded_in_the_evaluated_weights_card(tmp_path: Pa
         evaluate_command, ["--images", str(tmp_path), "--masks", str(tmp_path), "--record-in-card"]
     )
     assert refused.exit_code != 0 and "--synthetic" in refused.output
+
+
+def test_a_card_records_only_the_metrics_a_set_gave_values_for(tmp_path: Path) -> None:
+    """A set without small spheroids has no small-spheroid figures: the card leaves them out (never NaN,
+    which JSON readers and the server's GraphQL floats refuse)."""
+    import shutil
+
+    from cluster.cli.evaluate import _record_in_card
+    from cluster.evaluation import ImageScores
+    from cluster.model.card import card_path, read_card, shipped_card_path
+
+    for source in shipped_card_path().parent.glob("resunet-v1.*"):
+        shutil.copy(source, tmp_path / source.name)
+    weights = tmp_path / "resunet-v1.safetensors"
+    large_only = ImageScores("a", 0.97, 0.98, 0.95, 1.0, 0, 1.5)  # small_iou and small_found None
+    _record_in_card(weights, 1, [MethodReport("resunet", "1.1", [large_only])])
+    recorded = read_card(weights).validation["resunet"]
+    assert recorded["iou"]["median"] == 0.97 and "small_iou" not in recorded
+    assert "NaN" not in card_path(weights).read_text()
+
+
+def test_scores_without_small_spheroids_are_plain_json() -> None:
+    from cluster.evaluation import ImageScores
+
+    report = MethodReport("classical", "1.1", [ImageScores("a", 0.9, 0.95, 0.9, 1.0, 0, 2.0)])
+    document = report.to_dict()
+    assert document["summary"]["small_iou"] == {"median": None, "mean": None, "worst5": None}
+    json.dumps(document, allow_nan=False)  # raises on NaN

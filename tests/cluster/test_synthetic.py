@@ -242,3 +242,29 @@ def test_invalid_configs_are_refused_naming_the_field(changes: dict[str, object]
 def test_invalid_seed_or_shape_is_refused(seed: int, shape: tuple[int, int]) -> None:
     with pytest.raises(ValueError):
         generate_scene(seed, shape)
+
+
+# -- held-out extremes ----------------------------------------------------------------------------------
+
+
+def test_held_out_scenes_hold_spheroids_cut_by_the_border_and_radii_from_ten_pixels() -> None:
+    cut = small = 0
+    for seed in range(20):
+        labels = generate_scene(seed, SHAPE, SceneConfig.held_out()).labels
+        edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+        cut += len(set(edge[edge > 0].tolist()))
+        radii = np.sqrt(np.bincount(labels.ravel())[1:] / np.pi)
+        small += int(((radii >= 10) & (radii < 20)).sum())
+    assert cut >= 2 and small >= 2
+    assert SceneConfig.held_out().radius_px[0] == 10.0
+
+
+def test_training_scenes_are_those_the_shipped_weights_were_trained_on() -> None:
+    """Fields added later (p_border_cut) leave the seeds' scenes as they were at their training value."""
+    from cluster.synthetic.scene import _config_key
+
+    assert _config_key(SceneConfig.training()) == 17219874671291356116
+    for seed in range(5):
+        scene = generate_scene(seed, SHAPE)
+        edge = np.concatenate([scene.labels[0], scene.labels[-1], scene.labels[:, 0], scene.labels[:, -1]])
+        assert not edge.any()
