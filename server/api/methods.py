@@ -54,7 +54,9 @@ class MethodParameterType:
 @strawberry.type(name="ModelScore", description="How a model did on one metric over the held-out set.")
 class ModelScoreType:
     metric: str = strawberry.field(
-        description="iou, dice, boundary_f1, instance_f1, count_error, area_error_pct or seconds (per image)."
+        description="iou, dice, boundary_f1, instance_f1, count_error, area_error_pct, small_iou (the IoU "
+        "of spheroids 10-20 px in radius that were found), small_found (the share of those found) or "
+        "seconds (per image)."
     )
     median: float | None = strawberry.field(description="Median over the held-out images.")
     mean: float | None = strawberry.field(description="Mean over the held-out images.")
