@@ -49,7 +49,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-sys.path.insert(0, str(ROOT))  # before benchmarks/, whose workbench.py would hide the package
 
 from cluster import Outlines, Segmentation, Spheroid, decode_outlines, encode_outlines  # noqa: E402
 from workbench.editing import Editor, ImageOutlines  # noqa: E402

@@ -25,7 +25,6 @@ import io
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,6 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-sys.path.insert(0, str(ROOT))  # before benchmarks/, whose workbench.py would hide the package
 
 from cluster import decode_outlines  # noqa: E402
 from workbench.editing import ImageOutlines  # noqa: E402

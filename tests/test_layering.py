@@ -29,3 +29,13 @@ def test_every_part_of_the_workbench_but_its_windows_is_held_free_of_qt() -> Non
     }
     windows = {"__init__", "qt", "cli"}  # cli opens the window: it imports workbench.qt when asked to
     assert {f"workbench.{name}" for name in parts - windows} == set(qt_free["source_modules"])
+
+
+def test_no_benchmark_hides_a_library_the_benchmarks_import() -> None:
+    """A benchmark runs with benchmarks/ first on its path, so a script named like a library (a
+    ``packaging.py``) would be imported in its place by every benchmark that needs the library."""
+    import importlib.util
+
+    scripts = {path.stem for path in (ROOT / "benchmarks").glob("*.py")}
+    hidden = sorted(name for name in scripts if importlib.util.find_spec(name) is not None)
+    assert hidden == [], f"benchmarks named like installed modules: {hidden}"

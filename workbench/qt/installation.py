@@ -2,7 +2,7 @@
 task the Activity dock shows, its report is printed, and the window closes with the check's exit status.
 
 The report's first line says how long the window took to appear after the program started (the bundle's
-cold start: ``benchmarks/packaging.py`` reads it).
+cold start: ``benchmarks/desktop_bundle.py`` reads it).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The desktop workbench: how fast its window opens and how its gallery copes with a big project.
 
 Each section is a function that measures one thing and answers a dict; ``SECTIONS`` lists them, ``main()``
-runs them in order, checks the goals, prints a table and writes benchmarks/results/workbench.json.
+runs them in order, checks the goals, prints a table and writes benchmarks/results/desktop_window.json.
 
 Launch: ``spheroseg workbench --offline --data-dir D`` started for real as its own process under the X
 display (an Xvfb started here when there is none: ``xvfb-run``'s Xvfb, with Mesa), logging at INFO on
@@ -42,7 +42,7 @@ Goals (issue 16, on this machine): first thumbnails < 1 s, p95 frame < 50 ms, RS
 
 The machine is shared: absolute figures are noisy (load average recorded).
 
-Usage: python benchmarks/workbench.py [--runs 3] [--images 10000]
+Usage: python benchmarks/desktop_window.py [--runs 3] [--images 10000]
 """
 
 from __future__ import annotations
@@ -461,8 +461,8 @@ def main() -> None:
     report["load_average_end"] = os.getloadavg()
     report["seconds"] = round(time.perf_counter() - started, 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "workbench.json").write_text(json.dumps(report, indent=2))
-    print(f"\nwrote benchmarks/results/workbench.json in {report['seconds']} s")
+    (RESULTS / "desktop_window.json").write_text(json.dumps(report, indent=2))
+    print(f"\nwrote benchmarks/results/desktop_window.json in {report['seconds']} s")
 
 
 if __name__ == "__main__":
