@@ -4,10 +4,10 @@ show, and the changes they make (create, rename, delete, share).
 :class:`Projects` holds the list (with each project's counts and progress from ``Project.stats``) and tells
 ``changed`` after each load or change, so a view only redraws; :meth:`Projects.follow` keeps it current
 from the server's ``projectListEvents`` (a project made or shared elsewhere appears, counts move while a
-job runs). Deleting cannot be undone, so the view first
-asks :meth:`Projects.deletion_cost` and names what is lost (images, segmentations, exports) in its
-confirmation. :class:`Members` is one project's members and roles; sharing exists only on a lab server
-(offline there is one user), which :attr:`Projects.can_share` says.
+job runs). Deleting cannot be undone, so the view first asks :meth:`Projects.deletion_cost` and names
+what is lost (images, segmentations, exports) in its confirmation. :class:`Members` is one project's
+members and roles; sharing exists only on a lab server (offline there is one user), which
+:attr:`Projects.can_share` says.
 
 Refusals the server answers as ``InputError`` (an empty name, an unknown user, the last owner) raise
 :class:`~workbench.api.ApiError` with the server's message, which names the field.
