@@ -283,17 +283,11 @@ def _ended_already(pid: object) -> bool:
 async def _ended(pid: int, timeout: float) -> bool:
     """Whether process ``pid`` ends within ``timeout`` seconds (at once: it has already)."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while pid > 0:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False  # another user's process: alive
+    while pid > 0 and not _ended_already(pid):
         if asyncio.get_running_loop().time() > deadline:
             return False
         await asyncio.sleep(0.1)
-    return False
+    return pid > 0
 
 
 def _default_data_dir() -> Path:
