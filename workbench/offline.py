@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,8 @@ __all__ = ["OfflineServer", "OfflineServerError", "OfflineStart"]
 logger = logging.getLogger(__name__)
 
 LOG_FILE = "server.log"
+_ANSWERED = re.compile(r'^INFO:\s+\S+ - "[A-Z]+ \S+ HTTP/[\d.]+" [23]\d\d ')
+"""An access-log line of a request the server answered well (uvicorn's format)."""
 EXIT_ALREADY_RUNNING = 3
 SPHEROSEG = (sys.executable, "-m", "cluster.cli")
 
@@ -192,13 +195,15 @@ class OfflineServer:
         return status
 
     def log_tail(self, lines: int = 20) -> list[str]:
-        """The last ``lines`` lines of the server's log (what to show when it failed)."""
+        """The last ``lines`` lines of the server's log (what to show when it failed), leaving out the
+        lines of answered requests: a window that was busy fills the log with them, and they never say
+        what went wrong."""
         if self._log_path is None or not self._log_path.exists():
             return []
         with self._log_path.open("rb") as log:
             log.seek(max(0, self._log_path.stat().st_size - 64 * 1024))
             text = log.read().decode("utf-8", errors="replace")
-        return text.splitlines()[-lines:]
+        return [line for line in text.splitlines() if not _ANSWERED.match(line)][-lines:]
 
     async def _first_line(self, process: asyncio.subprocess.Process) -> dict[str, Any]:
         assert process.stdout is not None
