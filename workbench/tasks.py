@@ -99,8 +99,8 @@ def notice_of(error: BaseException, doing: str) -> Notice:
         return Notice(
             Level.ERROR,
             title,
-            "It may have been deleted meanwhile (press F5 in the projects list), or it needs a role you do "
-            "not have: ask the project's owner or a lab admin.",
+            "It may have been deleted or taken from you meanwhile (the projects list shows what you can open "
+            "now), or it needs a role you do not have: ask the project's owner or a lab admin.",
         )
     if isinstance(error, RateLimitedError):
         return Notice(Level.WARNING, title, f"Try again in {error.retry_after:.0f} s.")
