@@ -1,16 +1,18 @@
-"""Small spheroids outlined again at a finer scale (``cluster.model.refinement``): before and after, one run.
+"""Small spheroids: the first and the second shipped model, each without and with the second look at a
+finer scale (``cluster.model.refinement``), in one run.
 
 1. **Accuracy.** The held-out synthetic set (``SceneConfig.held_out()``, 512², seeds 900000000..) through
-   polygons, as ``spheroseg evaluate`` scores it, with the ResUNet's ``refine_small`` off (the first pass
-   alone, as before) and on. For the reference spheroids 10-20, 20-35 and 35 px or more in equivalent
+   polygons, as ``spheroseg evaluate`` scores it, for resunet-v1 and resunet-v2, each with ``refine_small``
+   off (the first pass alone) and on. For the reference spheroids 10-20, 20-35 and 35 px or more in equivalent
    radius: how many there are, the share found (a predicted spheroid with IoU > 0.5) and the median and
    mean IoU of those found, and for the small ones again in the scenes as sharp as the training scenes
    (PSF sigma at most 1.5 px; the held-out PSF reaches 2.5 px, defocus 4); and the whole images' mean IoU,
    boundary F1 and instance F1.
 2. **Time.** End-to-end ms per image (read a 16-bit TIFF, normalise, segment, polygons, metrics) of 1024²
-   held-out scenes, each image off and on in turn (the order alternating) after a warm-up round, the
-   median of each and of the per-image ratio; and how many crops the scenes got. On a shared machine
-   compare the ratio, not the absolute numbers.
+   held-out scenes, resunet-v1's first pass alone (what a job ran before the second look) and resunet-v2
+   refined (what a job runs now) in turn (the order alternating) after a warm-up round, the median of each
+   and of the per-image ratio; and how many crops the scenes got. On a shared machine compare the ratio,
+   not the absolute numbers.
 
 Prints a table and writes benchmarks/results/small_spheroids.json.
 
@@ -101,8 +103,11 @@ def _band(spheroids: list[tuple[float, float]], low: float, high: float) -> dict
     }
 
 
-def timing(segmenters: dict[str, ResUNetSegmenter], count: int, repeats: int) -> dict[str, Any]:
-    """Each image through both segmenters in turn (their order alternating), so both see the same load."""
+def timing(
+    segmenters: dict[str, ResUNetSegmenter], count: int, repeats: int, first_pass: ResUNetSegmenter
+) -> dict[str, Any]:
+    """Each image through both segmenters in turn (their order alternating), so both see the same load;
+    the crops counted are those the first pass of ``first_pass``'s model leaves to refine."""
     cases = held_out_cases(count, (1024, 1024))
     files = []
     for case in cases:
@@ -123,11 +128,10 @@ def timing(segmenters: dict[str, ResUNetSegmenter], count: int, repeats: int) ->
                 for name, ms in taken.items():
                     times[name].append(ms)
                 ratios.append(taken[names[1]] / taken[names[0]])
-    first = segmenters[names[0]]
     crops = []
     for case in cases:
-        ((labels, _),) = first.segment_scored([normalize(case.image.pixels)])
-        _shape, scale = first.predictor.working_shape((labels.shape[0], labels.shape[1]))
+        ((labels, _),) = first_pass.segment_scored([normalize(case.image.pixels)])
+        _shape, scale = first_pass.predictor.working_shape((labels.shape[0], labels.shape[1]))
         crops.append(len(refinement_windows(labels, scale)))
     return {
         "images": count,
@@ -139,6 +143,17 @@ def timing(segmenters: dict[str, ResUNetSegmenter], count: int, repeats: int) ->
     }
 
 
+CONFIGURATIONS = {
+    "v1_first_pass": ("resunet-v1", False),
+    "v1_refined": ("resunet-v1", True),
+    "v2_first_pass": ("resunet-v2", False),
+    "v2_refined": ("resunet-v2", True),
+}
+"""Name -> (shipped model, refine_small)."""
+TIMED = ("v1_first_pass", "v2_refined")
+"""Before the second look and the second model, and now."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=150, help="held-out 512² scenes scored")
@@ -148,18 +163,23 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     segmenters = {
-        name: ResUNetSegmenter(ResUNetParams(device="cpu", refine_small=refine))
-        for name, refine in (("first_pass", False), ("refined", True))
+        name: ResUNetSegmenter(ResUNetParams(model=model, device="cpu", refine_small=refine))
+        for name, (model, refine) in CONFIGURATIONS.items()
     }
-    # one network in memory for both, as on a worker
-    segmenters["refined"]._predictor = segmenters["first_pass"].predictor
+    for model in ("v1", "v2"):  # one network in memory per model, as on a worker
+        segmenters[f"{model}_refined"]._predictor = segmenters[f"{model}_first_pass"].predictor
     report: dict[str, Any] = {
         "threads": args.threads,
         "torch": torch.__version__,
-        "weights_sha256": segmenters["first_pass"].card.sha256,
+        "weights_sha256": {name: segmenters[f"{name}_first_pass"].card.sha256 for name in ("v1", "v2")},
         "scenes": args.scenes,
         "accuracy": {name: accuracy(segmenter, args.scenes) for name, segmenter in segmenters.items()},
-        "time_1024": timing(segmenters, args.timed, args.repeats),
+        "time_1024": timing(
+            {name: segmenters[name] for name in TIMED},
+            args.timed,
+            args.repeats,
+            segmenters["v2_first_pass"],
+        ),
     }
     _print(report)
     RESULTS.mkdir(exist_ok=True)
@@ -168,24 +188,24 @@ def main() -> None:
 
 def _print(report: dict[str, Any]) -> None:
     accuracy = report["accuracy"]
+    names = list(accuracy)
     print(f"held-out 512² scenes: {report['scenes']}, through polygons")
-    print(f"{'':28}{'first pass':>14}{'refined':>14}")
-    for band in accuracy["first_pass"]:
-        if not isinstance(accuracy["first_pass"][band], dict):
+    print(f"{'':28}" + "".join(f"{name:>15}" for name in names))
+    first = accuracy[names[0]]
+    for band in first:
+        if not isinstance(first[band], dict):
             continue
-        print(f"radius {band} ({accuracy['first_pass'][band]['spheroids']} spheroids)")
+        print(f"radius {band} ({first[band]['spheroids']} spheroids)")
         for key in ("found", "iou_median", "iou_mean"):
-            values = [accuracy[name][band][key] for name in ("first_pass", "refined")]
-            print(f"  {key:26}{values[0]:>14.3f}{values[1]:>14.3f}")
+            print(f"  {key:26}" + "".join(f"{accuracy[name][band][key]:>15.3f}" for name in names))
     for key in ("image_iou_mean", "image_boundary_f1_mean", "image_instance_f1_mean"):
-        values = [accuracy[name][key] for name in ("first_pass", "refined")]
-        print(f"{key:28}{values[0]:>14.3f}{values[1]:>14.3f}")
+        print(f"{key:28}" + "".join(f"{accuracy[name][key]:>15.3f}" for name in names))
     timed = report["time_1024"]
-    before, after = timed["end_to_end_ms_first_pass"], timed["end_to_end_ms_refined"]
+    before, after = (timed[f"end_to_end_ms_{name}"] for name in TIMED)
     print(
         f"1024² end to end, ms per image ({timed['images']} scenes, {timed['crops_per_image_mean']:.1f} "
-        f"crops each, at most {timed['crops_per_image_max']}):{before:>10.0f}{after:>10.0f}"
-        f"   x{after / before:.2f} (per image: x{timed['ratio_median']:.2f})"
+        f"crops each, at most {timed['crops_per_image_max']}): {TIMED[0]} {before:.0f}, {TIMED[1]} "
+        f"{after:.0f}   x{after / before:.2f} (per image: x{timed['ratio_median']:.2f})"
     )
 
 

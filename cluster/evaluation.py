@@ -21,8 +21,10 @@ small_found        the share of those small reference spheroids that were found 
 
 A summary gives, per metric, the median, the mean and the mean of the five worst images (for the error
 metrics, worst means the largest absolute error), over the images where the metric has a value; the two
-small-spheroid figures are reported apart from the rest (:data:`SMALL_METRICS`). ``spheroseg evaluate``
-prints them side by side.
+small-spheroid figures are reported apart from the rest (:data:`SMALL_METRICS`). Instance F1 is also given
+over the whole set (``"all"``: ``2 ΣTP / (Σn_pred + Σn_ref)``), as object-detection benchmarks count it:
+a false spheroid in an image with one true spheroid costs that image's F1 a third, but the set's only one
+match in the set's many. ``spheroseg evaluate`` prints them side by side.
 """
 
 from __future__ import annotations
@@ -101,6 +103,10 @@ class ImageScores:
     small_iou: float | None = None
     small_found: float | None = None
     seconds: float = 0.0
+    matched: int = 0
+    """Predicted spheroids matching a reference one (IoU > 0.5)."""
+    predicted_count: int = 0
+    reference_count: int = 0
 
 
 @dataclass
@@ -127,6 +133,7 @@ class MethodReport:
                 "mean": float(statistics.fmean(values)),
                 "worst5": float(statistics.fmean(ordered[:5])),
             }
+        result["instance_f1"]["all"] = self.instance_f1_all()
         seconds = [s.seconds for s in self.images]
         result["seconds"] = {
             "median": float(statistics.median(seconds)) if seconds else math.nan,
@@ -134,6 +141,13 @@ class MethodReport:
             "worst5": float(statistics.fmean(sorted(seconds, reverse=True)[:5])) if seconds else math.nan,
         }
         return result
+
+    def instance_f1_all(self) -> float:
+        """Instance F1 over every spheroid of every image together (NaN without images)."""
+        counted = sum(s.predicted_count + s.reference_count for s in self.images)
+        if not self.images:
+            return math.nan
+        return 1.0 if counted == 0 else 2 * sum(s.matched for s in self.images) / counted
 
     def worst_images(self, n: int = 5) -> list[str]:
         return [s.name for s in sorted(self.images, key=lambda s: s.iou)[:n]]
@@ -218,6 +232,9 @@ def score(name: str, predicted: Labels, reference: Labels, tolerance: float = 2.
         area_error_pct=None if ref_area == 0 else 100.0 * (pred_area - ref_area) / ref_area,
         small_iou=small_iou,
         small_found=small_found,
+        matched=matched,
+        predicted_count=n_pred,
+        reference_count=n_ref,
     )
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cluster.exceptions import SegmentationError
-from cluster.parameters import description_of, range_of
+from cluster.parameters import choices_of, description_of, range_of
 from cluster.segmenter import Segmenter
 
 __all__ = [
@@ -117,11 +117,12 @@ JOB_PARAMETERS: dict[str, frozenset[str]] = {
             "split_depth",
         }
     ),
-    "resunet": frozenset({"threshold", "min_diameter_px", "max_downscale"}),
+    "resunet": frozenset({"model", "threshold", "min_diameter_px", "max_downscale"}),
 }
 """The parameters a user may choose for one job on a server: how to segment, never where or with what.
 
-The ResUNet's ``weights`` is a path on the worker's machine (a user must not point it at files there), and
+The ResUNet's ``model`` names one of the shipped models (its choices), while its ``weights`` is a path on
+the worker's machine (a user must not point it at files there); and
 its ``device``, ``precision``, ``threads`` and ``batch_size`` fit the lab's hardware: those belong to the
 workers' settings. Listed name by name rather than "all but these", so a new field of a parameters
 dataclass stays out of users' reach until someone decides it is safe to offer."""
@@ -248,6 +249,8 @@ class ParameterInfo:
     below: float | None
     """Exclusive upper bound."""
     description: str
+    choices: tuple[str, ...] = ()
+    """The values a parameter naming one of a few things may take; empty: any value of its kind."""
 
 
 @dataclass(frozen=True)
@@ -265,6 +268,8 @@ class ModelInfo:
     sha256: str | None = None
     license: str | None = None
     notes: str = ""
+    key: str | None = None
+    """The value of the method's ``model`` parameter that chooses it; ``None`` where there is no choice."""
 
 
 @dataclass(frozen=True)
@@ -283,14 +288,14 @@ _KINDS = {bool: "boolean", int: "integer", float: "number", str: "text"}
 def describe_methods() -> list[MethodInfo]:
     """Every method by name, which one is the default, what a job may set (:data:`JOB_PARAMETERS`, with
     the declared types, defaults and ranges :func:`checked_parameters` checks against) and its models."""
-    card = _shipped_card()
+    cards = _shipped_cards()
     return [
         MethodInfo(
             name=method,
             default=method == DEFAULT_METHOD,
             available=method != "resunet" or _resunet_available(),
             parameters=parameter_schema(method),
-            models=_models(method, card),
+            models=_models(method, cards),
         )
         for method in sorted(METHODS)
     ]
@@ -320,35 +325,42 @@ def parameter_schema(method: str) -> tuple[ParameterInfo, ...]:
                 above=limits.above if limits else None,
                 below=limits.below if limits else None,
                 description=description_of(field),
+                choices=choices_of(field),
             )
         )
     return tuple(found)
 
 
-def _shipped_card() -> Any:
-    from cluster.model.card import read_card, shipped_card_path
+def _shipped_cards() -> dict[str, Any]:
+    """The shipped models' cards by stem, the default first; none for an install without the weights."""
+    from cluster.model.card import SHIPPED_MODELS, read_card, shipped_card_path
     from cluster.model.exceptions import WeightsError
 
-    try:
-        return read_card(shipped_card_path())
-    except WeightsError as error:  # an install without the weights: the ResUNet has no model to show
-        log.info("no model card: %s", error)
-        return None
+    cards = {}
+    for stem in SHIPPED_MODELS:
+        try:
+            cards[stem] = read_card(shipped_card_path(stem))
+        except WeightsError as error:  # an install without the weights: the ResUNet has no model to show
+            log.info("no model card: %s", error)
+    return cards
 
 
-def _models(method: str, card: Any) -> tuple[ModelInfo, ...]:
-    validation: dict[str, Any] = dict(card.validation) if card is not None else {}
-    found = validation.get(method)
-    scores: dict[str, dict[str, float]] = dict(found) if isinstance(found, dict) else {}
-    held_out_set = validation.get("set") if scores else None
+def _models(method: str, cards: dict[str, Any]) -> tuple[ModelInfo, ...]:
     if method == "classical":
         from cluster.classical import ClassicalSegmenter
+        from cluster.model.card import SHIPPED_STEM
 
+        # Its scores come from the default model's card, which compared the two on one held-out set.
+        scores, held_out_set = _scores(cards.get(SHIPPED_STEM), method)
         data = "none: a fixed image-processing pipeline with no training"
         return (ModelInfo("classical", ClassicalSegmenter.version, None, data, held_out_set, scores),)
-    if method == "resunet" and card is not None:
+    if method != "resunet":
+        return ()
+    models = []
+    for stem, card in cards.items():
+        scores, held_out_set = _scores(card, method)
         training = card.training.get("data") if isinstance(card.training, dict) else None
-        return (
+        models.append(
             ModelInfo(
                 card.name,
                 card.version,
@@ -359,6 +371,15 @@ def _models(method: str, card: Any) -> tuple[ModelInfo, ...]:
                 sha256=card.sha256,
                 license=card.license,
                 notes=card.notes,
-            ),
+                key=stem,
+            )
         )
-    return ()
+    return tuple(models)
+
+
+def _scores(card: Any, method: str) -> tuple[dict[str, dict[str, float]], str | None]:
+    """``method``'s held-out scores in ``card``, and the set they come from (nothing without scores)."""
+    validation: dict[str, Any] = dict(card.validation) if card is not None else {}
+    found = validation.get(method)
+    scores: dict[str, dict[str, float]] = dict(found) if isinstance(found, dict) else {}
+    return scores, validation.get("set") if scores else None

@@ -17,13 +17,15 @@ the schema a client builds its method form from. So what a form offers and what 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cluster.exceptions import SegmentationError
 
-__all__ = ["Range", "check_ranges", "description_of", "parameter", "range_of"]
+__all__ = ["Range", "check_ranges", "choices_of", "description_of", "parameter", "range_of"]
 
+_CHOICES = "choices"
 _DESCRIPTION = "description"
 _RANGE = "range"
 _UNSET = "unset"
@@ -69,13 +71,17 @@ def parameter(
     above: float | None = None,
     below: float | None = None,
     unset: str = "",
+    choices: Sequence[str] = (),
 ) -> Any:
-    """A dataclass field with its ``default``, ``description`` and range; ``unset`` says what leaving a
-    parameter that may be ``None`` unset means (it ends the refusal message)."""
+    """A dataclass field with its ``default``, ``description`` and range (or, for a name, its ``choices``);
+    ``unset`` says what leaving a parameter that may be ``None`` unset means (it ends the refusal
+    message)."""
     limits = Range(minimum, maximum, above, below)
     metadata: dict[str, Any] = {_DESCRIPTION: description, _UNSET: unset}
     if limits != Range():
         metadata[_RANGE] = limits
+    if choices:
+        metadata[_CHOICES] = tuple(choices)
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -88,10 +94,19 @@ def range_of(field: dataclasses.Field[Any]) -> Range | None:
     return found if isinstance(found, Range) else None
 
 
+def choices_of(field: dataclasses.Field[Any]) -> tuple[str, ...]:
+    """The values a parameter that names one of a few things may take (empty: any of its type)."""
+    return tuple(field.metadata.get(_CHOICES, ()))
+
+
 def check_ranges(params: object) -> None:
-    """Raise :class:`SegmentationError` naming the first field of ``params`` outside its range."""
+    """Raise :class:`SegmentationError` naming the first field of ``params`` outside its range or
+    choices."""
     for field in dataclasses.fields(params):  # type: ignore[arg-type]
         limits, value = range_of(field), getattr(params, field.name)
+        choices = choices_of(field)
+        if choices and value not in choices:
+            raise SegmentationError(f"{field.name} must be one of {', '.join(choices)}, not {value!r}")
         if limits is None or value is None or value in limits:
             continue
         unset = field.metadata.get(_UNSET)

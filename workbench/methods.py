@@ -33,6 +33,8 @@ class Parameter:
     above: bool = False
     """``minimum`` itself is not allowed (the value must be greater)."""
     below: bool = False
+    choices: tuple[str, ...] = ()
+    """The values it may take, when it names one of a few things (empty: any value of its kind)."""
 
     @property
     def label(self) -> str:
@@ -65,6 +67,7 @@ class Parameter:
             maximum,
             above,
             below,
+            tuple(found.get("choices") or ()),
         )
 
 
@@ -74,6 +77,8 @@ class Model:
     version: str
     created: str | None = None
     notes: str = ""
+    key: str | None = None
+    """The value of the method's ``model`` parameter that chooses it (``None``: nothing to choose)."""
 
 
 @dataclass(frozen=True)
@@ -86,8 +91,13 @@ class Method:
 
     @property
     def model(self) -> Model | None:
-        """The model in use (the first listed)."""
+        """The default model (the first listed)."""
         return self.models[0] if self.models else None
+
+    def model_chosen(self, values: Mapping[str, Any]) -> Model | None:
+        """The model a job with parameter ``values`` runs: the one its ``model`` names, else the default."""
+        chosen = values.get("model")
+        return next((model for model in self.models if model.key == chosen), self.model)
 
     def defaults(self) -> dict[str, Any]:
         return {parameter.name: parameter.default for parameter in self.parameters}
@@ -103,7 +113,13 @@ async def load_methods(client: LabClient) -> list[Method]:
             bool(item["available"]),
             tuple(Parameter.of(parameter) for parameter in item["parameters"]),
             tuple(
-                Model(model["name"], model["version"], model.get("created"), model.get("notes") or "")
+                Model(
+                    model["name"],
+                    model["version"],
+                    model.get("created"),
+                    model.get("notes") or "",
+                    model.get("key"),
+                )
                 for model in item["models"]
             ),
         )

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cluster.exceptions import SpherosegError
+from cluster.model.card import SHIPPED_MODELS, SHIPPED_STEM, card_path, shipped_card_path
 
 __all__ = ["evaluate"]
 
@@ -58,6 +59,12 @@ def comparison_table(reports: Sequence[object]) -> Table:
             values = summary[metric]
             row += [_number(values["median"]), _number(values["mean"]), _number(values["worst5"])]
         table.add_row(*row)
+    table.caption = "instance F1 over all spheroids of the set together: " + ", ".join(
+        f"{report.method} {_number(summary['instance_f1']['all'])}"
+        for report, summary in zip(reports, summaries, strict=True)
+        if isinstance(report, MethodReport)
+    )
+    table.caption_justify = "left"
     return table
 
 
@@ -90,7 +97,14 @@ def comparison_table(reports: Sequence[object]) -> Table:
     "--weights",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="Weights for the resunet method (default: the shipped ones).",
+    help="Weights for the resunet method (default: the shipped model --model names).",
+)
+@click.option(
+    "--model",
+    type=click.Choice(SHIPPED_MODELS),
+    default=SHIPPED_STEM,
+    show_default=True,
+    help="Which shipped model the resunet method runs (resunet-v1: the first).",
 )
 @click.option(
     "--json",
@@ -112,6 +126,7 @@ def evaluate(
     synthetic: int | None,
     methods: tuple[str, ...],
     weights: Path | None,
+    model: str,
     json_path: Path | None,
     per_image: bool,
     record_in_card: bool,
@@ -149,7 +164,8 @@ def evaluate(
         cases = held_out_cases(synthetic) if synthetic else list(load_cases(images, masks))  # type: ignore[arg-type]
         reports = []
         for method in chosen:
-            options = {"weights": str(weights)} if weights is not None and method == "resunet" else {}
+            resunet = {"weights": str(weights)} if weights is not None else {"model": model}
+            options = resunet if method == "resunet" else {}
             with console.status(f"evaluating {method} on {len(cases)} images"):
                 reports.append(run_evaluation(cases, make_segmenter(method, **options)))
     except SpherosegError as exc:
@@ -167,15 +183,15 @@ def evaluate(
         out.print(f"scores written to {json_path}")
     if record_in_card:
         assert synthetic is not None
-        out.print(f"validation recorded in {_record_in_card(weights, synthetic, reports)}")
+        card_file = card_path(weights) if weights is not None else shipped_card_path(model)
+        out.print(f"validation recorded in {_record_in_card(card_file, synthetic, reports)}")
 
 
-def _record_in_card(weights: Path | None, scenes: int, reports: list[Any]) -> Path:
-    """Put the held-out summary of every method into the card of ``weights`` (default: the shipped ones)."""
+def _record_in_card(card_file: Path, scenes: int, reports: list[Any]) -> Path:
+    """Put the held-out summary of every method into model card ``card_file``."""
     from cluster.evaluation import HELD_OUT_SEED
-    from cluster.model.card import card_path, read_card, shipped_card_path, write_card
+    from cluster.model.card import read_card, write_card
 
-    card_file = card_path(weights) if weights is not None else shipped_card_path()
     validation: dict[str, Any] = {
         "set": f"{scenes} held-out synthetic scenes, 512x512, SceneConfig.held_out() (wider ranges and "
         f"optics never seen in training), seeds {HELD_OUT_SEED}.., scored through polygons "

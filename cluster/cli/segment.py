@@ -19,6 +19,7 @@ from cluster.exports import ALL_FORMATS, write_exports
 from cluster.imaging import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from cluster.launch.spec import TlsFiles
 from cluster.methods import DEFAULT_METHOD, METHODS, make_segmenter
+from cluster.model.card import SHIPPED_MODELS, SHIPPED_STEM
 from cluster.pipeline import ImageOutcome, segment_sources
 from cluster.segmenter import Segmenter
 
@@ -123,6 +124,7 @@ def _in_process(paths: Sequence[Path], workers: int | None, scheduler: str | Non
 def _run_on_cluster(
     paths: Sequence[Path],
     method: str,
+    options: dict[str, str],
     console: Console,
     *,
     pixel_size: float | None,
@@ -139,7 +141,7 @@ def _run_on_cluster(
     from cluster.worker import ReadSettings, SegmenterSpec
 
     request = SegmentationRequest(
-        segmenter=SegmenterSpec.of(method),
+        segmenter=SegmenterSpec.of(method, **options),
         settings=ReadSettings(pixel_size_um=pixel_size, max_pixels=max_pixels),
         gpu=gpus,
         batch_size=batch_size,
@@ -168,6 +170,13 @@ def _run_on_cluster(
     default=DEFAULT_METHOD,
     show_default=True,
     help="Segmentation method.",
+)
+@click.option(
+    "--model",
+    type=click.Choice(SHIPPED_MODELS),
+    default=None,
+    help=f"Which shipped model the resunet method runs [default: {SHIPPED_STEM}, the newest]; "
+    "resunet-v1 repeats results made with the first.",
 )
 @click.option(
     "--pixel-size",
@@ -219,6 +228,7 @@ def segment(
     inputs: tuple[Path, ...],
     out_dir: Path,
     method: str,
+    model: str | None,
     pixel_size: float | None,
     formats: list[str],
     recursive: bool,
@@ -251,11 +261,14 @@ def segment(
     paths = collect_inputs(inputs, recursive=recursive)
     if not paths:
         raise click.UsageError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) found in the inputs")
+    if model is not None and method != "resunet":
+        raise click.UsageError("--model chooses a model of the resunet method; add --method resunet")
+    options = {"model": model} if model is not None else {}
     max_pixels = int(max_megapixels * 1e6)
     tls = tls_files(tls_ca_file, tls_cert, tls_key)
     if _in_process(paths, workers, scheduler, gpus):
         try:
-            segmenter = make_segmenter(method)
+            segmenter = make_segmenter(method, **options)
         except SpherosegError as exc:
             raise click.ClickException(str(exc)) from exc
         outcomes = _run(paths, segmenter, pixel_size, max_pixels, console)
@@ -264,6 +277,7 @@ def segment(
             outcomes = _run_on_cluster(
                 paths,
                 method,
+                options,
                 console,
                 pixel_size=pixel_size,
                 max_pixels=max_pixels,

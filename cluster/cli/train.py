@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
     "--steps",
     type=click.IntRange(min=1),
     default=None,
-    help="Optimiser steps [recipe: 4000; 300 when fine-tuning].",
+    help="Optimiser steps [recipe: 4000; 3000 when training further; 300 when fine-tuning].",
 )
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=None, help="Images per step [8; 4 when fine-tuning]."
@@ -38,7 +38,10 @@ log = logging.getLogger(__name__)
     "--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None, help="Peak learning rate."
 )
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of scenes, augmentation and initial weights."
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed of scenes, augmentation and initial weights [recipe: 0; 2 when training further].",
 )
 @click.option(
     "--images",
@@ -68,9 +71,18 @@ log = logging.getLogger(__name__)
     "--from-weights",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="Fine-tune these weights (a .safetensors with its card) instead of training from scratch.",
+    help="Start from these weights (a .safetensors with its card) instead of from scratch: fine-tuning "
+    "with --images, else training further on synthetic scenes.",
 )
 @click.option("--fine-tune", "fine", is_flag=True, help="Fine-tune the shipped weights on --images.")
+@click.option(
+    "--scenes",
+    type=click.Choice(["v1", "v2"]),  # cluster.synthetic.TRAINING_SCENES, not imported for --help's sake
+    default="v2",
+    show_default=True,
+    help="Ranges of the synthetic scenes: v1 (what version 1 learnt from) or v2 (wider: small, blurred and "
+    "border-cut spheroids, fibres).",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch.")
 @click.option("--no-resume", is_flag=True, help="Start over even if a checkpoint of the same run exists.")
@@ -82,13 +94,14 @@ def train(
     steps: int | None,
     batch_size: int | None,
     learning_rate: float | None,
-    seed: int,
+    seed: int | None,
     images: Path | None,
     masks: Path | None,
     annotations: Path | None,
     real_fraction: float | None,
     from_weights: Path | None,
     fine: bool,
+    scenes: str,
     device: str,
     threads: int | None,
     no_resume: bool,
@@ -96,25 +109,28 @@ def train(
 ) -> None:
     """Train the ResUNet on synthetic scenes (optionally mixed with real data), or fine-tune it.
 
-    From scratch, the defaults are the recipe of the shipped weights (about 20 minutes on 2 AVX-512 CPU
-    cores; older CPUs take a few times longer). With --from-weights or --fine-tune, the model is adapted to
-    real images (--images with --masks or --annotations) in a few minutes on a GPU; the shipped weights are
-    never overwritten. Training writes a
-    checkpoint next to --out every 100 steps and continues from it when run again with the same options.
+    From scratch, the defaults are the recipe of version 1 on the wider v2 scenes (--scenes v1 repeats
+    version 1 exactly; about 20 minutes on 2 AVX-512 CPU cores, older CPUs take a few times longer). With
+    --from-weights and no real images, those weights are trained further on synthetic scenes; its defaults
+    are the recipe that made version 2 from version 1 (20 minutes). With --fine-tune (or --from-weights and
+    --images), the model is adapted to real images (--images with --masks or --annotations) in a few minutes
+    on a GPU. The shipped weights are never overwritten. Training writes a checkpoint next to --out every
+    100 steps and continues from it when run again with the same options.
 
     \b
     Examples:
       spheroseg train --out runs/resunet.safetensors
+      spheroseg train --from-weights resources/models/resunet-v1.safetensors --out runs/resunet-v2.safetensors
       spheroseg train --fine-tune --images reviewed/ --annotations reviewed/annotations.coco.json \\
           --out lab/resunet-lab.safetensors
     """
     from cluster.model.card import read_card, shipped_card_path
     from cluster.model.data import load_export, load_pairs
-    from cluster.model.training import TrainConfig, fine_tune
+    from cluster.model.training import FURTHER_TRAINING, TrainConfig, fine_tune, train_further
     from cluster.model.training import train as run_training
 
     console = Console(stderr=True)
-    tuning = fine or from_weights is not None
+    tuning = fine or (from_weights is not None and images is not None)
     try:
         # Real images are prepared at the working size of the model they will train.
         base = read_card(from_weights or shipped_card_path()) if tuning else None
@@ -147,22 +163,38 @@ def train(
                     batch_size=batch_size or 4,
                     learning_rate=learning_rate or 5e-4,
                     synthetic_fraction=1.0 - (0.75 if real_fraction is None else real_fraction),
-                    seed=seed,
+                    seed=seed or 0,
                     device=device,
                     progress=report,
                 )
             else:
-                config = TrainConfig(seed=seed, device=device, threads=threads)
+                further = from_weights is not None
+                recipe = FURTHER_TRAINING if further else TrainConfig()
                 config = replace(
-                    config,
-                    steps=steps or config.steps,
-                    batch_size=batch_size or config.batch_size,
-                    learning_rate=learning_rate or config.learning_rate,
+                    recipe,
+                    seed=seed if seed is not None else recipe.seed,
+                    scenes=scenes,
+                    device=device,
+                    threads=threads,
+                    steps=steps or recipe.steps,
+                    batch_size=batch_size or recipe.batch_size,
+                    learning_rate=learning_rate or recipe.learning_rate,
                     real_fraction=(0.5 if real_fraction is None else real_fraction) if real else 0.0,
                 )
-                result = run_training(
-                    config, out, real=real, resume=not no_resume, allow_shipped=shipped, progress=report
-                )
+                resume = not no_resume
+                if further:
+                    result = train_further(
+                        config,
+                        out,
+                        from_weights=from_weights,
+                        resume=resume,
+                        allow_shipped=shipped,
+                        progress=report,
+                    )
+                else:
+                    result = run_training(
+                        config, out, real=real, resume=resume, allow_shipped=shipped, progress=report
+                    )
     except (SpherosegError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     Console().print(

@@ -22,6 +22,7 @@ from cluster.model.exceptions import WeightsError
 
 __all__ = [
     "CARD_SUFFIX",
+    "SHIPPED_MODELS",
     "SHIPPED_STEM",
     "WEIGHTS_SUFFIX",
     "ModelCard",
@@ -36,8 +37,11 @@ __all__ = [
 
 WEIGHTS_SUFFIX = ".safetensors"
 CARD_SUFFIX = ".card.json"
-SHIPPED_STEM = "resunet-v1"
-"""File stem of the weights shipped in ``resources/models/``."""
+SHIPPED_STEM = "resunet-v2"
+"""File stem of the default weights shipped in ``resources/models/``."""
+SHIPPED_MODELS = ("resunet-v2", "resunet-v1")
+"""Stems of every shipped model, the default first: older versions stay, so a lab can repeat and compare
+results made with them (``ResUNetParams.model``)."""
 
 MODEL_DIR_ENV = "SPHEROSEG_MODEL_DIR"
 
@@ -160,5 +164,6 @@ def shipped_model_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "resources" / "models"
 
 
-def shipped_card_path() -> Path:
-    return shipped_model_dir() / f"{SHIPPED_STEM}{CARD_SUFFIX}"
+def shipped_card_path(stem: str = SHIPPED_STEM) -> Path:
+    """The card of shipped model ``stem`` (one of :data:`SHIPPED_MODELS`; the default one if not given)."""
+    return shipped_model_dir() / f"{stem}{CARD_SUFFIX}"

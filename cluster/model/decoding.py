@@ -24,7 +24,9 @@
 6. Outlines at full resolution come from the foreground probability *resized bilinearly* to the image's
    size and thresholded there (smooth, sub-pixel edges, never stair-stepped); each foreground pixel takes
    the label of the working pixel under it, after the labels were grown by two working pixels so the finer
-   outline never falls outside them.
+   outline never falls outside them. Pieces of a label that the finer threshold leaves apart from its body
+   and smaller than ``min_diameter_px`` (specks where the probability hovers about the threshold) are
+   dropped: each would be traced as a spheroid of its own, of a few pixels.
 
 Pure numpy, scipy and scikit-image; the bilinear resize may also be done on the GPU by the caller.
 """
@@ -281,10 +283,11 @@ def labels_to_full_resolution(labels: Labels, foreground_full: NDArray[np.bool_]
 
 
 def labels_with_sources(
-    labels: Labels, foreground_full: NDArray[np.bool_]
+    labels: Labels, foreground_full: NDArray[np.bool_], min_area: float = 0.0
 ) -> tuple[Labels, NDArray[np.int64]]:
     """Step 6, and for each full-resolution label ``k`` the working-resolution label it came from
-    (``sources[k]``; ``sources[0]`` is 0): a working label with no full-resolution pixel left has none."""
+    (``sources[k]``; ``sources[0]`` is 0): a working label with no full-resolution pixel left has none.
+    Detached pieces of a label under ``min_area`` full-resolution pixels are dropped."""
     if not labels.any():
         return np.zeros(foreground_full.shape, dtype=np.int32), np.zeros(1, dtype=np.int64)
     grown = expand_labels(labels, distance=2)
@@ -292,9 +295,24 @@ def labels_with_sources(
     cols = _nearest_index(foreground_full.shape[1], labels.shape[1])
     full = grown[np.ix_(rows, cols)]
     full[~foreground_full] = 0
+    if min_area > 0:
+        _drop_specks(full, min_area)
     present = np.unique(full)
     sources = np.concatenate(([0], present[present > 0])).astype(np.int64)
     return _sequential(full), sources
+
+
+def _drop_specks(labels: Labels, min_area: float) -> None:
+    """Zero, in place, each piece (8-connected) of a label smaller than ``min_area`` pixels (a label that is
+    one such piece goes whole, as step 5 would have dropped it)."""
+    for value, box in enumerate(ndi.find_objects(labels), start=1):
+        if box is None:
+            continue
+        window = labels[box]
+        pieces, _count = ndi.label(window == value, structure=np.ones((3, 3), dtype=bool))
+        areas = np.bincount(pieces.ravel())
+        small = np.nonzero(areas < min_area)[0]
+        window[np.isin(pieces, small[small > 0])] = 0
 
 
 def _sequential(labels: Labels) -> Labels:

@@ -13,13 +13,14 @@ Each spheroid's confidence is :func:`cluster.model.confidence.instance_confidenc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cluster.exceptions import SegmentationError
-from cluster.model.card import ModelCard, read_card, shipped_card_path
+from cluster.model.card import SHIPPED_MODELS, SHIPPED_STEM, ModelCard, read_card, shipped_card_path
 from cluster.model.confidence import instance_confidence
 from cluster.model.decoding import (
     MAX_THINNESS,
@@ -41,8 +42,14 @@ __all__ = ["ResUNetParams", "ResUNetSegmenter"]
 class ResUNetParams:
     """Parameters of the ResUNet segmenter."""
 
+    model: str = parameter(
+        SHIPPED_STEM,
+        "Which shipped model segments: resunet-v2 (the newest, better on small, blurred and border-cut "
+        "spheroids) or resunet-v1 (the first, to repeat or compare earlier results).",
+        choices=SHIPPED_MODELS,
+    )
     weights: str | None = parameter(
-        None, "A .safetensors file with its card on the worker's machine; unset for the shipped weights."
+        None, "A .safetensors file with its card on the worker's machine; unset for the shipped model."
     )
     device: str = parameter("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
     precision: str = parameter("auto", "auto, fp32, bf16 or fp16 (see cluster.model.devices).")
@@ -120,7 +127,7 @@ class ResUNetSegmenter:
         return values
 
     def _weights_path(self) -> Path:
-        return Path(self.params.weights) if self.params.weights else shipped_card_path()
+        return Path(self.params.weights) if self.params.weights else shipped_card_path(self.params.model)
 
     @property
     def predictor(self) -> Predictor:
@@ -176,7 +183,9 @@ class ResUNetSegmenter:
                 min_area=min_working_area(self.params.min_diameter_px, prediction.scale),
                 max_thinness=self.params.max_thinness,
             )
-            labels, sources = labels_with_sources(small, prediction.foreground_full)
+            labels, sources = labels_with_sources(
+                small, prediction.foreground_full, math.pi * (self.params.min_diameter_px / 2) ** 2
+            )
             confidence = instance_confidence(prediction.foreground, small)
             by_label = {label: float(confidence[source]) for label, source in enumerate(sources) if label}
             labelled.append((labels, by_label))

@@ -1,9 +1,12 @@
-"""Training the ResUNet from scratch on synthetic scenes, and fine-tuning it on a lab's reviewed images.
+"""Training the ResUNet from scratch on synthetic scenes, training it further, and fine-tuning it on a
+lab's reviewed images.
 
-The recipe (:class:`TrainConfig` defaults) is the one that made the shipped weights:
+The recipe (:class:`TrainConfig` defaults) is the one that made version 1 from scratch (then on the ``v1``
+scenes); version 2 is version 1 trained further (:func:`train_further`, :data:`FURTHER_TRAINING`) on the
+wider ``v2`` scenes:
 
-- **Data.** A pool of ``pool_size`` synthetic samples (:func:`cluster.model.data.synthetic_sample`,
-  :meth:`SceneConfig.training`, scene seeds ``seed * 1_000_000 + i``), ``fresh_per_step`` new scenes
+- **Data.** A pool of ``pool_size`` synthetic samples (:func:`cluster.model.data.synthetic_sample`, the
+  ranges named by ``scenes``, scene seeds ``seed * 1_000_000 + i``), ``fresh_per_step`` new scenes
   replacing the oldest at every step; optionally real samples, drawn with probability ``real_fraction``
   per batch element. Every batch element is augmented (:func:`cluster.model.data.augment`).
 - **Loss.** For each output channel, binary cross-entropy (soft targets) plus soft Dice, over the valid
@@ -33,14 +36,15 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
-from cluster.model.card import SHIPPED_STEM, ModelCard
+from cluster.model.card import ModelCard
 from cluster.model.data import Sample, augment, batch_arrays, random_crop, synthetic_sample
 from cluster.model.devices import Placement, choose_placement, torch_threads
 from cluster.model.exceptions import TrainingDataError, WeightsError
 from cluster.model.network import OUTPUT_CHANNELS, ResUNet, ResUNetConfig
 from cluster.model.weights import is_shipped, load_model, save_model
+from cluster.synthetic import SceneConfig
 
-__all__ = ["TrainConfig", "TrainResult", "fine_tune", "train"]
+__all__ = ["FURTHER_TRAINING", "TrainConfig", "TrainResult", "fine_tune", "train", "train_further"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,8 @@ class TrainConfig:
     pool_size: int = 160
     fresh_per_step: int = 1
     size_range: tuple[float, float] = (1.0, 3.0)
+    scenes: str = "v2"
+    """The ranges synthetic scenes are drawn from, by name (:data:`cluster.synthetic.TRAINING_SCENES`)."""
     real_fraction: float = 0.0
     architecture: ResUNetConfig = field(default_factory=ResUNetConfig)
     checkpoint_every: int = 100
@@ -82,6 +88,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a multiple of {self.architecture.multiple}")
         if not 0.0 <= self.real_fraction <= 1.0:
             raise ValueError("real_fraction must be within 0..1")
+        SceneConfig.for_training(self.scenes)  # an unknown name is refused here, not at the first step
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -118,13 +125,16 @@ class _Pool:
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
+        self.scene_config = SceneConfig.for_training(config.scenes)
         self.samples: list[Sample | None] = [None] * config.pool_size
 
     def scene(self, index: int) -> Sample:
         if index >= SEEDS_PER_RUN:
             raise TrainingDataError("this run would need more synthetic scenes than its seed range holds")
         seed = self.config.seed * SEEDS_PER_RUN + index
-        return synthetic_sample(seed, self.config.working_size, size_range=self.config.size_range)
+        return synthetic_sample(
+            seed, self.config.working_size, self.scene_config, size_range=self.config.size_range
+        )
 
     def fill(self, step: int) -> None:
         """Make the pool what it is just before ``step`` (for a fresh start or a resume)."""
@@ -299,7 +309,8 @@ def _card_fields(
 ) -> dict[str, Any]:
     training = {
         "recipe": config.to_dict(),
-        "data": "synthetic brightfield/phase-contrast scenes (cluster.synthetic, SceneConfig.training()), "
+        "data": "synthetic brightfield/phase-contrast scenes (cluster.synthetic, "
+        f"SceneConfig.for_training({config.scenes!r})), "
         f"scene seeds {config.seed * SEEDS_PER_RUN}..; long side {config.size_range[0]:g}-"
         f"{config.size_range[1]:g} x working size, aspect up to 1.6",
         "loss": "BCE + soft Dice on foreground and core",
@@ -320,6 +331,45 @@ def _card_fields(
         else:
             fields[key] = value
     return fields
+
+
+FURTHER_TRAINING = TrainConfig(steps=3000, learning_rate=1.5e-3, warmup_steps=50, seed=2)
+"""The recipe of :func:`train_further` (``spheroseg train --from-weights`` without real images): how
+version 2 was made from version 1, on scenes of its own seeds."""
+
+
+def train_further(
+    config: TrainConfig,
+    out: Path,
+    *,
+    from_weights: Path | None = None,
+    resume: bool = True,
+    allow_shipped: bool = False,
+    progress: ProgressCallback | None = None,
+) -> TrainResult:
+    """Go on training weights (the shipped ones by default) on synthetic scenes, with ``config``'s recipe
+    (its architecture and working size are the base model's): how version 2 was made from version 1.
+    The card names the base model."""
+    model, base = load_model(from_weights)
+    config = replace(
+        config,
+        architecture=ResUNetConfig.from_dict(base.architecture),
+        working_size=base.working_size,
+        real_fraction=0.0,
+    )
+    extra = {
+        "base_model": {"name": base.name, "version": base.version, "sha256": base.sha256},
+        "notes": f"trained further from {base.name} {base.version} on synthetic scenes",
+    }
+    return train(
+        config,
+        out,
+        initial=model,
+        card_fields=extra,
+        resume=resume,
+        allow_shipped=allow_shipped,
+        progress=progress,
+    )
 
 
 def fine_tune(
@@ -369,7 +419,6 @@ def fine_tune(
     return train(config, out, real=samples, initial=model, card_fields=extra, progress=progress)
 
 
-SHIPPED_FILE = f"{SHIPPED_STEM}.safetensors"
-
-MODEL_VERSION = "1.1"
-"""Version in the card of weights trained from scratch (1.1: 4000 steps, uneven-light augmentation)."""
+MODEL_VERSION = "2.0"
+"""Version in the card of weights this module trains on synthetic scenes (1.1: 4000 steps from scratch,
+uneven-light augmentation; 2.0: 1.1 trained further on the wider ``v2`` scenes)."""

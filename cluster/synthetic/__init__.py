@@ -23,7 +23,7 @@ Same seed, shape and config give bit-identical output on the same platform and l
 
 from __future__ import annotations
 
-from cluster.synthetic.config import SceneConfig
+from cluster.synthetic.config import TRAINING_SCENES, SceneConfig
 from cluster.synthetic.scene import Scene, SceneDescription, generate_scene, scenes
 
-__all__ = ["Scene", "SceneConfig", "SceneDescription", "generate_scene", "scenes"]
+__all__ = ["TRAINING_SCENES", "Scene", "SceneConfig", "SceneDescription", "generate_scene", "scenes"]

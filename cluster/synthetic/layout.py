@@ -190,6 +190,8 @@ def _across_border(
     """``outline`` placed across one side of the image (see the module docstring), or None if it fits
     nowhere there."""
     height, width = shape
+    if 2 * outline.max_extent >= max(width, height):
+        return None  # it would not lie across one side only
     for _ in range(30):
         depth = outline.radius * rng.uniform(-0.1, 0.65)
         side = int(rng.integers(4))

@@ -9,6 +9,8 @@ PSF sigma). None of them is labelled: they are what a segmenter must learn to ig
 - **Debris**: small elongated blobs, mostly dark, some bright, 1.5 to 10 px across.
 - **Shed cells**: dark cells lying within a few cell diameters outside a spheroid's edge.
 - **Dust rings**: large faint rings with a faint centre, dirt on the optics far out of focus.
+- **Fibres**: long dark bands, 2 px to a twentieth of the image wide, straight or bent along a circle, running
+  off the image or ending inside it: fibres, scratches, a well's wall with the medium on both sides.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 from cluster.synthetic.fields import FloatArray, log_uniform, uniform
 from cluster.synthetic.spheroid import Outline
 
-__all__ = ["add_cells", "add_debris", "add_dust", "add_shed_cells", "shed_cell_counts"]
+__all__ = ["add_cells", "add_debris", "add_dust", "add_fibres", "add_shed_cells", "shed_cell_counts"]
 
 _MAX_STAMPS = 600
 """Upper bound on stamps of one kind per scene, to bound the time a scene takes."""
@@ -138,6 +140,35 @@ def add_dust(transmission: FloatArray, rng: np.random.Generator, count: int) -> 
         factor = 1 - amplitude * np.exp(-0.5 * ((r - radius) / width_px) ** 2)
         factor += 0.5 * amplitude * np.exp(-0.5 * (r / (0.5 * radius)) ** 2)
         transmission[rows, cols] *= factor
+
+
+def add_fibres(transmission: FloatArray, rng: np.random.Generator, count: int, psf: float) -> None:
+    """``count`` dark bands along arcs of circles (radius 0.4 to 20 image sides: bent to straight)."""
+    height, width = transmission.shape
+    side = float(max(height, width))
+    for _ in range(count):
+        radius = log_uniform(rng, (0.4, 20.0)) * side
+        half_width = 0.5 * log_uniform(rng, (2.0, max(3.0, side / 20)))
+        # The circle passes through a point inside the image, its centre off in a random direction.
+        angle = rng.uniform(0, 2 * math.pi)
+        through_y, through_x = rng.uniform(0.1, 0.9) * height, rng.uniform(0.1, 0.9) * width
+        cy, cx = through_y - radius * math.sin(angle), through_x - radius * math.cos(angle)
+        dy = np.arange(height, dtype=np.float32)[:, None] + np.float32(0.5 - cy)
+        dx = np.arange(width, dtype=np.float32)[None, :] + np.float32(0.5 - cx)
+        across = np.sqrt(dy * dy + dx * dx) - np.float32(radius)
+        softness = np.float32(max(psf, 0.6))
+        band = _logistic((np.float32(half_width) - np.abs(across)) / softness)
+        if rng.random() < 0.5:  # a fibre or scratch ending inside the image rather than running off it
+            reach = rng.uniform(0.15, 0.6) * side / radius
+            turn = np.angle(np.exp(1j * (np.arctan2(dy, dx) - angle)))
+            band = band * _logistic((np.float32(reach) - np.abs(turn)) * np.float32(radius / softness))
+        density = rng.uniform(0.15, 1.2)
+        transmission *= np.exp(-np.float32(density) * band.astype(np.float32))
+
+
+def _logistic(x: FloatArray) -> FloatArray:
+    """1 / (1 + e^-x) without overflow far from the band (and without importing scipy.special)."""
+    return np.asarray(0.5 + 0.5 * np.tanh(0.5 * x), dtype=np.float32)
 
 
 def shed_cell_counts(

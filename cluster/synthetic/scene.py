@@ -133,7 +133,7 @@ def scenes(
         yield generate_scene(seed + i, shape, config)
 
 
-_LATER_FIELDS = {"p_border_cut": 0.0}
+_LATER_FIELDS: dict[str, object] = {"p_border_cut": 0.0, "fibres": (0, 0)}
 """Fields added after scenes were first trained on, with the value that leaves a scene as it was: left out
 of the digest at that value, so those configs keep their seeds' scenes."""
 
@@ -187,6 +187,9 @@ def _scatter(
     n_cells = particles.add_cells(transmission, rng, density, optics.cell_px, optics.psf, halo)
     n_debris = particles.add_debris(transmission, rng, uniform(rng, config.debris_density), optics.psf)
     particles.add_dust(transmission, rng, int(rng.integers(config.dust_rings[0], config.dust_rings[1] + 1)))
+    if config.fibres[1] > 0:  # no draw at all otherwise: scenes made before fibres existed stay as they were
+        count = int(rng.integers(config.fibres[0], config.fibres[1] + 1))
+        particles.add_fibres(transmission, rng, count, optics.psf)
     return n_cells + sum(shed), n_debris
 
 

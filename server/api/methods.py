@@ -35,6 +35,10 @@ class MethodParameterType:
         description="The value must be less than this; null: no such bound."
     )
     description: str = strawberry.field(description="What it does, with its unit.")
+    choices: list[str] | None = strawberry.field(
+        description='The values it may take, for a parameter that names one of a few things (e.g. "model"); '
+        "null: any value of its type."
+    )
 
     @classmethod
     def of(cls, parameter: ParameterInfo) -> MethodParameterType:
@@ -48,6 +52,7 @@ class MethodParameterType:
             exclusive_minimum=parameter.above,
             exclusive_maximum=parameter.below,
             description=parameter.description,
+            choices=list(parameter.choices) or None,
         )
 
 
@@ -74,6 +79,10 @@ class SegmentationModelType:
     sha256: str | None = strawberry.field(description="Checksum of its weights file; null: no weights.")
     license: str | None = strawberry.field(description="The weights' license; null: no weights.")
     notes: str = strawberry.field(description="How it was made, and what to know before trusting it.")
+    key: str | None = strawberry.field(
+        description='The value of the method\'s "model" parameter that chooses it (e.g. "resunet-v1"); '
+        "null where a method has one model only. The first model listed is the default."
+    )
 
     @classmethod
     def of(cls, model: ModelInfo) -> SegmentationModelType:
@@ -97,6 +106,7 @@ class SegmentationModelType:
             sha256=model.sha256,
             license=model.license,
             notes=model.notes,
+            key=model.key,
         )
 
 
@@ -110,7 +120,7 @@ class SegmentationMethodType:
     parameters: list[MethodParameterType] = strawberry.field(
         description="What a job may set, in the method's order; anything else is refused."
     )
-    models: list[SegmentationModelType] = strawberry.field(description="Its models (the one in use first).")
+    models: list[SegmentationModelType] = strawberry.field(description="Its models, the default first.")
 
     @classmethod
     def of(cls, method: MethodInfo) -> SegmentationMethodType:

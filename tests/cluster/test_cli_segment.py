@@ -76,12 +76,28 @@ def test_pixel_size_option_fills_micrometre_columns(tmp_path: Path) -> None:
         (["--formats", "coco,pdf"], "unknown format"),
         (["--pixel-size", "-1"], "pixel-size"),
         (["--method", "magic"], "magic"),
+        (["--model", "resunet-v9"], "resunet-v2"),
+        (["--method", "classical", "--model", "resunet-v1"], "add --method resunet"),
     ],
 )
 def test_bad_options_are_explained(tmp_path: Path, arguments: list[str], message: str) -> None:
     result = CliRunner().invoke(cli, ["segment", str(SAMPLES), "--out", str(tmp_path), *arguments])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_the_first_model_can_still_be_chosen(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    image = SAMPLES / "touching_pair.tif"
+    versions = {}
+    for model in ("resunet-v1", "resunet-v2"):
+        out = tmp_path / model
+        arguments = ["--method", "resunet", "--model", model, "--formats", "coco"]
+        result = CliRunner().invoke(cli, ["segment", str(image), "--out", str(out), *arguments])
+        assert result.exit_code == 0, result.output
+        [made] = json.loads((out / "annotations.coco.json").read_text())["info"]["models"]
+        versions[model] = made["version"]
+    assert versions["resunet-v1"].startswith("1.1 ") and versions["resunet-v2"].startswith("2.0 ")
 
 
 def test_half_of_the_tls_files_is_a_usage_error_not_plain_tcp(tmp_path: Path) -> None:

@@ -73,6 +73,20 @@ def test_summary_gives_median_mean_and_worst_five() -> None:
     assert report.worst_images(1) == ["r9"]
 
 
+def test_instance_f1_over_the_whole_set_counts_every_spheroid_once() -> None:
+    """One false spheroid beside a single true one costs that image a third of its F1, the set one match
+    in twenty."""
+    report = MethodReport("m", "1")
+    single = _discs((100, 100), [(50, 50, 20)])
+    report.images.append(score("single", _discs((100, 100), [(50, 50, 20), (10, 10, 6)]), single))
+    plate = _discs((300, 300), [(30 + 60 * (k // 3), 30 + 100 * (k % 3), 20) for k in range(9)])
+    report.images.append(score("plate", plate, plate))
+    summary = report.summary()["instance_f1"]
+    assert summary["mean"] == pytest.approx((2 / 3 + 1) / 2)
+    assert summary["all"] == pytest.approx(2 * 10 / (11 + 10))
+    assert MethodReport("none", "1").instance_f1_all() != MethodReport("none", "1").instance_f1_all()  # NaN
+
+
 def test_masks_are_binary_or_label_images(tmp_path: Path) -> None:
     labels = _discs((50, 90), [(25, 20, 12), (25, 65, 12)])
     Image.fromarray(((labels > 0) * 255).astype(np.uint8)).save(tmp_path / "binary.png")
@@ -168,7 +182,7 @@ def test_a_card_records_only_the_metrics_a_set_gave_values_for(tmp_path: Path) -
         shutil.copy(source, tmp_path / source.name)
     weights = tmp_path / "resunet-v1.safetensors"
     large_only = ImageScores("a", 0.97, 0.98, 0.95, 1.0, 0, 1.5)  # small_iou and small_found None
-    _record_in_card(weights, 1, [MethodReport("resunet", "1.1", [large_only])])
+    _record_in_card(card_path(weights), 1, [MethodReport("resunet", "1.1", [large_only])])
     recorded = read_card(weights).validation["resunet"]
     assert recorded["iou"]["median"] == 0.97 and "small_iou" not in recorded
     assert "NaN" not in card_path(weights).read_text()

@@ -27,6 +27,7 @@ from cluster.methods import JOB_PARAMETERS, checked_parameters, make_segmenter
         ("classical", {"working_size": 512.0}, r"working_size must be a whole number, not 512.0"),
         ("classical", {"split_touching": 1}, r"split_touching must be true or false, not 1"),
         ("resunet", {"weights": 7}, r"weights must be text or none, not 7"),
+        ("resunet", {"model": "v3"}, r"model must be one of resunet-v2, resunet-v1, not 'v3'"),
         ("resunet", {"threshold": 1.5}, r"threshold must be between 0 and 1, not 1.5"),
         ("resunet", {"max_downscale": 0}, r"max_downscale must be within 1..64, not 0"),
         ("resunet", {"min_diameter_px": -3}, r"min_diameter_px must be 0 or more, not -3.0"),
@@ -60,10 +61,12 @@ def test_good_parameters_come_back_normalised() -> None:
 def test_an_allowed_subset_keeps_machine_settings_out_of_reach() -> None:
     allowed = JOB_PARAMETERS["resunet"]
     assert checked_parameters("resunet", {"threshold": 0.4}, allowed=allowed) == {"threshold": 0.4}
+    # which shipped model runs is the user's choice; which file on the worker's disk is not
+    assert checked_parameters("resunet", {"model": "resunet-v1"}, allowed=allowed) == {"model": "resunet-v1"}
     for name, value in [("weights", "/etc/passwd"), ("device", "cuda"), ("threads", 64), ("batch_size", 1)]:
         with pytest.raises(SegmentationError, match=rf"{name} cannot be set here") as refused:
             checked_parameters("resunet", {name: value}, allowed=allowed)
-        assert str(refused.value).endswith("choose from: max_downscale, min_diameter_px, threshold")
+        assert str(refused.value).endswith("choose from: max_downscale, min_diameter_px, model, threshold")
     with pytest.raises(SegmentationError, match="unknown parameter 'x'; known parameters: max_downscale,"):
         checked_parameters("resunet", {"x": 1}, allowed=allowed)
 

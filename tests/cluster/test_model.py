@@ -23,6 +23,7 @@ from cluster.model.decoding import (  # noqa: E402
     bilinear_resize,
     instances_at_working_resolution,
     labels_to_full_resolution,
+    labels_with_sources,
 )
 from cluster.model.devices import choose_placement  # noqa: E402
 from cluster.model.exceptions import DeviceError, WeightsError  # noqa: E402
@@ -201,6 +202,21 @@ def test_outlines_are_refined_bilinearly_at_full_resolution() -> None:
     assert labels.shape == (64, 64) and labels.max() == 1
     assert abs(int(full.sum()) - 32 * 32) <= 64  # the square keeps its area
     assert np.isclose(area_resize(np.ones((30, 45), dtype=np.float32), (7, 11)), 1.0).all()
+
+
+def test_specks_the_finer_threshold_leaves_beside_a_spheroid_are_no_spheroids() -> None:
+    """Where the probability hovers about the threshold, the full-resolution foreground of one instance
+    breaks into its body and specks of a pixel or two; each would be traced as a spheroid of its own."""
+    small = np.zeros((16, 16), dtype=np.int32)
+    small[4:12, 4:12] = 1
+    full = np.zeros((64, 64), dtype=bool)
+    full[18:46, 18:46] = True
+    full[14, 14] = full[47, 30] = full[30, 48:50] = True  # within the grown label, apart from the body
+    assert labels_with_sources(small, full)[0][14, 14] == 1  # without a size: kept, as before
+    labels, sources = labels_with_sources(small, full, min_area=50.0)
+    assert labels.max() == 1 and int((labels > 0).sum()) == 28 * 28 and list(sources) == [0, 1]
+    tiny_instance = labels_with_sources(small, full & (np.indices(full.shape).sum(axis=0) < 40), 400.0)[0]
+    assert tiny_instance.max() == 0  # a label that is only small pieces goes whole
 
 
 def test_auto_precision_takes_bf16_on_the_cpu_only_with_amx(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""The shipped weights: intact, documented, made by `spheroseg train` defaults, better than the baseline."""
+"""The shipped weights: intact, documented, made by `spheroseg train`'s recipes, better than the baseline."""
 
 from __future__ import annotations
 
@@ -11,8 +11,14 @@ pytest.importorskip("safetensors")
 
 from cluster.evaluation import evaluate, held_out_cases  # noqa: E402
 from cluster.methods import DEFAULT_METHOD, make_segmenter  # noqa: E402
-from cluster.model.card import file_sha256, read_card, shipped_card_path, weights_path  # noqa: E402
-from cluster.model.training import TrainConfig  # noqa: E402
+from cluster.model.card import (  # noqa: E402
+    SHIPPED_MODELS,
+    file_sha256,
+    read_card,
+    shipped_card_path,
+    weights_path,
+)
+from cluster.model.training import FURTHER_TRAINING, TrainConfig  # noqa: E402
 from cluster.model.weights import load_model  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
@@ -20,22 +26,29 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_shipped_weights_match_their_card() -> None:
-    card = read_card(shipped_card_path())
-    weights = weights_path(card, shipped_card_path())
+@pytest.mark.parametrize("stem", SHIPPED_MODELS)
+def test_shipped_weights_match_their_card(stem: str) -> None:
+    card = read_card(shipped_card_path(stem))
+    weights = weights_path(card, shipped_card_path(stem))
     assert weights.suffix == ".safetensors" and weights.stat().st_size < 20 * 2**20
     assert file_sha256(weights) == card.sha256
-    model, _ = load_model()
+    model, _ = load_model(shipped_card_path(stem))
     assert model.parameter_count() == card.parameters
     assert card.created and card.working_size == 256
-    assert {"iou", "boundary_f1", "instance_f1"} <= set(card.validation["resunet"])
+    assert {"iou", "boundary_f1", "instance_f1", "small_iou"} <= set(card.validation["resunet"])
 
 
-def test_the_train_command_defaults_are_the_shipped_recipe() -> None:
-    recipe = read_card(shipped_card_path()).training["recipe"]
-    defaults = TrainConfig().to_dict()
-    for key in ("steps", "batch_size", "learning_rate", "seed", "working_size", "crop_size", "architecture"):
-        assert recipe[key] == defaults[key], key
+def test_the_train_command_defaults_are_the_shipped_recipes() -> None:
+    """Version 1 came from `spheroseg train`'s defaults, version 2 from `--from-weights` version 1's."""
+    first, newest = (read_card(shipped_card_path(stem)) for stem in ("resunet-v1", "resunet-v2"))
+    keys = ("steps", "batch_size", "learning_rate", "warmup_steps", "seed", "working_size", "crop_size")
+    for card, recipe in ((first, TrainConfig()), (newest, FURTHER_TRAINING)):
+        defaults = recipe.to_dict()
+        for key in (*keys, "architecture"):
+            assert card.training["recipe"][key] == defaults[key], (card.version, key)
+    assert newest.training["recipe"]["scenes"] == "v2"
+    assert newest.base_model == {"name": "resunet", "version": first.version, "sha256": first.sha256}
+    assert shipped_card_path() == shipped_card_path("resunet-v2")  # the newest is the default
 
 
 def test_resunet_is_the_default_and_beats_the_classical_baseline_on_held_out_scenes() -> None:

@@ -19,7 +19,7 @@ from cluster.model.card import file_sha256, read_card  # noqa: E402
 from cluster.model.data import load_pairs, synthetic_sample  # noqa: E402
 from cluster.model.exceptions import WeightsError  # noqa: E402
 from cluster.model.network import ResUNetConfig  # noqa: E402
-from cluster.model.training import TrainConfig, fine_tune, train  # noqa: E402
+from cluster.model.training import TrainConfig, fine_tune, train, train_further  # noqa: E402
 from cluster.synthetic import generate_scene  # noqa: E402
 
 TINY = TrainConfig(
@@ -106,6 +106,33 @@ def test_train_command_fine_tunes_from_a_folder_of_masks(tmp_path: Path) -> None
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output and (tmp_path / "ft.card.json").exists()
+
+
+def test_training_further_starts_from_given_weights_on_other_scenes(tmp_path: Path) -> None:
+    base = train(replace(TINY, scenes="v1"), tmp_path / "v1.safetensors")
+    further = train_further(
+        replace(TINY, scenes="v2", architecture=ResUNetConfig(), working_size=128),
+        tmp_path / "v2.safetensors",
+        from_weights=base.weights,
+    )
+    card = read_card(further.weights)
+    assert card.base_model == {"name": "resunet", "version": base.card.version, "sha256": base.card.sha256}
+    assert card.architecture == base.card.architecture and card.working_size == 64  # the base model's
+    assert card.training["recipe"]["scenes"] == "v2" and "for_training('v2')" in card.training["data"]
+    assert card.sha256 != base.card.sha256 and file_sha256(base.weights) == base.card.sha256
+    with pytest.raises(ValueError, match="v1, v2"):
+        replace(TINY, scenes="wide")
+
+
+def test_train_command_trains_further_without_real_images(tmp_path: Path) -> None:
+    base = train(TINY, tmp_path / "base.safetensors")
+    out = tmp_path / "further.safetensors"
+    arguments = ["--out", str(out), "--from-weights", str(base.weights), "--steps", "1"]
+    result = CliRunner().invoke(train_command, [*arguments, "--batch-size", "1", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    card = read_card(out)
+    assert card.base_model is not None and card.base_model["sha256"] == base.card.sha256
+    assert card.training["recipe"]["seed"] == 2 and card.training["recipe"]["scenes"] == "v2"
 
 
 def test_synthetic_samples_are_a_function_of_their_seed() -> None:

@@ -268,3 +268,47 @@ def test_training_scenes_are_those_the_shipped_weights_were_trained_on() -> None
         scene = generate_scene(seed, SHAPE)
         edge = np.concatenate([scene.labels[0], scene.labels[-1], scene.labels[:, 0], scene.labels[:, -1]])
         assert not edge.any()
+
+
+# -- the second model's training scenes -----------------------------------------------------------------
+
+
+def test_fibres_are_long_thin_dark_bands() -> None:
+    from scipy import ndimage as ndi
+
+    from cluster.synthetic.particles import add_fibres
+
+    for seed in range(6):
+        transmission = np.ones((256, 256), dtype=np.float32)
+        add_fibres(transmission, np.random.default_rng(seed), 1, psf=1.0)
+        band = transmission < 0.9
+        assert band.any() and transmission.min() < 0.85, seed
+        widest = 2 * ndi.distance_transform_edt(band).max()
+        assert band.sum() > 4 * widest**2, seed  # far longer than it is wide: no blob, no disc
+
+
+def test_second_training_ranges_hold_small_cut_and_unlabelled_dark_bands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cluster.synthetic import particles
+
+    config = SceneConfig.training_v2()
+    assert config.radius_px[0] == 10.0 and config.p_border_cut > 0 and config.fibres == (0, 2)
+    assert config.psf_sigma_px[1] > SceneConfig.training().psf_sigma_px[1]
+    drawn: list[int] = []
+    real = particles.add_fibres
+
+    def counting(transmission: np.ndarray, rng: np.random.Generator, count: int, psf: float) -> None:
+        drawn.append(count)
+        real(transmission, rng, count, psf)
+
+    monkeypatch.setattr(particles, "add_fibres", counting)
+    for seed in range(12):
+        generate_scene(seed, SHAPE)  # the first model's scenes: no fibre, no draw for one
+    assert drawn == []
+    for seed in range(12):
+        generate_scene(seed, SHAPE, config)
+    assert len(drawn) == 12 and set(drawn) == {0, 1, 2}
+    assert SceneConfig.for_training("v1") == SceneConfig.training()
+    with pytest.raises(ValueError, match="v1, v2"):
+        SceneConfig.for_training("v3")

@@ -10,8 +10,8 @@ calls these from a worker thread, so napari never waits; ``on_stage`` tells it w
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from numpy.typing import NDArray
@@ -36,14 +36,15 @@ StageCallback = Callable[[str], None]
 
 @dataclass(frozen=True)
 class SegmentRequest:
-    """What the widget asks for: the method (``resunet``, ``classical``), where to run (``None``: this
-    computer, else a scheduler address such as ``tcp://10.0.0.5:8786``) and the pixel size to measure
-    with (µm, ``None``: metrics in pixels only)."""
+    """What the widget asks for: the method (``resunet``, ``classical``) and its options (e.g. which shipped
+    model), where to run (``None``: this computer, else a scheduler address such as
+    ``tcp://10.0.0.5:8786``) and the pixel size to measure with (µm, ``None``: metrics in pixels only)."""
 
     method: str
     scheduler: str | None = None
     pixel_size_um: float | None = None
     connect_timeout: float = CONNECT_TIMEOUT
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 def segment_layer_pixels(
@@ -52,7 +53,7 @@ def segment_layer_pixels(
     """The segmentation of ``pixels``; raises :class:`cluster.SegmentationError` saying what went wrong
     (a method that does not exist, an image it cannot use, a scheduler that does not answer)."""
     stage = on_stage or (lambda _text: None)
-    spec = SegmenterSpec.of(request.method)
+    spec = SegmenterSpec.of(request.method, **request.options)
     if request.scheduler:
         stage(f"Sending the image to {request.scheduler}")
         outcome = asyncio.run(_on_cluster(request, pixels, name, spec))

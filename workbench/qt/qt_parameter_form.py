@@ -1,13 +1,16 @@
 """A segmentation method's parameters as a form, built from what the server declares (``methods``): a
-spin box for a number with its bounds, a check box for a yes/no, a text field otherwise; the description
+spin box for a number with its bounds, a check box for a yes/no, a drop-down list for one of a few names,
+a text field otherwise; the description
 and the allowed range in each field's tooltip; the server's refusal shown under the field it names."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QLabel,
@@ -28,6 +31,9 @@ ERROR_STYLE = "color: #b3261e"
 
 class QtParameterForm(QWidget):
     """One method's parameters: a field per parameter, with the server's refusal shown under it."""
+
+    sig_choice_changed = Signal(str)
+    """A drop-down list's parameter (by name) now holds another value."""
 
     def __init__(self, method: Method, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -54,6 +60,9 @@ class QtParameterForm(QWidget):
             label.setToolTip(hint)
             layout.addRow(label, holder)
             self.fields[parameter.name], self.errors[parameter.name] = field, error
+            if isinstance(field, QComboBox):
+                name = parameter.name
+                field.currentIndexChanged.connect(lambda _i, name=name: self.sig_choice_changed.emit(name))
         if not method.parameters:
             layout.addRow(QLabel("This method has no parameters to set."))
 
@@ -72,6 +81,8 @@ class QtParameterForm(QWidget):
             field.setValue(field.minimum() if value is None else int(value))
         elif isinstance(field, QDoubleSpinBox):
             field.setValue(field.minimum() if value is None else float(value))
+        elif isinstance(field, QComboBox):
+            field.setCurrentIndex(max(field.findText(str(value)), 0))
         elif isinstance(field, QLineEdit):
             field.setText("" if value is None else str(value))
 
@@ -115,6 +126,11 @@ def _field(parameter: Parameter) -> QWidget:
             box.setMinimum(box.minimum() - box.singleStep())
         box.setValue(box.minimum() if parameter.default is None else float(parameter.default))
         field = box
+    elif parameter.choices:
+        listed = QComboBox()
+        listed.addItems(list(parameter.choices))
+        listed.setCurrentIndex(max(listed.findText(str(parameter.default)), 0))
+        field = listed
     else:
         field = QLineEdit("" if parameter.default is None else str(parameter.default))
         if parameter.nullable:
@@ -133,5 +149,7 @@ def _value(parameter: Parameter, field: QWidget) -> Any:
         if parameter.nullable and field.value() == field.minimum():
             return None
         return field.value()
+    if isinstance(field, QComboBox):
+        return field.currentText()
     text = field.text().strip() if isinstance(field, QLineEdit) else ""
     return None if parameter.nullable and not text else text

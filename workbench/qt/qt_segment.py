@@ -152,6 +152,7 @@ class QtSegment(QDialog):
                 break
         for method in self.methods:
             form = QtParameterForm(method)
+            form.sig_choice_changed.connect(lambda _name: self._show_model())
             self.forms[method.name] = form
             self.parameters.addWidget(form)
             label = method.name + (" (default)" if method.default else "")
@@ -174,8 +175,15 @@ class QtSegment(QDialog):
         if name not in self.forms:
             return
         self.parameters.setCurrentWidget(self.forms[name])
-        method = self.forms[name].method
-        model = method.model
+        self._show_model()
+        self.method_error.hide()
+
+    def _show_model(self) -> None:
+        """Say which model the form's choice runs (the method's default model unless it names another)."""
+        form = self.form
+        if form is None:
+            return
+        model = form.method.model_chosen(form.values())
         if model is None:
             self.model.setText("No model card.")
             self.model.setToolTip("")
@@ -185,7 +193,6 @@ class QtSegment(QDialog):
                 f"Model {model.name} {model.version}{made}" + (" (hover for notes)" if model.notes else "")
             )
             self.model.setToolTip(model.notes)
-        self.method_error.hide()
 
     def _on_reset_clicked(self) -> None:
         if self.form is not None:

@@ -14,14 +14,19 @@ from tests.server.conftest import Api, png_bytes
 pytestmark = pytest.mark.anyio
 
 METHODS = """{ methods { name default available
-  parameters { name type nullable default minimum maximum exclusiveMinimum exclusiveMaximum description }
-  models { name version created trainingData heldOutSet sha256 scores { metric median mean worst5 } } } }"""
+  parameters { name type nullable default minimum maximum exclusiveMinimum exclusiveMaximum description
+    choices }
+  models { name version created trainingData heldOutSet sha256 key scores { metric median mean worst5 } }
+} }"""
 SEGMENT = """mutation($input: SegmentImagesInput!) { segmentImages(input: $input) { __typename
   ... on InputError { field message } } }"""
 
 
 def _out_of_range(parameter: dict[str, Any]) -> Any:
-    """A value the parameter's bounds, as the query states them, refuse (``None`` when it has none)."""
+    """A value the parameter's bounds or choices, as the query states them, refuse (``None`` when it has
+    none)."""
+    if parameter["choices"]:
+        return "-".join(parameter["choices"])  # a name that is none of them
     if parameter["minimum"] is not None:
         return parameter["minimum"] - 1
     if parameter["exclusiveMinimum"] is not None:
@@ -40,7 +45,7 @@ async def test_a_member_sees_every_method_with_its_parameters_and_models(api: Ap
     assert [name for name, m in methods.items() if m["default"]] == [DEFAULT_METHOD]
     resunet = {p["name"]: p for p in methods["resunet"]["parameters"]}
     # what a job may set; where the weights live and which device runs them are the workers' settings
-    assert set(resunet) == {"threshold", "min_diameter_px", "max_downscale"}
+    assert set(resunet) == {"model", "threshold", "min_diameter_px", "max_downscale"}
     assert resunet["threshold"] == {
         "name": "threshold",
         "type": "number",
@@ -51,14 +56,20 @@ async def test_a_member_sees_every_method_with_its_parameters_and_models(api: Ap
         "exclusiveMinimum": 0.0,
         "exclusiveMaximum": 1.0,
         "description": "Probability above which a pixel is foreground (and core).",
+        "choices": None,
     }
+    # which shipped model runs: one of a few names, the newest by default
+    assert (resunet["model"]["type"], resunet["model"]["default"]) == ("text", "resunet-v2")
+    assert resunet["model"]["choices"] == ["resunet-v2", "resunet-v1"]
     working_size = next(p for p in methods["classical"]["parameters"] if p["name"] == "working_size")
     assert (working_size["type"], working_size["default"]) == ("integer", 512)
     assert (working_size["minimum"], working_size["maximum"]) == (64, 8192)
     split = next(p for p in methods["classical"]["parameters"] if p["name"] == "split_touching")
     assert split["type"] == "boolean" and split["default"] is True
-    [model] = methods["resunet"]["models"]
-    assert model["name"] == "resunet" and model["version"] == "1.1" and model["created"] == "2026-12-04"
+    model, first = methods["resunet"]["models"]
+    assert (model["key"], model["name"], model["version"]) == ("resunet-v2", "resunet", "2.0")
+    assert (first["key"], first["version"], first["created"]) == ("resunet-v1", "1.1", "2026-12-04")
+    assert model["sha256"] != first["sha256"]
     assert "synthetic" in model["trainingData"] and "held-out" in model["heldOutSet"]
     scores = {s["metric"]: s for s in model["scores"]}
     assert scores["iou"]["median"] > 0.95 and len(model["sha256"]) == 64
@@ -66,6 +77,7 @@ async def test_a_member_sees_every_method_with_its_parameters_and_models(api: Ap
     classical_iou = next(s for s in classical["scores"] if s["metric"] == "iou")
     assert classical_iou["median"] < scores["iou"]["median"]  # the same held-out set, compared
     assert classical["sha256"] is None and "no training" in classical["trainingData"]
+    assert classical["key"] is None
 
 
 async def test_the_form_offers_what_a_job_accepts(api: Api) -> None:

@@ -46,3 +46,13 @@ def test_an_unknown_method_is_refused_with_the_known_ones() -> None:
     pixels = read_image(SAMPLES / "hollow_spheroid.png").pixels
     with pytest.raises(SegmentationError, match="classical, resunet"):
         segment_layer_pixels(pixels, "hollow", SegmentRequest("watershed"))
+
+
+def test_the_first_model_runs_when_asked_for_by_name() -> None:
+    pytest.importorskip("torch")
+    pixels = read_image(SAMPLES / "hollow_spheroid.png").pixels
+    first = segment_layer_pixels(pixels, "hollow", SegmentRequest("resunet", options={"model": "resunet-v1"}))
+    newest = segment_layer_pixels(pixels, "hollow", SegmentRequest("resunet"))
+    assert first.model_version.startswith("1.1 ") and newest.model_version.startswith("2.0 ")
+    with pytest.raises(SegmentationError, match="model must be one of resunet-v2, resunet-v1"):
+        segment_layer_pixels(pixels, "hollow", SegmentRequest("resunet", options={"model": "v0"}))

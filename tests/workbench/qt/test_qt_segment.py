@@ -10,7 +10,7 @@ from pathlib import Path
 
 import shiboken6
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from spheroseg_testing import free_port
@@ -76,6 +76,21 @@ def test_the_form_shows_the_servers_methods_and_parameters_with_their_defaults(
     dialog.reset_button.click()
     assert working_size.value() == 512
     screenshot(dialog, "segment-dialog")
+
+    # the ResUNet's shipped models: the newest by default, the first one kept for repeating old results
+    dialog.choose_method("resunet")
+    form = dialog.form
+    assert form is not None and form.method.name == "resunet"
+    model = form.fields["model"]
+    assert isinstance(model, QComboBox)
+    assert [model.itemText(i) for i in range(model.count())] == ["resunet-v2", "resunet-v1"]
+    assert model.currentText() == "resunet-v2" and "Model resunet 2.0" in dialog.model.text()
+    model.setCurrentIndex(1)
+    assert "Model resunet 1.1, made 2026-12-04" in dialog.model.text()
+    assert form.values()["model"] == "resunet-v1"
+    screenshot(dialog, "segment-dialog-first-model")
+    dialog.reset_button.click()
+    assert model.currentText() == "resunet-v2" and "Model resunet 2.0" in dialog.model.text()
 
     filtered = QtSegment(workspace, tasks, project_id, None, {"nameContains": "a2"})
     qtbot.add_widget(filtered)
