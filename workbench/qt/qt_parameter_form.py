@@ -1,7 +1,7 @@
 """A segmentation method's parameters as a form, built from what the server declares (``methods``): a
 spin box for a number with its bounds, a check box for a yes/no, a drop-down list for one of a few names,
-a text field otherwise; the description
-and the allowed range in each field's tooltip; the server's refusal shown under the field it names."""
+a text field otherwise; the description and the allowed range in each field's tooltip; the server's
+refusal shown under the field it names."""
 
 from __future__ import annotations
 
