@@ -18,7 +18,7 @@ import numpy as np
 from napari.layers import Image, Shapes
 from napari.qt.threading import FunctionWorker
 from napari.utils import progress
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -48,8 +48,7 @@ METHODS_OFFERED: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("ResUNet 1 (the first model, to repeat earlier results)", "resunet", {"model": "resunet-v1"}),
     ("Classical (threshold baseline)", "classical", {}),
 )
-"""(title, method, its options) of each entry in the Method list."""
-OPTIONS_ROLE = Qt.ItemDataRole.UserRole + 1
+"""(title, method, its options) of each entry in the Method list, in its order."""
 HERE, CLUSTER = "This computer", "A Dask cluster"
 
 
@@ -72,9 +71,8 @@ class QtNapariWidget(QWidget):
         self._running_image = ""
         self.image_box = QComboBox()
         self.method_box = QComboBox()
-        for title, method, options in METHODS_OFFERED:
+        for title, method, _options in METHODS_OFFERED:
             self.method_box.addItem(title, method)
-            self.method_box.setItemData(self.method_box.count() - 1, options, OPTIONS_ROLE)
         self.method_box.setCurrentIndex(max(0, self.method_box.findData(DEFAULT_METHOD)))
         self.place_box = QComboBox()
         self.place_box.addItems([HERE, CLUSTER])
@@ -188,7 +186,7 @@ class QtNapariWidget(QWidget):
             self.method_box.currentData(),
             scheduler or None,
             size if size > 0 else None,
-            options=dict(self.method_box.currentData(OPTIONS_ROLE) or {}),
+            options=dict(METHODS_OFFERED[self.method_box.currentIndex()][2]),
         )
         self._started = time.perf_counter()
         # FunctionWorker itself, not create_worker: napari 0.9.2's create_worker, inside a napari window,
