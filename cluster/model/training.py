@@ -2,8 +2,8 @@
 lab's reviewed images.
 
 The recipe (:class:`TrainConfig` defaults) is the one that made version 1 from scratch (then on the ``v1``
-scenes); version 2 is version 1 trained further (:func:`train_further`, :data:`FURTHER_TRAINING`) on the
-wider ``v2`` scenes:
+scenes); version 2 is version 1 trained further, in two stages (:func:`train_further`,
+:data:`FURTHER_TRAINING`), on the wider ``v2`` scenes:
 
 - **Data.** A pool of ``pool_size`` synthetic samples (:func:`cluster.model.data.synthetic_sample`, the
   ranges named by ``scenes``, scene seeds ``seed * 1_000_000 + i``), ``fresh_per_step`` new scenes
@@ -334,8 +334,9 @@ def _card_fields(
 
 
 FURTHER_TRAINING = TrainConfig(steps=3000, learning_rate=1.5e-3, warmup_steps=50, seed=2)
-"""The recipe of :func:`train_further` (``spheroseg train --from-weights`` without real images): how
-version 2 was made from version 1, on scenes of its own seeds."""
+"""The recipe of :func:`train_further` (``spheroseg train --from-weights`` without real images), on scenes
+of its own seeds: version 2 is version 1 trained with it twice (the ``v2`` scenes as first written, then as
+they are; the card's ``training.stages`` says why)."""
 
 
 def train_further(
@@ -421,4 +422,4 @@ def fine_tune(
 
 MODEL_VERSION = "2.0"
 """Version in the card of weights this module trains on synthetic scenes (1.1: 4000 steps from scratch,
-uneven-light augmentation; 2.0: 1.1 trained further on the wider ``v2`` scenes)."""
+uneven-light augmentation; 2.0: 1.1 trained further on the wider ``v2`` scenes, in two stages)."""

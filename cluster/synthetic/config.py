@@ -191,7 +191,8 @@ class SceneConfig:
     def training_v2(cls) -> SceneConfig:
         """The ranges ResUNet 2 was trained on: :meth:`training` plus what version 1 got wrong (issue 14):
         spheroids from 10 px in radius beside large ones, blur up to a defocused 4 px, spheroids cut by the
-        border, fibres and bands, and wells small enough for their dark outside to fill a corner. Still
+        border, fibres and bands, wells small enough for their dark outside to fill a corner, and hollow
+        spheroids with walls down to a tenth of their radius (so a thin ring is not taken for a fibre). Still
         inside :meth:`held_out` (its extremes stay unseen: 8 spheroids, elongation 1.8, the harshest
         cameras and light)."""
         return replace(
@@ -200,6 +201,8 @@ class SceneConfig:
             radius_px=(10.0, 1e9),
             radius_spread=0.4,
             p_touching=0.3,
+            p_hollow=0.2,
+            lumen_fraction=(0.35, 0.9),
             p_border_cut=0.1,
             well_radius_fraction=(0.45, 0.95),
             fibres=(0, 2),

@@ -143,11 +143,12 @@ def add_dust(transmission: FloatArray, rng: np.random.Generator, count: int) -> 
 
 
 def add_fibres(transmission: FloatArray, rng: np.random.Generator, count: int, psf: float) -> None:
-    """``count`` dark bands along arcs of circles (radius 0.4 to 20 image sides: bent to straight)."""
+    """``count`` dark bands along arcs of circles (radius 1 to 20 image sides: gently bent to straight, never
+    closing round on themselves in the image as a hollow spheroid's wall does)."""
     height, width = transmission.shape
     side = float(max(height, width))
     for _ in range(count):
-        radius = log_uniform(rng, (0.4, 20.0)) * side
+        radius = log_uniform(rng, (1.0, 20.0)) * side
         half_width = 0.5 * log_uniform(rng, (2.0, max(3.0, side / 20)))
         # The circle passes through a point inside the image, its centre off in a random direction.
         angle = rng.uniform(0, 2 * math.pi)

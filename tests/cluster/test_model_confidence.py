@@ -80,9 +80,12 @@ def test_the_network_is_sure_of_a_clean_spheroid_and_less_of_a_faint_blurred_one
     (spheroid,) = clean.spheroids
     assert spheroid.metrics is not None and spheroid.metrics.confidence is not None
     assert spheroid.metrics.confidence > 0.95
-    faint = _segment(resunet, _disc_image(contrast=0.15, blur=12.0, noise=0.02))
-    found = [s.metrics.confidence for s in faint.spheroids if s.metrics is not None]
-    assert found and all(value is not None and value < 0.7 for value in found)
+    # Faint and blurred far beyond training: resunet 1.1 drew broken pieces of these with confidence up to
+    # 0.98; the shipped model may find nothing there, but nothing it finds may look sure.
+    for contrast, blur in ((0.1, 10.0), (0.12, 9.0), (0.15, 10.0), (0.15, 12.0)):
+        faint = _segment(resunet, _disc_image(contrast=contrast, blur=blur, noise=0.02))
+        found = [s.metrics.confidence for s in faint.spheroids if s.metrics is not None]
+        assert all(value is not None and value < 0.7 for value in found), (contrast, blur, found)
 
 
 def test_every_export_carries_the_confidence(resunet: object, tmp_path: Path) -> None:

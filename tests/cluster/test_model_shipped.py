@@ -39,7 +39,7 @@ def test_shipped_weights_match_their_card(stem: str) -> None:
 
 
 def test_the_train_command_defaults_are_the_shipped_recipes() -> None:
-    """Version 1 came from `spheroseg train`'s defaults, version 2 from `--from-weights` version 1's."""
+    """Version 1 came from `spheroseg train`'s defaults, version 2 from `--from-weights`' (twice)."""
     first, newest = (read_card(shipped_card_path(stem)) for stem in ("resunet-v1", "resunet-v2"))
     keys = ("steps", "batch_size", "learning_rate", "warmup_steps", "seed", "working_size", "crop_size")
     for card, recipe in ((first, TrainConfig()), (newest, FURTHER_TRAINING)):
@@ -47,7 +47,11 @@ def test_the_train_command_defaults_are_the_shipped_recipes() -> None:
         for key in (*keys, "architecture"):
             assert card.training["recipe"][key] == defaults[key], (card.version, key)
     assert newest.training["recipe"]["scenes"] == "v2"
-    assert newest.base_model == {"name": "resunet", "version": first.version, "sha256": first.sha256}
+    # two stages from 1.1 (the first stage's weights were not shipped: see the card's training.stages)
+    stages = newest.training["stages"]
+    assert stages[0]["from"]["sha256"] == first.sha256 and stages[0]["recipe"] == stages[1]["recipe"]
+    assert stages[1]["from"]["sha256"] == stages[0]["made"]["sha256"] == newest.base_model["sha256"]
+    assert stages[1]["made"]["sha256"] == newest.sha256
     assert shipped_card_path() == shipped_card_path("resunet-v2")  # the newest is the default
 
 
