@@ -50,7 +50,7 @@ def outlined(pixels: NDArray[np.generic], truth: NDArray[np.int32], found: NDArr
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=SHIPPED_MODELS, default=SHIPPED_STEM)
+    parser.add_argument("--model", choices=tuple(SHIPPED_MODELS), default=SHIPPED_STEM)
     parser.add_argument("--scenes", type=int, default=150, help="held-out 512² scenes scored")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         describe_methods,
     )
     from cluster.metrics import CONFIDENCE_NOTE, SpheroidMetrics, measure, touches_border
+    from cluster.model.card import SHIPPED_MODELS
     from cluster.monitor import ClusterStatus, WorkerStatus, cluster_status
     from cluster.outlines import MEDIA_TYPE as OUTLINES_MEDIA_TYPE
     from cluster.outlines import Outlines, decode_outlines, encode_outlines
@@ -96,6 +97,7 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "repair_spheroid": ("cluster.polygons", "repair_spheroid"),
     "resolve_target": ("cluster.launch.control", "resolve_target"),
     "Segmentation": ("cluster.segmentation", "Segmentation"),
+    "SHIPPED_MODELS": ("cluster.model.card", "SHIPPED_MODELS"),
     "SegmentationError": ("cluster.exceptions", "SegmentationError"),
     "SegmentationJob": ("cluster.client", "SegmentationJob"),
     "SegmentationRequest": ("cluster.client", "SegmentationRequest"),
@@ -122,6 +124,7 @@ __all__ = [
     "JOB_PARAMETERS",
     "METHODS",
     "OUTLINES_MEDIA_TYPE",
+    "SHIPPED_MODELS",
     "AnnotationImportError",
     "ClusterSpec",
     "ClusterStatus",

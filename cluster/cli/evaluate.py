@@ -101,10 +101,11 @@ def comparison_table(reports: Sequence[object]) -> Table:
 )
 @click.option(
     "--model",
-    type=click.Choice(SHIPPED_MODELS),
+    type=click.Choice(tuple(SHIPPED_MODELS)),
     default=SHIPPED_STEM,
     show_default=True,
-    help="Which shipped model the resunet method runs (resunet-v1: the first).",
+    help="Which shipped model the resunet method runs. "
+    + "; ".join(f"{stem}: {line}" for stem, line in SHIPPED_MODELS.items()),
 )
 @click.option(
     "--json",

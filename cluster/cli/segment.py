@@ -173,10 +173,10 @@ def _run_on_cluster(
 )
 @click.option(
     "--model",
-    type=click.Choice(SHIPPED_MODELS),
+    type=click.Choice(tuple(SHIPPED_MODELS)),
     default=None,
-    help=f"Which shipped model the resunet method runs [default: {SHIPPED_STEM}, the newest]; "
-    "resunet-v1 repeats results made with the first.",
+    help=f"Which shipped model the resunet method runs [default: {SHIPPED_STEM}]. "
+    + "; ".join(f"{stem}: {line}" for stem, line in SHIPPED_MODELS.items()),
 )
 @click.option(
     "--pixel-size",

@@ -169,8 +169,7 @@ def train(
                     progress=report,
                 )
             else:
-                further = from_weights is not None
-                recipe = FURTHER_TRAINING if further else TrainConfig()
+                recipe = FURTHER_TRAINING if from_weights is not None else TrainConfig()
                 config = replace(
                     recipe,
                     seed=seed if seed is not None else recipe.seed,
@@ -183,7 +182,7 @@ def train(
                     real_fraction=(0.5 if real_fraction is None else real_fraction) if real else 0.0,
                 )
                 resume = not no_resume
-                if further:
+                if from_weights is not None:  # without images: trained further on synthetic scenes
                     result = train_further(
                         config,
                         out,

@@ -39,9 +39,12 @@ WEIGHTS_SUFFIX = ".safetensors"
 CARD_SUFFIX = ".card.json"
 SHIPPED_STEM = "resunet-v2"
 """File stem of the default weights shipped in ``resources/models/``."""
-SHIPPED_MODELS = ("resunet-v2", "resunet-v1")
-"""Stems of every shipped model, the default first: older versions stay, so a lab can repeat and compare
-results made with them (``ResUNetParams.model``)."""
+SHIPPED_MODELS = {
+    "resunet-v2": "ResUNet 2, the newest: better on small, blurred and border-cut spheroids",
+    "resunet-v1": "ResUNet 1, the first: to repeat or compare earlier results",
+}
+"""Stem and a line on each shipped model, the default first: older versions stay, so a lab can repeat and
+compare results made with them (``ResUNetParams.model``, the napari widget's Method list)."""
 
 MODEL_DIR_ENV = "SPHEROSEG_MODEL_DIR"
 

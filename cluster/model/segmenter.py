@@ -13,7 +13,6 @@ Each spheroid's confidence is :func:`cluster.model.confidence.instance_confidenc
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,9 +43,10 @@ class ResUNetParams:
 
     model: str = parameter(
         SHIPPED_STEM,
-        "Which shipped model segments: resunet-v2 (the newest, better on small, blurred and border-cut "
-        "spheroids) or resunet-v1 (the first, to repeat or compare earlier results).",
-        choices=SHIPPED_MODELS,
+        "Which shipped model segments: "
+        + "; ".join(f"{stem} ({line})" for stem, line in SHIPPED_MODELS.items())
+        + ".",
+        choices=tuple(SHIPPED_MODELS),
     )
     weights: str | None = parameter(
         None, "A .safetensors file with its card on the worker's machine; unset for the shipped model."
@@ -184,7 +184,7 @@ class ResUNetSegmenter:
                 max_thinness=self.params.max_thinness,
             )
             labels, sources = labels_with_sources(
-                small, prediction.foreground_full, math.pi * (self.params.min_diameter_px / 2) ** 2
+                small, prediction.foreground_full, min_working_area(self.params.min_diameter_px, 1.0)
             )
             confidence = instance_confidence(prediction.foreground, small)
             by_label = {label: float(confidence[source]) for label, source in enumerate(sources) if label}

@@ -343,14 +343,15 @@ def train_further(
     config: TrainConfig,
     out: Path,
     *,
-    from_weights: Path | None = None,
+    from_weights: Path,
     resume: bool = True,
     allow_shipped: bool = False,
     progress: ProgressCallback | None = None,
 ) -> TrainResult:
-    """Go on training weights (the shipped ones by default) on synthetic scenes, with ``config``'s recipe
-    (its architecture and working size are the base model's): how version 2 was made from version 1.
-    The card names the base model."""
+    """Go on training the weights ``from_weights`` on synthetic scenes, with ``config``'s recipe (its
+    architecture and working size are the base model's): how version 2 was made from version 1. The card
+    names the base model. The base is never implied: "the shipped model" changes meaning the moment a new
+    default ships, which once made version 2 start from its own first stage."""
     model, base = load_model(from_weights)
     config = replace(
         config,

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cluster import DEFAULT_METHOD, Segmentation
+from cluster import DEFAULT_METHOD, SHIPPED_MODELS, Segmentation
 from workbench.plugin.segmenting import SegmentRequest, segment_layer_pixels
 from workbench.plugin.shapes import shapes_layer
 
@@ -44,8 +44,7 @@ __all__ = ["QtNapariWidget"]
 log = logging.getLogger(__name__)
 
 METHODS_OFFERED: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("ResUNet 2 (the shipped model)", "resunet", {}),
-    ("ResUNet 1 (the first model, to repeat earlier results)", "resunet", {"model": "resunet-v1"}),
+    *((line, "resunet", {"model": stem}) for stem, line in SHIPPED_MODELS.items()),
     ("Classical (threshold baseline)", "classical", {}),
 )
 """(title, method, its options) of each entry in the Method list, in its order."""

@@ -40,7 +40,7 @@ def test_the_widget_outlines_a_sample_and_adds_the_metrics(
     widget.image_box.setCurrentText("hollow_spheroid")
     assert widget.method_box.currentData() == "resunet"
     offered = [widget.method_box.itemText(i) for i in range(widget.method_box.count())]
-    assert offered[0].startswith("ResUNet 2") and offered[1].startswith("ResUNet 1 (the first model")
+    assert offered[0].startswith("ResUNet 2, the newest") and offered[1].startswith("ResUNet 1, the first")
     widget.pixel_size_box.setValue(0.65)
     assert viewer.layers["hollow_spheroid"].metadata["pixel_size_um"] == 0.65, "kept with the image"
 
