@@ -14,7 +14,9 @@ the first pass (:mod:`.decoding`):
 3. **Decode** the crop's probabilities as the whole image's are (decoding steps 1-6), back to the crop's
    full resolution.
 4. **Replace.** The crop's instances that each hold :data:`SPLIT_SHARE` of the first outline replace it:
-   usually one, or the spheroids of a touching pair the first pass merged, each then a spheroid of its own.
+   usually one, or the spheroids of a touching pair the first pass merged, each then a spheroid of its own;
+   never one that lies more on a neighbour's pixels than on the first outline (that is the neighbour, seen
+   in the crop where it touches: taken for a split-off spheroid, it was a sliver of the neck).
    Each takes its piece that covers most of the first outline, on pixels that are background or the first
    outline's own (a neighbour keeps its pixels), if their area is within a factor :data:`AREA_AGREEMENT` of
    the first; otherwise (the crop saw something else) the first outline stays.
@@ -172,8 +174,15 @@ def replace_outline(
     overlap, found = overlap[found > 0], found[found > 0]
     if found.size == 0:
         return []
+    # A crop instance lying more on a neighbour's pixels than on the first outline is that neighbour, seen
+    # in the crop where it meets this spheroid: taken for a spheroid split off, it was a sliver of the neck.
+    on_neighbours = np.bincount(fine[(region > 0) & ~first], minlength=int(fine.max()) + 1)[found]
     order = np.argsort(overlap)[::-1]
-    kept = [int(found[i]) for i in order if overlap[i] >= SPLIT_SHARE * overlap.sum()]
+    kept = [
+        int(found[i])
+        for i in order
+        if overlap[i] >= SPLIT_SHARE * overlap.sum() and overlap[i] >= on_neighbours[i]
+    ]
     if not kept:
         return []  # the crop cuts it in many small pieces: no better than the first
     allowed = (region == 0) | first

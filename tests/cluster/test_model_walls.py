@@ -16,6 +16,7 @@ from cluster.model.decoding import instances_at_working_resolution
 from cluster.model.targets import core_target
 from cluster.polygons import labels_to_spheroids
 from cluster.segmenter import LabelImage
+from tests.cluster.drawn_scenes import drawn_image
 
 SHAPE = (256, 256)
 
@@ -118,18 +119,6 @@ def test_a_spheroid_cut_by_the_border_is_kept(centre: tuple[float, float], radiu
     assert _only(_decoded(spheroid), spheroid) > 0.95
 
 
-def _drawn(masks: list[tuple[NDArray[np.bool_], float]], shape: tuple[int, int]) -> NDArray[np.uint16]:
-    """Granular dark objects of the given optical densities on a bright medium, blurred and noisy."""
-    rng = np.random.default_rng(0)
-    density = np.zeros(shape)
-    for mask, value in masks:
-        density += mask * value
-    grain = ndi.gaussian_filter(rng.standard_normal(shape), 1.5)
-    transmission = ndi.gaussian_filter(np.exp(-density * (1 + 0.1 * grain / grain.std())), 1.0)
-    counts = 30000 * transmission * (1 + 0.01 * rng.standard_normal(shape))
-    return np.clip(counts, 0, 65535).astype(np.uint16)
-
-
 def _wall_beside_a_spheroid(
     width: float,
 ) -> tuple[NDArray[np.uint16], NDArray[np.bool_], NDArray[np.bool_]]:
@@ -140,7 +129,7 @@ def _wall_beside_a_spheroid(
     distance = np.hypot(rows - 700.0, cols - 150.0)
     wall = (distance > 480.0) & (distance < 480.0 + width)
     spheroid = np.hypot(rows - 130.0, cols - 330.0) < 50.0
-    return _drawn([(wall, 0.9), (spheroid, 0.9)], shape), wall, spheroid
+    return drawn_image([(wall, 0.9), (spheroid, 0.9)], shape), wall, spheroid
 
 
 @pytest.mark.parametrize("width", [8.0, 16.0, 30.0])
@@ -185,7 +174,7 @@ def test_the_shipped_network_finds_a_thin_walled_hollow_spheroid_whole_with_its_
     rows, cols = np.indices((size, size)) + 0.5
     radius = np.hypot(rows - size / 2, cols - size / 2)
     ring = (radius < 0.3 * size) & (radius > 0.3 * size * lumen)
-    image = _drawn([(ring, 0.9)], (size, size))
+    image = drawn_image([(ring, 0.9)], (size, size))
     labels: LabelImage = make_segmenter("resunet", device="cpu").segment([normalize(image)])[0]
     (spheroid,) = labels_to_spheroids(labels)
     assert len(spheroid.holes) == 1
