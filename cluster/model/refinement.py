@@ -6,7 +6,10 @@ the probability resized bilinearly, is only as fine as that (held-out IoU 0.89 u
 the first pass (:mod:`.decoding`):
 
 1. **Which.** In an image the first pass shrank, each instance whose equivalent radius is under
-   :data:`REFINE_BELOW` working pixels, where a crop can see it at least :data:`REFINE_GAIN` times finer.
+   :data:`REFINE_BELOW` working pixels, where a crop can see it at least :data:`REFINE_GAIN` times finer;
+   with the second look on, the first pass keeps instances down to :data:`CANDIDATE_SHARE` of the
+   smallest diameter, so a faint spheroid it drew too small is looked at again rather than dropped
+   (what is still too small afterwards is dropped then, :func:`drop_under`).
 2. **Where.** A square of :data:`CROP` working pixels centred on it, at the scale that gives its radius
    :data:`TARGET` working pixels but enlarges the image at most :data:`MAX_ZOOM` times, moved to lie inside
    the image and taken from the normalised image as the first pass does: area-averaged, or resized
@@ -46,6 +49,7 @@ from cluster.model.targets import area_resize
 
 __all__ = [
     "AREA_AGREEMENT",
+    "CANDIDATE_SHARE",
     "CROP",
     "MAX_ZOOM",
     "REFINE_BELOW",
@@ -54,6 +58,7 @@ __all__ = [
     "TARGET",
     "Window",
     "crop_input",
+    "drop_under",
     "refinement_windows",
     "replace_outline",
 ]
@@ -84,7 +89,12 @@ crop calls foreground) takes its place: one, or the spheroids of a touching pair
 had merged into one, each a spheroid of its own."""
 
 AREA_AGREEMENT = 2.0
-"""The refined outline replaces the first only if neither area exceeds the other by more than this."""
+"""The refined outline replaces the first only if neither area exceeds the other by more than this (a first
+outline under the smallest diameter counts as that large: a faint spheroid drawn too small may grow)."""
+
+CANDIDATE_SHARE = 0.3
+"""The first pass keeps instances down to this share of the smallest diameter (``min_diameter_px``) for
+the second look; what is still under it after refinement is dropped (:func:`drop_under`)."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +197,8 @@ def replace_outline(
         return []  # the crop cuts it in many small pieces: no better than the first
     allowed = (region == 0) | first
     pieces = [_main_piece(fine == piece, allowed, first) for piece in kept]
-    old_area, new_area = window.area, sum(int(piece.sum()) for piece in pieces)
+    old_area = max(float(window.area), min_working_area(min_diameter_px, 1.0))
+    new_area = float(sum(int(piece.sum()) for piece in pieces))
     if min(int(piece.sum()) for piece in pieces) == 0:
         return []
     if max(old_area, new_area) > AREA_AGREEMENT * min(old_area, new_area):
@@ -209,3 +220,15 @@ def _main_piece(
     if count <= 1:
         return mask
     return np.asarray(pieces == np.bincount(pieces[first & mask], minlength=count + 1)[1:].argmax() + 1)
+
+
+def drop_under(labels: Labels, confidence: dict[int, float], min_area: float) -> None:
+    """Zero, in place, the instances of ``labels`` under ``min_area`` pixels, and forget their confidence:
+    candidates the second look did not find to be spheroids of the smallest size."""
+    areas = np.bincount(labels.ravel())
+    under = np.nonzero(areas < min_area)[0]
+    under = under[(under > 0) & (areas[under] > 0)]
+    if under.size:
+        labels[np.isin(labels, under)] = 0
+        for label in under:
+            confidence.pop(int(label), None)

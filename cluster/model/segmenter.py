@@ -27,7 +27,14 @@ from cluster.model.decoding import (
     labels_with_sources,
     min_working_area,
 )
-from cluster.model.refinement import Window, crop_input, refinement_windows, replace_outline
+from cluster.model.refinement import (
+    CANDIDATE_SHARE,
+    Window,
+    crop_input,
+    drop_under,
+    refinement_windows,
+    replace_outline,
+)
 from cluster.parameters import check_ranges, parameter
 from cluster.segmenter import FloatImage, LabelImage, Scored
 
@@ -174,23 +181,28 @@ class ResUNetSegmenter:
                     f"expected a 2-D image of at least 8x8 pixels, got shape {image.shape}"
                 )
         predictions = self.predictor.predict(images)
+        # With the second look, instances down to a fraction of the smallest diameter are kept as
+        # candidates: a faint spheroid the first pass drew too small gets its outline at a finer scale.
+        smallest = self.params.min_diameter_px * (CANDIDATE_SHARE if self.params.refine_small else 1.0)
         labelled: list[tuple[LabelImage, dict[int, float]]] = []
         for prediction in predictions:
             small = instances_at_working_resolution(
                 prediction.foreground,
                 prediction.core,
                 threshold=self.params.threshold,
-                min_area=min_working_area(self.params.min_diameter_px, prediction.scale),
+                min_area=min_working_area(smallest, prediction.scale),
                 max_thinness=self.params.max_thinness,
             )
             labels, sources = labels_with_sources(
-                small, prediction.foreground_full, min_working_area(self.params.min_diameter_px, 1.0)
+                small, prediction.foreground_full, min_working_area(smallest, 1.0)
             )
             confidence = instance_confidence(prediction.foreground, small)
             by_label = {label: float(confidence[source]) for label, source in enumerate(sources) if label}
             labelled.append((labels, by_label))
         if self.params.refine_small:
             self._refine(labelled, images, [p.scale for p in predictions])
+            for labels, confidence in labelled:
+                drop_under(labels, confidence, min_working_area(self.params.min_diameter_px, 1.0))
         return list(labelled)
 
     def _refine(

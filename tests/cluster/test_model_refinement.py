@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
 from cluster.evaluation import array_image
-from cluster.model.refinement import Window, refinement_windows, replace_outline
+from cluster.model.refinement import Window, drop_under, refinement_windows, replace_outline
 from cluster.polygons import spheroids_to_labels
 
 SHAPE = (512, 512)
@@ -123,6 +123,30 @@ def test_a_crop_that_sees_nothing_there_leaves_the_first_outline() -> None:
     kept = labels.copy()
     assert replace_outline(kept, window, elsewhere, elsewhere) == []
     assert (kept == labels).all()
+
+
+def test_a_faint_spheroid_the_first_pass_drew_too_small_takes_its_outline_from_the_second_look() -> None:
+    """The first pass keeps candidates down to a share of the smallest diameter; a crop that finds a
+    spheroid of that size there replaces the candidate although it is more than twice its area."""
+    labels = np.zeros((128, 128), dtype=np.int32)
+    rows, cols = np.indices(labels.shape)
+    labels[np.hypot(rows - 64, cols - 64) < 4] = 1  # 50 px: the network hardly believed in it
+    window = Window(1, 0, 0, 128, 128, 1.0, (128, 128), int((labels == 1).sum()))
+    seen = (np.hypot(rows - 64, cols - 64) < 10).astype(np.float32)  # 314 px, over 16 px across
+    core = (np.hypot(rows - 64, cols - 64) < 5).astype(np.float32)
+    assert replace_outline(labels.copy(), window, seen, core) == []  # six times its area: something else
+    refined = labels.copy()
+    assert replace_outline(refined, window, seen, core, min_diameter_px=16.0) == [1]
+    assert abs(int((refined == 1).sum()) - 314) < 20
+
+
+def test_candidates_still_under_the_smallest_diameter_are_dropped_with_their_confidence() -> None:
+    labels = np.zeros((64, 64), dtype=np.int32)
+    labels[2:6, 2:6] = 1  # 16 px
+    labels[20:40, 20:40] = 3  # 400 px
+    confidence = {1: 0.4, 3: 0.9}
+    drop_under(labels, confidence, min_area=201.0)
+    assert set(np.unique(labels).tolist()) == {0, 3} and confidence == {3: 0.9}
 
 
 def test_small_touching_pairs_the_first_pass_merged_are_split_and_keep_a_confidence() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from itertools import pairwise
 
 import pytest
 
@@ -39,19 +40,34 @@ def test_shipped_weights_match_their_card(stem: str) -> None:
 
 
 def test_the_train_command_defaults_are_the_shipped_recipes() -> None:
-    """Version 1 came from `spheroseg train`'s defaults, version 2 from `--from-weights`' (twice)."""
+    """Version 1 came from `spheroseg train`'s defaults, version 2.0 from `--from-weights`' (twice), 2.1 from
+    2.0 with the options its card's last stage names."""
     first, newest = (read_card(shipped_card_path(stem)) for stem in ("resunet-v1", "resunet-v2"))
     keys = ("steps", "batch_size", "learning_rate", "warmup_steps", "seed", "working_size", "crop_size")
-    for card, recipe in ((first, TrainConfig()), (newest, FURTHER_TRAINING)):
-        defaults = recipe.to_dict()
-        for key in (*keys, "architecture"):
-            assert card.training["recipe"][key] == defaults[key], (card.version, key)
-    assert newest.training["recipe"]["scenes"] == "v2"
-    # two stages from 1.1 (the first stage's weights were not shipped: see the card's training.stages)
     stages = newest.training["stages"]
-    assert stages[0]["from"]["sha256"] == first.sha256 and stages[0]["recipe"] == stages[1]["recipe"]
-    assert stages[1]["from"]["sha256"] == stages[0]["made"]["sha256"] == newest.base_model["sha256"]
-    assert stages[1]["made"]["sha256"] == newest.sha256
+    polish = {"steps": 2000, "learning_rate": 1e-3, "seed": 4}  # --steps 2000 --learning-rate 1e-3 --seed 4
+    recipes = (
+        (first.training["recipe"], TrainConfig().to_dict()),
+        (stages[0]["recipe"], FURTHER_TRAINING.to_dict()),
+        (stages[1]["recipe"], FURTHER_TRAINING.to_dict()),
+        (stages[2]["recipe"], {**FURTHER_TRAINING.to_dict(), **polish}),
+    )
+    for recorded, defaults in recipes:
+        for key in (*keys, "architecture"):
+            assert recorded[key] == defaults[key], key
+    assert [stage["recipe"]["scenes"] for stage in stages] == ["v2", "v2", "v2.1"]
+    assert (
+        newest.training["recipe"] == stages[-1]["recipe"]
+        and f"--seed {polish['seed']}" in stages[2]["command"]
+    )
+    # each stage from the one before, from 1.1 (the first stage's weights were never shipped: see its card)
+    assert stages[0]["from"]["sha256"] == first.sha256
+    for before, after in pairwise(stages):
+        assert after["from"]["sha256"] == before["made"]["sha256"]
+    assert (
+        stages[-1]["from"]["sha256"] == newest.base_model["sha256"]
+        and stages[-1]["made"]["sha256"] == newest.sha256
+    )
     assert shipped_card_path() == shipped_card_path("resunet-v2")  # the newest is the default
 
 

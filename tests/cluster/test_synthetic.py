@@ -311,5 +311,14 @@ def test_second_training_ranges_hold_small_cut_and_unlabelled_dark_bands(
         generate_scene(seed, SHAPE, config)
     assert len(drawn) == 12 and set(drawn) == {0, 1, 2}
     assert SceneConfig.for_training("v1") == SceneConfig.training()
-    with pytest.raises(ValueError, match="v1, v2"):
+    with pytest.raises(ValueError, match=r"v1, v2, v2\.1"):
         SceneConfig.for_training("v3")
+
+
+def test_the_ranges_of_version_2_1_add_large_cells_and_deeper_touching_to_version_2s() -> None:
+    second, third = SceneConfig.for_training("v2"), SceneConfig.for_training("v2.1")
+    changed = {
+        f.name for f in dataclasses.fields(SceneConfig) if getattr(second, f.name) != getattr(third, f.name)
+    }
+    assert changed == {"cell_diameter_um", "cell_density", "p_touching", "touch_overlap"}
+    assert third.cell_diameter_um[1] == 20.0 and third.touch_overlap[1] > second.touch_overlap[1]

@@ -3,6 +3,8 @@ lines, and a Restart button that starts it again and reconnects."""
 
 from __future__ import annotations
 
+import signal
+
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
@@ -18,10 +20,7 @@ class QtServerCrash(QFrame):
         self.setStyleSheet("QFrame#crash { border: 1px solid #c0392b; border-left: 4px solid #c0392b; }")
         self.title = QLabel()
         self.title.setWordWrap(True)
-        self.advice = QLabel(
-            "Your projects and images are safe on disk. Restart the server to go on; its last log lines "
-            "below say what happened."
-        )
+        self.advice = QLabel()
         self.advice.setWordWrap(True)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
@@ -45,6 +44,7 @@ class QtServerCrash(QFrame):
             else f"stopped (exit status {exit_status})"
         )
         self.title.setText(f"<b>The offline server {how}.</b>")
+        self.advice.setText(_advice(exit_status))
         self.show_log(log_tail)
         self.restart.setEnabled(True)
         self.restart.setText("&Restart the server")
@@ -62,3 +62,17 @@ class QtServerCrash(QFrame):
 
     def _on_restart_clicked(self) -> None:
         self.sig_restart_requested.emit()
+
+
+SAFE = "Your projects and images are safe on disk. Restart the server to go on"
+
+
+def _advice(exit_status: int) -> str:
+    """What to tell the user: a server killed from outside leaves no last words in its log, so say who
+    usually does that instead of pointing at lines that will not explain it."""
+    if exit_status == -signal.SIGKILL:
+        return (
+            "Something outside the workbench ended it, most often the system when the computer ran short "
+            f"of memory (close other programs, or segment fewer images at a time). {SAFE}."
+        )
+    return f"{SAFE}; its last log lines below say what happened."

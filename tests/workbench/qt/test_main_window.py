@@ -143,6 +143,7 @@ def test_a_killed_offline_server_shows_its_log_and_restart_brings_the_workspace_
 
     run(until(window.crash.isVisible, 30, "the crash panel"))
     assert "killed (signal 9)" in window.crash.title.text()
+    assert "ran short of memory" in window.crash.advice.text()  # who kills a server, and what helps
     assert window.crash.log.toPlainText().strip()
     assert not window.views_holder.isEnabled() and not window.banner.isVisible()
     run(shot(window, "server-crashed"))

@@ -99,6 +99,7 @@ def test_a_server_killed_mid_job_is_restarted_from_the_window_and_the_job_finish
     os.kill(first.started.pid, signal.SIGKILL)
     run(until(window.crash.isVisible, 30, "the crash panel"))
     assert "killed (signal 9)" in window.crash.title.text()
+    assert "ran short of memory" in window.crash.advice.text()  # who kills a server, and what helps
     assert window.crash.log.toPlainText().strip()  # the server's last words
     assert not window.views_holder.isEnabled()  # nothing can be done against a dead server
     # the job view no longer shows the count and time left of before the kill as if they were current
