@@ -201,8 +201,8 @@ class ResUNetSegmenter:
             labelled.append((labels, by_label))
         if self.params.refine_small:
             self._refine(labelled, images, [p.scale for p in predictions])
-            for labels, confidence in labelled:
-                drop_under(labels, confidence, min_working_area(self.params.min_diameter_px, 1.0))
+            for refined, scores in labelled:
+                drop_under(refined, scores, min_working_area(self.params.min_diameter_px, 1.0))
         return list(labelled)
 
     def _refine(
