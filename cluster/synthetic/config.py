@@ -227,7 +227,9 @@ class SceneConfig:
 
     @classmethod
     def held_out(cls) -> SceneConfig:
-        """Wider ranges and optics the training set never shows, for evaluating generalisation."""
+        """Wider ranges and optics the training sets never show, for evaluating generalisation (the single
+        cells' size and density and the touching are those of the ``v2.1`` training ranges; the optics, the
+        light, the crowding and the shapes stay beyond them)."""
         return replace(
             cls(),
             spheroid_count=(1, 8),
