@@ -31,9 +31,8 @@ def test_a_small_spheroid_overlapping_a_large_one_is_a_spheroid_of_its_own(
 
     rows, cols = np.indices(SHAPE) + 0.5
     large = np.hypot(rows - 256.0, cols - 220.0) < LARGE
-    reach = LARGE + small * (
-        1.0 - overlap
-    )  # centre distance: the outlines overlap by `overlap` of the small radius
+    # centre distance: the outlines overlap by `overlap` of the small radius
+    reach = LARGE + small * (1.0 - overlap)
     small_disc = np.hypot(rows - 256.0 - 0.6 * reach, cols - 220.0 - 0.8 * reach) < small
     image = drawn_image([(large, 0.9), (small_disc & ~large, 0.9)], SHAPE)
     labels: LabelImage = make_segmenter("resunet", device="cpu").segment([normalize(image)])[0]

@@ -64,7 +64,7 @@ class QtServerCrash(QFrame):
         self.sig_restart_requested.emit()
 
 
-SAFE = "Your projects and images are safe on disk. Restart the server to go on"
+_SAFE = "Your projects and images are safe on disk. Restart the server to go on"
 
 
 def _advice(exit_status: int) -> str:
@@ -73,6 +73,6 @@ def _advice(exit_status: int) -> str:
     if exit_status == -signal.SIGKILL:
         return (
             "Something outside the workbench ended it, most often the system when the computer ran short "
-            f"of memory (close other programs, or segment fewer images at a time). {SAFE}."
+            f"of memory (close other programs, or segment fewer images at a time). {_SAFE}."
         )
-    return f"{SAFE}; its last log lines below say what happened."
+    return f"{_SAFE}; its last log lines below say what happened."
