@@ -37,9 +37,8 @@ from scipy import ndimage as ndi
 from skimage.morphology import disk, reconstruction
 from skimage.segmentation import watershed
 
-from cluster.exceptions import SegmentationError
 from cluster.parameters import check_ranges, parameter
-from cluster.segmenter import FloatImage, LabelImage
+from cluster.segmenter import FloatImage, LabelImage, check_segmentable
 
 __all__ = ["ClassicalParams", "ClassicalSegmenter"]
 
@@ -141,8 +140,7 @@ class ClassicalSegmenter:
         return [self.segment_one(image) for image in images]
 
     def segment_one(self, image: FloatImage) -> LabelImage:
-        if image.ndim != 2 or min(image.shape) < 8:
-            raise SegmentationError(f"expected a 2-D image of at least 8x8 pixels, got shape {image.shape}")
+        check_segmentable(image)
         p = self.params
         factor = max(1, math.ceil(max(image.shape) / p.working_size))
         small = _pool(np.asarray(image, dtype=np.float32), factor)

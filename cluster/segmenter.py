@@ -20,7 +20,18 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["BatchingSegmenter", "ConfidentSegmenter", "FloatImage", "LabelImage", "Scored", "Segmenter"]
+from cluster.exceptions import SegmentationError
+
+__all__ = [
+    "SMALLEST_SIDE",
+    "BatchingSegmenter",
+    "ConfidentSegmenter",
+    "FloatImage",
+    "LabelImage",
+    "Scored",
+    "Segmenter",
+    "check_segmentable",
+]
 
 FloatImage = NDArray[np.float32]
 """A 2-D grayscale image normalised by :func:`cluster.imaging.normalize` (about 0..1)."""
@@ -30,6 +41,21 @@ LabelImage = NDArray[np.int32]
 
 Scored = tuple[LabelImage, Mapping[int, float]]
 """A label image and the confidence (0..1) of each of its labels; a label missing from it has none."""
+
+SMALLEST_SIDE = 8
+"""Pixels an image must have on each side to be segmented."""
+
+
+def check_segmentable(image: NDArray[Any]) -> None:
+    """Refuse, saying what to do, an image no segmenter can work on: not one plane, or a speck."""
+    if image.ndim != 2:
+        raise SegmentationError(f"expected one grayscale plane, got an array of shape {image.shape}")
+    if min(image.shape) < SMALLEST_SIDE:
+        height, width = image.shape
+        raise SegmentationError(
+            f"the image is only {width} x {height} pixels, too small to segment (at least {SMALLEST_SIDE} x "
+            f"{SMALLEST_SIDE}): is it a thumbnail or an icon? Import the full-size image instead"
+        )
 
 
 @runtime_checkable

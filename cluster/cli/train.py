@@ -78,11 +78,12 @@ log = logging.getLogger(__name__)
 @click.option(
     "--scenes",
     # cluster.synthetic.TRAINING_SCENES, not imported for --help's sake
-    type=click.Choice(["v1", "v2", "v2.1"]),
+    type=click.Choice(["v1", "v2", "v2.1", "v2.2"]),
     default="v2",
     show_default=True,
     help="Ranges of the synthetic scenes: v1 (what version 1 learnt from), v2 (wider: small, blurred and "
-    "border-cut spheroids, fibres) or v2.1 (v2 with cells up to 20 um and deeper touching).",
+    "border-cut spheroids, fibres), v2.1 (v2 with cells up to 20 um and deeper touching) or v2.2 (v2.1 "
+    "down to 80 photons a pixel and defocused by up to 4 px).",
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch.")

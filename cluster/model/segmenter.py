@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cluster.exceptions import SegmentationError
 from cluster.model.card import SHIPPED_MODELS, SHIPPED_STEM, ModelCard, read_card, shipped_card_path
 from cluster.model.confidence import instance_confidence
 from cluster.model.decoding import (
@@ -36,7 +35,7 @@ from cluster.model.refinement import (
     replace_outline,
 )
 from cluster.parameters import check_ranges, parameter
-from cluster.segmenter import FloatImage, LabelImage, Scored
+from cluster.segmenter import FloatImage, LabelImage, Scored, check_segmentable
 
 if TYPE_CHECKING:
     from cluster.model.inference import Predictor
@@ -176,10 +175,7 @@ class ResUNetSegmenter:
 
     def segment_scored(self, images: Sequence[FloatImage]) -> list[Scored]:
         for image in images:
-            if image.ndim != 2 or min(image.shape) < 8:
-                raise SegmentationError(
-                    f"expected a 2-D image of at least 8x8 pixels, got shape {image.shape}"
-                )
+            check_segmentable(image)
         predictions = self.predictor.predict(images)
         # With the second look, instances down to a fraction of the smallest diameter are kept as
         # candidates: a faint spheroid the first pass drew too small gets its outline at a finer scale.

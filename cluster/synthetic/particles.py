@@ -51,7 +51,11 @@ def _cell(
     soft: float,
     halo: float,
 ) -> None:
-    window = _coords(transmission.shape, cy, cx, (2.5 * radius + 5 * soft) if halo else (radius + 4 * soft))
+    # The stamp reaches where every profile below has faded to under 1% of the background: the refractile
+    # ring's wide Gaussian decides it (3.5 sigma beyond the ring), the halo's when there is one.
+    ring_sigma = 0.3 * radius + soft
+    reach = max(radius + 3.5 * ring_sigma, radius + 6 * soft, (2.5 * radius + 5 * soft) if halo else 0.0)
+    window = _coords(transmission.shape, cy, cx, reach)
     if window is None:
         return
     rows, cols, dy, dx = window
@@ -59,7 +63,7 @@ def _cell(
     if rng.random() < 0.25:  # round, refractile: bright centre and a dark ring
         bright = rng.uniform(0.1, 0.5)
         factor = 1 + bright * np.exp(-0.5 * (r / (0.5 * radius + soft)) ** 2)
-        factor -= rng.uniform(0.2, 0.5) * np.exp(-0.5 * ((r - radius) / (0.3 * radius + soft)) ** 2)
+        factor -= rng.uniform(0.2, 0.5) * np.exp(-0.5 * ((r - radius) / ring_sigma) ** 2)
     else:
         disc = 1 / (1 + np.exp((r - radius) / soft))
         centre = np.exp(-0.5 * (r / (0.4 * radius + soft)) ** 2)

@@ -135,8 +135,10 @@ def test_blank_and_flat_images_have_no_spheroids(segmenter: ClassicalSegmenter) 
 
 
 def test_bad_input_and_parameters_are_refused() -> None:
-    with pytest.raises(SegmentationError, match="2-D"):
-        ClassicalSegmenter().segment([np.zeros((4, 4, 3), np.float32)])
+    with pytest.raises(SegmentationError, match="one grayscale plane"):
+        ClassicalSegmenter().segment([np.zeros((40, 40, 3), np.float32)])
+    with pytest.raises(SegmentationError, match=r"only 6 x 4 pixels.*Import the full-size image"):
+        ClassicalSegmenter().segment([np.zeros((4, 6), np.float32)])
     with pytest.raises(SegmentationError, match="working_size"):
         ClassicalParams(working_size=10)
 

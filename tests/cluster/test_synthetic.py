@@ -322,3 +322,41 @@ def test_the_ranges_of_version_2_1_add_large_cells_and_deeper_touching_to_versio
     }
     assert changed == {"cell_diameter_um", "cell_density", "p_touching", "touch_overlap"}
     assert third.cell_diameter_um[1] == 20.0 and third.touch_overlap[1] > second.touch_overlap[1]
+
+
+@pytest.mark.parametrize("halo", [0.0, 0.5])
+def test_a_single_cell_fades_into_the_background_before_its_stamp_ends(halo: float) -> None:
+    """A stamp cut off while its profile is still deep shows as a square around the cell (it did, in every
+    scene set, for the round refractile cells whose dark ring is wide)."""
+    from cluster.synthetic.particles import _cell
+
+    for seed in range(24):  # one cell in four is refractile: several of each kind
+        transmission = np.ones((160, 160), dtype=np.float32)
+        _cell(transmission, np.random.default_rng(seed), 80.0, 80.0, radius=14.0, soft=1.0, halo=halo)
+        rows, cols = np.nonzero(transmission != 1)
+        stamp = transmission[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        frame = np.concatenate([stamp[0], stamp[-1], stamp[:, 0], stamp[:, -1]])
+        assert np.abs(frame - 1).max() < 0.01, seed
+
+
+def test_the_ranges_of_version_2_2_reach_the_held_out_light_and_focus() -> None:
+    third, fourth, held_out = (
+        SceneConfig.for_training("v2.1"),
+        SceneConfig.for_training("v2.2"),
+        SceneConfig.held_out(),
+    )
+    changed = {
+        f.name for f in dataclasses.fields(SceneConfig) if getattr(third, f.name) != getattr(fourth, f.name)
+    }
+    assert changed == {"psf_sigma_px", "p_defocus", "defocus_sigma_px", "photons"}
+    assert fourth.photons[0] == held_out.photons[0] and fourth.defocus_sigma_px == held_out.defocus_sigma_px
+    assert fourth.psf_sigma_px[1] == held_out.psf_sigma_px[1] and fourth.p_defocus == held_out.p_defocus
+
+
+def test_the_train_command_offers_every_training_scene_set() -> None:
+    """The command lists the names itself (importing the generator for --help would slow it)."""
+    from cluster.cli.train import train
+    from cluster.synthetic import TRAINING_SCENES
+
+    (choice,) = [param.type for param in train.params if param.name == "scenes"]
+    assert tuple(choice.choices) == TRAINING_SCENES  # type: ignore[attr-defined]

@@ -186,7 +186,7 @@ def test_failed_images_are_listed_with_their_reasons_and_retried_exactly(
     assert view.state is not None and (view.state.done, view.state.failed) == (2, 1)
     assert view.failures.topLevelItemCount() == 1
     row = view.failures.topLevelItem(0)
-    assert row.text(0) == "speck.png" and "8x8" in row.text(1)
+    assert row.text(0) == "speck.png" and "Import the full-size image" in row.text(1)
     assert view.retry_button.isVisible()
 
     view.retry_button.click()
