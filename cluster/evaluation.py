@@ -307,8 +307,8 @@ def load_cases(images: Path, masks: Path) -> Iterator[EvaluationCase]:
 def held_out_cases(
     n: int, shape: tuple[int, int] = (512, 512), first_seed: int = HELD_OUT_SEED
 ) -> list[EvaluationCase]:
-    """The held-out synthetic set: ``n`` scenes of :meth:`SceneConfig.held_out` (wider ranges, optics the
-    training set never shows) from seeds no training run uses."""
+    """The held-out synthetic set: ``n`` scenes of :meth:`SceneConfig.held_out` (shapes, crowding, cameras
+    and halos beyond the training ranges) from seeds no training run uses."""
     from cluster.synthetic import SceneConfig, generate_scene
 
     config = SceneConfig.held_out()

@@ -194,8 +194,8 @@ def _record_in_card(card_file: Path, scenes: int, reports: list[Any]) -> Path:
     from cluster.model.card import read_card, write_card
 
     validation: dict[str, Any] = {
-        "set": f"{scenes} held-out synthetic scenes, 512x512, SceneConfig.held_out() (wider ranges and "
-        f"optics never seen in training), seeds {HELD_OUT_SEED}.., scored through polygons "
+        "set": f"{scenes} held-out synthetic scenes, 512x512, SceneConfig.held_out() (shapes, crowding, "
+        f"cameras and halos beyond the training ranges), seeds {HELD_OUT_SEED}.., scored through polygons "
         f"(spheroseg evaluate --synthetic {scenes})",
         **{report.method: _known(report.summary()) for report in reports},
     }

@@ -114,8 +114,9 @@ def train(
     From scratch, the defaults are the recipe of version 1 on the wider v2 scenes (--scenes v1 repeats
     version 1 exactly; about 20 minutes on 2 AVX-512 CPU cores, older CPUs take a few times longer). With
     --from-weights and no real images, those weights are trained further on synthetic scenes; its defaults
-    are the recipe of each of the two stages that made version 2.0 from version 1 (20 minutes each), and
-    2.1 is 2.0 trained with --scenes v2.1 --steps 2000 --learning-rate 1e-3 --seed 4 (15 minutes). With
+    are the recipe of each of the two stages that made version 2.0 from version 1 (20 minutes each); 2.1
+    is 2.0 trained with --scenes v2.1 --steps 2000 --learning-rate 1e-3 --seed 4 (15 minutes) and 2.2 is
+    2.1 trained with --scenes v2.2 --steps 3000 --learning-rate 1e-3 --seed 5 (about an hour). With
     --fine-tune (or --from-weights and --images), the model is adapted to real images (--images with
     --masks or --annotations) in a few minutes on a GPU. The shipped weights are never overwritten. Training
     writes a checkpoint next to --out every 100 steps and continues from it when run again with the same

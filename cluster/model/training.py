@@ -3,8 +3,9 @@ lab's reviewed images.
 
 The recipe (:class:`TrainConfig` defaults) is the one that made version 1 from scratch (then on the ``v1``
 scenes); version 2.0 is version 1 trained further, in two stages (:func:`train_further`,
-:data:`FURTHER_TRAINING`), on the wider ``v2`` scenes, and 2.1 is 2.0 trained a third, shorter stage at a
-lower rate on the ``v2.1`` scenes (the options its card's last stage names):
+:data:`FURTHER_TRAINING`), on the wider ``v2`` scenes, 2.1 is 2.0 trained a third, shorter stage at a
+lower rate on the ``v2.1`` scenes, and 2.2 is 2.1 trained a fourth stage at that rate on the ``v2.2``
+scenes (the options its card's stages name):
 
 - **Data.** A pool of ``pool_size`` synthetic samples (:func:`cluster.model.data.synthetic_sample`, the
   ranges named by ``scenes``, scene seeds ``seed * 1_000_000 + i``), ``fresh_per_step`` new scenes
@@ -422,7 +423,7 @@ def fine_tune(
     return train(config, out, real=samples, initial=model, card_fields=extra, progress=progress)
 
 
-MODEL_VERSION = "2.1"
+MODEL_VERSION = "2.2"
 """Version in the card of weights this module trains on synthetic scenes (1.1: 4000 steps from scratch,
 uneven-light augmentation; 2.0: 1.1 trained further on the wider ``v2`` scenes, in two stages; 2.1: 2.0
-trained further on the ``v2.1`` scenes)."""
+trained further on the ``v2.1`` scenes; 2.2: 2.1 trained further on the ``v2.2`` scenes)."""

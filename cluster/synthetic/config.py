@@ -2,10 +2,11 @@
 
 Every field is either a probability, an inclusive ``(low, high)`` range that a scene samples from, or a
 small tuple of choices. :meth:`SceneConfig.training` (the default) covers the images the first ResUNet
-was trained on, :meth:`SceneConfig.training_v2` those of the second; :meth:`SceneConfig.held_out` widens
-most ranges and adds optics the training set never shows
-(auto-contrast exports, MSB-aligned 12-bit data, stronger defocus, lower light), so an evaluation on it
-measures generalisation rather than memorisation.
+was trained on, :meth:`SceneConfig.training_v2` and the ranges after it (:data:`TRAINING_SCENES`) those of
+the second; :meth:`SceneConfig.held_out` widens most ranges and adds cameras and exports the training sets
+never show (auto-contrast exports, MSB-aligned 12-bit data, 10- and 16-bit cameras), so an evaluation on
+it measures generalisation rather than memorisation. Its light and focus (down to 80 photons a pixel,
+defocused by up to 4 px) were beyond training until the ``v2.2`` ranges reached them.
 
 Lengths are in pixels unless the name says ``_um``; densities are objects per megapixel of image.
 """
@@ -247,9 +248,10 @@ class SceneConfig:
 
     @classmethod
     def held_out(cls) -> SceneConfig:
-        """Wider ranges and optics the training sets never show, for evaluating generalisation (the single
-        cells' size and density and the touching are those of the ``v2.1`` training ranges; the optics, the
-        light, the crowding and the shapes stay beyond them)."""
+        """Wider ranges the training sets never show, for evaluating generalisation: the shapes, the
+        crowding, the cameras, the halos and the uneven light stay beyond them (the single cells' size and
+        density and the touching are those of the ``v2.1`` training ranges, the light and the focus those of
+        ``v2.2``)."""
         return replace(
             cls(),
             spheroid_count=(1, 8),

@@ -97,7 +97,7 @@ def test_the_first_model_can_still_be_chosen(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         [made] = json.loads((out / "annotations.coco.json").read_text())["info"]["models"]
         versions[model] = made["version"]
-    assert versions["resunet-v1"].startswith("1.1 ") and versions["resunet-v2"].startswith("2.1 ")
+    assert versions["resunet-v1"].startswith("1.1 ") and versions["resunet-v2"].startswith("2.2 ")
 
 
 def test_half_of_the_tls_files_is_a_usage_error_not_plain_tcp(tmp_path: Path) -> None:

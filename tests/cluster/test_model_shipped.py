@@ -40,26 +40,27 @@ def test_shipped_weights_match_their_card(stem: str) -> None:
 
 
 def test_the_train_command_defaults_are_the_shipped_recipes() -> None:
-    """Version 1 came from `spheroseg train`'s defaults, version 2.0 from `--from-weights`' (twice), 2.1 from
-    2.0 with the options its card's last stage names."""
+    """Version 1 came from `spheroseg train`'s defaults, version 2.0 from `--from-weights`' (twice), 2.1 and
+    2.2 each from the version before with the options their stages name."""
     first, newest = (read_card(shipped_card_path(stem)) for stem in ("resunet-v1", "resunet-v2"))
     keys = ("steps", "batch_size", "learning_rate", "warmup_steps", "seed", "working_size", "crop_size")
     stages = newest.training["stages"]
     polish = {"steps": 2000, "learning_rate": 1e-3, "seed": 4}  # --steps 2000 --learning-rate 1e-3 --seed 4
+    light = {"steps": 3000, "learning_rate": 1e-3, "seed": 5}  # --steps 3000 --learning-rate 1e-3 --seed 5
     recipes = (
         (first.training["recipe"], TrainConfig().to_dict()),
         (stages[0]["recipe"], FURTHER_TRAINING.to_dict()),
         (stages[1]["recipe"], FURTHER_TRAINING.to_dict()),
         (stages[2]["recipe"], {**FURTHER_TRAINING.to_dict(), **polish}),
+        (stages[3]["recipe"], {**FURTHER_TRAINING.to_dict(), **light}),
     )
     for recorded, defaults in recipes:
         for key in (*keys, "architecture"):
             assert recorded[key] == defaults[key], key
-    assert [stage["recipe"]["scenes"] for stage in stages] == ["v2", "v2", "v2.1"]
-    assert (
-        newest.training["recipe"] == stages[-1]["recipe"]
-        and f"--seed {polish['seed']}" in stages[2]["command"]
-    )
+    assert [stage["recipe"]["scenes"] for stage in stages] == ["v2", "v2", "v2.1", "v2.2"]
+    assert newest.training["recipe"] == stages[-1]["recipe"]
+    for stage, options in ((stages[2], polish), (stages[3], light)):
+        assert f"--steps {options['steps']} --learning-rate 1e-3 --seed {options['seed']}" in stage["command"]
     # each stage from the one before, from 1.1 (the first stage's weights were never shipped: see its card)
     assert stages[0]["from"]["sha256"] == first.sha256
     for before, after in pairwise(stages):

@@ -12,6 +12,7 @@ import pytest
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
+from cluster.evaluation import score
 from cluster.model.decoding import instances_at_working_resolution
 from cluster.model.targets import core_target
 from cluster.polygons import labels_to_spheroids
@@ -166,7 +167,9 @@ def test_the_shipped_network_finds_a_thin_walled_hollow_spheroid_whole_with_its_
     size: int, lumen: float
 ) -> None:
     """A ring is no fibre: a first resunet 2 that learnt fibres from arcs as bent as a spheroid's wall
-    found nothing at all on walls under a sixth of the radius, and split those of a quarter in two."""
+    found nothing at all on walls under a sixth of the radius, and split those of a quarter in two. The
+    outline's place is judged by boundary F1 at 2 px: on the thinnest wall (12 px at 512²) a 1 px shift
+    costs 8% of IoU (2.2 there: IoU 0.90, boundary F1 0.92-0.95; 2.1: 0.94, 0.98)."""
     pytest.importorskip("torch")
     from cluster.imaging import normalize
     from cluster.methods import make_segmenter
@@ -178,4 +181,5 @@ def test_the_shipped_network_finds_a_thin_walled_hollow_spheroid_whole_with_its_
     labels: LabelImage = make_segmenter("resunet", device="cpu").segment([normalize(image)])[0]
     (spheroid,) = labels_to_spheroids(labels)
     assert len(spheroid.holes) == 1
-    assert ((labels > 0) & ring).sum() / ((labels > 0) | ring).sum() > 0.9
+    scores = score("ring", labels, ring.astype(np.int32))
+    assert scores.boundary_f1 > 0.9 and scores.iou > 0.85

@@ -127,7 +127,9 @@ def test_the_resunet_in_batches_finds_what_it_finds_one_image_at_a_time(
     )
     assert together[3].error == alone[3].error == "gone.tif: no such file"
     assert together[5].error == alone[5].error
-    assert (together[5].error or "").startswith("tiny.png: the image is only 6 x 6 pixels, too small to segment")
+    assert (together[5].error or "").startswith(
+        "tiny.png: the image is only 6 x 6 pixels, too small to segment"
+    )
     for ours, theirs in zip(together, alone, strict=True):
         if ours.segmentation is None or theirs.segmentation is None:
             continue

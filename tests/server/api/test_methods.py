@@ -67,7 +67,7 @@ async def test_a_member_sees_every_method_with_its_parameters_and_models(api: Ap
     split = next(p for p in methods["classical"]["parameters"] if p["name"] == "split_touching")
     assert split["type"] == "boolean" and split["default"] is True
     model, first = methods["resunet"]["models"]
-    assert (model["key"], model["name"], model["version"]) == ("resunet-v2", "resunet", "2.1")
+    assert (model["key"], model["name"], model["version"]) == ("resunet-v2", "resunet", "2.2")
     assert (first["key"], first["version"], first["created"]) == ("resunet-v1", "1.1", "2026-12-04")
     assert model["sha256"] != first["sha256"]
     assert "synthetic" in model["trainingData"] and "held-out" in model["heldOutSet"]

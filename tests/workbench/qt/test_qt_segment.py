@@ -84,13 +84,13 @@ def test_the_form_shows_the_servers_methods_and_parameters_with_their_defaults(
     model = form.fields["model"]
     assert isinstance(model, QComboBox)
     assert [model.itemText(i) for i in range(model.count())] == ["resunet-v2", "resunet-v1"]
-    assert model.currentText() == "resunet-v2" and "Model resunet 2.1" in dialog.model.text()
+    assert model.currentText() == "resunet-v2" and "Model resunet 2.2" in dialog.model.text()
     model.setCurrentIndex(1)
     assert "Model resunet 1.1, made 2026-12-04" in dialog.model.text()
     assert form.values()["model"] == "resunet-v1"
     screenshot(dialog, "segment-dialog-first-model")
     dialog.reset_button.click()
-    assert model.currentText() == "resunet-v2" and "Model resunet 2.1" in dialog.model.text()
+    assert model.currentText() == "resunet-v2" and "Model resunet 2.2" in dialog.model.text()
 
     filtered = QtSegment(workspace, tasks, project_id, None, {"nameContains": "a2"})
     qtbot.add_widget(filtered)
