@@ -116,7 +116,7 @@ def train(
     --from-weights and no real images, those weights are trained further on synthetic scenes; its defaults
     are the recipe of each of the two stages that made version 2.0 from version 1 (20 minutes each); 2.1
     is 2.0 trained with --scenes v2.1 --steps 2000 --learning-rate 1e-3 --seed 4 (15 minutes) and 2.2 is
-    2.1 trained with --scenes v2.2 --steps 3000 --learning-rate 1e-3 --seed 5 (about an hour). With
+    2.1 trained with --scenes v2.2 --steps 3000 --learning-rate 1e-3 --seed 5 (half an hour). With
     --fine-tune (or --from-weights and --images), the model is adapted to real images (--images with
     --masks or --annotations) in a few minutes on a GPU. The shipped weights are never overwritten. Training
     writes a checkpoint next to --out every 100 steps and continues from it when run again with the same
