@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -85,7 +85,7 @@ class QtJobView(QWidget):
         self.failures.setRootIsDecorated(False)
         self.failures.setWordWrap(True)
         self.failures.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self.failures.header().sectionResized.connect(lambda *_: self.failures.doItemsLayout())
+        self.failures.header().sectionResized.connect(lambda *_: self._fit_reasons())
         self.failures.hide()
         self.retry_button = QPushButton("&Retry failed")
         self.retry_button.hide()
@@ -185,6 +185,20 @@ class QtJobView(QWidget):
         self.line.setText(line[:1].upper() + line[1:])
         self.problem.hide()
 
+    def _fit_reasons(self) -> None:
+        """Make each failure's row as tall as its reason wrapped to the column's width: a tree view wraps
+        text only within the height a row is given, and by itself gives every row one line."""
+        width = max(self.failures.columnWidth(1) - 8, 40)  # less the cell's margins
+        metrics = self.failures.fontMetrics()
+        for row in range(self.failures.topLevelItemCount()):
+            item = self.failures.topLevelItem(row)
+            if item is None:
+                continue
+            area = QRect(0, 0, width, 10_000)
+            height = metrics.boundingRect(area, Qt.TextFlag.TextWordWrap, item.text(1)).height()
+            item.setSizeHint(1, QSize(width, height + 4))
+        self.failures.doItemsLayout()
+
     def _ended(self, detail: JobDetail) -> None:
         self.detail = detail
         self.cancel_button.setEnabled(False)
@@ -194,7 +208,7 @@ class QtJobView(QWidget):
             item.setToolTip(1, reason)
             self.failures.addTopLevelItem(item)
         self.failures.setVisible(bool(detail.failures))
-        self.failures.doItemsLayout()  # rows measured at the shown width, so a long reason wraps
+        self._fit_reasons()
         self.retry_button.setVisible(bool(detail.failures) and detail.kind == "SEGMENT")
         self.sig_ended.emit(detail)
 

@@ -187,6 +187,8 @@ def test_failed_images_are_listed_with_their_reasons_and_retried_exactly(
     assert view.failures.topLevelItemCount() == 1
     row = view.failures.topLevelItem(0)
     assert row.text(0) == "speck.png" and "Import the full-size image" in row.text(1)
+    # the reason is read whole, wrapped in its row, not cut off at the view's edge
+    assert view.failures.visualItemRect(row).height() >= 2 * view.failures.fontMetrics().height()
     assert view.retry_button.isVisible()
 
     view.retry_button.click()
