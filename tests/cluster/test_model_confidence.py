@@ -85,15 +85,16 @@ def test_a_reviewer_walking_the_least_certain_first_meets_the_wrong_outlines_fir
     (spheroid,) = clean.spheroids
     assert spheroid.metrics is not None and spheroid.metrics.confidence is not None
     assert spheroid.metrics.confidence > 0.95
+    disc = _disc()
     right = [spheroid.metrics.confidence]  # the confidence of outlines that match the disc (IoU > 0.8)
     wrong: list[float] = []  # ...and of those that do not (IoU < 0.5)
     for contrast, blur in ((0.1, 10.0), (0.12, 9.0), (0.15, 10.0), (0.15, 12.0)):
         faint = _segment(resunet, _disc_image(contrast=contrast, blur=blur, noise=0.02))
-        labels = spheroids_to_labels(faint.spheroids, _disc().shape)
+        labels = spheroids_to_labels(faint.spheroids, disc.shape)
         for label, found in enumerate(faint.spheroids, start=1):
             assert found.metrics is not None and found.metrics.confidence is not None
             drawn = labels == label
-            iou = (drawn & _disc()).sum() / (drawn | _disc()).sum()
+            iou = (drawn & disc).sum() / (drawn | disc).sum()
             if iou > 0.8:
                 right.append(found.metrics.confidence)
             elif iou < 0.5:

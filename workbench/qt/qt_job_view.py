@@ -189,12 +189,10 @@ class QtJobView(QWidget):
         """Make each failure's row as tall as its reason wrapped to the column's width: a tree view wraps
         text only within the height a row is given, and by itself gives every row one line."""
         width = max(self.failures.columnWidth(1) - 8, 40)  # less the cell's margins
+        area = QRect(0, 0, width, 10_000)
         metrics = self.failures.fontMetrics()
-        for row in range(self.failures.topLevelItemCount()):
-            item = self.failures.topLevelItem(row)
-            if item is None:
-                continue
-            area = QRect(0, 0, width, 10_000)
+        rows = (self.failures.topLevelItem(row) for row in range(self.failures.topLevelItemCount()))
+        for item in filter(None, rows):
             height = metrics.boundingRect(area, Qt.TextFlag.TextWordWrap, item.text(1)).height()
             item.setSizeHint(1, QSize(width, height + 4))
         self.failures.doItemsLayout()
